@@ -1,0 +1,59 @@
+# loopml: `make demo` and `make test` work on a fresh machine (Python 3.11+, Debian/Ubuntu).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --disable-pip-version-check -q
+DEMO_DIR ?= build/demo
+
+.PHONY: demo test lint bench install install-dev system-deps clean docs-check
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -U pip
+
+$(VENV)/.ml-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e ".[ml]"
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e ".[dev]"
+	touch $@ $(VENV)/.ml-installed
+
+install: $(VENV)/.ml-installed
+install-dev: $(VENV)/.dev-installed
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+## demo: install, create a project, run the `train` pipeline twice (second run cached), list runs.
+demo: install
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	cd $(DEMO_DIR) && ../../$(VENV)/bin/loopml init churn
+	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml run train -p alpha=0.5
+	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml run train -p alpha=0.5
+	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml run train -p alpha=0.05
+	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml runs --sort metrics.rmse
+	@echo
+	@echo "Done. Look at the project in $(DEMO_DIR)/churn:"
+	@echo "  cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml runs show train#1"
+	@echo "  ../../../$(VENV)/bin/loopml runs compare train#1 train#3"
+	@echo "  ../../../$(VENV)/bin/loopml lineage train#1"
+
+## test: install Python and Debian dependencies (PostgreSQL), lint, then the whole suite.
+test: install-dev system-deps
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pytest -n 2 -q --durations=15
+
+lint: install-dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+## bench: print the core figures (DESIGN.md §6 budgets).
+bench: install-dev
+	$(PY) bench/core.py
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,432 @@
+"""Where blobs live: a local folder or any fsspec filesystem, behind one small protocol.
+
+`ArtifactStore` (``blobstore.py``) owns content addressing, hashing and verification. A
+backend only moves *complete* files to and from keys such as ``objects/ab/cdef…``, so
+every backend gets the same guarantee for free: a key appears only once its bytes are
+all there. The local staging area for temp files lives here too, because both backends
+stage on local disk and because its clean-up must recognise dead writers.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from loopml.errors import LoopmlError, StorageError
+
+_TEMP_NAME = re.compile(r"(\d+)\.(\d+)\.([0-9a-f]{32})\.tmp")
+# Filesystems without hard links answer os.link with one of these; we then fall back
+# to "check, then rename", which can only ever replace a key with identical bytes.
+_NO_HARDLINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV}
+_CAUSES = {
+    errno.ENOSPC: "disk full (ENOSPC)",
+    errno.EDQUOT: "disk quota exceeded (EDQUOT)",
+    errno.EFBIG: "file too large for the file-size limit (EFBIG)",
+    errno.EIO: "I/O error (EIO)",
+    errno.EROFS: "read-only file system (EROFS)",
+    errno.EACCES: "permission denied (EACCES)",
+    errno.EPERM: "operation not permitted (EPERM)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    """Size and modification time of a stored blob (``modified`` is None when unknown)."""
+
+    size: int
+    modified: float | None
+
+
+class BlobBackend(Protocol):
+    """The six operations the artifact store needs from a place that holds blobs.
+
+    Keys are relative, ``/``-separated paths chosen by the store. ``write`` publishes a
+    complete local file under a key and never replaces an existing key's content.
+    """
+
+    uri: str
+
+    def exists(self, key: str) -> bool: ...
+
+    def info(self, key: str) -> BlobInfo | None: ...
+
+    def read(self, key: str) -> IO[bytes]: ...
+
+    def write(self, key: str, src: Path) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[str]: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """Return a short human cause for an OS error, e.g. ``"disk full (ENOSPC)"``."""
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int) and code in _CAUSES:
+        return _CAUSES[code]
+    return str(exc) or type(exc).__name__
+
+
+def storage_error(action: str, target: object, exc: BaseException, nbytes: int | None = None) -> StorageError:
+    """Build the `StorageError` for a failed blob write or read: path, bytes, cause, fix."""
+    done = f" after {nbytes:,} bytes" if nbytes is not None else ""
+    code = getattr(exc, "errno", None)
+    cause = describe_os_error(exc)
+    filename = getattr(exc, "filename", None)
+    if code in _CAUSES and filename and str(filename) != str(target):
+        cause = f"{cause} on {filename}"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        fix = "Free some disk space or point the artifact store at a bigger volume, then retry."
+    elif code == errno.EFBIG:
+        fix = "Raise the file-size limit (`ulimit -f`) or store smaller artifacts."
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "Make the store's folder writable by this user, then retry."
+    else:
+        fix = "Check the disk or the connection, then retry."
+    err = StorageError(f"Could not {action} {target}{done}: {cause}. {fix}")
+    err.errno = code if isinstance(code, int) else None
+    return err
+
+
+# --- writer identity and the staging area -------------------------------------------
+
+_own_identity: tuple[int, str] | None = None
+
+
+def process_start(pid: int) -> str | None:
+    """Return a token for when process ``pid`` started, ``""`` if unknown, None if it is gone.
+
+    Together with the pid, the token tells a live writer apart from a new process that
+    was given a recycled pid. Linux reads ``/proc`` (cheap, exact clock ticks); other
+    systems ask psutil, imported only here.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read().decode("ascii", "replace")
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        except OSError:
+            return ""
+        # The command name may hold spaces and ')' itself, so split after the last ')'.
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) < 20:
+            return ""
+        return None if fields[0] in ("Z", "X") else fields[19]
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil is a core dependency
+        return ""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return str(round(proc.create_time() * 100))
+    except psutil.NoSuchProcess:
+        return None
+    except psutil.Error:
+        return ""
+
+
+def _identity() -> tuple[int, str]:
+    # Cached per pid, because a forked child must not reuse its parent's identity.
+    global _own_identity
+    pid = os.getpid()
+    if _own_identity is None or _own_identity[0] != pid:
+        _own_identity = (pid, process_start(pid) or "0")
+    return _own_identity
+
+
+class StagingArea:
+    """A local folder of temp files named ``<pid>.<start time>.<uuid>.tmp`` by their writer."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._ready = False
+
+    def new_path(self) -> Path:
+        """Return a fresh temp path (the folder is created on first use)."""
+        if not self._ready:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise storage_error("create the temp folder", self.folder, exc) from exc
+            self._ready = True
+        pid, start = _identity()
+        return self.folder / f"{pid}.{start}.{uuid.uuid4().hex}.tmp"
+
+    def __iter__(self) -> Iterator[Path]:
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
+
+    def clean(self) -> int:
+        """Remove temp files whose writer is gone (dead, or its pid reused); keep the rest.
+
+        Files that do not follow the naming scheme are left alone: we cannot tell who
+        owns them.
+        """
+        removed = 0
+        for path in self:
+            match = _TEMP_NAME.fullmatch(path.name)
+            if match is None:
+                continue
+            alive = process_start(int(match[1]))
+            if alive is not None and (alive == "" or match[2] == "0" or alive == match[2]):
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue  # another cleaner got there first
+            removed += 1
+        return removed
+
+
+# --- local folder ---------------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(path: Path, durable: bool) -> None:
+    """Create ``path`` and its missing parents, fsyncing each parent that gained an entry."""
+    if path.is_dir():
+        return
+    _make_dirs(path.parent, durable)
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        return
+    if durable:
+        _fsync_dir(path.parent)
+
+
+class LocalBackend:
+    """Blobs as read-only files under a local folder, published with fsync + link/rename.
+
+    fsspec offers no fsync, so this backend does the durable-write dance itself with
+    ``os``: ``fsync(tmp)`` → ``link``/``rename`` into place → ``fsync(dir)``. The temp file
+    must live on the same filesystem (``staging`` is ``<root>/tmp``). ``durable=False``
+    skips the fsyncs; the store uses it only for its download cache, whose files are
+    re-verified before use anyway.
+    """
+
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        self.root = root
+        self.uri = str(root)
+        self.durable = durable
+        self.staging = StagingArea(root / "tmp")
+
+    def path(self, key: str) -> Path:
+        """Return the local path of ``key`` (which may not exist)."""
+        return self.root / key
+
+    def exists(self, key: str) -> bool:
+        return os.path.isfile(self.root / key)
+
+    def info(self, key: str) -> BlobInfo | None:
+        try:
+            st = os.stat(self.root / key)
+        except FileNotFoundError:
+            return None
+        return BlobInfo(size=st.st_size, modified=st.st_mtime)
+
+    def read(self, key: str) -> IO[bytes]:
+        return open(self.root / key, "rb", buffering=0)
+
+    def write(self, key: str, src: Path) -> bool:
+        """Publish the complete file ``src`` under ``key``; False if the key already held it.
+
+        A key whose file has the wrong size (a truncated blob) is healed by an atomic
+        replace with our verified bytes; any other existing key is left untouched.
+        """
+        dest = self.root / key
+        nbytes: int | None = None
+        try:
+            fd = os.open(src, os.O_RDONLY)
+            try:
+                nbytes = os.fstat(fd).st_size
+                os.fchmod(fd, 0o444)  # blobs are immutable; catch accidental edits early
+                if self.durable:
+                    os.fsync(fd)  # a failed fsync is a failed write: never retried
+            finally:
+                os.close(fd)
+            _make_dirs(dest.parent, self.durable)
+            try:
+                os.link(src, dest)  # unlike rename, link never replaces an existing key
+            except FileExistsError:
+                if os.stat(dest).st_size == nbytes:
+                    return False
+                os.replace(src, dest)
+            except OSError as exc:
+                if exc.errno not in _NO_HARDLINKS:
+                    raise
+                if os.path.exists(dest) and os.stat(dest).st_size == nbytes:
+                    return False
+                os.replace(src, dest)
+            # If this fsync fails the blob's bytes are complete but its name may not
+            # survive a crash: report a failed write, but leave the key for concurrent
+            # writers who may already have de-duplicated against it.
+            if self.durable:
+                _fsync_dir(dest.parent)
+        except OSError as exc:
+            raise storage_error("store the blob at", dest, exc, nbytes) from exc
+        return True
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self.root / prefix
+        for folder, _dirs, files in os.walk(base):
+            rel = Path(folder).relative_to(self.root).as_posix()
+            for name in files:
+                yield f"{rel}/{name}"
+
+    def delete(self, key: str) -> None:
+        try:
+            os.unlink(self.root / key)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise storage_error("delete the blob at", self.root / key, exc) from exc
+
+
+# --- any fsspec filesystem ------------------------------------------------------------
+
+
+class FsspecBackend:
+    """Blobs on any fsspec filesystem (``s3://``, ``gs://``, ``memory://`` …).
+
+    ``write`` uploads a complete local file with one ``put`` to the final key: on S3 a
+    key appears only when its PUT or multipart upload completes, so no reader can see
+    half a blob. fsspec is imported on first use, never at import time.
+    """
+
+    def __init__(self, uri: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.uri = uri.rstrip("/")
+        self._options = dict(storage_options or {})
+        self._fs: Any = None
+        self._root = ""
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem, created on first use."""
+        if self._fs is None:
+            try:
+                from fsspec.core import url_to_fs
+            except ImportError as exc:
+                raise StorageError(f"Artifact store {self.uri!r} needs fsspec: pip install fsspec") from exc
+            try:
+                self._fs, root = url_to_fs(self.uri, **self._options)
+            except Exception as exc:
+                raise storage_error("open the artifact store", self.uri, exc) from exc
+            self._root = str(root).rstrip("/")
+        return self._fs
+
+    def _full(self, key: str) -> str:
+        if self._fs is None:
+            self.fs  # noqa: B018 - creating the filesystem also sets self._root
+        return f"{self._root}/{key}"
+
+    def exists(self, key: str) -> bool:
+        try:
+            return bool(self.fs.exists(self._full(key)))
+        except LoopmlError:
+            raise
+        except Exception as exc:
+            raise storage_error("check", f"{self.uri}/{key}", exc) from exc
+
+    def info(self, key: str) -> BlobInfo | None:
+        try:
+            found = self.fs.info(self._full(key))
+        except FileNotFoundError:
+            return None
+        except LoopmlError:
+            raise
+        except Exception as exc:
+            raise storage_error("inspect", f"{self.uri}/{key}", exc) from exc
+        modified = None
+        for name in ("mtime", "LastModified", "modified", "created"):
+            value = found.get(name)
+            if isinstance(value, datetime):
+                modified = value.timestamp()
+                break
+            if isinstance(value, int | float):
+                modified = float(value)
+                break
+        return BlobInfo(size=int(found.get("size") or 0), modified=modified)
+
+    def read(self, key: str) -> IO[bytes]:
+        try:
+            return self.fs.open(self._full(key), "rb")  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            raise
+        except LoopmlError:
+            raise
+        except Exception as exc:
+            raise storage_error("read", f"{self.uri}/{key}", exc) from exc
+
+    def write(self, key: str, src: Path) -> bool:
+        target = f"{self.uri}/{key}"
+        nbytes = os.path.getsize(src)
+        try:
+            full = self._full(key)
+            # Optional S3 extra (If-None-Match: *) is not used: s3fs does not expose it
+            # for put_file, and content addressing makes a racing duplicate harmless.
+            if self.fs.exists(full):
+                return False
+            self.fs.put_file(str(src), full)
+            uploaded = self.fs.info(full).get("size")
+        except LoopmlError:
+            raise
+        except Exception as exc:
+            raise storage_error("upload the blob to", target, exc, nbytes) from exc
+        if uploaded is not None and int(uploaded) != nbytes:
+            self.delete(key)
+            raise StorageError(
+                f"Upload of {target} is incomplete: {uploaded} of {nbytes:,} bytes arrived. "
+                "Retry the write."
+            )
+        return True
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._full(prefix)
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return
+        except LoopmlError:
+            raise
+        except Exception as exc:
+            raise storage_error("list", f"{self.uri}/{prefix}", exc) from exc
+        head = f"{self._root}/"
+        for path in sorted(str(p) for p in found):
+            if not self._root:
+                yield path.lstrip("/")
+            elif path.startswith(head):
+                yield path[len(head) :]
+
+    def delete(self, key: str) -> None:
+        try:
+            self.fs.rm_file(self._full(key))
+        except FileNotFoundError:
+            pass
+        except LoopmlError:
+            raise
+        except Exception as exc:
+            raise storage_error("delete", f"{self.uri}/{key}", exc) from exc

@@ -1,0 +1,287 @@
+"""The materializer registry: which materializer stores a value, found by the value's type.
+
+Built-ins are listed by dotted path and type name, so registering them imports nothing:
+pandas, numpy, polars, pyarrow and sklearn are imported only when a value of their type
+is stored or loaded (Metaflow's lazy plugin list, Hamilton's string-keyed registries).
+Lookup walks ``type(value).__mro__``; at each class, user registrations come before
+built-ins, so the most specific registration wins and a user's wins a tie.
+
+A materializer may also define ``problem(value) -> str | None``: a reason why it cannot
+store this particular value (a dict with int keys is not JSON), so lookup moves on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pathlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from loopml.errors import MaterializerError, NotFoundError, did_you_mean
+
+__all__ = ["Materializer", "materializer_for", "materializer_named", "register_materializer", "type_name"]
+
+
+@runtime_checkable
+class Materializer(Protocol):
+    """Turns values of some type into exactly one file, and back.
+
+    Attributes:
+        name: Stable id recorded with every artifact (e.g. ``"pandas.parquet"``); never
+            rename it once artifacts were stored with it.
+        extension: File extension suggested for exports, e.g. ``".parquet"``.
+    """
+
+    name: str
+    extension: str
+
+    def save(self, value: Any, path: Path) -> dict[str, Any]:
+        """Write ``value`` as exactly one file at ``path``; return JSON-able metadata.
+
+        ``path`` has no meaningful extension: open it yourself if your library would
+        append one (``numpy.save`` does).
+        """
+        ...
+
+    def load(self, path: Path, metadata: dict[str, Any]) -> Any:
+        """Read the value back from ``path``, given the metadata ``save`` returned."""
+        ...
+
+
+_BUILTIN_CLASSES: dict[str, str] = {
+    "bytes": "loopml.artifacts.materializers.builtin:BytesMaterializer",
+    "text": "loopml.artifacts.materializers.builtin:TextMaterializer",
+    "json": "loopml.artifacts.materializers.builtin:JsonMaterializer",
+    "pandas.parquet": "loopml.artifacts.materializers.pandas:PandasParquetMaterializer",
+    "polars.parquet": "loopml.artifacts.materializers.polars:PolarsParquetMaterializer",
+    "numpy.npy": "loopml.artifacts.materializers.numpy:NumpyMaterializer",
+    "sklearn.pickle": "loopml.artifacts.materializers.sklearn:SklearnPickleMaterializer",
+    "file": "loopml.artifacts.materializers.files:FileMaterializer",
+    "folder.tar": "loopml.artifacts.materializers.files:FolderMaterializer",
+}
+
+_JSON_TYPES = (dict, list, tuple, int, float, bool, type(None))
+# Keys are classes (cheap stdlib types) or "module.QualName" strings (third-party types,
+# spelled both ways where a library rewrites __module__, as pandas does).
+_BUILTIN_TYPES: dict[type | str, tuple[str, ...]] = {
+    bytes: ("bytes",),
+    bytearray: ("bytes",),
+    str: ("text",),
+    **{t: ("json",) for t in _JSON_TYPES},
+    pathlib.Path: ("file", "folder.tar"),
+    "pandas.DataFrame": ("pandas.parquet",),
+    "pandas.core.frame.DataFrame": ("pandas.parquet",),
+    "pandas.Series": ("pandas.parquet",),
+    "pandas.core.series.Series": ("pandas.parquet",),
+    "polars.DataFrame": ("polars.parquet",),
+    "polars.dataframe.frame.DataFrame": ("polars.parquet",),
+    "polars.Series": ("polars.parquet",),
+    "polars.series.series.Series": ("polars.parquet",),
+    "numpy.ndarray": ("numpy.npy",),
+    "numpy.generic": ("numpy.npy",),
+    "sklearn.base.BaseEstimator": ("sklearn.pickle",),
+}
+_SUPPORTED = (
+    "bytes, str, JSON-able dict/list/tuple/int/float/bool/None, pandas.DataFrame/Series, "
+    "polars.DataFrame/Series, numpy.ndarray and scalars, scikit-learn estimators, "
+    "pathlib.Path (a file or a folder)"
+)
+
+_builtin_instances: dict[str, Materializer] = {}
+_user_types: dict[type | str, list[Materializer]] = {}
+_user_named: dict[str, Materializer] = {}
+
+
+def type_name(cls: type) -> str:
+    """Return ``"module.QualName"`` for a class, the spelling used in registrations."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _builtin(name: str) -> Materializer:
+    found = _builtin_instances.get(name)
+    if found is None:
+        module, _, attr = _BUILTIN_CLASSES[name].partition(":")
+        found = getattr(importlib.import_module(module), attr)()
+        _builtin_instances[name] = found
+    return found
+
+
+def _describe(cls: type | str) -> str:
+    return cls if isinstance(cls, str) else type_name(cls)
+
+
+def register_materializer(type_: type | str, materializer: Materializer) -> None:
+    """Use ``materializer`` for values of ``type_`` and its subclasses.
+
+    Args:
+        type_: A class, or its ``"module.QualName"`` so the library need not be imported.
+        materializer: An instance with ``name``, ``extension``, ``save`` and ``load``.
+
+    Raises:
+        MaterializerError: ``type_`` is not a class or a dotted name, ``materializer`` is
+            not a Materializer, or its name is taken by a different materializer.
+
+    Example:
+        >>> class CsvMaterializer:
+        ...     name, extension = "example.csv", ".csv"
+        ...     def save(self, value, path): value.to_csv(path); return {}
+        ...     def load(self, path, metadata): import pandas; return pandas.read_csv(path)
+        >>> register_materializer("pandas.DataFrame", CsvMaterializer())
+    """
+    if not (isinstance(type_, type) or (isinstance(type_, str) and _is_dotted(type_))):
+        raise MaterializerError(
+            f"register_materializer() needs a class or a 'module.QualName' string as type_; "
+            f"got {type_!r}. Example: register_materializer('pandas.DataFrame', MyMaterializer())."
+        )
+    _check_materializer(materializer)
+    name = materializer.name
+    if name in _BUILTIN_CLASSES and type_name(type(materializer)) != _BUILTIN_CLASSES[name].replace(":", "."):
+        raise MaterializerError(
+            f"Materializer name {name!r} belongs to a built-in materializer; artifacts stored "
+            f"under it must keep loading. Give {type(materializer).__qualname__} another name."
+        )
+    previous = _user_named.get(name)
+    if previous is not None and type_name(type(previous)) != type_name(type(materializer)):
+        raise MaterializerError(
+            f"Materializer name {name!r} is already registered by {type_name(type(previous))}; "
+            f"got another one from {type_name(type(materializer))}. Names are stored with "
+            "artifacts, so each must mean one format: choose a different name."
+        )
+    _user_named[name] = materializer
+    others = [m for m in _user_types.get(type_, []) if m.name != name]
+    _user_types[type_] = [materializer, *others]
+
+
+def _is_dotted(text: str) -> bool:
+    parts = text.split(".")
+    return len(parts) >= 2 and all(p.isidentifier() for p in parts)
+
+
+def _check_materializer(obj: object) -> None:
+    if isinstance(obj, type):
+        raise MaterializerError(
+            f"register_materializer() needs a materializer instance; got the class "
+            f"{obj.__qualname__}. Pass {obj.__qualname__}() instead."
+        )
+    missing = [a for a in ("save", "load") if not callable(getattr(obj, a, None))]
+    name, ext = getattr(obj, "name", None), getattr(obj, "extension", None)
+    if not isinstance(name, str) or not name.strip():
+        missing.append("name (a non-empty str)")
+    if not isinstance(ext, str) or (ext and not ext.startswith(".")):
+        missing.append("extension (a str such as '.csv', or '')")
+    if missing:
+        raise MaterializerError(
+            f"register_materializer() expected a Materializer: an object with name: str, "
+            f"extension: str, save(value, path) -> dict and load(path, metadata); got "
+            f"{obj!r}, which lacks a valid {', '.join(missing)}."
+        )
+
+
+def _candidates(cls: type) -> Iterator[Materializer]:
+    spelled = type_name(cls)
+    yield from _user_types.get(cls, ())
+    yield from _user_types.get(spelled, ())
+    for key in (cls, spelled):
+        for name in _BUILTIN_TYPES.get(key, ()):
+            yield _builtin(name)
+
+
+def materializer_for(value: Any, *, source: str | None = None) -> Materializer:
+    """Return the materializer that stores ``value``, chosen by its type.
+
+    Args:
+        value: Any Python value.
+        source: What produced the value (e.g. ``"step 'train'"``), for the error message.
+
+    Raises:
+        MaterializerError: No registered materializer accepts the value.
+    """
+    reasons: list[str] = []
+    for cls in type(value).__mro__:
+        for materializer in _candidates(cls):
+            problem = getattr(materializer, "problem", None)
+            reason = problem(value) if callable(problem) else None
+            if reason is None:
+                return materializer
+            reasons.append(f"{materializer.name}: {reason}")
+    spelled = type_name(type(value))
+    origin = f" (returned by {source})" if source else ""
+    why = f" Tried {'; '.join(reasons)}." if reasons else ""
+    user = sorted(_describe(t) for t in _user_types)
+    extra = f", plus your registrations: {', '.join(user)}" if user else ""
+    raise MaterializerError(
+        f"No materializer for values of type {spelled!r}{origin}.{why} Supported types: "
+        f"{_SUPPORTED}{extra}. To store it, convert it to one of these, or register a "
+        f"materializer: `loopml.register_materializer({spelled!r}, MyMaterializer())` "
+        "(see loopml.artifacts.Materializer)."
+    )
+
+
+def materializer_named(name: str) -> Materializer:
+    """Return the materializer recorded as ``name`` (built-in or registered).
+
+    Raises:
+        NotFoundError: No materializer has that name; the message suggests the closest.
+    """
+    if isinstance(name, str) and name in _BUILTIN_CLASSES:
+        return _builtin(name)
+    if isinstance(name, str) and name in _user_named:
+        return _user_named[name]
+    known = sorted({*_BUILTIN_CLASSES, *_user_named})
+    raise NotFoundError(
+        f"Unknown materializer {name!r}. Known materializers: {known}."
+        f"{did_you_mean(str(name), known)} If it is your own, call "
+        "loopml.register_materializer(...) before loading artifacts stored with it."
+    )
+
+
+def require(module: str, purpose: str, extra: str) -> Any:
+    """Import ``module`` or raise a MaterializerError that says what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MaterializerError(
+            f"{purpose} needs the {module.partition('.')[0]!r} package, which is not "
+            f"installed. Install it with: pip install 'loopml[{extra}]'"
+        ) from exc
+
+
+# --- the pickle trust boundary ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedBlob:
+    """A blob the store just verified: its path, digest and file identity at that moment."""
+
+    path: str
+    digest: str
+    identity: tuple[int, int, int, int, int]
+
+
+_verified_blob: ContextVar[VerifiedBlob | None] = ContextVar("loopml_verified_blob", default=None)
+
+
+def file_identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """Return (device, inode, size, mtime_ns, ctime_ns): changes whenever the bytes do."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@contextmanager
+def loading_verified(blob: VerifiedBlob) -> Iterator[None]:
+    """Mark ``blob`` as the one verified file materializers may load in this context."""
+    token = _verified_blob.set(blob)
+    try:
+        yield
+    finally:
+        _verified_blob.reset(token)
+
+
+def is_verified(path: Path, st: os.stat_result) -> bool:
+    """True if ``path`` (whose open file has stat ``st``) is the blob the store just verified."""
+    blob = _verified_blob.get()
+    return blob is not None and blob.path == str(path) and blob.identity == file_identity(st)

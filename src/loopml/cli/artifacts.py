@@ -1,0 +1,71 @@
+"""``loopml artifacts``: list, show and export stored artifacts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from loopml.cli.output import client, console, fmt_bytes, fmt_time, json_option, print_json
+
+
+@click.group()
+def artifacts() -> None:
+    """List, inspect and export stored artifacts (content-addressed by SHA-256)."""
+
+
+@artifacts.command("list")
+@click.option("--run", "run_ref", default=None, help="Only artifacts linked to this run.")
+@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@json_option
+def list_(run_ref: str | None, limit: int, as_json: bool) -> None:
+    """List artifacts, newest first."""
+    c = client()
+    run_id = c.metadata.runs.resolve(run_ref) if run_ref else None
+    records = c.metadata.lineage.list(limit=limit, run_id=run_id)
+    if as_json:
+        print_json([asdict(r) for r in records])
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("digest", "type", "materializer", "size", "created"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r.digest[:12], r.type_name, r.materializer, fmt_bytes(r.size), fmt_time(r.created_at))
+    console().print(table)
+
+
+@artifacts.command()
+@click.argument("digest")
+@json_option
+def show(digest: str, as_json: bool) -> None:
+    """Show one artifact's type, size and metadata (schema, rows, shape…)."""
+    record = client().metadata.lineage.get(digest)
+    if as_json:
+        print_json(asdict(record))
+        return
+    out = console()
+    out.print(f"[bold]{record.digest}[/]\n  type {record.type_name}\n  materializer {record.materializer}\n  size {fmt_bytes(record.size)}\n  created {fmt_time(record.created_at)}")
+    for key, value in sorted(record.metadata.items()):
+        out.print(f"  {key}: {value}", markup=False)
+
+
+@artifacts.command()
+@click.argument("digest")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Destination file or folder (default: DIGEST + extension).")
+def get(digest: str, output: Path | None) -> None:
+    """Export artifact DIGEST (or a unique prefix) to a file: Parquet for DataFrames, .npy for arrays…
+
+    The blob is verified against its digest before it is written.
+    """
+    from loopml.artifacts.materializers import materializer_named
+
+    c = client()
+    record = c.metadata.lineage.get(digest)
+    if output is None:
+        extension = getattr(materializer_named(record.materializer), "extension", "")
+        output = Path(record.digest[:12] + extension)
+    dest = c.artifacts.export(record.digest, record.materializer, output)
+    click.echo(f"Wrote {dest} ({fmt_bytes(record.size)}, {record.type_name})")

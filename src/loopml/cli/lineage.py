@@ -1,0 +1,72 @@
+"""``loopml lineage REF``: where an artifact came from and where it went; or a run's graph."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from loopml.cli.output import client, console, fmt_time, json_option, print_json
+from loopml.errors import InvalidParameterError, NotFoundError
+
+
+@click.command()
+@click.argument("ref")
+@json_option
+def lineage(ref: str, as_json: bool) -> None:
+    """Show lineage of REF: an artifact digest (prefix) or a run (id, prefix, PIPELINE#N).
+
+    For an artifact: the runs and steps that produced it, the inputs they read, and
+    what consumed it. For a run: each step with its inputs and outputs.
+    """
+    c = client()
+    store = c.metadata
+    try:
+        artifact = store.lineage.get(ref) if "#" not in ref else None
+    except (NotFoundError, InvalidParameterError):
+        artifact = None
+    if artifact is not None:
+        links = store.lineage.links(digest=artifact.digest)
+        producers = [lk for lk in links if lk.direction in ("output", "logged")]
+        consumers = [lk for lk in links if lk.direction == "input"]
+        upstream: list[Any] = []
+        for p in producers:
+            if p.step_run_id:
+                upstream += [lk for lk in store.lineage.links(run_id=p.run_id) if lk.step_run_id == p.step_run_id and lk.direction == "input"]
+        if as_json:
+            print_json({"artifact": asdict(artifact), "produced_by": [asdict(x) for x in producers],
+                        "inputs": [asdict(x) for x in upstream], "consumed_by": [asdict(x) for x in consumers]})
+            return
+        out = console()
+        out.print(f"[bold]artifact[/] {artifact.digest}  {artifact.type_name}  ({artifact.materializer}, {artifact.size} bytes)")
+        runs = {r.id: r for r in store.runs.load({x.run_id for x in links})}
+        for title, items in (("produced by", producers), ("from inputs", upstream), ("consumed by", consumers)):
+            out.print(f"[bold]{title}[/]")
+            for x in items:
+                run = runs.get(x.run_id) or store.runs.get(x.run_id)
+                out.print(f"  {run.label} ({run.short_id}, {fmt_time(run.started_at)})  step {x.step or '–'}  {x.name}  {x.digest[:12]}")
+            if not items:
+                out.print("  –")
+        return
+    run = c.get_run(ref)
+    record = run.record
+    links = store.lineage.links(run_id=record.id)
+    steps = run.steps
+    if as_json:
+        print_json({"run": record.label, "id": record.id, "steps": [
+            {"step": s.name, "status": s.status, "cached": s.cached,
+             "inputs": {lk.name: lk.digest for lk in links if lk.step_run_id == s.id and lk.direction == "input"},
+             "outputs": {lk.name: lk.digest for lk in links if lk.step_run_id == s.id and lk.direction == "output"}}
+            for s in steps]})
+        return
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]run {record.label}[/] ({record.short_id})")
+    for s in steps:
+        branch = tree.add(f"{s.name} [dim]{s.status}{', cached' if s.cached else ''}[/]")
+        for lk in links:
+            if lk.step_run_id == s.id:
+                arrow = "←" if lk.direction == "input" else "→"
+                branch.add(f"{arrow} {lk.name} {lk.digest[:12]}")
+    console().print(tree)

@@ -1,0 +1,310 @@
+"""Running a pipeline's DAG: cache look-ups, scheduling, tracking, failure handling.
+
+The runner lives in the calling process and owns every metadata write about the run;
+executors only run step tasks (see ``base.py``). For each ready step it computes the
+cache key from the step's code fingerprint, its constant parameters and the digests of
+its inputs. A hit records the step as cached without loading anything; a miss submits
+a task. A failed step stops its downstream steps (``skipped``), lets running branches
+finish, and fails the run with the step's own traceback.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import TYPE_CHECKING, Any
+
+from loopml.errors import LoopmlError, MaterializerError, StepFailedError
+from loopml.execution.base import Executor, StepResult
+from loopml.execution.local import LocalExecutor
+from loopml.execution.resources import Measurement, measure
+from loopml.pipelines.dag import Dag, Node
+from loopml.pipelines.fingerprint import cache_key, code_fingerprint, params_json
+from loopml.store import ArtifactRecord
+from loopml.tracking.client import Client, default_client
+from loopml.tracking.context import use_run
+from loopml.tracking.run import Run, status_for
+
+if TYPE_CHECKING:
+    from loopml.pipelines.pipeline import Pipeline
+
+Progress = Callable[..., None]
+GB = 1024**3
+
+
+def run_pipeline(
+    pipeline: Pipeline, dag: Dag, params: dict[str, Any], *, cache: bool = True, workers: int | None = None,
+    client: Client | None = None, executor: Executor | None = None, progress: Progress | None = None,
+) -> Run:
+    """Execute ``dag`` as a tracked run of ``pipeline`` and return the finished run."""
+    client = (client or default_client()).open()
+    own_executor = executor is None
+    executor = executor or LocalExecutor(workers or client.settings.workers)
+    run = Run.start(client, pipeline.name, executor=executor.name)
+    runner = _Runner(client, run, dag, executor, cache=cache, progress=progress or (lambda *a, **k: None))
+    try:
+        run.log_params({k: _param_text(v) for k, v in params.items()})
+        runner.execute()
+    except StepFailedError as exc:
+        run.end("failed", error=str(exc), cost=runner.cost)
+        raise
+    except BaseException as exc:
+        status, error = status_for(exc)
+        runner.abandon(status)
+        run.end(status, error=error, cost=runner.cost)
+        raise
+    finally:
+        if own_executor:
+            executor.shutdown()
+    run.end("succeeded", cost=runner.cost)
+    return run
+
+
+def _param_text(value: Any) -> Any:
+    return value if isinstance(value, bool | int | float | str) or value is None else repr(value)
+
+
+class _Runner:
+    def __init__(self, client: Client, run: Run, dag: Dag, executor: Executor, *, cache: bool, progress: Progress) -> None:
+        self.client = client
+        self.store = client.metadata
+        self.run = run
+        self.dag = dag
+        self.executor = executor
+        self.use_cache = cache
+        self.progress = progress
+        self.step_ids = {n.name: uuid.uuid4().hex for n in dag}
+        self.digests: dict[str, str] = {}  # output ref -> digest
+        self.values: dict[str, Any] = {}  # output ref -> value held in memory
+        self.status: dict[str, str] = {}
+        self.cost = 0.0
+        self.prices = client.settings.prices
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _insert_pending(self) -> None:
+        def insert(conn: Any) -> None:
+            for position, node in enumerate(self.dag):
+                spec = node.step.spec
+                self.store.steps.insert(
+                    conn, id=self.step_ids[node.name], run_id=self.run.id, name=node.name, position=position,
+                    status="pending", cached=False, cpus=spec.cpus, gpus=spec.gpus,
+                )
+
+        self.store.db.write(insert)
+
+    def _constants(self, node: Node) -> tuple[str, dict[str, str]]:
+        """Canonical JSON of the node's plain parameters, and digests of the ones JSON cannot hold."""
+        plain: dict[str, Any] = {}
+        stored: dict[str, str] = {}
+        for name, value in node.constants:
+            try:
+                params_json({name: value})
+                plain[name] = value
+            except (TypeError, ValueError):
+                record = self.client.store_value(value)
+                stored[name] = record.digest
+                self.values[f"{node.name}:{name}"] = value
+        return params_json(plain), stored
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        self._insert_pending()
+        fingerprints = {n.name: code_fingerprint(n.step) for n in self.dag}
+        pending = list(self.dag)
+        running: dict[Future[StepResult], tuple[Node, str, float]] = {}
+        failed: StepResult | None = None
+        failed_node: Node | None = None
+        while pending or running:
+            for node in list(pending):
+                if any(self.status.get(up) not in ("succeeded",) for up in node.upstream):
+                    if any(self.status.get(up) in ("failed", "skipped") for up in node.upstream):
+                        pending.remove(node)
+                        self._skip(node)
+                    continue
+                if failed is not None:
+                    pending.remove(node)
+                    self._skip(node)
+                    continue
+                pending.remove(node)
+                params, stored = self._constants(node)
+                inputs = {param: self.digests[ref.ref] for param, ref in node.inputs} | stored
+                spec = node.step.spec
+                key = cache_key(f"{spec.module}.{spec.qualname}", fingerprints[node.name], params, inputs)
+                if self.use_cache and spec.cache and self._try_cache(node, key, inputs):
+                    continue
+                self._mark_running(node, key)
+                task = self._task(node, stored)
+                running[self.executor.submit(task)] = (node, key, time.time())
+            if not running:
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                node, key, started = running.pop(future)
+                result = future.result()
+                inputs = {param: self.digests[ref.ref] for param, ref in node.inputs}
+                self._record(node, key, started, result, inputs)
+                if result.error is not None and failed is None:
+                    failed, failed_node = result, node
+        if failed is not None and failed_node is not None:
+            raise StepFailedError(
+                failed_node.name, self.run.id, failed.error_text or "error", failed.traceback or ""
+            ) from failed.error
+
+    def _task(self, node: Node, stored: dict[str, str]) -> Callable[[], StepResult]:
+        plain = {name: value for name, value in node.constants if name not in stored}
+        sources: dict[str, tuple[str, str]] = {param: (ref.ref, self.digests[ref.ref]) for param, ref in node.inputs}
+        sources |= {name: (f"{node.name}:{name}", digest) for name, digest in stored.items()}
+        client, run, values = self.client, self.run, self.values
+        keep = self.executor.shares_memory
+        step_run_id = self.step_ids[node.name]
+
+        def task() -> StepResult:
+            return execute_step(node, plain, sources, values if keep else {}, client, run, step_run_id, keep_values=keep)
+
+        return task
+
+    def _try_cache(self, node: Node, key: str, inputs: dict[str, str]) -> bool:
+        entry = self.store.steps.cache_get(key)
+        if entry is None:
+            return False
+        outputs: dict[str, str] = entry.get("outputs", {})
+        if sorted(outputs) != sorted(node.output_refs()):
+            return False
+        if not all(self.client.artifacts.exists(d) for d in outputs.values()):
+            return False
+        now = time.time()
+
+        def record(conn: Any) -> None:
+            self.store.steps.update(conn, self.step_ids[node.name], status="succeeded", cached=True, cache_key=key,
+                                    started_at=now, ended_at=now, wall_s=0.0, cpu_s=0.0)
+            self._links(conn, node, inputs, outputs)
+
+        self.store.db.write(record)
+        logged = entry.get("logged", {})
+        # Replay what the step logged when it really ran, so a cached run has the same metrics.
+        self.run.log_params(logged.get("params", {}))
+        for name, value in logged.get("tags", {}).items():
+            self.run.set_tag(name, value)
+        for name, step, value in logged.get("metrics", []):
+            self.run.log_metric(name, value, step=step)
+        self.digests.update(outputs)
+        self.status[node.name] = "succeeded"
+        self.progress("cached", node.name)
+        return True
+
+    def _links(self, conn: Any, node: Node, inputs: dict[str, str], outputs: dict[str, str]) -> None:
+        step_run_id = self.step_ids[node.name]
+        for param, digest in inputs.items():
+            self.store.lineage.link(digest, run_id=self.run.id, step_run_id=step_run_id, direction="input", name=param, conn=conn)
+        for ref, digest in outputs.items():
+            self.store.lineage.link(digest, run_id=self.run.id, step_run_id=step_run_id, direction="output", name=ref, conn=conn)
+
+    def _mark_running(self, node: Node, key: str) -> None:
+        self.store.db.write(lambda conn: self.store.steps.update(
+            conn, self.step_ids[node.name], status="running", cache_key=key, started_at=time.time()
+        ))
+        self.progress("started", node.name)
+
+    def _skip(self, node: Node) -> None:
+        self.status[node.name] = "skipped"
+        self.store.db.write(lambda conn: self.store.steps.update(conn, self.step_ids[node.name], status="skipped"))
+        self.progress("skipped", node.name)
+
+    def _record(self, node: Node, key: str, started: float, result: StepResult, inputs: dict[str, str]) -> None:
+        spec = node.step.spec
+        ok = result.error is None
+        status = "succeeded" if ok else "failed"
+        outputs = {ref: rec.digest for ref, rec in result.outputs.items()} if ok else {}
+        logged = self.run.take_step_log(self.step_ids[node.name])
+
+        def record(conn: Any) -> None:
+            self.store.steps.update(
+                conn, self.step_ids[node.name], status=status, cached=False, cache_key=key, started_at=started,
+                ended_at=started + result.wall_s, wall_s=result.wall_s, cpu_s=result.cpu_s,
+                peak_mem_bytes=result.peak_mem_bytes, stdout=result.stdout, stderr=result.stderr,
+                error=result.error_text, traceback=result.traceback,
+            )
+            self._links(conn, node, inputs, outputs)
+            if ok:
+                entry = {"outputs": outputs, "logged": logged}
+                self.store.steps.cache_put(conn, key, node.name, entry, self.step_ids[node.name])
+
+        self.store.db.write(record)
+        self.digests.update(outputs)
+        self.values.update(result.values)
+        self.status[node.name] = status
+        hours = result.wall_s / 3600
+        memory_gb = (spec.memory or result.peak_mem_bytes) / GB
+        self.cost += hours * (spec.cpus * self.prices.cpu_hour + spec.gpus * self.prices.gpu_hour + memory_gb * self.prices.gb_hour)
+        self.progress(status, node.name, wall_s=result.wall_s, error=result.error_text)
+
+    def abandon(self, status: str) -> None:
+        """After an interrupt: steps not finished are marked with the run's final status."""
+        def mark(conn: Any) -> None:
+            for node in self.dag:
+                if self.status.get(node.name) is None:
+                    self.store.steps.update(conn, self.step_ids[node.name], status=status)
+
+        try:
+            self.store.db.write(mark)
+        except LoopmlError:
+            pass
+
+
+def execute_step(
+    node: Node, plain: dict[str, Any], sources: dict[str, tuple[str, str]], values: dict[str, Any],
+    client: Client, run: Run, step_run_id: str, *, keep_values: bool,
+) -> StepResult:
+    """Run one step where the executor put it: load inputs, call, measure, store outputs.
+
+    Never raises: a failure is returned in the result so the runner records it.
+    """
+    result = StepResult()
+    measurement = Measurement()
+    try:
+        kwargs = dict(plain)
+        for param, (ref, digest) in sources.items():
+            kwargs[param] = values[ref] if ref in values else client.load_artifact(digest)
+        with use_run(run, step_run_id), measure() as measurement:
+            value = node.step.fn(**kwargs)
+        outputs = _split(node, value)
+        for ref, item in outputs.items():
+            try:
+                record: ArtifactRecord = client.store_value(item)
+            except MaterializerError as exc:
+                raise MaterializerError(f"Step {node.name!r} output {ref!r}: {exc}") from None
+            result.outputs[ref] = record
+            if keep_values:
+                result.values[ref] = item
+    except BaseException as exc:  # recorded on the step; the runner decides what follows
+        result.error = exc
+        result.error_text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        tb = exc.__traceback__
+        # Drop loopml's own frames so the traceback starts in the user's step.
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        result.traceback = "".join(traceback.format_exception(type(exc), exc, tb))
+    result.wall_s, result.cpu_s = measurement.wall_s, measurement.cpu_s
+    result.peak_mem_bytes = measurement.peak_mem_bytes
+    result.stdout, result.stderr = measurement.stdout, measurement.stderr
+    return result
+
+
+def _split(node: Node, value: Any) -> dict[str, Any]:
+    names = node.output_names
+    if names is None:
+        return {node.name: value}
+    if isinstance(value, dict) and set(value) == set(names):
+        return {f"{node.name}.{n}": value[n] for n in names}
+    if isinstance(value, tuple | list) and len(value) == len(names):
+        return {f"{node.name}.{n}": v for n, v in zip(names, value, strict=True)}
+    raise LoopmlError(
+        f"Step {node.name!r} declares outputs {list(names)} but returned {type(value).__name__}"
+        f"{f' of length {len(value)}' if isinstance(value, tuple | list) else ''}; return a tuple of "
+        f"{len(names)} values in that order, or a dict with those keys."
+    )

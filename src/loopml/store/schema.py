@@ -1,0 +1,154 @@
+"""The metadata tables, as SQLAlchemy Core (no ORM: rows become frozen records in ``records.py``).
+
+Times are UTC epoch seconds in floats: portable across SQLite and PostgreSQL, cheap to
+compare, and never ambiguous about time zones. This module describes the *head* revision;
+``migrations/versions`` must produce exactly this schema (a test compares them).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "crashed")
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(200), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("duration_s", Float),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("lease_s", Float, nullable=False),
+    Column("lease_token", String(32), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("executor", String(64), nullable=False),
+    Column("git_commit", String(40)),
+    Column("git_dirty", Boolean),
+    Column("git_diff_digest", String(64)),
+    Column("python_version", String(32)),
+    Column("environment", Text),
+    Column("cpu_s", Float),
+    Column("error", Text),
+    Column("cost", Float),
+    UniqueConstraint("pipeline", "number", name="uq_runs_pipeline_number"),
+)
+Index("ix_runs_status_heartbeat", runs.c.status, runs.c.heartbeat_at)
+Index("ix_runs_started_at", runs.c.started_at)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("num", Float),
+)
+Index("ix_params_key_num", params.c.key, params.c.num)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("value", Float),  # NULL stores NaN: SQLite turns NaN into NULL anyway
+    Column("timestamp", Float, nullable=False),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("value", Float),
+)
+Index("ix_latest_metrics_key_value", latest_metrics.c.key, latest_metrics.c.value)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cached", Boolean, nullable=False),
+    Column("cache_key", String(64)),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("wall_s", Float),
+    Column("cpu_s", Float),
+    Column("peak_mem_bytes", BigInteger),
+    Column("cpus", Float),
+    Column("gpus", Float),
+    Column("stdout", Text),
+    Column("stderr", Text),
+    Column("error", Text),
+    Column("traceback", Text),
+)
+Index("ix_step_runs_run_id", step_runs.c.run_id)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("materializer", String(64), nullable=False),
+    Column("type_name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("meta", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+artifact_links = Table(
+    "artifact_links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step_run_id", String(32), ForeignKey("step_runs.id", ondelete="CASCADE")),
+    Column("digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("direction", String(8), nullable=False),  # input | output | logged
+    Column("name", String(250), nullable=False),
+)
+Index("ix_artifact_links_digest", artifact_links.c.digest)
+Index("ix_artifact_links_run_id", artifact_links.c.run_id)
+
+step_cache = Table(
+    "step_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("step", String(200), nullable=False),
+    Column("outputs", Text, nullable=False),  # JSON {output name: digest}
+    Column("step_run_id", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+)

@@ -1,0 +1,114 @@
+"""Turn a parsed runs filter (``store/filter.py``) and sort keys into one bound SQL query.
+
+Every value becomes a bound parameter and every identifier comes from a fixed table,
+so no filter text ever reaches SQL. Metric and param comparisons use
+``runs.id IN (SELECT run_id FROM … WHERE key = ? AND value < ?)`` so the
+``(key, value)`` indexes answer them; metric sorts join ``latest_metrics`` once per key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from loopml.errors import InvalidParameterError
+from loopml.store import schema as s
+from loopml.store.filter import And, Compare, Field, Not, Or, SortKey, glob_to_like, parse_filter, parse_sort
+
+MAX_LIMIT = 10_000
+
+ATTRIBUTES: dict[str, Any] = {
+    "status": s.runs.c.status,
+    "pipeline": s.runs.c.pipeline,
+    "name": s.runs.c.name,
+    "id": s.runs.c.id,
+    "number": s.runs.c.number,
+    "started": s.runs.c.started_at,
+    "ended": s.runs.c.ended_at,
+    "duration": s.runs.c.duration_s,
+    "cost": s.runs.c.cost,
+    "executor": s.runs.c.executor,
+    "host": s.runs.c.host,
+    "git_commit": s.runs.c.git_commit,
+}
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "~":
+        return column.like(glob_to_like(str(value)), escape="\\")
+    if op in ("in", "not in"):
+        expr = column.in_(list(value))
+        return ~expr if op == "not in" else expr
+    if value is None:
+        return column.is_(None) if op == "=" else column.is_not(None)
+    ops = {"=": column.__eq__, "!=": column.__ne__, "<": column.__lt__, "<=": column.__le__,
+           ">": column.__gt__, ">=": column.__ge__}
+    return ops[op](value)  # type: ignore[no-any-return]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _condition(node: Any) -> ColumnElement[bool]:
+    if isinstance(node, And):
+        return sa.and_(_condition(node.left), _condition(node.right))
+    if isinstance(node, Or):
+        return sa.or_(_condition(node.left), _condition(node.right))
+    if isinstance(node, Not):
+        return sa.not_(_condition(node.operand))
+    assert isinstance(node, Compare)
+    field, op, value = node.field, node.op, node.value
+    if field.kind == "attr":
+        return _compare(ATTRIBUTES[field.name], op, value)
+    if field.kind == "metrics":
+        table = s.latest_metrics
+        if value is None:  # metrics.x = null: runs without a (non-NaN) value for x
+            has = s.runs.c.id.in_(sa.select(table.c.run_id).where(table.c.key == field.name, table.c.value.is_not(None)))
+            return ~has if op == "=" else has
+        column = table.c.value
+    elif field.kind == "params":
+        table = s.params
+        sample = value[0] if isinstance(value, tuple) and value else value
+        column = table.c.num if _is_number(sample) else table.c.value
+        if isinstance(value, bool):
+            column, value = table.c.value, "true" if value else "false"
+    else:
+        table = s.tags
+        column = table.c.value
+        value = tuple(str(v) for v in value) if isinstance(value, tuple) else (value if value is None else str(value))
+    negate = op == "not in"
+    inner = _compare(column, "in" if negate else op, value)
+    matched = s.runs.c.id.in_(sa.select(table.c.run_id).where(table.c.key == field.name, inner))
+    return ~matched if negate else matched
+
+
+def build_query(filter: str | None = None, sort: str | None = None, *, limit: int = 100, offset: int = 0) -> sa.Select[Any]:
+    """A SELECT of run ids matching ``filter``, ordered by ``sort`` (default: newest first).
+
+    Raises:
+        FilterSyntaxError: the filter or sort text is malformed (names the position).
+        InvalidParameterError: ``limit`` or ``offset`` is out of range.
+    """
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidParameterError(f"limit: got {limit!r}; expected an integer from 1 to {MAX_LIMIT}.")
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidParameterError(f"offset: got {offset!r}; expected an integer >= 0.")
+    query = sa.select(s.runs.c.id).select_from(s.runs)
+    if filter and filter.strip():
+        query = query.where(_condition(parse_filter(filter)))
+    keys: list[SortKey] = parse_sort(sort) if sort and sort.strip() else [SortKey(Field("attr", "started"), True)]
+    order = []
+    source: Any = s.runs
+    for i, key in enumerate(keys):
+        if key.field.kind == "attr":
+            column: Any = ATTRIBUTES[key.field.name]
+        else:
+            table = {"metrics": s.latest_metrics, "params": s.params, "tags": s.tags}[key.field.kind].alias(f"sort{i}")
+            source = source.outerjoin(table, (table.c.run_id == s.runs.c.id) & (table.c.key == key.field.name))
+            column = table.c.num if key.field.kind == "params" else table.c.value
+        order.append((column.desc() if key.descending else column.asc()).nulls_last())
+    order.append(s.runs.c.started_at.desc())
+    return query.select_from(source).order_by(*order).limit(limit).offset(offset)

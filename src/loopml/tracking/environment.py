@@ -1,0 +1,58 @@
+"""What a run records about where it ran: git commit/dirty/diff, Python, packages, host."""
+
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.decode("utf-8", "replace") if out.returncode == 0 else None
+
+
+def git_state(root: Path) -> dict[str, Any]:
+    """``{"commit", "dirty", "diff"}`` of the repository holding ``root``, or {} outside git."""
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
+        return {}
+    status = _git(root, "status", "--porcelain", "--untracked-files=no") or ""
+    dirty = bool(status.strip())
+    diff = _git(root, "diff", "HEAD", "--binary") if dirty else None
+    return {"commit": commit.strip(), "dirty": dirty, "diff": diff}
+
+
+def packages() -> dict[str, str]:
+    """Versions of the distributions whose top-level modules this process has imported."""
+    from importlib import metadata
+
+    top = {name.partition(".")[0] for name in list(sys.modules)}
+    dists = metadata.packages_distributions()
+    found: dict[str, str] = {}
+    for module in sorted(top & set(dists)):
+        for dist in dists[module]:
+            try:
+                found[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+    return found
+
+
+def capture(root: Path) -> dict[str, Any]:
+    """Everything above in one dict (slow parts: git subprocesses, package metadata)."""
+    return {
+        "git": git_state(root),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "argv": list(sys.argv),
+        "packages": packages(),
+    }

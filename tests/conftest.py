@@ -1,0 +1,73 @@
+"""Shared fixtures: an isolated project per test, and the store backends (SQLite, PostgreSQL).
+
+``store_url`` is parametrized over both backends: every test that uses it (or ``client``)
+runs against SQLite and against a real PostgreSQL server started by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent / "resources"))
+
+from postgres_server import PostgresServer, start_postgres  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test runs in its own empty project folder with a fast heartbeat."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "loopml.toml").write_text('[project]\nname = "t"\n')
+    for var in ("LOOPML_STORE_URI", "LOOPML_ARTIFACTS_URI"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LOOPML_HEARTBEAT_SECONDS", "0.5")
+    monkeypatch.chdir(root)
+    from loopml.tracking import client as client_module
+
+    client_module._clients.clear()
+    return root
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = start_postgres(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, project: Path) -> str:
+    """An empty metadata store URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{project / '.loopml' / 'store.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def client(store_url: str, project: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A loopml Client on each backend; also the default client of module-level functions."""
+    monkeypatch.setenv("LOOPML_STORE_URI", store_url)
+    from loopml.tracking.client import default_client
+
+    c = default_client().open()
+    yield c
+    c.close()
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120):  # type: ignore[no-untyped-def]
+    """Run the real ``loopml`` console script in a subprocess."""
+    import subprocess
+
+    exe = Path(sys.executable).parent / "loopml"
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("COLUMNS", None)
+    return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)

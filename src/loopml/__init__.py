@@ -40,7 +40,11 @@ _EXPORTS = {
     "LoopmlError": "loopml.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Client", "LoopmlError", "Pipeline", "Run", "Step", "__version__", "active_run", "load",
+    "log_artifact", "log_metric", "log_metrics", "log_param", "log_params", "pipeline",
+    "register_materializer", "runs", "set_tag", "start_run", "step",
+]
 
 if TYPE_CHECKING:
     from loopml.artifacts.materializers import register_materializer
@@ -48,7 +52,15 @@ if TYPE_CHECKING:
     from loopml.pipelines.pipeline import Pipeline, pipeline
     from loopml.pipelines.step import Step, step
     from loopml.tracking import (
-        active_run, log_artifact, log_metric, log_metrics, log_param, log_params, runs, set_tag, start_run,
+        active_run,
+        log_artifact,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        runs,
+        set_tag,
+        start_run,
     )
     from loopml.tracking.api import load
     from loopml.tracking.client import Client

@@ -490,7 +490,9 @@ EQ = st.sampled_from(["=", "!="])
 IN = st.sampled_from(["in", "not in"])
 
 
-def _compares(field: st.SearchStrategy[Field], values: st.SearchStrategy[object], *, text: bool):
+def _compares(
+    field: st.SearchStrategy[Field], values: st.SearchStrategy[object], *, text: bool
+) -> st.SearchStrategy[Compare]:
     parts = [
         st.builds(Compare, field, ORDER, values),
         st.builds(Compare, field, EQ, st.none()),

@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from loopml.cli.output import (
-    STATUS_STYLE, client, console, fmt_bytes, fmt_duration, fmt_num, fmt_time, json_option, print_json,
+    STATUS_STYLE,
+    client,
+    console,
+    fmt_bytes,
+    fmt_duration,
+    fmt_num,
+    fmt_time,
+    json_option,
+    print_json,
 )
 
 

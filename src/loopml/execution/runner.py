@@ -81,6 +81,7 @@ class _Runner:
         self.values: dict[str, Any] = {}  # output ref -> value held in memory
         self.status: dict[str, str] = {}
         self.cost = 0.0
+        self.deferred: list[Callable[[Any], None]] = []
         self.prices = client.settings.prices
 
     # -- set-up ---------------------------------------------------------------------------
@@ -150,6 +151,7 @@ class _Runner:
                 self._record(node, key, started, result, inputs)
                 if result.error is not None and failed is None:
                     failed, failed_node = result, node
+        self.flush_deferred()
         if failed is not None and failed_node is not None:
             raise StepFailedError(
                 failed_node.name, self.run.id, failed.error_text or "error", failed.traceback or ""
@@ -184,7 +186,8 @@ class _Runner:
                                     started_at=now, ended_at=now, wall_s=0.0, cpu_s=0.0)
             self._links(conn, node, inputs, outputs)
 
-        self.store.db.write(record)
+        # Cached steps are recorded in one batch: one transaction for a whole cached chain.
+        self.deferred.append(record)
         logged = entry.get("logged", {})
         # Replay what the step logged when it really ran, so a cached run has the same metrics.
         self.run.log_params(logged.get("params", {}))
@@ -204,15 +207,34 @@ class _Runner:
         for ref, digest in outputs.items():
             self.store.lineage.link(digest, run_id=self.run.id, step_run_id=step_run_id, direction="output", name=ref, conn=conn)
 
+    def _take_deferred(self) -> Callable[[Any], None]:
+        """The deferred writes as one idempotent function (safe to re-run after a retry)."""
+        batch, self.deferred = self.deferred, []
+
+        def write_all(conn: Any) -> None:
+            for write in batch:
+                write(conn)
+
+        return write_all
+
+    def flush_deferred(self) -> None:
+        if self.deferred:
+            self.store.db.write(self._take_deferred())
+
     def _mark_running(self, node: Node, key: str) -> None:
-        self.store.db.write(lambda conn: self.store.steps.update(
-            conn, self.step_ids[node.name], status="running", cache_key=key, started_at=time.time()
-        ))
+        started = time.time()
+        deferred = self._take_deferred()
+
+        def mark(conn: Any) -> None:
+            deferred(conn)
+            self.store.steps.update(conn, self.step_ids[node.name], status="running", cache_key=key, started_at=started)
+
+        self.store.db.write(mark)
         self.progress("started", node.name)
 
     def _skip(self, node: Node) -> None:
         self.status[node.name] = "skipped"
-        self.store.db.write(lambda conn: self.store.steps.update(conn, self.step_ids[node.name], status="skipped"))
+        self.deferred.append(lambda conn: self.store.steps.update(conn, self.step_ids[node.name], status="skipped"))
         self.progress("skipped", node.name)
 
     def _record(self, node: Node, key: str, started: float, result: StepResult, inputs: dict[str, str]) -> None:
@@ -245,7 +267,10 @@ class _Runner:
 
     def abandon(self, status: str) -> None:
         """After an interrupt: steps not finished are marked with the run's final status."""
+        deferred = self._take_deferred()
+
         def mark(conn: Any) -> None:
+            deferred(conn)
             for node in self.dag:
                 if self.status.get(node.name) is None:
                     self.store.steps.update(conn, self.step_ids[node.name], status=status)

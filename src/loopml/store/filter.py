@@ -283,103 +283,25 @@ def _wrap(node: Node, parens: bool) -> str:
     return f"({unparse(node)})" if parens else unparse(node)
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: str  # word, number, string, op, sign, "(", ")", ",", end
-    pos: int
-    text: str
-    value: Scalar = None  # the number or string; for a word, the part before any dot
-    key: str | None = None  # the key of a ``prefix.key`` word
-    key_pos: int = 0
-
-
 class _Parser:
-    """Recursive descent with one token of lookahead, lexing on demand.
+    """Recursive descent with one token of lookahead over ``_Lexer``.
 
     A token is checked before the next one is lexed, so the first mistake in reading order
     is the one reported.
     """
 
     def __init__(self, text: str, noun: str) -> None:
-        self.text, self.noun, self.i, self.depth, self.conditions = text, noun, 0, 0, 0
+        self.lexer, self.noun, self.depth, self.conditions = _Lexer(text), noun, 0, 0
+        self.error = self.lexer.error
         self.prev: _Token | None = None
-        self.tok = self.lex()
-
-    def error(self, message: str, pos: int) -> FilterSyntaxError:
-        return FilterSyntaxError(message, text=self.text, position=pos)
-
-    def lex(self) -> _Token:
-        text, i = self.text, self.i
-        while i < len(text) and text[i].isspace():
-            i += 1
-        c, after = text[i : i + 1], _WORD.match(text, i + 1)
-        symbol = next((s for s in _SYMBOLS if text.startswith(s, i)), None)
-        if not c or c in "(),":
-            tok = _Token(c or "end", i, c)
-        elif c in "'\"":
-            value, end = self.quoted(i)
-            tok = _Token("string", i, text[i:end], value)
-        elif number := _NUMBER.match(text, i):
-            tok = self.number(number.group(), i)
-        elif c == "-" and after and after.group().lower() == "inf" and text[after.end() :][:1] != ".":
-            tok = _Token("number", i, text[i : after.end()], -math.inf)
-        elif c in "+-":
-            tok = _Token("sign", i, c)
-        elif symbol in _BAD_OPS:
-            raise self.error(f"Unknown operator {symbol!r}; use {_BAD_OPS[symbol]}", i)
-        elif symbol:
-            tok = _Token("op", i, symbol)
-        elif word := _WORD.match(text, i):
-            tok = self.word(word.group(), i)
-        else:
-            hint = "; backticks quote keys, as in metrics.`my key`" if c == "`" else ""
-            raise self.error(f"Unexpected character {c!r}{hint}", i)
-        self.i = tok.pos + len(tok.text)
-        return tok
-
-    def number(self, literal: str, start: int) -> _Token:
-        if tail := _TAIL.match(self.text, start + len(literal)):
-            raise self.error(f"Invalid number {self.text[start : tail.end()]!r}", start)
-        try:
-            value: Scalar = float(literal) if any(c in ".eE" for c in literal) else int(literal)
-        except ValueError:  # more digits than int() accepts
-            raise self.error("Number too long", start) from None
-        return _Token("number", start, literal, value)
-
-    def word(self, head: str, start: int) -> _Token:
-        text, end = self.text, start + len(head)
-        if text[end : end + 1] != ".":
-            return _Token("word", start, head, head)
-        key_pos = end + 1
-        if text[key_pos : key_pos + 1] in ("'", '"', "`"):
-            key, end = self.quoted(key_pos)
-        else:
-            bare = _KEY.match(text, key_pos)
-            end = bare.end() if bare else key_pos
-            key = text[key_pos:end]
-        return _Token("word", start, text[start:end], head, key, key_pos)
-
-    def quoted(self, start: int) -> tuple[str, int]:
-        text, quote, out, i = self.text, self.text[start], list[str](), start + 1
-        while i < len(text) and text[i] != quote:
-            if text[i] == "\\" and text[i + 1 : i + 2] not in _ESCAPES:
-                if i + 1 == len(text):
-                    break
-                raise self.error(f"Unknown escape '\\{text[i + 1]}' in a string; valid escapes "
-                                 "are \\\\, \\', \\\", \\`, \\n, \\t and \\r", i)
-            out.append(_ESCAPES[text[i + 1]] if text[i] == "\\" else text[i])
-            i += 2 if text[i] == "\\" else 1
-        if i >= len(text) or text[i] != quote:
-            raise self.error(f"Unterminated string: no closing {quote} for the string starting",
-                             start)
-        return "".join(out), i + 1
+        self.tok = self.lexer.next()
 
     @property
     def prev_text(self) -> str:
         return self.prev.text if self.prev else ""
 
     def advance(self) -> _Token:
-        self.prev, self.tok = self.tok, self.lex()
+        self.prev, self.tok = self.tok, self.lexer.next()
         return self.prev
 
     def is_kw(self, word: str) -> bool:
@@ -491,8 +413,8 @@ class _Parser:
             name, pos = (tok.text, tok.pos) if tok.key is None else (tok.key, tok.key_pos)
             field = Field("attr", _ALIASES.get(name.lower(), name.lower()))
             if field.name not in ATTRIBUTES:
-                hint = did_you_mean(name.lower(), [*ATTRIBUTES, *_ALIASES])
-                hint = hint or f" For a logged value write metrics.{name}, params.{name} or tags.{name}."
+                hint = did_you_mean(name.lower(), [*ATTRIBUTES, *_ALIASES]) or (
+                    f" For a logged value write metrics.{name}, params.{name} or tags.{name}.")
                 raise self.error(f"Unknown attribute {name!r}.{hint} Valid attributes: "
                                  f"{', '.join(ATTRIBUTES)}", pos)
         elif head not in _KINDS:
@@ -554,7 +476,98 @@ class _Parser:
         if isinstance(value, bool) and op not in _EQUALITY:
             raise self.error(f"{got} can only be compared with =, !=, in or not in, not {op!r}",
                              tok.pos)
-        if field == _STATUS and str(value).lower() not in STATUSES:
-            raise self.error(f"Invalid status {value!r}.{did_you_mean(str(value).lower(), STATUSES)}"
-                             f" Valid statuses: {', '.join(STATUSES)}", tok.pos)
-        return str(value).lower() if field == _STATUS else value
+        if field != _STATUS:
+            return value
+        status = str(value).lower()
+        if status not in STATUSES:
+            raise self.error(f"Invalid status {value!r}.{did_you_mean(status, STATUSES)} Valid "
+                             f"statuses: {', '.join(STATUSES)}", tok.pos)
+        return status
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str  # word, number, string, op, sign, "(", ")", ",", end
+    pos: int
+    text: str
+    value: Scalar = None  # the number or string; for a word, the part before any dot
+    key: str | None = None  # the key of a ``prefix.key`` word
+    key_pos: int = 0
+
+
+class _Lexer:
+    """Splits filter and sort text into tokens, one at a time."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.i = text, 0
+
+    def error(self, message: str, pos: int) -> FilterSyntaxError:
+        return FilterSyntaxError(message, text=self.text, position=pos)
+
+    def next(self) -> _Token:
+        text, i = self.text, self.i
+        while i < len(text) and text[i].isspace():
+            i += 1
+        c, after = text[i : i + 1], _WORD.match(text, i + 1)
+        inf = after and after.group().lower() == "inf" and text[after.end() :][:1] != "."
+        symbol = next((s for s in _SYMBOLS if text.startswith(s, i)), None)
+        if not c or c in "(),":
+            tok = _Token(c or "end", i, c)
+        elif c in "'\"":
+            value, end = self.quoted(i)
+            tok = _Token("string", i, text[i:end], value)
+        elif number := _NUMBER.match(text, i):
+            tok = self.number(number.group(), i)
+        elif c == "-" and after and inf:
+            tok = _Token("number", i, text[i : after.end()], -math.inf)
+        elif c in "+-":
+            tok = _Token("sign", i, c)
+        elif symbol in _BAD_OPS:
+            raise self.error(f"Unknown operator {symbol!r}; use {_BAD_OPS[symbol]}", i)
+        elif symbol:
+            tok = _Token("op", i, symbol)
+        elif word := _WORD.match(text, i):
+            tok = self.word(word.group(), i)
+        else:
+            hint = "; backticks quote keys, as in metrics.`my key`" if c == "`" else ""
+            raise self.error(f"Unexpected character {c!r}{hint}", i)
+        self.i = tok.pos + len(tok.text)
+        return tok
+
+    def number(self, literal: str, start: int) -> _Token:
+        if tail := _TAIL.match(self.text, start + len(literal)):
+            raise self.error(f"Invalid number {self.text[start : tail.end()]!r}", start)
+        try:
+            value: Scalar = float(literal) if any(c in ".eE" for c in literal) else int(literal)
+        except ValueError:  # more digits than int() accepts
+            raise self.error("Number too long", start) from None
+        return _Token("number", start, literal, value)
+
+    def word(self, head: str, start: int) -> _Token:
+        text, end = self.text, start + len(head)
+        if text[end : end + 1] != ".":
+            return _Token("word", start, head, head)
+        key_pos = end + 1
+        if text[key_pos : key_pos + 1] in ("'", '"', "`"):
+            key, end = self.quoted(key_pos)
+        else:
+            bare = _KEY.match(text, key_pos)
+            end = bare.end() if bare else key_pos
+            key = text[key_pos:end]
+        return _Token("word", start, text[start:end], head, key, key_pos)
+
+    def quoted(self, start: int) -> tuple[str, int]:
+        text, quote, out, i = self.text, self.text[start], list[str](), start + 1
+        while i < len(text) and text[i] != quote:
+            if text[i] == "\\" and text[i + 1 : i + 2] not in _ESCAPES:
+                if i + 1 == len(text):
+                    break
+                raise self.error(f"Unknown escape '\\{text[i + 1]}' in a string; valid escapes "
+                                 "are \\\\, \\', \\\", \\`, \\n, \\t and \\r", i)
+            out.append(_ESCAPES[text[i + 1]] if text[i] == "\\" else text[i])
+            i += 2 if text[i] == "\\" else 1
+        if i >= len(text) or text[i] != quote:
+            raise self.error(f"Unterminated string: no closing {quote} for the string starting",
+                             start)
+        return "".join(out), i + 1
+

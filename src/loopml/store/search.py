@@ -15,7 +15,17 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from loopml.errors import InvalidParameterError
 from loopml.store import schema as s
-from loopml.store.filter import And, Compare, Field, Not, Or, SortKey, glob_to_like, parse_filter, parse_sort
+from loopml.store.filter import (
+    And,
+    Compare,
+    Field,
+    Not,
+    Or,
+    SortKey,
+    glob_to_like,
+    parse_filter,
+    parse_sort,
+)
 
 MAX_LIMIT = 10_000
 

@@ -29,19 +29,33 @@ def git_state(root: Path) -> dict[str, Any]:
     return {"commit": commit.strip(), "dirty": dirty, "diff": diff}
 
 
+_distributions: dict[str, list[str]] | None = None
+_versions: dict[str, str | None] = {}
+
+
 def packages() -> dict[str, str]:
-    """Versions of the distributions whose top-level modules this process has imported."""
+    """Versions of the distributions whose top-level modules this process has imported.
+
+    The module → distribution map and each version are read once per process: scanning
+    installed metadata costs tens of milliseconds, too much to repeat for every run.
+    """
     from importlib import metadata
 
+    global _distributions
+    if _distributions is None:
+        _distributions = metadata.packages_distributions()
     top = {name.partition(".")[0] for name in list(sys.modules)}
-    dists = metadata.packages_distributions()
     found: dict[str, str] = {}
-    for module in sorted(top & set(dists)):
-        for dist in dists[module]:
-            try:
-                found[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
+    for module in sorted(top & set(_distributions)):
+        for dist in _distributions[module]:
+            if dist not in _versions:
+                try:
+                    _versions[dist] = metadata.version(dist)
+                except metadata.PackageNotFoundError:
+                    _versions[dist] = None
+            version = _versions[dist]
+            if version is not None:
+                found[dist] = version
     return found
 
 

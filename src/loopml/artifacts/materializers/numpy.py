@@ -30,7 +30,8 @@ class NumpyMaterializer:
     def save(self, value: Any, path: Path) -> dict[str, Any]:
         np = require("numpy", "Storing numpy values", "data")
         scalar = isinstance(value, np.generic)
-        array = np.asarray(value)
+        # C order always: an equal array must give equal bytes whatever its memory layout.
+        array = np.asarray(value, order="C")
         # np.save(path) would append ".npy" to the name, so hand it an open file.
         with open(path, "wb") as f:
             np.save(f, array, allow_pickle=False)

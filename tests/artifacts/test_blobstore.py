@@ -1,0 +1,415 @@
+"""ArtifactStore on a local folder: layout, atomic writes, dedupe, verification on read."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from artifact_helpers import age, flip_byte
+
+from loopml.artifacts import ArtifactStore, blobstore, register_materializer
+from loopml.artifacts.backend import process_start
+from loopml.errors import (
+    IntegrityError,
+    InvalidParameterError,
+    MaterializerError,
+    NotFoundError,
+    StorageError,
+)
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def test_constructor_does_no_io(tmp_path: Path) -> None:
+    root = tmp_path / "nothing-yet"
+    store = ArtifactStore(root)
+    assert store.uri == str(root)
+    assert not root.exists()
+    assert list(store.iter_digests()) == []
+    assert list(store.iter_temp()) == []
+    assert repr(store) == f"ArtifactStore({str(root)!r})"
+
+
+def test_file_uri_is_a_local_folder(tmp_path: Path) -> None:
+    store = ArtifactStore(f"file://{tmp_path}/a")
+    stored = store.put_bytes(b"x")
+    assert store.blob_path(stored.digest).startswith(str(tmp_path / "a" / "objects"))
+
+
+def test_layout_is_content_addressed(store: ArtifactStore, tmp_path: Path) -> None:
+    data = b"hello loopml"
+    stored = store.put_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    assert stored.digest == digest
+    assert stored.size == len(data)
+    assert (stored.materializer, stored.type_name, stored.metadata) == ("bytes", "builtins.bytes", {})
+    blob = tmp_path / "artifacts" / "objects" / digest[:2] / digest[2:]
+    assert store.blob_path(digest) == str(blob)
+    assert blob.read_bytes() == data
+    assert blob.stat().st_mode & 0o222 == 0, "blobs are read-only"
+    assert store.exists(digest)
+    assert store.info(digest) is not None and store.info(digest).size == len(data)  # type: ignore[union-attr]
+    assert list(store.iter_digests()) == [digest]
+    assert list(store.iter_temp()) == [], "the temp file is gone after publishing"
+
+
+def test_equal_content_is_stored_once(store: ArtifactStore, tmp_path: Path) -> None:
+    first = store.put_value({"b": [1, 2], "a": "x"})
+    second = store.put_value({"a": "x", "b": [1, 2]})
+    third = store.put_bytes(store.get_bytes(first.digest))
+    assert first.digest == second.digest == third.digest
+    assert list(store.iter_digests()) == [first.digest]
+    assert list(store.iter_temp()) == []
+    blobs = [p for p in (tmp_path / "artifacts" / "objects").rglob("*") if p.is_file()]
+    assert len(blobs) == 1
+
+
+def test_put_file_streams_a_large_file(store: ArtifactStore, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    chunk = os.urandom(1 << 20)
+    with open(big, "wb") as f:
+        for _ in range(5):
+            f.write(chunk)
+        f.write(b"tail")
+    stored = store.put_file(big)
+    assert stored.materializer == "file"
+    assert stored.size == 5 * (1 << 20) + 4
+    assert stored.digest == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert stored.metadata == {"name": "big.bin"}
+    loaded = store.get_value(stored.digest, "file", stored.metadata)
+    assert loaded.name == "big.bin" and loaded.read_bytes() == big.read_bytes()
+    assert loaded.parent != tmp_path, "loading gives a fresh copy, never the user's file"
+
+
+def test_put_file_errors(store: ArtifactStore, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no file or folder exists"):
+        store.put_file(tmp_path / "missing.csv")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InvalidParameterError, match="neither a regular file nor a folder"):
+        store.put_file(tmp_path / "dangling")
+
+
+# --- verification on every read path -----------------------------------------------
+
+
+def _read_paths(store: ArtifactStore, digest: str, tmp_path: Path) -> list[Any]:
+    return [
+        lambda: store.get_bytes(digest),
+        lambda: store.get_value(digest, "bytes"),
+        lambda: store.local_path(digest),
+        lambda: store.export(digest, "bytes", tmp_path / "out.bin"),
+        lambda: store.verify(digest),
+    ]
+
+
+def test_flipped_byte_is_refused_on_every_read_path(store: ArtifactStore, tmp_path: Path) -> None:
+    stored = store.put_bytes(b"precious model bytes" * 100)
+    blob = store.blob_path(stored.digest)
+    flip_byte(blob, 7)
+    actual = hashlib.sha256(Path(blob).read_bytes()).hexdigest()
+    for read in _read_paths(store, stored.digest, tmp_path):
+        with pytest.raises(IntegrityError) as info:
+            read()
+        message = str(info.value)
+        assert stored.digest in message and blob in message and actual in message
+        assert "is corrupt" in message and "loopml fsck" in message
+    assert not (tmp_path / "out.bin").exists(), "a corrupt blob is never exported"
+
+
+def test_truncated_blob_is_refused(store: ArtifactStore, tmp_path: Path) -> None:
+    stored = store.put_value(list(range(1000)))
+    blob = store.blob_path(stored.digest)
+    os.chmod(blob, 0o644)
+    os.truncate(blob, stored.size // 2)
+    for read in _read_paths(store, stored.digest, tmp_path):
+        with pytest.raises(IntegrityError, match="is corrupt"):
+            read()
+    with pytest.raises(IntegrityError, match="is corrupt"):
+        store.get_value(stored.digest, "json")
+
+
+def test_missing_blob_is_refused(store: ArtifactStore, tmp_path: Path) -> None:
+    stored = store.put_bytes(b"gone soon")
+    os.unlink(store.blob_path(stored.digest))
+    assert not store.exists(stored.digest)
+    for read in _read_paths(store, stored.digest, tmp_path):
+        with pytest.raises(IntegrityError, match=f"Artifact {stored.digest} is missing: no blob at"):
+            read()
+
+
+def test_corrupt_sklearn_blob_is_never_unpickled(store: ArtifactStore) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    stored = store.put_value(LinearRegression())
+    flip_byte(store.blob_path(stored.digest), stored.size - 3)
+    with pytest.raises(IntegrityError):
+        store.get_value(stored.digest, stored.materializer, stored.metadata)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../etc/passwd",
+        "/etc/passwd",
+        "objects/ab/cd",
+        "a" * 63,
+        "a" * 65,
+        "A" * 64,
+        "a" * 63 + "\x00",
+        "a" * 64 + "\n",
+        "g" * 64,
+        "..%2f" * 16,
+        "",
+        None,
+        123,
+    ],
+)
+def test_bad_digests_are_rejected_everywhere(store: ArtifactStore, tmp_path: Path, bad: Any) -> None:
+    calls = [
+        lambda: store.get_bytes(bad),
+        lambda: store.get_value(bad, "bytes"),
+        lambda: store.local_path(bad),
+        lambda: store.export(bad, "bytes", tmp_path / "x"),
+        lambda: store.exists(bad),
+        lambda: store.verify(bad),
+        lambda: store.delete(bad),
+        lambda: store.blob_path(bad),
+        lambda: store.info(bad),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidParameterError, match="Invalid artifact digest"):
+            call()
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_materializer_name_on_read(store: ArtifactStore) -> None:
+    stored = store.put_value({"a": 1})
+    with pytest.raises(NotFoundError, match="Did you mean 'json'"):
+        store.get_value(stored.digest, "jsn")
+
+
+def test_verification_is_memoized_and_a_later_flip_is_caught(store: ArtifactStore) -> None:
+    stored = store.put_bytes(b"memo me" * 1000)
+    blob = store.blob_path(stored.digest)
+    age(blob)
+    assert store.get_bytes(stored.digest) == b"memo me" * 1000
+    st = os.stat(blob)
+    assert blobstore._memo_hit(st, stored.digest), "a verified, settled file is memoized"
+    assert store.local_path(stored.digest) == Path(blob)
+    flip_byte(blob, 10)
+    with pytest.raises(IntegrityError, match="is corrupt"):
+        store.get_bytes(stored.digest)
+    with pytest.raises(IntegrityError, match="is corrupt"):
+        store.local_path(stored.digest)
+
+
+def test_memo_survives_no_mtime_restore(store: ArtifactStore) -> None:
+    stored = store.put_bytes(b"x" * 4096)
+    blob = store.blob_path(stored.digest)
+    age(blob)
+    store.verify(stored.digest)
+    before = os.stat(blob)
+    flip_byte(blob, 100)
+    os.utime(blob, ns=(before.st_atime_ns, before.st_mtime_ns))  # hide the edit from mtime
+    with pytest.raises(IntegrityError):
+        store.get_value(stored.digest, "bytes")
+
+
+def test_fresh_files_are_not_memoized(store: ArtifactStore) -> None:
+    stored = store.put_bytes(b"just written")
+    store.verify(stored.digest)
+    assert not blobstore._memo_hit(os.stat(store.blob_path(stored.digest)), stored.digest)
+
+
+def test_truncated_blob_is_healed_by_a_new_put(store: ArtifactStore) -> None:
+    stored = store.put_bytes(b"heal me" * 100)
+    blob = store.blob_path(stored.digest)
+    os.chmod(blob, 0o644)
+    os.truncate(blob, 3)
+    again = store.put_bytes(b"heal me" * 100)
+    assert again.digest == stored.digest
+    assert store.get_bytes(stored.digest) == b"heal me" * 100
+
+
+def test_an_existing_blob_is_never_overwritten(store: ArtifactStore) -> None:
+    stored = store.put_bytes(b"original")
+    blob = Path(store.blob_path(stored.digest))
+    inode = blob.stat().st_ino
+    store.put_bytes(b"original")
+    store.put_value(b"original")
+    assert blob.stat().st_ino == inode
+
+
+def test_delete(store: ArtifactStore) -> None:
+    stored = store.put_bytes(b"delete me")
+    store.delete(stored.digest)
+    assert not store.exists(stored.digest)
+    store.delete(stored.digest)  # idempotent, for gc
+    assert store.info(stored.digest) is None
+
+
+# --- export ------------------------------------------------------------------------
+
+
+def test_export_copies_bytes(store: ArtifactStore, tmp_path: Path) -> None:
+    stored = store.put_value({"k": [1, 2, 3]})
+    out = store.export(stored.digest, "json", tmp_path / "sub" / "params.json")
+    assert out == tmp_path / "sub" / "params.json"
+    assert out.read_bytes() == store.get_bytes(stored.digest)
+    assert os.access(out, os.W_OK)
+    into_dir = store.export(stored.digest, "json", tmp_path)
+    assert into_dir == tmp_path / f"{stored.digest}.json"
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["params.json"], "no partial files left"
+
+
+# --- temp files and their writers ---------------------------------------------------
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+def test_clean_temp_removes_only_dead_writers_files(store: ArtifactStore, tmp_path: Path) -> None:
+    store.put_bytes(b"creates the tmp folder")
+    tmp = tmp_path / "artifacts" / "tmp"
+    me = os.getpid()
+    parent = os.getppid()
+    dead = _dead_pid()
+    mine = tmp / f"{me}.{process_start(me)}.{'a' * 32}.tmp"
+    parents = tmp / f"{parent}.{process_start(parent)}.{'b' * 32}.tmp"
+    reused = tmp / f"{parent}.1.{'c' * 32}.tmp"  # a live pid, but another start: pid reuse
+    gone = tmp / f"{dead}.{process_start(me)}.{'d' * 32}.tmp"
+    foreign = tmp / "notes.txt"
+    for path in (mine, parents, reused, gone, foreign):
+        path.write_bytes(b"partial")
+    assert sorted(store.iter_temp()) == sorted(str(p) for p in (mine, parents, reused, gone, foreign))
+    assert store.clean_temp() == 2
+    assert sorted(store.iter_temp()) == sorted(str(p) for p in (mine, parents, foreign))
+    assert store.clean_temp() == 0
+
+
+def test_temp_names_carry_the_writer_identity(store: ArtifactStore, tmp_path: Path) -> None:
+    class Peek:
+        name, extension = "test.peek", ""
+        seen: list[str] = []
+
+        def save(self, value: Any, path: Path) -> dict[str, Any]:
+            self.seen.append(path.name)
+            path.write_bytes(b"peek")
+            return {}
+
+        def load(self, path: Path, metadata: dict[str, Any]) -> Any:
+            return None
+
+    class Marker:
+        pass
+
+    peek = Peek()
+    register_materializer(Marker, peek)
+    store.put_value(Marker())
+    pid, start, rest = peek.seen[0].split(".", 2)
+    assert int(pid) == os.getpid() and start == process_start(os.getpid())
+    assert rest.endswith(".tmp") and len(rest) == 32 + 4
+    assert Path(store.blob_path(hashlib.sha256(b"peek").hexdigest())).exists()
+    assert list(store.iter_temp()) == []
+
+
+# --- write failures ----------------------------------------------------------------
+
+
+class _DiskFull:
+    name, extension = "test.diskfull", ""
+
+    def save(self, value: Any, path: Path) -> dict[str, Any]:
+        with open(path, "wb") as f:
+            f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    def load(self, path: Path, metadata: dict[str, Any]) -> Any:
+        return None
+
+
+class _Broken:
+    name, extension = "test.broken", ""
+
+    def save(self, value: Any, path: Path) -> dict[str, Any]:
+        raise RuntimeError("library bug")
+
+    def load(self, path: Path, metadata: dict[str, Any]) -> Any:
+        return None
+
+
+def test_failed_write_raises_storage_error_and_leaves_nothing(store: ArtifactStore) -> None:
+    class Payload:
+        pass
+
+    register_materializer(Payload, _DiskFull())
+    with pytest.raises(StorageError) as info:
+        store.put_value(Payload())
+    message = str(info.value)
+    assert "disk full (ENOSPC)" in message and "after 4 bytes" in message and "/tmp/" in message
+    assert info.value.errno == 28
+    assert isinstance(info.value, OSError)
+    assert list(store.iter_temp()) == [] and list(store.iter_digests()) == []
+
+
+def test_materializer_failure_is_wrapped(store: ArtifactStore) -> None:
+    class Payload:
+        pass
+
+    register_materializer(Payload, _Broken())
+    with pytest.raises(MaterializerError, match="'test.broken' could not save .*RuntimeError: library bug"):
+        store.put_value(Payload())
+    assert list(store.iter_temp()) == []
+
+
+def test_disk_limit_in_a_child_process(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE makes writes fail with EFBIG, as a full disk would with ENOSPC."""
+    script = textwrap.dedent(
+        """
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        from loopml.artifacts import ArtifactStore
+        from loopml.errors import StorageError
+        store = ArtifactStore(sys.argv[1])
+        small = store.put_bytes(b"s" * 1000)
+        print(small.digest)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+        for call in (lambda: store.put_bytes(b"b" * 200_000), lambda: store.put_value("t" * 200_000)):
+            try:
+                call()
+            except StorageError as exc:
+                print("StorageError", exc.errno, exc)
+        """
+    )
+    root = tmp_path / "store"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 3, proc.stdout
+    for line in lines[1:]:
+        assert line.startswith("StorageError 27 Could not write the temp file ")
+        assert "file too large" in line and "bytes" in line
+    store = ArtifactStore(root)
+    assert list(store.iter_digests()) == [lines[0]], "no partial blob under any digest"
+    assert list(store.iter_temp()) == []
+    assert store.get_bytes(lines[0]) == b"s" * 1000
+
+
+def test_import_is_cheap() -> None:
+    code = (
+        "import sys, loopml.artifacts; "
+        "heavy = {'pandas', 'numpy', 'pyarrow', 'polars', 'sklearn', 'fsspec', 'psutil'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert proc.stdout.strip() == "[]"

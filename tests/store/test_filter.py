@@ -24,7 +24,6 @@ from loopml.store.filter import (
     Not,
     Or,
     SortKey,
-    flatten,
     glob_to_like,
     parse_filter,
     parse_sort,
@@ -287,7 +286,7 @@ def test_deep_nesting_is_a_syntax_error_not_a_recursion_error(text: str) -> None
 
 def test_condition_limit() -> None:
     ok = " and ".join(["number = 1"] * MAX_CONDITIONS)
-    assert len(flatten(parse_filter(ok))) == MAX_CONDITIONS
+    assert unparse(parse_filter(ok)) == ok
     with pytest.raises(FilterSyntaxError, match="Too many conditions") as info:
         parse_filter(ok + " or number = 2")
     assert info.value.position == len(ok) + 4
@@ -402,14 +401,6 @@ def test_sort_key_str_round_trips() -> None:
     text = ", ".join(map(str, keys))
     assert text == "-metrics.rmse, started, params.`a b`"
     assert parse_sort(text) == keys
-
-
-def test_flatten() -> None:
-    assert flatten(A) == [A]
-    assert flatten(And(And(A, B), C)) == [A, B, C]
-    assert flatten(And(A, And(B, C))) == [A, B, C]
-    assert flatten(Or(And(A, B), C)) == [And(A, B), C]
-    assert flatten(Not(And(A, B))) == [Not(And(A, B))]
 
 
 @pytest.mark.parametrize(

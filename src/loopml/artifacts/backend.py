@@ -3,26 +3,22 @@
 `ArtifactStore` (``blobstore.py``) owns content addressing, hashing and verification. A
 backend only moves *complete* files to and from keys such as ``objects/ab/cdef…``, so
 every backend gets the same guarantee for free: a key appears only once its bytes are
-all there. The local staging area for temp files lives here too, because both backends
-stage on local disk and because its clean-up must recognise dead writers.
+all there. Temp files are staged on local disk by ``_staging.StagingArea``.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
-import sys
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from loopml.artifacts._staging import StagingArea
 from loopml.errors import LoopmlError, StorageError
 
-_TEMP_NAME = re.compile(r"(\d+)\.(\d+)\.([0-9a-f]{32})\.tmp")
 # Filesystems without hard links answer os.link with one of these; we then fall back
 # to "check, then rename", which can only ever replace a key with identical bytes.
 _NO_HARDLINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV}
@@ -96,104 +92,6 @@ def storage_error(action: str, target: object, exc: BaseException, nbytes: int |
     return err
 
 
-# --- writer identity and the staging area -------------------------------------------
-
-_own_identity: tuple[int, str] | None = None
-
-
-def process_start(pid: int) -> str | None:
-    """Return a token for when process ``pid`` started, ``""`` if unknown, None if it is gone.
-
-    Together with the pid, the token tells a live writer apart from a new process that
-    was given a recycled pid. Linux reads ``/proc`` (cheap, exact clock ticks); other
-    systems ask psutil, imported only here.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read().decode("ascii", "replace")
-        except (FileNotFoundError, ProcessLookupError):
-            return None
-        except OSError:
-            return ""
-        # The command name may hold spaces and ')' itself, so split after the last ')'.
-        fields = stat.rpartition(")")[2].split()
-        if len(fields) < 20:
-            return ""
-        return None if fields[0] in ("Z", "X") else fields[19]
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil is a core dependency
-        return ""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return str(round(proc.create_time() * 100))
-    except psutil.NoSuchProcess:
-        return None
-    except psutil.Error:
-        return ""
-
-
-def _identity() -> tuple[int, str]:
-    # Cached per pid, because a forked child must not reuse its parent's identity.
-    global _own_identity
-    pid = os.getpid()
-    if _own_identity is None or _own_identity[0] != pid:
-        _own_identity = (pid, process_start(pid) or "0")
-    return _own_identity
-
-
-class StagingArea:
-    """A local folder of temp files named ``<pid>.<start time>.<uuid>.tmp`` by their writer."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._ready = False
-
-    def new_path(self) -> Path:
-        """Return a fresh temp path (the folder is created on first use)."""
-        if not self._ready:
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise storage_error("create the temp folder", self.folder, exc) from exc
-            self._ready = True
-        pid, start = _identity()
-        return self.folder / f"{pid}.{start}.{uuid.uuid4().hex}.tmp"
-
-    def __iter__(self) -> Iterator[Path]:
-        try:
-            entries = list(os.scandir(self.folder))
-        except FileNotFoundError:
-            return
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.is_file(follow_symlinks=False):
-                yield Path(entry.path)
-
-    def clean(self) -> int:
-        """Remove temp files whose writer is gone (dead, or its pid reused); keep the rest.
-
-        Files that do not follow the naming scheme are left alone: we cannot tell who
-        owns them.
-        """
-        removed = 0
-        for path in self:
-            match = _TEMP_NAME.fullmatch(path.name)
-            if match is None:
-                continue
-            alive = process_start(int(match[1]))
-            if alive is not None and (alive == "" or match[2] == "0" or alive == match[2]):
-                continue
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                continue  # another cleaner got there first
-            removed += 1
-        return removed
-
-
 # --- local folder ---------------------------------------------------------------------
 
 
@@ -251,23 +149,33 @@ class LocalBackend:
     def read(self, key: str) -> IO[bytes]:
         return open(self.root / key, "rb", buffering=0)
 
-    def write(self, key: str, src: Path) -> bool:
+    def seal(self, src: Path) -> int:
+        """Make the temp file ``src`` read-only and durable (fsync); return its size.
+
+        This is the first half of ``write``; the store may run it in a thread while it
+        hashes the same file, then call ``write(..., sealed=True)``.
+        """
+        try:
+            fd = os.open(src, os.O_RDONLY)
+            try:
+                os.fchmod(fd, 0o444)  # blobs are immutable; catch accidental edits early
+                if self.durable:
+                    os.fsync(fd)  # a failed fsync is a failed write: never retried
+                return os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise storage_error("fsync the temp file", src, exc) from exc
+
+    def write(self, key: str, src: Path, *, sealed: bool = False) -> bool:
         """Publish the complete file ``src`` under ``key``; False if the key already held it.
 
         A key whose file has the wrong size (a truncated blob) is healed by an atomic
         replace with our verified bytes; any other existing key is left untouched.
         """
         dest = self.root / key
-        nbytes: int | None = None
+        nbytes = os.path.getsize(src) if sealed else self.seal(src)
         try:
-            fd = os.open(src, os.O_RDONLY)
-            try:
-                nbytes = os.fstat(fd).st_size
-                os.fchmod(fd, 0o444)  # blobs are immutable; catch accidental edits early
-                if self.durable:
-                    os.fsync(fd)  # a failed fsync is a failed write: never retried
-            finally:
-                os.close(fd)
             _make_dirs(dest.parent, self.durable)
             try:
                 os.link(src, dest)  # unlike rename, link never replaces an existing key

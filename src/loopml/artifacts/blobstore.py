@@ -14,17 +14,28 @@ and repeat loads do not download twice.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import shutil
-import time
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from loopml.artifacts._integrity import (
+    CHUNK,
+    DIGEST,
+    check_digest,
+    check_file,
+    check_metadata,
+    corrupt,
+    hash_stream,
+    key_for,
+    memo_add,
+    memo_hit,
+    missing,
+)
 from loopml.artifacts.backend import BlobInfo, FsspecBackend, LocalBackend, storage_error
 from loopml.artifacts.materializers import (
     Materializer,
@@ -43,14 +54,6 @@ from loopml.errors import (
     NotFoundError,
     StorageError,
 )
-
-_CHUNK = 1 << 20
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-# Git's "racily clean" problem: a change within the same timestamp tick as the last one
-# leaves mtime unchanged, so stat data is trusted only once it is clearly in the past.
-_RACY_NS = 2_000_000_000
-_MEMO_LIMIT = 1 << 16
-_verified: dict[tuple[int, int], tuple[str, int, int, int]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,43 +75,7 @@ class StoredArtifact:
     metadata: dict[str, Any]
 
 
-def check_digest(digest: object) -> str:
-    """Return ``digest`` if it is 64 lowercase hex characters, else raise InvalidParameterError."""
-    if isinstance(digest, str) and _DIGEST.fullmatch(digest):
-        return digest
-    shown = repr(digest) if len(repr(digest)) <= 80 else repr(digest)[:77] + "..."
-    raise InvalidParameterError(
-        f"Invalid artifact digest {shown}: expected 64 lowercase hex characters (a SHA-256, "
-        "as in StoredArtifact.digest). A digest is never a path."
-    )
-
-
-def _key(digest: str) -> str:
-    return f"objects/{digest[:2]}/{digest[2:]}"
-
-
-def _hash_stream(f: IO[bytes]) -> tuple[str, int]:
-    """Hash a stream in 1 MiB chunks into one reused buffer: no whole-file copy in memory."""
-    h = hashlib.sha256()
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    size = 0
-    while n := f.readinto(buf):  # type: ignore[attr-defined]
-        h.update(view[:n])
-        size += n
-    return h.hexdigest(), size
-
-
-def _memo_hit(st: os.stat_result, digest: str) -> bool:
-    return _verified.get((st.st_dev, st.st_ino)) == (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _memo_add(st: os.stat_result, digest: str) -> None:
-    if time.time_ns() - st.st_mtime_ns < _RACY_NS:
-        return
-    if len(_verified) >= _MEMO_LIMIT:
-        _verified.pop(next(iter(_verified)))
-    _verified[(st.st_dev, st.st_ino)] = (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+_PARALLEL_FSYNC = 8 << 20
 
 
 def _discard(path: Path) -> None:
@@ -197,7 +164,7 @@ class ArtifactStore:
             )
         digest = hashlib.sha256(data).hexdigest()
         size = memoryview(data).nbytes
-        info = (self._remote or self._local).info(_key(digest))
+        info = (self._remote or self._local).info(key_for(digest))
         if info is None or info.size != size:  # absent, or truncated: (re)write it
             tmp = self._local.staging.new_path()
             try:
@@ -250,21 +217,47 @@ class ArtifactStore:
                     f"Materializer {materializer.name!r} did not write a file at {tmp}; save() "
                     "must write exactly one file at the path it is given."
                 )
-            metadata = _check_metadata(materializer.name, metadata)
-            try:
-                with open(tmp, "rb", buffering=0) as f:
-                    digest, size = _hash_stream(f)
-            except OSError as exc:
-                raise storage_error("read back the temp file", tmp, exc) from exc
-            self._publish(tmp, digest)
+            metadata = check_metadata(materializer.name, metadata)
+            digest, size, sealed = self._hash_temp(tmp)
+            self._publish(tmp, digest, sealed=sealed)
             return StoredArtifact(digest, size, materializer.name, spelled, metadata)
         finally:
             _discard(tmp)
 
-    def _publish(self, tmp: Path, digest: str) -> None:
-        key = _key(digest)
+    def _hash_temp(self, tmp: Path) -> tuple[str, int, bool]:
+        """Hash the temp file; on a local store, fsync a big one in parallel.
+
+        fsync costs about as much as hashing (both ~1 GB/s), and both release the GIL,
+        so overlapping them keeps a durable write near the speed of hash + copy.
+        """
+        failed: list[BaseException] = []
+        worker = None
+        if self._remote is None and self._local.durable and (_size(tmp) or 0) >= _PARALLEL_FSYNC:
+
+            def seal() -> None:
+                try:
+                    self._local.seal(tmp)
+                except BaseException as exc:  # re-raised in the calling thread below
+                    failed.append(exc)
+
+            worker = threading.Thread(target=seal, name="loopml-fsync", daemon=True)
+            worker.start()
+        try:
+            with open(tmp, "rb", buffering=0) as f:
+                digest, size = hash_stream(f)
+        except OSError as exc:
+            raise storage_error("read back the temp file", tmp, exc) from exc
+        finally:
+            if worker is not None:
+                worker.join()
+        if failed:
+            raise failed[0]
+        return digest, size, worker is not None
+
+    def _publish(self, tmp: Path, digest: str, *, sealed: bool = False) -> None:
+        key = key_for(digest)
         if self._remote is None:
-            self._local.write(key, tmp)
+            self._local.write(key, tmp, sealed=sealed)
             return
         self._remote.write(key, tmp)
         try:
@@ -301,7 +294,7 @@ class ArtifactStore:
         """Return the blob's bytes, verified against ``digest``."""
         check_digest(digest)
         known: os.stat_result | None = None
-        path = self._local.path(_key(digest))
+        path = self._local.path(key_for(digest))
         if self._remote is not None:
             path, known = self._verified_path(digest)
         try:
@@ -309,15 +302,15 @@ class ArtifactStore:
                 st = os.fstat(f.fileno())
                 data = f.read()
         except FileNotFoundError:
-            raise _missing(digest, path) from None
+            raise missing(digest, path) from None
         except OSError as exc:
             raise storage_error("read", path, exc) from exc
-        if (known is not None and file_identity(known) == file_identity(st)) or _memo_hit(st, digest):
+        if (known is not None and file_identity(known) == file_identity(st)) or memo_hit(st, digest):
             return data
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest:
-            raise _corrupt(digest, path, actual)
-        _memo_add(st, digest)
+            raise corrupt(digest, path, actual)
+        memo_add(st, digest)
         return data
 
     def local_path(self, digest: str) -> Path:
@@ -364,14 +357,14 @@ class ArtifactStore:
         return target
 
     def _verified_path(self, digest: str) -> tuple[Path, os.stat_result]:
-        key = _key(check_digest(digest))
+        key = key_for(check_digest(digest))
         path = self._local.path(key)
         if self._remote is None:
-            st = _check_file(path, digest, missing_ok=False)
+            st = check_file(path, digest, missing_ok=False)
             assert st is not None
             return path, st
         try:
-            cached = _check_file(path, digest, missing_ok=True)
+            cached = check_file(path, digest, missing_ok=True)
             if cached is not None:
                 return path, cached
         except IntegrityError:
@@ -383,19 +376,19 @@ class ArtifactStore:
         location = f"{self._remote.uri}/{key}"
         info = self._remote.info(key)
         if info is None:
-            raise _missing(digest, location)
+            raise missing(digest, location)
         tmp = self._local.staging.new_path()
         size = 0
         try:
             h = hashlib.sha256()
             try:
                 with self._remote.read(key) as src, open(tmp, "xb") as dst:
-                    while chunk := src.read(_CHUNK):
+                    while chunk := src.read(CHUNK):
                         h.update(chunk)
                         dst.write(chunk)
                         size += len(chunk)
             except FileNotFoundError:
-                raise _missing(digest, location) from None
+                raise missing(digest, location) from None
             except LoopmlError:
                 raise
             except Exception as exc:
@@ -407,7 +400,7 @@ class ArtifactStore:
                 )
             actual = h.hexdigest()
             if actual != digest:
-                raise _corrupt(digest, location, actual)
+                raise corrupt(digest, location, actual)
             self._local.write(key, tmp)
             try:
                 return os.stat(self._local.path(key))
@@ -420,11 +413,11 @@ class ArtifactStore:
 
     def exists(self, digest: str) -> bool:
         """True if a blob is stored under ``digest`` (without verifying it)."""
-        return (self._remote or self._local).exists(_key(check_digest(digest)))
+        return (self._remote or self._local).exists(key_for(check_digest(digest)))
 
     def info(self, digest: str) -> BlobInfo | None:
         """Size and modification time of the stored blob, or None if it is absent."""
-        return (self._remote or self._local).info(_key(check_digest(digest)))
+        return (self._remote or self._local).info(key_for(check_digest(digest)))
 
     def verify(self, digest: str) -> None:
         """Re-hash the stored blob (the remote one for remote stores).
@@ -432,40 +425,40 @@ class ArtifactStore:
         Raises:
             IntegrityError: The blob is missing or does not hash to ``digest``.
         """
-        key = _key(check_digest(digest))
+        key = key_for(check_digest(digest))
         if self._remote is None:
-            _check_file(self._local.path(key), digest, missing_ok=False)
+            check_file(self._local.path(key), digest, missing_ok=False)
             return
         location = self.blob_path(digest)
         try:
             with self._remote.read(key) as src:
-                actual, _ = _hash_stream(src)
+                actual, _ = hash_stream(src)
         except FileNotFoundError:
-            raise _missing(digest, location) from None
+            raise missing(digest, location) from None
         except LoopmlError:
             raise
         except Exception as exc:
             raise storage_error("verify", location, exc) from exc
         if actual != digest:
-            raise _corrupt(digest, location, actual)
+            raise corrupt(digest, location, actual)
 
     def iter_digests(self) -> Iterator[str]:
         """Yield the digest of every blob stored (for fsck and gc)."""
         for key in (self._remote or self._local).list("objects"):
             parts = key.split("/")
-            if len(parts) == 3 and len(parts[1]) == 2 and _DIGEST.fullmatch(parts[1] + parts[2]):
+            if len(parts) == 3 and len(parts[1]) == 2 and DIGEST.fullmatch(parts[1] + parts[2]):
                 yield parts[1] + parts[2]
 
     def delete(self, digest: str) -> None:
         """Delete the blob (and any cached copy); deleting an absent blob is not an error."""
-        key = _key(check_digest(digest))
+        key = key_for(check_digest(digest))
         if self._remote is not None:
             self._remote.delete(key)
         self._local.delete(key)
 
     def blob_path(self, digest: str) -> str:
         """Where the blob lives: a local path, or the remote URL."""
-        key = _key(check_digest(digest))
+        key = key_for(check_digest(digest))
         return f"{self._remote.uri}/{key}" if self._remote is not None else str(self._local.path(key))
 
     def clean_temp(self) -> int:
@@ -475,55 +468,3 @@ class ArtifactStore:
     def iter_temp(self) -> Iterator[str]:
         """Yield the temp files currently present (live writers' and dead ones')."""
         return (str(path) for path in self._local.staging)
-
-
-def _check_file(path: Path, digest: str, *, missing_ok: bool) -> os.stat_result | None:
-    """Re-hash the local file at ``path`` unless this process verified it unchanged."""
-    try:
-        with open(path, "rb", buffering=0) as f:
-            st = os.fstat(f.fileno())
-            if _memo_hit(st, digest):
-                return st
-            actual, _ = _hash_stream(f)
-            after = os.fstat(f.fileno())
-    except FileNotFoundError:
-        if missing_ok:
-            return None
-        raise _missing(digest, path) from None
-    except OSError as exc:
-        raise storage_error("read", path, exc) from exc
-    if actual != digest:
-        raise _corrupt(digest, path, actual)
-    if file_identity(after) == file_identity(st):
-        _memo_add(st, digest)
-    return after
-
-
-def _check_metadata(name: str, metadata: object) -> dict[str, Any]:
-    if not isinstance(metadata, dict):
-        raise MaterializerError(
-            f"Materializer {name!r} returned {type(metadata).__name__} from save(); it must "
-            "return a dict of JSON-able metadata."
-        )
-    try:
-        return json.loads(json.dumps(metadata, allow_nan=False))  # type: ignore[no-any-return]
-    except (TypeError, ValueError) as exc:
-        raise MaterializerError(
-            f"Materializer {name!r} returned metadata that is not JSON-able: {exc}. Use str, "
-            "int, float, bool, None, lists and str-keyed dicts (convert numpy numbers with int())."
-        ) from exc
-
-
-def _missing(digest: str, where: object) -> IntegrityError:
-    return IntegrityError(
-        f"Artifact {digest} is missing: no blob at {where}. Run `loopml fsck` to list damaged "
-        "artifacts, and re-run the step that produced it to store it again."
-    )
-
-
-def _corrupt(digest: str, where: object, actual: str) -> IntegrityError:
-    return IntegrityError(
-        f"Artifact {digest} at {where} is corrupt: its content hashes to {actual}. Run "
-        "`loopml fsck` to list damaged artifacts; re-run the step that produced it, or "
-        "restore the blob from a backup."
-    )

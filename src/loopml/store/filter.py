@@ -36,7 +36,7 @@ from loopml.errors import FilterSyntaxError, did_you_mean
 
 __all__ = [
     "ATTRIBUTES", "MAX_CONDITIONS", "MAX_DEPTH", "MAX_VALUES", "STATUSES", "And", "Compare",
-    "Field", "Node", "Not", "Op", "Or", "Scalar", "SortKey", "Value", "flatten", "glob_to_like",
+    "Field", "Node", "Not", "Op", "Or", "Scalar", "SortKey", "Value", "glob_to_like",
     "parse_filter", "parse_sort", "tilde_to_like", "unparse",
 ]
 
@@ -55,8 +55,8 @@ MAX_VALUES = 1000  # values in one 'in (...)' list
 _ALIASES = {"run_id": "id"}
 _PREFIXES = {"metrics": "rmse", "params": "alpha", "tags": "team", "attributes": "status"}
 _KINDS: dict[str, Kind] = {"metrics": "metrics", "params": "params", "tags": "tags"}
-_HOLDS = {"number": "numbers", "duration": "numbers", "cost": "numbers", "started":
-          "timestamps", "ended": "timestamps"}
+_HOLDS = {"number": "numbers", "duration": "numbers", "cost": "numbers",
+          "started": "timestamps", "ended": "timestamps"}  # other attributes hold text
 _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null", "inf"})
 _CONSTANTS: dict[str, Scalar] = {"true": True, "false": False, "null": None, "inf": math.inf}
 _SYMBOLS = ("<>", "=<", "=>", "==", "!=", "<=", ">=", "=", "<", ">", "~", "!")  # longest first
@@ -219,23 +219,6 @@ def unparse(node: Node) -> str:
     parts = [_wrap(left, _precedence(left) < _precedence(node))]
     parts += [_wrap(right, _precedence(right) <= _precedence(node)) for right in reversed(rights)]
     return word.join(parts)
-
-
-def flatten(node: Node) -> list[Node]:
-    """Operands of a chain of one operator: ``And(And(a, b), c)`` gives ``[a, b, c]``.
-
-    Lets a caller build one ``and_(*parts)`` instead of one SQL level per operator.
-    """
-    if not isinstance(node, And | Or):
-        return [node]
-    cls, out, stack = type(node), list[Node](), list[Node]([node])
-    while stack:
-        item = stack.pop()
-        if isinstance(item, cls):
-            stack += [item.right, item.left]
-        else:
-            out.append(item)
-    return out
 
 
 def glob_to_like(pattern: str) -> str:

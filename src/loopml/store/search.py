@@ -22,9 +22,9 @@ from loopml.store.filter import (
     Not,
     Or,
     SortKey,
-    glob_to_like,
     parse_filter,
     parse_sort,
+    tilde_to_like,
 )
 
 MAX_LIMIT = 10_000
@@ -47,7 +47,7 @@ ATTRIBUTES: dict[str, Any] = {
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op == "~":
-        return column.like(glob_to_like(str(value)), escape="\\")
+        return column.like(tilde_to_like(str(value)), escape="\\")
     if op in ("in", "not in"):
         expr = column.in_(list(value))
         return ~expr if op == "not in" else expr

@@ -85,7 +85,7 @@ def write_tar(folder: Path, dest: Path) -> tuple[int, int]:
     """
     root = Path(os.path.realpath(folder))
     files = total = 0
-    with open(dest, "wb") as raw, tarfile.open(
+    with open(dest, "wb") as raw, tarfile.TarFile(
         fileobj=raw, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8", copybufsize=_COPY_BUFFER
     ) as tar:
         for rel in _entries(root):

@@ -1,0 +1,120 @@
+"""Digests and verification: what a valid digest looks like, hashing, and the read check.
+
+Every read path in the store goes through ``check_file`` (or hashes the bytes it read),
+so a blob is never handed back unless it hashes to its digest. A per-process memo of
+verified files, keyed by inode, size, mtime and ctime, keeps repeat reads cheap; any
+later write to the file changes those and forces a re-hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from loopml.artifacts.backend import storage_error
+from loopml.artifacts.materializers import file_identity
+from loopml.errors import IntegrityError, InvalidParameterError, MaterializerError
+
+CHUNK = 1 << 20
+DIGEST = re.compile(r"[0-9a-f]{64}")
+# Git's "racily clean" problem: a change within the same timestamp tick as the last one
+# leaves mtime unchanged, so stat data is trusted only once it is clearly in the past.
+_RACY_NS = 2_000_000_000
+_MEMO_LIMIT = 1 << 16
+_verified: dict[tuple[int, int], tuple[str, int, int, int]] = {}
+
+
+def check_digest(digest: object) -> str:
+    """Return ``digest`` if it is 64 lowercase hex characters, else raise InvalidParameterError."""
+    if isinstance(digest, str) and DIGEST.fullmatch(digest):
+        return digest
+    shown = repr(digest) if len(repr(digest)) <= 80 else repr(digest)[:77] + "..."
+    raise InvalidParameterError(
+        f"Invalid artifact digest {shown}: expected 64 lowercase hex characters (a SHA-256, "
+        "as in StoredArtifact.digest). A digest is never a path."
+    )
+
+
+def key_for(digest: str) -> str:
+    return f"objects/{digest[:2]}/{digest[2:]}"
+
+
+def hash_stream(f: IO[bytes]) -> tuple[str, int]:
+    """Hash a stream in 1 MiB chunks into one reused buffer: no whole-file copy in memory."""
+    h = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    size = 0
+    while n := f.readinto(buf):  # type: ignore[attr-defined]
+        h.update(view[:n])
+        size += n
+    return h.hexdigest(), size
+
+
+def memo_hit(st: os.stat_result, digest: str) -> bool:
+    return _verified.get((st.st_dev, st.st_ino)) == (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def memo_add(st: os.stat_result, digest: str) -> None:
+    if time.time_ns() - st.st_mtime_ns < _RACY_NS:
+        return
+    if len(_verified) >= _MEMO_LIMIT:
+        _verified.pop(next(iter(_verified)))
+    _verified[(st.st_dev, st.st_ino)] = (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def check_file(path: Path, digest: str, *, missing_ok: bool) -> os.stat_result | None:
+    """Re-hash the local file at ``path`` unless this process verified it unchanged."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            st = os.fstat(f.fileno())
+            if memo_hit(st, digest):
+                return st
+            actual, _ = hash_stream(f)
+            after = os.fstat(f.fileno())
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise missing(digest, path) from None
+    except OSError as exc:
+        raise storage_error("read", path, exc) from exc
+    if actual != digest:
+        raise corrupt(digest, path, actual)
+    if file_identity(after) == file_identity(st):
+        memo_add(st, digest)
+    return after
+
+
+def check_metadata(name: str, metadata: object) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        raise MaterializerError(
+            f"Materializer {name!r} returned {type(metadata).__name__} from save(); it must "
+            "return a dict of JSON-able metadata."
+        )
+    try:
+        return json.loads(json.dumps(metadata, allow_nan=False))  # type: ignore[no-any-return]
+    except (TypeError, ValueError) as exc:
+        raise MaterializerError(
+            f"Materializer {name!r} returned metadata that is not JSON-able: {exc}. Use str, "
+            "int, float, bool, None, lists and str-keyed dicts (convert numpy numbers with int())."
+        ) from exc
+
+
+def missing(digest: str, where: object) -> IntegrityError:
+    return IntegrityError(
+        f"Artifact {digest} is missing: no blob at {where}. Run `loopml fsck` to list damaged "
+        "artifacts, and re-run the step that produced it to store it again."
+    )
+
+
+def corrupt(digest: str, where: object, actual: str) -> IntegrityError:
+    return IntegrityError(
+        f"Artifact {digest} at {where} is corrupt: its content hashes to {actual}. Run "
+        "`loopml fsck` to list damaged artifacts; re-run the step that produced it, or "
+        "restore the blob from a backup."
+    )

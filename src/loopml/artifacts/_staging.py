@@ -1,0 +1,120 @@
+"""The staging area: local temp files named after their writer, and their clean-up.
+
+Every blob is first written to ``<pid>.<process start time>.<uuid>.tmp`` in a staging
+folder on the same filesystem as its final place. A crashed writer leaves its temp file
+behind; ``StagingArea.clean`` removes it once the writer is gone, telling a live writer
+from a new process that reuses its pid by the process start time (checking "the pid is
+alive" alone would keep orphans forever after pid reuse, or delete a live writer's file).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from loopml.errors import StorageError
+
+_TEMP_NAME = re.compile(r"(\d+)\.(\d+)\.([0-9a-f]{32})\.tmp")
+
+
+_own_identity: tuple[int, str] | None = None
+
+
+def process_start(pid: int) -> str | None:
+    """Return a token for when process ``pid`` started, ``""`` if unknown, None if it is gone.
+
+    Together with the pid, the token tells a live writer apart from a new process that
+    was given a recycled pid. Linux reads ``/proc`` (cheap, exact clock ticks); other
+    systems ask psutil, imported only here.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read().decode("ascii", "replace")
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        except OSError:
+            return ""
+        # The command name may hold spaces and ')' itself, so split after the last ')'.
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) < 20:
+            return ""
+        return None if fields[0] in ("Z", "X") else fields[19]
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil is a core dependency
+        return ""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return str(round(proc.create_time() * 100))
+    except psutil.NoSuchProcess:
+        return None
+    except psutil.Error:
+        return ""
+
+
+def _identity() -> tuple[int, str]:
+    # Cached per pid, because a forked child must not reuse its parent's identity.
+    global _own_identity
+    pid = os.getpid()
+    if _own_identity is None or _own_identity[0] != pid:
+        _own_identity = (pid, process_start(pid) or "0")
+    return _own_identity
+
+
+class StagingArea:
+    """A local folder of temp files named ``<pid>.<start time>.<uuid>.tmp`` by their writer."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._ready = False
+
+    def new_path(self) -> Path:
+        """Return a fresh temp path (the folder is created on first use)."""
+        if not self._ready:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"Could not create the temp folder {self.folder}: {exc.strerror or exc}. "
+                    "Make the store's folder writable by this user, then retry."
+                ) from exc
+            self._ready = True
+        pid, start = _identity()
+        return self.folder / f"{pid}.{start}.{uuid.uuid4().hex}.tmp"
+
+    def __iter__(self) -> Iterator[Path]:
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
+
+    def clean(self) -> int:
+        """Remove temp files whose writer is gone (dead, or its pid reused); keep the rest.
+
+        Files that do not follow the naming scheme are left alone: we cannot tell who
+        owns them.
+        """
+        removed = 0
+        for path in self:
+            match = _TEMP_NAME.fullmatch(path.name)
+            if match is None:
+                continue
+            alive = process_start(int(match[1]))
+            if alive is not None and (alive == "" or match[2] == "0" or alive == match[2]):
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue  # another cleaner got there first
+            removed += 1
+        return removed

@@ -1,0 +1,244 @@
+"""The docs are tests: every Python snippet runs, every documented CLI line succeeds.
+
+- Every ```python block in ``docs/*.md`` runs. The blocks of one page run in order in one
+  module namespace (like notebook cells), in a fresh project folder with a ``loopml.toml``.
+  Each block is written to a real file first, so ``inspect.getsource`` (and therefore the
+  step cache's code fingerprint) sees it exactly as a user's module.
+- A block opts out only with ``<!-- no-test: REASON -->`` on the line before its fence.
+- Every ```toml block in ``docs/store.md`` is a valid ``loopml.toml``.
+- Every line starting with ``loopml `` in a ```bash/```console block of ``docs/cli.md`` and
+  ``docs/getting-started.md`` runs through the real console script, in document order, in
+  a project made by ``loopml init``. Placeholders ``<run>`` and ``<digest>`` are replaced
+  by a real run id and artifact digest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+CLI_PAGES = ("cli.md", "getting-started.md")
+FENCE = re.compile(r"^```([\w-]*)\s*$")
+NO_TEST = re.compile(r"^<!--\s*no-test(?::\s*(?P<reason>.*?))?\s*-->$")
+PLACEHOLDER = re.compile(r"<([a-z][a-z_]*)>")
+SHELL_OPERATORS = {"&&", "||", "|", ";", ">", ">>", "<", "&"}
+MAX_OPT_OUTS = 3
+
+
+@dataclass(frozen=True)
+class Block:
+    page: str
+    lang: str
+    line: int  # 1-based line of the opening fence
+    code: str
+    no_test: str | None  # the stated reason, when the block opts out
+
+    @property
+    def where(self) -> str:
+        return f"docs/{self.page}:{self.line}"
+
+
+def parse_blocks(path: Path) -> list[Block]:
+    """Fenced code blocks of one Markdown page, with any ``no-test`` marker before them."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        opened = FENCE.match(lines[i])
+        if not opened:
+            i += 1
+            continue
+        start = i
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and lines[i].rstrip() != "```":
+            body.append(lines[i])
+            i += 1
+        assert i < len(lines), f"docs/{path.name}:{start + 1}: unclosed code fence"
+        before = next((lines[j].strip() for j in range(start - 1, -1, -1) if lines[j].strip()), "")
+        marker = NO_TEST.match(before)
+        reason = (marker.group("reason") or "") if marker else None
+        blocks.append(Block(path.name, opened.group(1).lower(), start + 1, "\n".join(body) + "\n", reason))
+        i += 1
+    return blocks
+
+
+def all_blocks() -> list[Block]:
+    return [b for page in PAGES for b in parse_blocks(page)]
+
+
+def python_pages() -> list[str]:
+    return sorted({b.page for b in all_blocks() if b.lang == "python"})
+
+
+# -- the rules about the docs themselves ----------------------------------------------------
+
+
+def test_docs_exist() -> None:
+    names = {p.name for p in PAGES}
+    expected = {"index.md", "getting-started.md", "pipelines.md", "caching.md", "tracking.md",
+                "querying.md", "artifacts.md", "store.md", "cli.md"}
+    assert expected <= names, f"missing pages: {sorted(expected - names)}"
+
+
+def test_opt_outs_state_a_reason() -> None:
+    skipped = [b for b in all_blocks() if b.no_test is not None]
+    for block in skipped:
+        assert len(block.no_test or "") >= 10, f"{block.where}: <!-- no-test: REASON --> needs a real reason"
+    assert len(skipped) <= MAX_OPT_OUTS, f"too many untested blocks: {[b.where for b in skipped]}"
+
+
+def test_code_blocks_name_their_language() -> None:
+    unnamed = [b.where for b in all_blocks() if not b.lang]
+    assert not unnamed, f"code blocks without a language (python, console, bash, toml, text): {unnamed}"
+
+
+def test_links_between_pages_resolve() -> None:
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([\w\-]+\.md)(?:#[\w\-]*)?\)", page.read_text(encoding="utf-8")):
+            if not (DOCS / target).is_file():
+                broken.append(f"{page.name} -> {target}")
+    assert not broken, f"broken links: {broken}"
+
+
+# -- Python snippets ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_materializers() -> Iterator[None]:
+    """Docs register materializers; keep the process-wide registry as it was."""
+    from loopml.artifacts import materializers as registry
+
+    types_ = {k: list(v) for k, v in registry._user_types.items()}
+    named = dict(registry._user_named)
+    yield
+    registry._user_types.clear()
+    registry._user_types.update(types_)
+    registry._user_named.clear()
+    registry._user_named.update(named)
+
+
+@pytest.mark.parametrize("page", python_pages())
+def test_python_blocks_run(page: str, project: Path, tmp_path: Path, clean_materializers: None) -> None:
+    blocks = [b for b in parse_blocks(DOCS / page) if b.lang == "python"]
+    source_dir = tmp_path / "docs_src"
+    source_dir.mkdir()
+    name = "docs_" + page.removesuffix(".md").replace("-", "_")
+    module = types.ModuleType(name)
+    module.__file__ = str(source_dir / f"{name}.py")
+    sys.modules[name] = module
+    ran = 0
+    try:
+        for block in blocks:
+            if block.no_test is not None:
+                continue
+            # A real file per block, so inspect.getsource() works as for a user's module.
+            file = source_dir / f"{name}_line{block.line}.py"
+            file.write_text(block.code, encoding="utf-8")
+            code = compile(block.code, str(file), "exec")
+            try:
+                exec(code, module.__dict__)  # noqa: S102 - running our own docs is the point
+            except Exception as exc:
+                exc.add_note(f"in the ```python block at {block.where}")
+                raise
+            ran += 1
+    finally:
+        sys.modules.pop(name, None)
+    assert ran, f"docs/{page}: no Python block ran"
+
+
+def test_toml_blocks_are_valid_config(tmp_path: Path) -> None:
+    from loopml.config import load_settings
+
+    blocks = [b for b in all_blocks() if b.lang == "toml" and b.no_test is None]
+    assert blocks, "expected loopml.toml examples in the docs"
+    for i, block in enumerate(blocks):
+        folder = tmp_path / f"toml{i}"
+        folder.mkdir()
+        (folder / "loopml.toml").write_text(block.code, encoding="utf-8")
+        try:
+            load_settings(folder)
+        except Exception as exc:
+            exc.add_note(f"in the ```toml block at {block.where}")
+            raise
+
+
+# -- shell lines ----------------------------------------------------------------------------
+
+
+def cli_lines(page: str) -> list[tuple[int, str]]:
+    """``(line number, command)`` of every ``loopml …`` command in a page's shell blocks."""
+    found: list[tuple[int, str]] = []
+    for block in parse_blocks(DOCS / page):
+        if block.lang not in ("bash", "console", "shell", "sh") or block.no_test is not None:
+            continue
+        for offset, raw in enumerate(block.code.splitlines(), start=1):
+            text = raw.strip()
+            if block.lang == "console":
+                if not text.startswith("$ "):
+                    continue  # output shown after a prompt
+                text = text[2:].strip()
+            if text.startswith("loopml ") or text == "loopml":
+                found.append((block.line + offset, text))
+    return found
+
+
+class Placeholders:
+    """Real values for ``<run>`` and ``<digest>``, looked up when first needed."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+
+    def _json(self, *args: str) -> object:
+        result = run_cli(*args, "--json", cwd=self.cwd)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def value(self, name: str) -> str:
+        if name == "run":
+            runs = self._json("runs", "-n", "1")
+            assert isinstance(runs, list) and runs, "<run> needs a run earlier in the page"
+            return str(runs[0]["id"])[:8]
+        if name == "digest":
+            artifacts = self._json("artifacts", "list")
+            assert isinstance(artifacts, list) and artifacts, "<digest> needs an artifact earlier in the page"
+            return str(artifacts[-1]["digest"])[:12]
+        raise AssertionError(f"unknown placeholder <{name}>; the docs test knows <run> and <digest>")
+
+    def fill(self, text: str) -> str:
+        return PLACEHOLDER.sub(lambda m: self.value(m.group(1)), text)
+
+
+@pytest.mark.parametrize("page", CLI_PAGES)
+def test_cli_lines_run(page: str, tmp_path: Path) -> None:
+    lines = cli_lines(page)
+    assert len(lines) >= 5, f"docs/{page}: expected CLI examples, found {lines}"
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    made = run_cli("init", "churn", cwd=workspace)
+    assert made.returncode == 0, made.stderr
+    cwd = workspace / "churn"
+    placeholders = Placeholders(cwd)
+    for number, text in lines:
+        argv = shlex.split(placeholders.fill(text))
+        if "#" in argv:
+            argv = argv[: argv.index("#")]  # a trailing shell comment
+        bad = SHELL_OPERATORS.intersection(argv)
+        assert not bad, f"docs/{page}:{number}: one command per line, no shell operators {bad}: {text}"
+        result = run_cli(*argv[1:], cwd=cwd)
+        assert result.returncode == 0, (
+            f"docs/{page}:{number}: `{text}` exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )

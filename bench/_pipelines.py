@@ -25,6 +25,7 @@ from _timing import (
     clean_env,
     fmt_ms,
     fmt_s,
+    git_init,
     interleaved,
     judged,
     median,
@@ -93,6 +94,7 @@ def bench_step_overhead(opts: Options) -> None:
 
 def _process_figures(opts: Options, root: Path) -> None:
     write_module(root, "bare.py", TINY_BARE)
+    where = "project in a git repo" if git_init(root) else "project not in git (git unavailable)"
     runs = opts.pick(10, 2)
     env = clean_env()
     script = str(root / "tiny_pipeline.py")
@@ -112,7 +114,7 @@ def _process_figures(opts: Options, root: Path) -> None:
         report(
             opts, f"10 tiny steps, whole `python pipeline.py` process, {label}",
             f"{fmt_s(ours)} vs bare python + pandas {fmt_s(bare)}: +{fmt_s(added)} "
-            f"(min {fmt_s(min(times[kind]))}, median of {runs}, paired)",
+            f"(min {fmt_s(min(times[kind]))}, median of {runs}, paired; {where})",
             f"≤ bare + {budget:g} s", judged(opts, added <= budget, size_dependent=False),
         )
     first = []

@@ -14,7 +14,8 @@ import pytest
 from artifact_helpers import flip_byte
 
 from loopml.artifacts import ArtifactStore, BlobBackend, FsspecBackend, LocalBackend
-from loopml.artifacts.backend import StagingArea, describe_os_error, process_start
+from loopml.artifacts._staging import StagingArea, process_start
+from loopml.artifacts.backend import describe_os_error
 from loopml.errors import IntegrityError, InvalidParameterError, StorageError
 
 
@@ -65,7 +66,9 @@ def test_local_write_failure_names_path_and_cause(tmp_path: Path) -> None:
     backend = LocalBackend(tmp_path)
     (tmp_path / "objects").write_text("a file where a folder must be")
     src = _temp(backend, b"data")
-    with pytest.raises(StorageError, match=r"Could not store the blob at .*objects/ab/cd after 4 bytes"):
+    with pytest.raises(
+        StorageError, match=r"Could not store the blob at .*objects/ab/cd after 4 bytes"
+    ):
         backend.write("objects/ab/cd", src)
 
 
@@ -125,16 +128,22 @@ def test_fsspec_backend_wraps_foreign_errors() -> None:
         FsspecBackend("nosuchprotocol://bucket").exists("k")
 
 
-def test_remote_store_round_trip_and_cache(remote: ArtifactStore, memory_uri: str, tmp_path: Path) -> None:
+def test_remote_store_round_trip_and_cache(
+    remote: ArtifactStore, memory_uri: str, tmp_path: Path
+) -> None:
     frame = pd.DataFrame({"x": [1.0, 2.5], "y": ["a", "b"]})
     stored = remote.put_value(frame)
     key = f"objects/{stored.digest[:2]}/{stored.digest[2:]}"
     assert remote.blob_path(stored.digest) == f"{memory_uri}/{key}"
     fs = fsspec.filesystem("memory")
-    assert fs.cat_file(f"{memory_uri.removeprefix('memory://')}/{key}") == remote.get_bytes(stored.digest)
+    assert fs.cat_file(f"{memory_uri.removeprefix('memory://')}/{key}") == remote.get_bytes(
+        stored.digest
+    )
     assert list(remote.iter_digests()) == [stored.digest]
     assert remote.exists(stored.digest)
-    pd.testing.assert_frame_equal(remote.get_value(stored.digest, stored.materializer, stored.metadata), frame)
+    pd.testing.assert_frame_equal(
+        remote.get_value(stored.digest, stored.materializer, stored.metadata), frame
+    )
     cached = remote.local_path(stored.digest)
     assert cached.is_relative_to(tmp_path / "cache")
     assert remote.put_value(frame.copy()).digest == stored.digest
@@ -142,7 +151,21 @@ def test_remote_store_round_trip_and_cache(remote: ArtifactStore, memory_uri: st
     assert list(remote.iter_temp()) == []
 
 
-def test_remote_download_is_verified_before_use(remote: ArtifactStore, memory_uri: str, tmp_path: Path) -> None:
+def test_remote_sklearn_model_loads_from_a_fresh_cache(
+    remote: ArtifactStore, memory_uri: str, tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    stored = remote.put_value(model)
+    fresh = ArtifactStore(memory_uri, cache_dir=tmp_path / "fresh")
+    loaded = fresh.get_value(stored.digest, stored.materializer, stored.metadata)
+    assert loaded.predict([[10.0]]).tolist() == model.predict([[10.0]]).tolist()
+
+
+def test_remote_download_is_verified_before_use(
+    remote: ArtifactStore, memory_uri: str, tmp_path: Path
+) -> None:
     stored = remote.put_bytes(b"remote payload" * 50)
     path = f"{memory_uri.removeprefix('memory://')}/objects/{stored.digest[:2]}/{stored.digest[2:]}"
     fs = fsspec.filesystem("memory")
@@ -155,7 +178,9 @@ def test_remote_download_is_verified_before_use(remote: ArtifactStore, memory_ur
     for read in (fresh.get_bytes, fresh.local_path, lambda d: fresh.get_value(d, "bytes")):
         with pytest.raises(IntegrityError, match="is corrupt"):
             read(stored.digest)
-    assert list((tmp_path / "other-cache").rglob("objects/*/*")) == [], "nothing unverified is cached"
+    assert list((tmp_path / "other-cache").rglob("objects/*/*")) == [], (
+        "nothing unverified is cached"
+    )
     assert list(fresh.iter_temp()) == []
 
 

@@ -7,14 +7,15 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from artifact_helpers import age, flip_byte
 
-from loopml.artifacts import ArtifactStore, blobstore, register_materializer
-from loopml.artifacts.backend import process_start
+from loopml.artifacts import ArtifactStore, _integrity, register_materializer
+from loopml.artifacts._staging import process_start
 from loopml.errors import (
     IntegrityError,
     InvalidParameterError,
@@ -48,13 +49,18 @@ def test_layout_is_content_addressed(store: ArtifactStore, tmp_path: Path) -> No
     digest = hashlib.sha256(data).hexdigest()
     assert stored.digest == digest
     assert stored.size == len(data)
-    assert (stored.materializer, stored.type_name, stored.metadata) == ("bytes", "builtins.bytes", {})
+    assert (stored.materializer, stored.type_name, stored.metadata) == (
+        "bytes",
+        "builtins.bytes",
+        {},
+    )
     blob = tmp_path / "artifacts" / "objects" / digest[:2] / digest[2:]
     assert store.blob_path(digest) == str(blob)
     assert blob.read_bytes() == data
     assert blob.stat().st_mode & 0o222 == 0, "blobs are read-only"
     assert store.exists(digest)
-    assert store.info(digest) is not None and store.info(digest).size == len(data)  # type: ignore[union-attr]
+    info = store.info(digest)
+    assert info is not None and info.size == len(data)
     assert list(store.iter_digests()) == [digest]
     assert list(store.iter_temp()) == [], "the temp file is gone after publishing"
 
@@ -74,12 +80,12 @@ def test_put_file_streams_a_large_file(store: ArtifactStore, tmp_path: Path) -> 
     big = tmp_path / "big.bin"
     chunk = os.urandom(1 << 20)
     with open(big, "wb") as f:
-        for _ in range(5):
+        for _ in range(9):
             f.write(chunk)
         f.write(b"tail")
     stored = store.put_file(big)
     assert stored.materializer == "file"
-    assert stored.size == 5 * (1 << 20) + 4
+    assert stored.size == 9 * (1 << 20) + 4
     assert stored.digest == hashlib.sha256(big.read_bytes()).hexdigest()
     assert stored.metadata == {"name": "big.bin"}
     loaded = store.get_value(stored.digest, "file", stored.metadata)
@@ -98,7 +104,7 @@ def test_put_file_errors(store: ArtifactStore, tmp_path: Path) -> None:
 # --- verification on every read path -----------------------------------------------
 
 
-def _read_paths(store: ArtifactStore, digest: str, tmp_path: Path) -> list[Any]:
+def _read_paths(store: ArtifactStore, digest: str, tmp_path: Path) -> list[Callable[[], object]]:
     return [
         lambda: store.get_bytes(digest),
         lambda: store.get_value(digest, "bytes"),
@@ -139,7 +145,9 @@ def test_missing_blob_is_refused(store: ArtifactStore, tmp_path: Path) -> None:
     os.unlink(store.blob_path(stored.digest))
     assert not store.exists(stored.digest)
     for read in _read_paths(store, stored.digest, tmp_path):
-        with pytest.raises(IntegrityError, match=f"Artifact {stored.digest} is missing: no blob at"):
+        with pytest.raises(
+            IntegrityError, match=f"Artifact {stored.digest} is missing: no blob at"
+        ):
             read()
 
 
@@ -170,8 +178,10 @@ def test_corrupt_sklearn_blob_is_never_unpickled(store: ArtifactStore) -> None:
         123,
     ],
 )
-def test_bad_digests_are_rejected_everywhere(store: ArtifactStore, tmp_path: Path, bad: Any) -> None:
-    calls = [
+def test_bad_digests_are_rejected_everywhere(
+    store: ArtifactStore, tmp_path: Path, bad: Any
+) -> None:
+    calls: list[Callable[[], object]] = [
         lambda: store.get_bytes(bad),
         lambda: store.get_value(bad, "bytes"),
         lambda: store.local_path(bad),
@@ -200,7 +210,7 @@ def test_verification_is_memoized_and_a_later_flip_is_caught(store: ArtifactStor
     age(blob)
     assert store.get_bytes(stored.digest) == b"memo me" * 1000
     st = os.stat(blob)
-    assert blobstore._memo_hit(st, stored.digest), "a verified, settled file is memoized"
+    assert _integrity.memo_hit(st, stored.digest), "a verified, settled file is memoized"
     assert store.local_path(stored.digest) == Path(blob)
     flip_byte(blob, 10)
     with pytest.raises(IntegrityError, match="is corrupt"):
@@ -224,7 +234,7 @@ def test_memo_survives_no_mtime_restore(store: ArtifactStore) -> None:
 def test_fresh_files_are_not_memoized(store: ArtifactStore) -> None:
     stored = store.put_bytes(b"just written")
     store.verify(stored.digest)
-    assert not blobstore._memo_hit(os.stat(store.blob_path(stored.digest)), stored.digest)
+    assert not _integrity.memo_hit(os.stat(store.blob_path(stored.digest)), stored.digest)
 
 
 def test_truncated_blob_is_healed_by_a_new_put(store: ArtifactStore) -> None:
@@ -265,14 +275,21 @@ def test_export_copies_bytes(store: ArtifactStore, tmp_path: Path) -> None:
     assert os.access(out, os.W_OK)
     into_dir = store.export(stored.digest, "json", tmp_path)
     assert into_dir == tmp_path / f"{stored.digest}.json"
-    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["params.json"], "no partial files left"
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["params.json"], (
+        "no partial files left"
+    )
 
 
 # --- temp files and their writers ---------------------------------------------------
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(proc.stdout)
 
 
@@ -289,7 +306,9 @@ def test_clean_temp_removes_only_dead_writers_files(store: ArtifactStore, tmp_pa
     foreign = tmp / "notes.txt"
     for path in (mine, parents, reused, gone, foreign):
         path.write_bytes(b"partial")
-    assert sorted(store.iter_temp()) == sorted(str(p) for p in (mine, parents, reused, gone, foreign))
+    assert sorted(store.iter_temp()) == sorted(
+        str(p) for p in (mine, parents, reused, gone, foreign)
+    )
     assert store.clean_temp() == 2
     assert sorted(store.iter_temp()) == sorted(str(p) for p in (mine, parents, foreign))
     assert store.clean_temp() == 0
@@ -365,7 +384,9 @@ def test_materializer_failure_is_wrapped(store: ArtifactStore) -> None:
         pass
 
     register_materializer(Payload, _Broken())
-    with pytest.raises(MaterializerError, match="'test.broken' could not save .*RuntimeError: library bug"):
+    with pytest.raises(
+        MaterializerError, match="'test.broken' could not save .*RuntimeError: library bug"
+    ):
         store.put_value(Payload())
     assert list(store.iter_temp()) == []
 
@@ -391,7 +412,13 @@ def test_disk_limit_in_a_child_process(tmp_path: Path) -> None:
     )
     root = tmp_path / "store"
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 3, proc.stdout
@@ -411,5 +438,46 @@ def test_import_is_cheap() -> None:
         "print(sorted(heavy & set(sys.modules)))"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     assert proc.stdout.strip() == "[]"
+
+
+def test_concurrent_writers_of_the_same_content(tmp_path: Path) -> None:
+    """4 processes × 3 threads store overlapping content at once: one blob per digest."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+        from loopml.artifacts import ArtifactStore
+        store = ArtifactStore(sys.argv[1])
+        def work(i):
+            return [store.put_bytes(bytes([n % 7]) * 300_000).digest for n in range(i, i + 14)]
+        with ThreadPoolExecutor(3) as pool:
+            for digests in pool.map(work, range(3)):
+                print(*digests)
+        """
+    )
+    root = tmp_path / "shared"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(root)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    seen: set[str] = set()
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        seen.update(out.split())
+    store = ArtifactStore(root)
+    assert sorted(store.iter_digests()) == sorted(seen) and len(seen) == 7
+    for digest in seen:
+        store.verify(digest)
+    assert list(store.iter_temp()) == []

@@ -49,7 +49,9 @@ def test_folder_round_trip(store: ArtifactStore, tmp_path: Path) -> None:
     loaded = store.get_value(stored.digest, stored.materializer, stored.metadata)
     assert loaded.name == "model" and loaded != folder
     assert _tree(loaded) == _tree(folder)
-    assert os.readlink(loaded / "data" / "abs-link") == "../run.sh", "inside links are stored relative"
+    assert os.readlink(loaded / "data" / "abs-link") == "../run.sh", (
+        "inside links are stored relative"
+    )
     exported = store.export(stored.digest, stored.materializer, tmp_path / "out")
     assert _tree(exported) == _tree(folder)
 
@@ -90,7 +92,10 @@ def test_symlink_outside_the_folder_is_refused(store: ArtifactStore, tmp_path: P
     folder.mkdir()
     (folder / "ok.txt").write_text("fine")
     (folder / "escape").symlink_to("../secret.txt")
-    with pytest.raises(InvalidParameterError, match="symlink 'escape' points to '../secret.txt', outside the folder"):
+    with pytest.raises(
+        InvalidParameterError,
+        match="symlink 'escape' points to '../secret.txt', outside the folder",
+    ):
         store.put_file(folder)
     (folder / "escape").unlink()
     (folder / "abs").symlink_to(secret)
@@ -144,7 +149,9 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
         _member("dev", tarfile.CHRTYPE),
     ],
 )
-def test_export_refuses_hostile_archives(store: ArtifactStore, tmp_path: Path, member: tarfile.TarInfo) -> None:
+def test_export_refuses_hostile_archives(
+    store: ArtifactStore, tmp_path: Path, member: tarfile.TarInfo
+) -> None:
     stored = store.put_bytes(_evil_tar(member, b"pwned"))
     target = tmp_path / "target" / "inner"
     with pytest.raises(InvalidParameterError, match="Refused to extract"):

@@ -42,7 +42,9 @@ def _frame() -> pd.DataFrame:
             "f": [1.5, math.nan, -0.0],
             "s": ["a", None, "ü"],
             "cat": pd.Categorical(["lo", "hi", "lo"], categories=["lo", "hi"], ordered=True),
-            "ts": pd.to_datetime(["2024-03-31 01:30", "2024-10-27 02:30", "2025-01-01 00:00"]).tz_localize("UTC"),
+            "ts": pd.to_datetime(
+                ["2024-03-31 01:30", "2024-10-27 02:30", "2025-01-01 00:00"]
+            ).tz_localize("UTC"),
             "naive": pd.date_range("2024-01-01", periods=3, freq="D"),
             "td": pd.to_timedelta([1, 2, 3], unit="s"),
             "b": [True, False, True],
@@ -74,11 +76,16 @@ def test_pandas_dataframe_round_trip(store: ArtifactStore) -> None:
     [
         pd.DataFrame({"a": [1, 2]}, index=pd.RangeIndex(5, 9, 2)),
         pd.DataFrame({"a": [1, 2]}).iloc[::-1],
-        pd.DataFrame({"a": [1, 2]}, index=pd.MultiIndex.from_tuples([(1, "x"), (2, "y")], names=["k", "v"])),
+        pd.DataFrame(
+            {"a": [1, 2]}, index=pd.MultiIndex.from_tuples([(1, "x"), (2, "y")], names=["k", "v"])
+        ),
         pd.DataFrame({1: [1.0], 2: [2.0]}),
         pd.DataFrame({("a", "b"): [1], ("a", "c"): [2]}),
         pd.DataFrame({"a": pd.Series([], dtype="float32")}),
-        pd.DataFrame({"when": pd.date_range("2024-01-01", periods=2, tz="Europe/Berlin")}, index=pd.Index(["x", "y"])),
+        pd.DataFrame(
+            {"when": pd.date_range("2024-01-01", periods=2, tz="Europe/Berlin")},
+            index=pd.Index(["x", "y"]),
+        ),
     ],
 )
 def test_pandas_index_and_columns_round_trip(store: ArtifactStore, frame: pd.DataFrame) -> None:
@@ -106,7 +113,10 @@ def test_pandas_digest_is_deterministic(store: ArtifactStore, tmp_path: Path) ->
     env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONHASHSEED": "123"}
     proc = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "other"), str(Path(__file__).parent)],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     assert proc.stdout.strip() == first, "a fresh process stores the same bytes"
 
@@ -125,7 +135,11 @@ def test_pandas_unstorable_frames_explain_the_fix(store: ArtifactStore) -> None:
 
 def test_polars_round_trip(store: ArtifactStore) -> None:
     frame = pl.DataFrame(
-        {"a": [1, None, 3], "s": ["x", "y", None], "c": pl.Series(["u", "v", "u"], dtype=pl.Categorical)}
+        {
+            "a": [1, None, 3],
+            "s": ["x", "y", None],
+            "c": pl.Series(["u", "v", "u"], dtype=pl.Categorical),
+        }
     )
     stored, back = _round_trip(store, frame)
     assert stored.materializer == "polars.parquet"
@@ -153,7 +167,9 @@ def test_polars_round_trip(store: ArtifactStore) -> None:
 def test_numpy_round_trip(store: ArtifactStore, array: np.ndarray) -> None:
     stored, back = _round_trip(store, array)
     assert stored.materializer == "numpy.npy"
-    assert stored.metadata["shape"] == list(array.shape) and stored.metadata["dtype"] == str(array.dtype)
+    assert stored.metadata["shape"] == list(array.shape) and stored.metadata["dtype"] == str(
+        array.dtype
+    )
     assert back.dtype == array.dtype and back.shape == array.shape
     np.testing.assert_array_equal(back, array)
     assert store.put_value(array.copy()).digest == stored.digest
@@ -165,12 +181,14 @@ def test_numpy_scalars_and_refusals(store: ArtifactStore) -> None:
     with pytest.raises(MaterializerError, match="dtype=object need pickle"):
         store.put_value(np.array([{"a": 1}], dtype=object))
     with pytest.raises(MaterializerError, match="MaskedArray is an ndarray subclass"):
-        store.put_value(np.ma.masked_array([1, 2], mask=[0, 1]))
+        store.put_value(np.ma.masked_array([1, 2], mask=[False, True]))
 
 
 def test_sklearn_fitted_model_predicts_the_same(store: ArtifactStore) -> None:
     X, y = make_classification(n_samples=200, n_features=6, random_state=0)
-    model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=10, random_state=0)).fit(X, y)
+    model = make_pipeline(
+        StandardScaler(), RandomForestClassifier(n_estimators=10, random_state=0)
+    ).fit(X, y)
     stored, back = _round_trip(store, model)
     assert stored.materializer == "sklearn.pickle"
     assert stored.metadata["class"] == "sklearn.pipeline.Pipeline"
@@ -262,7 +280,9 @@ def test_unsupported_values_explain_the_fix(store: ArtifactStore, value: Any, re
         store.put_value(value, source="step 'train'")
     message = str(info.value)
     spelled = f"{type(value).__module__}.{type(value).__qualname__}"
-    assert message.startswith(f"No materializer for values of type {spelled!r} (returned by step 'train').")
+    assert message.startswith(
+        f"No materializer for values of type {spelled!r} (returned by step 'train')."
+    )
     assert "pandas.DataFrame" in message and "numpy.ndarray" in message
     assert f"`loopml.register_materializer({spelled!r}, MyMaterializer())`" in message
     assert reason in message
@@ -315,6 +335,15 @@ def test_user_registration_by_name_wins_over_builtin(store: ArtifactStore) -> No
     assert materializer_for(pd.Series([1])).name == "pandas.parquet", "Series is not a DataFrame"
 
 
+def test_registration_by_the_defining_module_path(store: ArtifactStore) -> None:
+    assert type(pd.DataFrame()).__module__ == "pandas"  # pandas rewrites __module__
+    register_materializer("pandas.core.frame.DataFrame", CsvFrame())
+    assert materializer_for(pd.DataFrame({"a": [1]})).name == "test.csv"
+    register_materializer("no_such_module.Thing", UpperText())
+    with pytest.raises(MaterializerError, match="your registrations: no_such_module.Thing"):
+        materializer_for(Thing())
+
+
 def test_registration_for_a_subclass_and_by_module_name(store: ArtifactStore) -> None:
     class Special(Thing):
         pass
@@ -356,7 +385,9 @@ def test_materializer_names_are_unique() -> None:
 
 def test_materializer_named_suggests() -> None:
     assert materializer_named("numpy.npy").extension == ".npy"
-    with pytest.raises(NotFoundError, match="Unknown materializer 'pandas.parqet'.*Did you mean 'pandas.parquet'"):
+    with pytest.raises(
+        NotFoundError, match="Unknown materializer 'pandas.parqet'.*Did you mean 'pandas.parquet'"
+    ):
         materializer_named("pandas.parqet")
 
 

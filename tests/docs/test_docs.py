@@ -78,8 +78,19 @@ def all_blocks() -> list[Block]:
     return [b for page in PAGES for b in parse_blocks(page)]
 
 
-def python_pages() -> list[str]:
-    return sorted({b.page for b in all_blocks() if b.lang == "python"})
+# Pages whose snippets hit a known bug in src/: strict, so the fix turns this red.
+KNOWN_BUGS = {
+    "tracking.md": pytest.mark.xfail(
+        strict=True, raises=TypeError,
+        reason="bug: Run.__exit__ calls self.end(*status_for(exc)) but `error` is keyword-only, "
+               "so every `with loopml.start_run()` block raises TypeError (src/loopml/tracking/run.py)",
+    ),
+}
+
+
+def python_pages() -> list[object]:
+    pages = sorted({b.page for b in all_blocks() if b.lang == "python"})
+    return [pytest.param(p, marks=KNOWN_BUGS[p]) if p in KNOWN_BUGS else p for p in pages]
 
 
 # -- the rules about the docs themselves ----------------------------------------------------

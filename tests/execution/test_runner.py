@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
 import traceback
@@ -207,6 +209,33 @@ def test_a_failed_step_is_not_cached_but_its_upstream_is() -> None:
         ("source", "succeeded", True), ("explode", "failed", False),
         ("after", "skipped", False), ("after_2", "skipped", False),
     ]
+
+
+def test_ctrl_c_while_steps_run_cancels_the_run() -> None:
+    release = threading.Event()
+
+    @step
+    def press_ctrl_c(x: int) -> int:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: KeyboardInterrupt in the waiting main thread
+        release.wait(10)
+        return x
+
+    @step
+    def never(x: int) -> int:
+        return x
+
+    @pipeline
+    def interrupted(x: int = 1):
+        return never(press_ctrl_c(x))
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            interrupted.run({}, workers=1)
+    finally:
+        release.set()
+    run = Client().get_run("interrupted#1")
+    assert run.status == "cancelled"
+    assert [s.status for s in run.steps] == ["cancelled", "cancelled"]
 
 
 # -- step records -----------------------------------------------------------------------------

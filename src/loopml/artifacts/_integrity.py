@@ -12,13 +12,22 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from loopml.artifacts.backend import storage_error
+from loopml.artifacts._staging import discard
+from loopml.artifacts.backend import FsspecBackend, LocalBackend, storage_error
 from loopml.artifacts.materializers import file_identity
-from loopml.errors import IntegrityError, InvalidParameterError, MaterializerError
+from loopml.errors import (
+    IntegrityError,
+    InvalidParameterError,
+    LoopmlError,
+    MaterializerError,
+    StorageError,
+)
 
 CHUNK = 1 << 20
 DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -41,6 +50,7 @@ def check_digest(digest: object) -> str:
 
 
 def key_for(digest: str) -> str:
+    """Return the blob key of a (checked) digest: ``objects/<2 hex>/<62 hex>``."""
     return f"objects/{digest[:2]}/{digest[2:]}"
 
 
@@ -56,11 +66,90 @@ def hash_stream(f: IO[bytes]) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def hash_file(path: Path, *, seal: Callable[[], object] | None = None) -> tuple[str, int]:
+    """Hash the file at ``path``; run ``seal`` (an fsync) in a thread meanwhile, if given."""
+    failed: list[BaseException] = []
+
+    def run_seal() -> None:
+        try:
+            seal()  # type: ignore[misc]
+        except BaseException as exc:  # re-raised in the calling thread below
+            failed.append(exc)
+
+    worker = threading.Thread(target=run_seal, name="loopml-fsync", daemon=True) if seal else None
+    if worker is not None:
+        worker.start()
+    try:
+        with open(path, "rb", buffering=0) as f:
+            digest, size = hash_stream(f)
+    except OSError as exc:
+        raise storage_error("read back the temp file", path, exc) from exc
+    finally:
+        if worker is not None:
+            worker.join()
+    if failed:
+        raise failed[0]
+    return digest, size
+
+
+def download_verified(
+    remote: FsspecBackend, cache: LocalBackend, key: str, digest: str
+) -> os.stat_result:
+    """Download ``key`` into ``cache``, hashing while it streams; only a verified blob is kept.
+
+    Raises:
+        IntegrityError: The remote blob is missing or hashes to something else.
+        StorageError: The transfer failed or ended early (nothing is cached).
+    """
+    location = f"{remote.uri}/{key}"
+    info = remote.info(key)
+    if info is None:
+        raise missing(digest, location)
+    tmp = cache.staging.new_path()
+    size = 0
+    h = hashlib.sha256()
+    try:
+        try:
+            with remote.read(key) as src, open(tmp, "xb") as dst:
+                while chunk := src.read(CHUNK):
+                    h.update(chunk)
+                    dst.write(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            raise missing(digest, location) from None
+        except LoopmlError:
+            raise
+        except Exception as exc:
+            raise storage_error("download", location, exc, size) from exc
+        if size != info.size:
+            raise StorageError(
+                f"Download of {location} is incomplete: got {size:,} of {info.size:,} bytes. "
+                "Retry; nothing was cached."
+            )
+        if h.hexdigest() != digest:
+            raise corrupt(digest, location, h.hexdigest())
+        cache.write(key, tmp)
+        discard(tmp)  # first: unlinking the temp name changes the blob's ctime
+        try:
+            return os.stat(cache.path(key))
+        except OSError as exc:
+            raise storage_error("read the cached copy", cache.path(key), exc) from exc
+    finally:
+        discard(tmp)
+
+
 def memo_hit(st: os.stat_result, digest: str) -> bool:
-    return _verified.get((st.st_dev, st.st_ino)) == (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    """True if this process verified this very file, unchanged since, as ``digest``."""
+    return _verified.get((st.st_dev, st.st_ino)) == (
+        digest,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+    )
 
 
 def memo_add(st: os.stat_result, digest: str) -> None:
+    """Remember that the file with stat ``st`` hashes to ``digest`` (unless it is racy)."""
     if time.time_ns() - st.st_mtime_ns < _RACY_NS:
         return
     if len(_verified) >= _MEMO_LIMIT:
@@ -91,6 +180,7 @@ def check_file(path: Path, digest: str, *, missing_ok: bool) -> os.stat_result |
 
 
 def check_metadata(name: str, metadata: object) -> dict[str, Any]:
+    """Return a materializer's metadata as plain JSON data, or raise MaterializerError."""
     if not isinstance(metadata, dict):
         raise MaterializerError(
             f"Materializer {name!r} returned {type(metadata).__name__} from save(); it must "
@@ -106,6 +196,7 @@ def check_metadata(name: str, metadata: object) -> dict[str, Any]:
 
 
 def missing(digest: str, where: object) -> IntegrityError:
+    """The error for a blob that is not where its digest says."""
     return IntegrityError(
         f"Artifact {digest} is missing: no blob at {where}. Run `loopml fsck` to list damaged "
         "artifacts, and re-run the step that produced it to store it again."
@@ -113,6 +204,7 @@ def missing(digest: str, where: object) -> IntegrityError:
 
 
 def corrupt(digest: str, where: object, actual: str) -> IntegrityError:
+    """The error for a blob whose bytes hash to ``actual`` instead of ``digest``."""
     return IntegrityError(
         f"Artifact {digest} at {where} is corrupt: its content hashes to {actual}. Run "
         "`loopml fsck` to list damaged artifacts; re-run the step that produced it, or "

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,7 +86,7 @@ class StagingArea:
                 ) from exc
             self._ready = True
         pid, start = _identity()
-        return self.folder / f"{pid}.{start}.{uuid.uuid4().hex}.tmp"
+        return self.folder / f"{pid}.{start}.{os.urandom(16).hex()}.tmp"
 
     def __iter__(self) -> Iterator[Path]:
         try:
@@ -118,3 +117,19 @@ class StagingArea:
                 continue  # another cleaner got there first
             removed += 1
         return removed
+
+
+def discard(path: Path) -> None:
+    """Remove a temp file if it is still there."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # a leftover temp file is reclaimed later by clean_temp()
+
+
+def size_or_none(path: Path) -> int | None:
+    """Return the file's size, or None if it cannot be read (for error messages)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None

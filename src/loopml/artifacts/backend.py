@@ -12,7 +12,6 @@ import errno
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -71,7 +70,9 @@ def describe_os_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def storage_error(action: str, target: object, exc: BaseException, nbytes: int | None = None) -> StorageError:
+def storage_error(
+    action: str, target: object, exc: BaseException, nbytes: int | None = None
+) -> StorageError:
     """Build the `StorageError` for a failed blob write or read: path, bytes, cause, fix."""
     done = f" after {nbytes:,} bytes" if nbytes is not None else ""
     code = getattr(exc, "errno", None)
@@ -174,29 +175,38 @@ class LocalBackend:
         replace with our verified bytes; any other existing key is left untouched.
         """
         dest = self.root / key
-        nbytes = os.path.getsize(src) if sealed else self.seal(src)
+        nbytes = self.seal(src) if not sealed else None
         try:
+            nbytes = nbytes if nbytes is not None else os.path.getsize(src)
             _make_dirs(dest.parent, self.durable)
+            created = True
             try:
                 os.link(src, dest)  # unlike rename, link never replaces an existing key
             except FileExistsError:
-                if os.stat(dest).st_size == nbytes:
-                    return False
-                os.replace(src, dest)
+                created = os.stat(dest).st_size != nbytes
             except OSError as exc:
                 if exc.errno not in _NO_HARDLINKS:
                     raise
-                if os.path.exists(dest) and os.stat(dest).st_size == nbytes:
-                    return False
+                created = not os.path.exists(dest) or os.stat(dest).st_size != nbytes
+            if created and not os.path.samefile(src, dest):
                 os.replace(src, dest)
-            # If this fsync fails the blob's bytes are complete but its name may not
-            # survive a crash: report a failed write, but leave the key for concurrent
-            # writers who may already have de-duplicated against it.
+            # Also on de-duplication: the writer that created the key may not have
+            # fsynced its folder yet. If this fsync fails, the blob's bytes are complete
+            # but its name may not survive a crash: report a failed write, but leave the
+            # key for concurrent writers who may already have de-duplicated against it.
             if self.durable:
                 _fsync_dir(dest.parent)
         except OSError as exc:
             raise storage_error("store the blob at", dest, exc, nbytes) from exc
-        return True
+        return created
+
+    def settle(self, key: str) -> None:
+        """fsync the folder holding ``key``, whose entry another writer may have just made."""
+        if self.durable:
+            try:
+                _fsync_dir((self.root / key).parent)
+            except OSError as exc:
+                raise storage_error("fsync the folder of", self.root / key, exc) from exc
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self.root / prefix
@@ -238,7 +248,9 @@ class FsspecBackend:
             try:
                 from fsspec.core import url_to_fs
             except ImportError as exc:
-                raise StorageError(f"Artifact store {self.uri!r} needs fsspec: pip install fsspec") from exc
+                raise StorageError(
+                    f"Artifact store {self.uri!r} needs fsspec: pip install fsspec"
+                ) from exc
             try:
                 self._fs, root = url_to_fs(self.uri, **self._options)
             except Exception as exc:
@@ -268,6 +280,8 @@ class FsspecBackend:
             raise
         except Exception as exc:
             raise storage_error("inspect", f"{self.uri}/{key}", exc) from exc
+        from datetime import datetime
+
         modified = None
         for name in ("mtime", "LastModified", "modified", "created"):
             value = found.get(name)
@@ -291,8 +305,9 @@ class FsspecBackend:
 
     def write(self, key: str, src: Path) -> bool:
         target = f"{self.uri}/{key}"
-        nbytes = os.path.getsize(src)
+        nbytes = None
         try:
+            nbytes = os.path.getsize(src)
             full = self._full(key)
             # Optional S3 extra (If-None-Match: *) is not used: s3fs does not expose it
             # for put_file, and content addressing makes a racing duplicate harmless.

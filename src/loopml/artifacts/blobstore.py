@@ -1,14 +1,10 @@
 """ArtifactStore: content-addressed blobs, written atomically and verified on every read.
 
 A blob's key is the SHA-256 of its bytes: ``objects/<2 hex>/<62 hex>``. Every write goes
-to a temp file first (``<root>/tmp`` locally, the download cache's ``tmp`` for remote
-stores), is hashed, and is then published by the backend in one step, so no reader ever
-sees a partial blob under a digest. Every read re-hashes before handing anything back; a
-per-process memo of verified files (keyed by inode, size, mtime and ctime) keeps repeat
-reads cheap without missing a later change.
-
-Remote stores (any fsspec URL) keep a local cache of verified blobs, so ``local_path``
-and repeat loads do not download twice.
+to a temp file first, is hashed, and is then published in one step, so no reader ever
+sees a partial blob under a digest. Every read re-hashes (``_integrity.py``) before
+handing anything back. Remote stores (any fsspec URL) keep a local cache of verified
+blobs, so ``local_path`` and repeat loads do not download twice.
 """
 
 from __future__ import annotations
@@ -16,26 +12,26 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import threading
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loopml.artifacts._integrity import (
-    CHUNK,
     DIGEST,
     check_digest,
     check_file,
     check_metadata,
     corrupt,
+    download_verified,
+    hash_file,
     hash_stream,
     key_for,
     memo_add,
     memo_hit,
     missing,
 )
+from loopml.artifacts._staging import discard, size_or_none
 from loopml.artifacts.backend import BlobInfo, FsspecBackend, LocalBackend, storage_error
 from loopml.artifacts.materializers import (
     Materializer,
@@ -76,20 +72,6 @@ class StoredArtifact:
 
 
 _PARALLEL_FSYNC = 8 << 20
-
-
-def _discard(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        pass  # a leftover temp file is reclaimed later by clean_temp()
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None
 
 
 def _default_cache() -> Path:
@@ -165,6 +147,8 @@ class ArtifactStore:
         digest = hashlib.sha256(data).hexdigest()
         size = memoryview(data).nbytes
         info = (self._remote or self._local).info(key_for(digest))
+        if info is not None and info.size == size and self._remote is None:
+            self._local.settle(key_for(digest))
         if info is None or info.size != size:  # absent, or truncated: (re)write it
             tmp = self._local.staging.new_path()
             try:
@@ -172,10 +156,10 @@ class ArtifactStore:
                     with open(tmp, "xb") as f:
                         f.write(data)
                 except OSError as exc:
-                    raise storage_error("write the temp file", tmp, exc, _size(tmp)) from exc
+                    raise storage_error("write the temp file", tmp, exc, size_or_none(tmp)) from exc
                 self._publish(tmp, digest)
             finally:
-                _discard(tmp)
+                discard(tmp)
         return StoredArtifact(digest, size, "bytes", type_name(type(data)), {})
 
     def put_file(self, path: str | os.PathLike[str]) -> StoredArtifact:
@@ -187,16 +171,17 @@ class ArtifactStore:
                 holds a symlink pointing outside it.
         """
         target = Path(path)
-        if target.is_file():
-            return self._save(materializer_named("file"), target, type_name(type(target)))
-        if target.is_dir():
-            return self._save(materializer_named("folder.tar"), target, type_name(type(target)))
+        if target.is_file() or target.is_dir():
+            name = "file" if target.is_file() else "folder.tar"
+            return self._save(materializer_named(name), target, type_name(type(target)))
         if target.exists() or target.is_symlink():
             raise InvalidParameterError(
                 f"Cannot store {target}: it is neither a regular file nor a folder (a broken "
                 "symlink, FIFO or device). Pass a file or a folder."
             )
-        raise NotFoundError(f"Cannot store {target}: no file or folder exists there. Check the path.")
+        raise NotFoundError(
+            f"Cannot store {target}: no file or folder exists there. Check the path."
+        )
 
     def _save(self, materializer: Materializer, value: Any, spelled: str) -> StoredArtifact:
         tmp = self._local.staging.new_path()
@@ -206,7 +191,7 @@ class ArtifactStore:
             except LoopmlError:
                 raise
             except OSError as exc:
-                raise storage_error("write the temp file", tmp, exc, _size(tmp)) from exc
+                raise storage_error("write the temp file", tmp, exc, size_or_none(tmp)) from exc
             except Exception as exc:
                 raise MaterializerError(
                     f"Materializer {materializer.name!r} could not save a value of type "
@@ -218,41 +203,15 @@ class ArtifactStore:
                     "must write exactly one file at the path it is given."
                 )
             metadata = check_metadata(materializer.name, metadata)
-            digest, size, sealed = self._hash_temp(tmp)
+            # fsync costs about as much as hashing and both release the GIL, so a big
+            # local blob is fsynced in a thread while it is hashed.
+            big = (size_or_none(tmp) or 0) >= _PARALLEL_FSYNC
+            sealed = self._remote is None and self._local.durable and big
+            digest, size = hash_file(tmp, seal=(lambda: self._local.seal(tmp)) if sealed else None)
             self._publish(tmp, digest, sealed=sealed)
             return StoredArtifact(digest, size, materializer.name, spelled, metadata)
         finally:
-            _discard(tmp)
-
-    def _hash_temp(self, tmp: Path) -> tuple[str, int, bool]:
-        """Hash the temp file; on a local store, fsync a big one in parallel.
-
-        fsync costs about as much as hashing (both ~1 GB/s), and both release the GIL,
-        so overlapping them keeps a durable write near the speed of hash + copy.
-        """
-        failed: list[BaseException] = []
-        worker = None
-        if self._remote is None and self._local.durable and (_size(tmp) or 0) >= _PARALLEL_FSYNC:
-
-            def seal() -> None:
-                try:
-                    self._local.seal(tmp)
-                except BaseException as exc:  # re-raised in the calling thread below
-                    failed.append(exc)
-
-            worker = threading.Thread(target=seal, name="loopml-fsync", daemon=True)
-            worker.start()
-        try:
-            with open(tmp, "rb", buffering=0) as f:
-                digest, size = hash_stream(f)
-        except OSError as exc:
-            raise storage_error("read back the temp file", tmp, exc) from exc
-        finally:
-            if worker is not None:
-                worker.join()
-        if failed:
-            raise failed[0]
-        return digest, size, worker is not None
+            discard(tmp)
 
     def _publish(self, tmp: Path, digest: str, *, sealed: bool = False) -> None:
         key = key_for(digest)
@@ -267,7 +226,9 @@ class ArtifactStore:
 
     # --- reading --------------------------------------------------------------------
 
-    def get_value(self, digest: str, materializer: str, metadata: dict[str, Any] | None = None) -> Any:
+    def get_value(
+        self, digest: str, materializer: str, metadata: dict[str, Any] | None = None
+    ) -> Any:
         """Load the value stored under ``digest`` after verifying the blob's hash.
 
         Raises:
@@ -276,6 +237,7 @@ class ArtifactStore:
             IntegrityError: The blob is missing or corrupt.
             MaterializerError: The materializer could not read the blob.
         """
+        check_digest(digest)
         found = materializer_named(materializer)
         path, st = self._verified_path(digest)
         blob = VerifiedBlob(str(path), digest, file_identity(st))
@@ -305,7 +267,9 @@ class ArtifactStore:
             raise missing(digest, path) from None
         except OSError as exc:
             raise storage_error("read", path, exc) from exc
-        if (known is not None and file_identity(known) == file_identity(st)) or memo_hit(st, digest):
+        if (known is not None and file_identity(known) == file_identity(st)) or memo_hit(
+            st, digest
+        ):
             return data
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest:
@@ -327,6 +291,7 @@ class ArtifactStore:
         anything else is copied byte for byte to ``dest`` (or, when ``dest`` is a folder,
         to ``dest/<digest><extension>``).
         """
+        check_digest(digest)
         found = materializer_named(materializer)
         path, _ = self._verified_path(digest)
         target = Path(dest)
@@ -345,7 +310,7 @@ class ArtifactStore:
             return target
         if target.is_dir():
             target = target / f"{digest}{found.extension}"
-        part = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        part = target.with_name(f".{target.name}.{os.urandom(16).hex()}.part")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, part)
@@ -353,7 +318,7 @@ class ArtifactStore:
         except OSError as exc:
             raise storage_error(f"export artifact {digest} to", target, exc) from exc
         finally:
-            _discard(part)
+            discard(part)
         return target
 
     def _verified_path(self, digest: str) -> tuple[Path, os.stat_result]:
@@ -369,45 +334,8 @@ class ArtifactStore:
                 return path, cached
         except IntegrityError:
             self._local.delete(key)  # a damaged cache copy: fetch the blob again
-        return path, self._download(digest, key)
-
-    def _download(self, digest: str, key: str) -> os.stat_result:
         assert self._remote is not None
-        location = f"{self._remote.uri}/{key}"
-        info = self._remote.info(key)
-        if info is None:
-            raise missing(digest, location)
-        tmp = self._local.staging.new_path()
-        size = 0
-        try:
-            h = hashlib.sha256()
-            try:
-                with self._remote.read(key) as src, open(tmp, "xb") as dst:
-                    while chunk := src.read(CHUNK):
-                        h.update(chunk)
-                        dst.write(chunk)
-                        size += len(chunk)
-            except FileNotFoundError:
-                raise missing(digest, location) from None
-            except LoopmlError:
-                raise
-            except Exception as exc:
-                raise storage_error("download", location, exc, size) from exc
-            if size != info.size:
-                raise StorageError(
-                    f"Download of {location} is incomplete: got {size:,} of {info.size:,} bytes. "
-                    "Retry; nothing was cached."
-                )
-            actual = h.hexdigest()
-            if actual != digest:
-                raise corrupt(digest, location, actual)
-            self._local.write(key, tmp)
-            try:
-                return os.stat(self._local.path(key))
-            except OSError as exc:
-                raise storage_error("read the cached copy", self._local.path(key), exc) from exc
-        finally:
-            _discard(tmp)
+        return path, download_verified(self._remote, self._local, key, digest)
 
     # --- inspection and maintenance -------------------------------------------------
 
@@ -459,7 +387,9 @@ class ArtifactStore:
     def blob_path(self, digest: str) -> str:
         """Where the blob lives: a local path, or the remote URL."""
         key = key_for(check_digest(digest))
-        return f"{self._remote.uri}/{key}" if self._remote is not None else str(self._local.path(key))
+        return (
+            f"{self._remote.uri}/{key}" if self._remote is not None else str(self._local.path(key))
+        )
 
     def clean_temp(self) -> int:
         """Remove temp files left by writers that are gone; return how many were removed."""

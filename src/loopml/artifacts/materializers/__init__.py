@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 import pathlib
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -24,7 +25,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from loopml.errors import MaterializerError, NotFoundError, did_you_mean
 
-__all__ = ["Materializer", "materializer_for", "materializer_named", "register_materializer", "type_name"]
+__all__ = [
+    "Materializer",
+    "materializer_for",
+    "materializer_named",
+    "register_materializer",
+    "type_name",
+]
 
 
 @runtime_checkable
@@ -127,11 +134,15 @@ def register_materializer(type_: type | str, materializer: Materializer) -> None
             not a Materializer, or its name is taken by a different materializer.
 
     Example:
-        >>> class CsvMaterializer:
-        ...     name, extension = "example.csv", ".csv"
-        ...     def save(self, value, path): value.to_csv(path); return {}
-        ...     def load(self, path, metadata): import pandas; return pandas.read_csv(path)
-        >>> register_materializer("pandas.DataFrame", CsvMaterializer())
+        >>> class Point:
+        ...     def __init__(self, x, y): self.x, self.y = x, y
+        >>> class PointMaterializer:
+        ...     name, extension = "example.point", ".txt"
+        ...     def save(self, value, path): path.write_text(f"{value.x},{value.y}"); return {}
+        ...     def load(self, path, metadata): return Point(*map(float, path.read_text().split(",")))
+        >>> register_materializer(Point, PointMaterializer())
+        >>> materializer_for(Point(1, 2)).name
+        'example.point'
     """
     if not (isinstance(type_, type) or (isinstance(type_, str) and _is_dotted(type_))):
         raise MaterializerError(
@@ -140,7 +151,9 @@ def register_materializer(type_: type | str, materializer: Materializer) -> None
         )
     _check_materializer(materializer)
     name = materializer.name
-    if name in _BUILTIN_CLASSES and type_name(type(materializer)) != _BUILTIN_CLASSES[name].replace(":", "."):
+    if name in _BUILTIN_CLASSES and type_name(type(materializer)) != _BUILTIN_CLASSES[name].replace(
+        ":", "."
+    ):
         raise MaterializerError(
             f"Materializer name {name!r} belongs to a built-in materializer; artifacts stored "
             f"under it must keep loading. Give {type(materializer).__qualname__} another name."
@@ -182,10 +195,29 @@ def _check_materializer(obj: object) -> None:
         )
 
 
+def _resolve(dotted: str) -> object | None:
+    """Find the object a dotted name refers to among modules already imported (never imports)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        found: object | None = sys.modules.get(".".join(parts[:cut]))
+        if found is None:
+            continue
+        for attr in parts[cut:]:
+            found = getattr(found, attr, None)
+        if found is not None:
+            return found
+    return None
+
+
 def _candidates(cls: type) -> Iterator[Materializer]:
     spelled = type_name(cls)
     yield from _user_types.get(cls, ())
     yield from _user_types.get(spelled, ())
+    # Libraries rewrite __module__ (pandas.core.frame.DataFrame says "pandas"), so a
+    # user's string also matches when it names this very class by another path.
+    for key, registered in list(_user_types.items()):
+        if isinstance(key, str) and key != spelled and _resolve(key) is cls:
+            yield from registered
     for key in (cls, spelled):
         for name in _BUILTIN_TYPES.get(key, ()):
             yield _builtin(name)

@@ -18,7 +18,15 @@ from loopml.errors import MaterializerError
 _SCALARS = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple)
 _MAX_DEPTH = 500
-_KINDS = {dict: "dict", list: "list", tuple: "tuple", str: "str", int: "int", float: "float", bool: "bool"}
+_KINDS = {
+    dict: "dict",
+    list: "list",
+    tuple: "tuple",
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+}
 
 
 class BytesMaterializer:

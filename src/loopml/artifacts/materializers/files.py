@@ -61,7 +61,9 @@ class FolderMaterializer:
         return {"name": Path(value).name, "files": files, "bytes": total}
 
     def load(self, path: Path, metadata: dict[str, Any]) -> Path:
-        target = Path(tempfile.mkdtemp(prefix="loopml-folder-")) / _safe_name(metadata.get("name"), "folder")
+        target = Path(tempfile.mkdtemp(prefix="loopml-folder-")) / _safe_name(
+            metadata.get("name"), "folder"
+        )
         extract_tar(path, target)
         return target
 
@@ -85,9 +87,16 @@ def write_tar(folder: Path, dest: Path) -> tuple[int, int]:
     """
     root = Path(os.path.realpath(folder))
     files = total = 0
-    with open(dest, "wb") as raw, tarfile.TarFile(
-        fileobj=raw, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8", copybufsize=_COPY_BUFFER
-    ) as tar:
+    with (
+        open(dest, "wb") as raw,
+        tarfile.TarFile(
+            fileobj=raw,
+            mode="w",
+            format=tarfile.PAX_FORMAT,
+            encoding="utf-8",
+            copybufsize=_COPY_BUFFER,
+        ) as tar,
+    ):
         for rel in _entries(root):
             full = root / rel
             st = os.lstat(full)

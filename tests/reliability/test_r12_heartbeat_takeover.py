@@ -1,0 +1,128 @@
+"""R12 (run heartbeat part): a dead run holder is taken over within its lease; a live one never is.
+
+Ownership of a running run is its lease (``heartbeat_at + lease_s``) and its token, never
+"is that PID alive": a planted run whose PID belongs to an unrelated live process but whose
+heartbeat expired is still swept, and a run whose PID is dead but whose lease is fresh is
+left alone. Children run ``_scripts/r12_holder.py`` with a 0.3 s heartbeat (lease 0.75 s).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loopml.store import schema as s
+from loopml.tracking.client import Client
+
+SCRIPT = Path(__file__).parent / "_scripts" / "r12_holder.py"
+HEARTBEAT_S = 0.3
+LEASE_S = 2.5 * HEARTBEAT_S
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env["LOOPML_HEARTBEAT_SECONDS"] = str(HEARTBEAT_S)
+    return env
+
+
+def _holder(project: Path, seconds: float, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    ready = project / f"{name}.ready"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(ready), str(seconds)], cwd=project, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert proc.poll() is None, f"holder exited early with {proc.returncode}"
+        assert time.monotonic() < deadline, "holder never became ready"
+        time.sleep(0.005)
+    return proc, ready.read_text()
+
+
+def _status(run_id: str) -> str:
+    """What a newly started process sees: a fresh Client (open() sweeps expired leases)."""
+    client = Client()
+    try:
+        return client.open().metadata.runs.get(run_id).status
+    finally:
+        client.close()
+
+
+def test_r12_sigkilled_run_holder_is_taken_over_within_the_lease(project: Path) -> None:
+    rng = random.Random(12)
+    latencies = []
+    for i in range(5):
+        proc, run_id = _holder(project, 60, f"h{i}")
+        time.sleep(rng.uniform(0.0, 2 * HEARTBEAT_S))  # land anywhere in the heartbeat cycle
+        proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        proc.wait(timeout=10)
+        while (status := _status(run_id)) == "running":
+            assert time.monotonic() - killed < LEASE_S + 2, "dead holder's run never taken over"
+            time.sleep(0.01)
+        latencies.append(time.monotonic() - killed)
+        assert status == "crashed"
+        assert _status(run_id) == "crashed"  # and stays so
+    print(f"\nR12 run heartbeat: takeover latency after SIGKILL p50 {statistics.median(latencies):.3f} s, "
+          f"max {max(latencies):.3f} s (lease {LEASE_S:.2f} s)")
+    assert max(latencies) <= LEASE_S + 0.5
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: liveness._loop wakes every FLUSH_SECONDS=1.0 s whatever the heartbeat, so with a "
+    "heartbeat below 0.4 s the lease (2.5 x heartbeat) expires between beats and any other "
+    "process opening the store marks the LIVE run crashed (src/loopml/tracking/liveness.py)"
+))
+def test_r12_live_run_is_never_taken_over(project: Path) -> None:
+    proc, run_id = _holder(project, 2.5, "live")
+    seen = []
+    while proc.poll() is None:
+        seen.append(_status(run_id))
+        time.sleep(0.1)
+    proc.wait(timeout=10)
+    seen.append(_status(run_id))
+    assert set(seen[:-1]) == {"running"}, seen
+    assert seen[-1] == "succeeded", seen
+
+
+def _plant(client: Client, *, pid: int, heartbeat_age_s: float, lease_s: float) -> tuple[str, str]:
+    record, token = client.metadata.runs.create(
+        pipeline="planted", host=socket.gethostname(), pid=pid, executor="local", lease_s=lease_s,
+    )
+    stale = time.time() - heartbeat_age_s
+    client.metadata.db.write(lambda c: c.execute(s.runs.update().where(s.runs.c.id == record.id).values(heartbeat_at=stale)))
+    return record.id, token
+
+
+def test_r12_ownership_is_the_lease_not_the_pid(client: Client, store_url: str) -> None:
+    live_pid = os.getppid()
+    os.kill(live_pid, 0)  # an unrelated process that is alive
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead_pid = child.pid  # reaped: nothing runs under it (unless recycled, which changes nothing here)
+
+    expired_id, expired_token = _plant(client, pid=live_pid, heartbeat_age_s=60, lease_s=LEASE_S)
+    fresh_id, fresh_token = _plant(client, pid=dead_pid, heartbeat_age_s=0, lease_s=60)
+
+    started = time.monotonic()
+    second = Client(store_uri=store_url)
+    try:
+        second.open()
+        latency = time.monotonic() - started
+        assert second.metadata.runs.get(expired_id).status == "crashed"
+        assert second.metadata.runs.get(fresh_id).status == "running"
+    finally:
+        second.close()
+    # The swept run cannot be revived by its old owner; the fresh one is still its owner's.
+    assert client.metadata.runs.heartbeat(expired_id, expired_token) is False
+    assert client.metadata.runs.finish(expired_id, expired_token, "succeeded") is False
+    assert client.metadata.runs.get(expired_id).status == "crashed"
+    assert client.metadata.runs.finish(fresh_id, fresh_token, "succeeded") is True
+    print(f"\nR12 planted run (live unrelated pid {live_pid}, expired lease): swept by the next open in {latency * 1000:.0f} ms")

@@ -64,28 +64,36 @@ def bench_step_overhead(opts: Options) -> None:
         mod.tiny(seed=0)  # creates the store and warms imports (pyarrow, SQLAlchemy)
         mod.tiny_ints(seed=0)
         bare = median(repeat(lambda: mod.bare(0), max(reps, 10), warmup=2))
-        for label, call in (("pandas steps", lambda s: mod.tiny(seed=s)), ("int steps, JSON outputs", lambda s: mod.tiny_ints(seed=s))):
+        for label, call in (
+            ("pandas steps", lambda s: mod.tiny(seed=s)),
+            ("int steps, JSON outputs", lambda s: mod.tiny_ints(seed=s)),
+        ):
             gc.collect()
-            miss = repeat(lambda: call(next(seeds)), reps, warmup=1)
-            hit = repeat(lambda: call(0), reps, warmup=1)
+            miss = repeat(lambda call=call: call(next(seeds)), reps, warmup=1)
+            hit = repeat(lambda call=call: call(0), reps, warmup=1)
             base = bare if label == "pandas steps" else 0.0
             per_step = (median(miss) - base) / STEPS
             if label == "pandas steps":
                 report(
-                    opts, "10 tiny steps in-process, cache miss",
+                    opts,
+                    "10 tiny steps in-process, cache miss",
                     f"{fmt_ms(per_step)}/step overhead (pipeline {fmt_ms(median(miss))}, min {fmt_ms(min(miss))}; "
                     f"bare functions {fmt_ms(bare)}; 100-row DataFrames, median of {reps})",
-                    f"< {MISS_BUDGET_MS:g} ms/step", judged(opts, per_step * 1000 < MISS_BUDGET_MS, size_dependent=False),
+                    f"< {MISS_BUDGET_MS:g} ms/step",
+                    judged(opts, per_step * 1000 < MISS_BUDGET_MS, size_dependent=False),
                 )
                 report(
-                    opts, "10 tiny steps in-process, all cached",
+                    opts,
+                    "10 tiny steps in-process, all cached",
                     f"{fmt_ms(median(hit))} per pipeline call = {fmt_ms(median(hit) / STEPS)}/step "
                     f"(min {fmt_ms(min(hit))}, median of {reps})",
-                    f"< {HIT_BUDGET_MS:g} ms for the 10-step call", judged(opts, median(hit) * 1000 < HIT_BUDGET_MS, size_dependent=False),
+                    f"< {HIT_BUDGET_MS:g} ms for the 10-step call",
+                    judged(opts, median(hit) * 1000 < HIT_BUDGET_MS, size_dependent=False),
                 )
             else:
                 report(
-                    opts, "10 tiny steps in-process, int steps (JSON outputs)",
+                    opts,
+                    "10 tiny steps in-process, int steps (JSON outputs)",
                     f"miss {fmt_ms(per_step)}/step, all cached {fmt_ms(median(hit))} per call "
                     f"(isolates loopml's own cost from Parquet; median of {reps})",
                 )
@@ -112,10 +120,12 @@ def _process_figures(opts: Options, root: Path) -> None:
         added = median([a - b for a, b in zip(times[kind], times["bare"], strict=True)])
         label = "cold (every step misses)" if kind == "cold" else "every step cached"
         report(
-            opts, f"10 tiny steps, whole `python pipeline.py` process, {label}",
+            opts,
+            f"10 tiny steps, whole `python pipeline.py` process, {label}",
             f"{fmt_s(ours)} vs bare python + pandas {fmt_s(bare)}: +{fmt_s(added)} "
             f"(min {fmt_s(min(times[kind]))}, median of {runs}, paired; {where})",
-            f"≤ bare + {budget:g} s", judged(opts, added <= budget, size_dependent=False),
+            f"≤ bare + {budget:g} s",
+            judged(opts, added <= budget, size_dependent=False),
         )
     first = []
     for _ in range(opts.pick(3, 1)):
@@ -123,7 +133,8 @@ def _process_figures(opts: Options, root: Path) -> None:
             write_module(fresh, "tiny_pipeline.py", TINY_PIPELINE)
             first.append(run_process([PYTHON, "tiny_pipeline.py", "0"], cwd=fresh, env=env))
     report(
-        opts, "10 tiny steps, whole process, first run in a new project (creates the store)",
+        opts,
+        "10 tiny steps, whole process, first run in a new project (creates the store)",
         f"{fmt_s(median(first))} (+{fmt_s(median(first) - bare)} over bare; median of {len(first)})",
     )
 
@@ -133,6 +144,7 @@ def _process_figures(opts: Options, root: Path) -> None:
 
 def _pickle_floor(frames: list[Any], folder: Path) -> float:
     """Bare yardstick: each frame pickled to a file (fsync), hashed, and loaded back."""
+
     def run() -> None:
         for i, frame in enumerate(frames):
             path = folder / f"frame{i}.pkl"
@@ -159,21 +171,25 @@ def bench_big_frame(opts: Options) -> None:
         frames: list[Any] = []
         bare = time_call(lambda: frames.extend(mod.bare(rows, 0)))
         floor = bare + _pickle_floor(frames, root)
-        del frames
+        frames.clear()
         gc.collect()
         cold = time_call(lambda: mod.big(rows=rows, seed=0))
         gc.collect()
         hits = repeat(lambda: mod.big(rows=rows, seed=0), opts.pick(5, 2))
         report(
-            opts, f"{rows:,} x 20 DataFrame through 10 steps, cold (persisted + hashed)",
+            opts,
+            f"{rows:,} x 20 DataFrame through 10 steps, cold (persisted + hashed)",
             f"{fmt_s(cold)} (bare functions {fmt_s(bare)}; bare + pickle round-trips with fsync + SHA-256 "
             f"{fmt_s(floor)}; one run)",
-            f"≤ {BIG_COLD_BUDGET_S:g} s", judged(opts, cold <= BIG_COLD_BUDGET_S),
+            f"≤ {BIG_COLD_BUDGET_S:g} s",
+            judged(opts, cold <= BIG_COLD_BUDGET_S),
         )
         report(
-            opts, f"{rows:,} x 20 DataFrame through 10 steps, all cached",
+            opts,
+            f"{rows:,} x 20 DataFrame through 10 steps, all cached",
             f"{fmt_s(median(hits))} (min {fmt_s(min(hits))}, median of {len(hits)})",
-            f"≤ {BIG_HIT_BUDGET_S:g} s", judged(opts, median(hits) <= BIG_HIT_BUDGET_S),
+            f"≤ {BIG_HIT_BUDGET_S:g} s",
+            judged(opts, median(hits) <= BIG_HIT_BUDGET_S),
         )
 
 
@@ -190,11 +206,17 @@ def bench_fanout(opts: Options) -> None:
         nonces = iter(range(1, 10**6))
 
         def ours(workers: str) -> Any:
-            return lambda i: run_process([PYTHON, "fanout_pipeline.py", str(next(nonces)), str(seconds), workers], cwd=root, env=env)
+            return lambda i: run_process(
+                [PYTHON, "fanout_pipeline.py", str(next(nonces)), str(seconds), workers],
+                cwd=root,
+                env=env,
+            )
 
         times = interleaved(
             {
-                "bare": lambda i: run_process([PYTHON, "bare_threads.py", "0", str(seconds)], cwd=root, env=env),
+                "bare": lambda i: run_process(
+                    [PYTHON, "bare_threads.py", "0", str(seconds)], cwd=root, env=env
+                ),
                 "default": ours("default"),
                 "20": ours("20"),
             },
@@ -204,9 +226,11 @@ def bench_fanout(opts: Options) -> None:
         for kind, label in (("default", "default workers"), ("20", "workers=20")):
             value = median(times[kind])
             report(
-                opts, f"20 independent {seconds:g} s steps -> join, whole process, {label}",
+                opts,
+                f"20 independent {seconds:g} s steps -> join, whole process, {label}",
                 f"{fmt_s(value)} vs 20 bare threads {fmt_s(bare)} (both import pandas; every step "
                 f"a cache miss; min {fmt_s(min(times[kind]))}, median of {runs}; "
                 f"{os.cpu_count()} CPUs)",
-                f"≤ {FANOUT_BUDGET_S:g} s", judged(opts, value <= FANOUT_BUDGET_S),
+                f"≤ {FANOUT_BUDGET_S:g} s",
+                judged(opts, value <= FANOUT_BUDGET_S),
             )

@@ -92,7 +92,8 @@ def _big_chain() -> str:
     return "\n".join(lines) + "\n    return df\n"
 
 
-BIG_PIPELINE = '''"""A 1M x 20 float frame through 10 steps (benchmark project module)."""
+BIG_PIPELINE = (
+    '''"""A 1M x 20 float frame through 10 steps (benchmark project module)."""
 import numpy as np
 import pandas as pd
 
@@ -106,10 +107,12 @@ def make(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(rng.random((rows, len(COLUMNS))), columns=COLUMNS)
 
-''' + "".join(
-    f"\n@step\ndef scale_{i}(df: pd.DataFrame) -> pd.DataFrame:\n    return df * {1 + i / 100}\n\n"
-    for i in range(1, BIG_TRANSFORMS + 1)
-) + f'''
+'''
+    + "".join(
+        f"\n@step\ndef scale_{i}(df: pd.DataFrame) -> pd.DataFrame:\n    return df * {1 + i / 100}\n\n"
+        for i in range(1, BIG_TRANSFORMS + 1)
+    )
+    + f'''
 @pipeline
 def big(rows: int = 1_000_000, seed: int = 0):
 {_big_chain()}
@@ -117,7 +120,10 @@ def big(rows: int = 1_000_000, seed: int = 0):
 def bare(rows: int, seed: int) -> list:
     """The same functions called directly; returns every intermediate frame."""
     out = [make(rows, seed)]
-''' + "".join(f"    out.append(scale_{i}(out[-1]))\n" for i in range(1, BIG_TRANSFORMS + 1)) + "    return out\n"
+'''
+    + "".join(f"    out.append(scale_{i}(out[-1]))\n" for i in range(1, BIG_TRANSFORMS + 1))
+    + "    return out\n"
+)
 
 FANOUT_WIDTH = 20
 _JOIN_PARAMS = ", ".join(f"a{i}: int" for i in range(FANOUT_WIDTH))

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _timing import PYTHON, Options, clean_env, fmt_s, interleaved, judged, median, report, run_process
+from _timing import (
+    PYTHON,
+    Options,
+    clean_env,
+    fmt_s,
+    interleaved,
+    judged,
+    median,
+    report,
+    run_process,
+)
 
 IMPORT_BUDGET_S = 0.06
 HELP_BUDGET_S = 0.2
@@ -37,15 +47,19 @@ def bench_startup(opts: Options, workdir: Path) -> None:
     bare, imp, hlp = median(times["bare"]), median(times["import"]), median(times["help"])
     added = median([a - b for a, b in zip(times["import"], times["bare"], strict=True)])
     report(
-        opts, "import loopml",
+        opts,
+        "import loopml",
         f"{fmt_s(imp)} whole process (min {fmt_s(min(times['import']))}); +{fmt_s(added)} over bare "
         f"`python -c pass` ({fmt_s(bare)}), median of {runs}",
-        f"≤ {IMPORT_BUDGET_S} s", judged(opts, imp <= IMPORT_BUDGET_S, size_dependent=False),
+        f"≤ {IMPORT_BUDGET_S} s",
+        judged(opts, imp <= IMPORT_BUDGET_S, size_dependent=False),
     )
     added_help = median([a - b for a, b in zip(times["help"], times["bare"], strict=True)])
     report(
-        opts, "loopml --help",
+        opts,
+        "loopml --help",
         f"{fmt_s(hlp)} whole process (min {fmt_s(min(times['help']))}); +{fmt_s(added_help)} over bare python, "
         f"median of {runs}",
-        f"≤ {HELP_BUDGET_S} s", judged(opts, hlp <= HELP_BUDGET_S, size_dependent=False),
+        f"≤ {HELP_BUDGET_S} s",
+        judged(opts, hlp <= HELP_BUDGET_S, size_dependent=False),
     )

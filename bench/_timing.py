@@ -90,11 +90,24 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_process(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> float:
+def run_process(
+    cmd: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> float:
     """Wall seconds of one whole child process, start to exit; raises if it fails."""
     started = time.perf_counter()
-    done = subprocess.run(list(cmd), cwd=cwd, env=env if env is not None else clean_env(),
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, check=False)
+    done = subprocess.run(
+        list(cmd),
+        cwd=cwd,
+        env=env if env is not None else clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+        check=False,
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         tail = done.stderr.decode("utf-8", "replace")[-2000:]
@@ -102,7 +115,9 @@ def run_process(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, s
     return elapsed
 
 
-def interleaved(commands: dict[str, Callable[[int], float]], runs: int, *, warmup: int = 1) -> dict[str, list[float]]:
+def interleaved(
+    commands: dict[str, Callable[[int], float]], runs: int, *, warmup: int = 1
+) -> dict[str, list[float]]:
     """Time several process commands in turn (A B C A B C …) so machine drift hits all alike.
 
     Each value is called with the run index (so a command can vary its arguments) and
@@ -127,7 +142,11 @@ def temp_project(name: str = "bench") -> Iterator[Path]:
     """
     root = Path(tempfile.mkdtemp(prefix=f"loopml-bench-{name}-"))
     (root / "loopml.toml").write_text(f'[project]\nname = "{name}"\n', encoding="utf-8")
-    saved_env = {k: os.environ.pop(k) for k in list(os.environ) if k in ("LOOPML_STORE_URI", "LOOPML_ARTIFACTS_URI")}
+    saved_env = {
+        k: os.environ.pop(k)
+        for k in list(os.environ)
+        if k in ("LOOPML_STORE_URI", "LOOPML_ARTIFACTS_URI")
+    }
     old_cwd = Path.cwd()
     os.chdir(root)
     sys.path.insert(0, str(root))
@@ -164,7 +183,9 @@ def fmt_ms(seconds: float) -> str:
     return f"{ms:.1f} ms" if ms >= 1 else f"{ms:.2f} ms"
 
 
-def report(opts: Options, name: str, value: str, budget: str | None = None, met: bool | None = None) -> None:
+def report(
+    opts: Options, name: str, value: str, budget: str | None = None, met: bool | None = None
+) -> None:
     """Print one figure line and keep it for the summary.
 
     ``budget`` is the rule from DESIGN.md §6; ``met`` decides MET/MISSED. In ``--quick``
@@ -192,12 +213,18 @@ def git_init(root: Path) -> bool:
     A run records the commit and the dirty flag, so inside a repository each run spawns
     git; a benchmark outside one would leave that cost out. False if git is unavailable.
     """
-    env = clean_env(GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
-                    GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+    env = clean_env(
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+    )
     (root / ".gitignore").write_text(".loopml/\n__pycache__/\n", encoding="utf-8")
     try:
         for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench project"]):
-            subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True, timeout=60)
+            subprocess.run(
+                ["git", *args], cwd=root, env=env, check=True, capture_output=True, timeout=60
+            )
     except (OSError, subprocess.SubprocessError):
         return False
     return True

@@ -88,7 +88,8 @@ def bench_metric_logging(opts: Options) -> None:
             rate = median(rates)
             kept = "none lost" if lost == 0 else f"{lost:,} POINTS LOST"
             report(
-                opts, f"metric logging ({label})",
+                opts,
+                f"metric logging ({label})",
                 f"{rate:,.0f} points/s (min {min(rates):,.0f}; {shape}, committed, {kept}; median of {repeats})",
                 f"≥ {METRIC_BUDGET:,} points/s, none lost",
                 judged(opts, rate >= METRIC_BUDGET and lost == 0, size_dependent=False),
@@ -112,14 +113,28 @@ def _fill(store: Any, n: int, seed: int = 7) -> list[tuple[float, float, str]]:
     for i in range(n):
         run_id = uuid.UUID(int=rng.getrandbits(128)).hex
         started = base + i
-        runs.append({
-            "id": run_id, "pipeline": "train", "number": i + 1, "name": f"train#{i + 1}",
-            "kind": "pipeline", "status": "succeeded" if i % 10 else "failed",
-            "started_at": started, "ended_at": started + 0.5, "duration_s": 0.5,
-            "heartbeat_at": started + 0.5, "lease_s": 25.0, "lease_token": "0" * 32,
-            "host": "bench", "pid": 1, "executor": "local", "python_version": "3.11",
-            "cpu_s": 0.4, "cost": 0.0,
-        })
+        runs.append(
+            {
+                "id": run_id,
+                "pipeline": "train",
+                "number": i + 1,
+                "name": f"train#{i + 1}",
+                "kind": "pipeline",
+                "status": "succeeded" if i % 10 else "failed",
+                "started_at": started,
+                "ended_at": started + 0.5,
+                "duration_s": 0.5,
+                "heartbeat_at": started + 0.5,
+                "lease_s": 25.0,
+                "lease_token": "0" * 32,
+                "host": "bench",
+                "pid": 1,
+                "executor": "local",
+                "python_version": "3.11",
+                "cpu_s": 0.4,
+                "cost": 0.0,
+            }
+        )
         alpha, l1_ratio = rng.random(), rng.random()
         model = rng.choice(("ridge", "lasso", "elasticnet"))
         params += [
@@ -142,7 +157,9 @@ def _fill(store: Any, n: int, seed: int = 7) -> list[tuple[float, float, str]]:
     return matches
 
 
-def _query_figure(opts: Options, n: int, repeats: int, budget_s: float, size_dependent: bool) -> None:
+def _query_figure(
+    opts: Options, n: int, repeats: int, budget_s: float, size_dependent: bool
+) -> None:
     with temp_project(f"query{n}"):
         from loopml.tracking.client import default_client
 
@@ -164,16 +181,24 @@ def _query_figure(opts: Options, n: int, repeats: int, budget_s: float, size_dep
             query()
             times.append(time.perf_counter() - t0)
         p50, p95 = median(times), percentile(times, 95)
-        check = f"{len(matches):,} match, top {QUERY_LIMIT} correct" if correct else "WRONG RESULT (top 20 differs from a Python reference)"
+        check = (
+            f"{len(matches):,} match, top {QUERY_LIMIT} correct"
+            if correct
+            else "WRONG RESULT (top 20 differs from a Python reference)"
+        )
         report(
-            opts, f"runs query over {n:,} runs",
+            opts,
+            f"runs query over {n:,} runs",
             f"p50 {fmt_ms(p50)}, p95 {fmt_ms(p95)}, min {fmt_ms(min(times))} over {repeats} queries "
             f"(`{QUERY_FILTER}` sorted by {QUERY_SORT}, limit {QUERY_LIMIT}; {check}; SQLite; "
             f"bulk insert took {fill_s:.1f} s)",
-            f"p50 < {budget_s * 1000:g} ms", judged(opts, p50 < budget_s and correct, size_dependent=size_dependent),
+            f"p50 < {budget_s * 1000:g} ms",
+            judged(opts, p50 < budget_s and correct, size_dependent=size_dependent),
         )
 
 
 def bench_runs_query(opts: Options) -> None:
     _query_figure(opts, 1_000, opts.pick(200, 30), QUERY_BUDGET_1K_S, size_dependent=False)
-    _query_figure(opts, opts.pick(100_000, 10_000), opts.pick(30, 5), QUERY_BUDGET_100K_S, size_dependent=True)
+    _query_figure(
+        opts, opts.pick(100_000, 10_000), opts.pick(30, 5), QUERY_BUDGET_100K_S, size_dependent=True
+    )

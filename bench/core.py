@@ -60,7 +60,9 @@ def _header(opts: Options) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="about 10x smaller sizes (smoke test)")
-    parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}"
+    )
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
@@ -76,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # one broken benchmark must not hide the others' figures
             failed.append(name)
             print(f"{name}: ERROR\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-    print(f"# {len(opts.lines)} figures in {time.perf_counter() - started:.0f} s"
-          + (f"; benchmarks that crashed: {', '.join(failed)}" if failed else ""), flush=True)
+    print(
+        f"# {len(opts.lines)} figures in {time.perf_counter() - started:.0f} s"
+        + (f"; benchmarks that crashed: {', '.join(failed)}" if failed else ""),
+        flush=True,
+    )
     return 1 if failed else 0
 
 

@@ -14,8 +14,19 @@ from typing import Any
 
 import pytest
 
-HEAVY = ("sqlalchemy", "pandas", "numpy", "pyarrow", "sklearn", "alembic", "rich", "ray",
-         "torch", "fastapi", "onnxruntime")
+HEAVY = (
+    "sqlalchemy",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "sklearn",
+    "alembic",
+    "rich",
+    "ray",
+    "torch",
+    "fastapi",
+    "onnxruntime",
+)
 
 PROBE = """
 import json, os, signal, sys, threading
@@ -40,7 +51,10 @@ print(json.dumps({{
 def probe(statement: str, cwd: Path) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(statement=statement)],
-        cwd=cwd, capture_output=True, text=True, timeout=60,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
@@ -58,9 +72,15 @@ def test_import_loopml_is_lazy_and_quiet(empty: Path) -> None:
     seen = probe("import loopml", empty)
     heavy = sorted(set(HEAVY) & set(seen["modules"]))
     assert not heavy, f"`import loopml` imported {heavy}"
-    assert seen["threads_after"] == seen["threads_before"], f"threads started: {seen['thread_names']}"
-    assert seen["files_after"] == seen["files_before"] == [], "`import loopml` created files in the cwd"
-    assert seen["excepthook_kept"] and seen["sigterm_kept"], "`import loopml` installed process hooks"
+    assert seen["threads_after"] == seen["threads_before"], (
+        f"threads started: {seen['thread_names']}"
+    )
+    assert seen["files_after"] == seen["files_before"] == [], (
+        "`import loopml` created files in the cwd"
+    )
+    assert seen["excepthook_kept"] and seen["sigterm_kept"], (
+        "`import loopml` installed process hooks"
+    )
 
 
 def test_step_and_pipeline_import_no_store_or_dataframes(empty: Path) -> None:

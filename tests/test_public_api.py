@@ -30,7 +30,9 @@ def test_every_public_name_resolves_in_a_fresh_interpreter(tmp_path: Path) -> No
         "import json, loopml\n"
         "print(json.dumps({name: type(getattr(loopml, name)).__name__ for name in loopml.__all__}))"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(json.loads(result.stdout)) == loopml.__all__
 
@@ -57,7 +59,11 @@ def test_type_checking_imports_match_the_exports() -> None:
     tree = ast.parse(Path(loopml.__file__).read_text(encoding="utf-8"))
     imported: dict[str, str] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name)
+            and node.test.id == "TYPE_CHECKING"
+        ):
             for stmt in node.body:
                 assert isinstance(stmt, ast.ImportFrom) and stmt.module
                 imported |= {alias.name: stmt.module for alias in stmt.names}
@@ -66,13 +72,17 @@ def test_type_checking_imports_match_the_exports() -> None:
 
 def test_every_error_is_a_loopml_error() -> None:
     classes = [
-        cls for _, cls in inspect.getmembers(errors, inspect.isclass) if cls.__module__ == errors.__name__
+        cls
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if cls.__module__ == errors.__name__
     ]
     assert len(classes) >= 10
     for cls in classes:
         assert issubclass(cls, errors.LoopmlError), f"{cls.__name__} does not subclass LoopmlError"
         assert (cls.__doc__ or "").strip(), f"{cls.__name__} has no docstring"
-        assert cls.__name__ in (errors.__doc__ or ""), f"{cls.__name__} is missing from the tree in errors.py"
+        assert cls.__name__ in (errors.__doc__ or ""), (
+            f"{cls.__name__} is missing from the tree in errors.py"
+        )
     assert loopml.LoopmlError is errors.LoopmlError
 
 

@@ -1,9 +1,9 @@
 """Quickstart: classify iris flowers with scikit-learn's bundled data set (no download).
 
-    loopml run train                # load → split → fit → evaluate; logs accuracy and f1
-    loopml run train                # again: every step comes from the cache
-    loopml run train -p c=0.1       # only `fit` and `evaluate` run
-    loopml runs --sort -metrics.f1
+Run ``loopml run train`` in this folder: load, split, fit and evaluate run and log
+accuracy and macro F1. Run it again and every step comes from the cache; with
+``-p c=0.1`` only ``fit`` and ``evaluate`` run. ``loopml runs --sort -metrics.f1``
+compares the runs.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ class Split(NamedTuple):
 @step
 def split(df: pd.DataFrame, test_fraction: float = 0.3, seed: int = 0) -> Split:
     """A stratified split; the test rows are never seen by training."""
-    train, test = train_test_split(df, test_size=test_fraction, random_state=seed, stratify=df[TARGET])
+    train, test = train_test_split(
+        df, test_size=test_fraction, random_state=seed, stratify=df[TARGET]
+    )
     return Split(train, test)
 
 

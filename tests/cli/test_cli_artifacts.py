@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from loopml.config import load_settings
 from loopml.tracking.client import Client
 
@@ -33,12 +33,20 @@ def cli_json(project: Path, *args: str) -> Any:
 
 
 def _outputs(project: Path) -> dict[str, str]:
-    return {a["name"]: a["digest"] for a in cli_json(project, "runs", "show", "train#1")["artifacts"] if a["direction"] == "output"}
+    return {
+        a["name"]: a["digest"]
+        for a in cli_json(project, "runs", "show", "train#1")["artifacts"]
+        if a["direction"] == "output"
+    }
 
 
 def _client(project: Path) -> Client:
     root = project / ".loopml"
-    return Client(load_settings(project), store_uri=f"sqlite:///{root / 'store.db'}", artifacts_uri=str(root / "blobs"))
+    return Client(
+        load_settings(project),
+        store_uri=f"sqlite:///{root / 'store.db'}",
+        artifacts_uri=str(root / "blobs"),
+    )
 
 
 def test_artifacts_list(demo: Path) -> None:
@@ -54,7 +62,9 @@ def test_artifacts_list(demo: Path) -> None:
     assert len(cli_json(demo, "artifacts", "list", "--limit", "1")) == 1
     table = run_cli("artifacts", "list", cwd=demo, env=ENV)
     assert table.returncode == 0, table.stderr
-    assert {"digest", "type", "materializer", "size", "created"} <= set(table.stdout.splitlines()[0].split())
+    assert {"digest", "type", "materializer", "size", "created"} <= set(
+        table.stdout.splitlines()[0].split()
+    )
     assert outputs["load"][:12] in table.stdout
 
 
@@ -67,7 +77,9 @@ def test_artifacts_show_by_prefix(demo: Path) -> None:
     assert digest in text.stdout and "pandas.parquet" in text.stdout and "size" in text.stdout
 
 
-def test_artifacts_get_writes_a_parquet_file_equal_to_the_stored_frame(demo: Path, tmp_path: Path) -> None:
+def test_artifacts_get_writes_a_parquet_file_equal_to_the_stored_frame(
+    demo: Path, tmp_path: Path
+) -> None:
     digest = _outputs(demo)["split.train"]
     target = tmp_path / "out.parquet"
     result = run_cli("artifacts", "get", digest, "-o", str(target), cwd=demo, env=ENV)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from loopml.cli.main import COMMANDS, cli
 
 # Empty values make loopml fall back to loopml.toml, whatever the caller's environment holds.
@@ -80,7 +80,9 @@ def test_run_json_reports_cached_steps_and_outputs(demo: dict[str, object], tmp_
 
 
 def test_no_cache_runs_every_step_again(demo: dict[str, object]) -> None:
-    result = run_cli("run", "train", "-p", "alpha=0.5", "--no-cache", "--json", cwd=demo["project"], env=ENV)  # type: ignore[arg-type]
+    result = run_cli(
+        "run", "train", "-p", "alpha=0.5", "--no-cache", "--json", cwd=demo["project"], env=ENV
+    )  # type: ignore[arg-type]
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["cached_steps"] == 0
 
@@ -118,7 +120,16 @@ def test_every_listing_command_takes_json() -> None:
         assert target is not None
         if any("--json" in p.opts for p in target.params):
             with_json.add(" ".join(command))
-    listings = {"run", "runs", "runs show", "runs compare", "lineage", "artifacts list", "artifacts show", "fsck"}
+    listings = {
+        "run",
+        "runs",
+        "runs show",
+        "runs compare",
+        "lineage",
+        "artifacts list",
+        "artifacts show",
+        "fsck",
+    }
     assert listings <= with_json, sorted(listings - with_json)
 
 
@@ -128,4 +139,6 @@ def test_help_is_fast_enough_to_not_import_the_world(tmp_path: Path) -> None:
     result = run_cli("--help", cwd=tmp_path, env=env)
     assert result.returncode == 0
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert not {"sqlalchemy", "pandas", "numpy"} & imported, sorted({"sqlalchemy", "pandas", "numpy"} & imported)
+    assert not {"sqlalchemy", "pandas", "numpy"} & imported, sorted(
+        {"sqlalchemy", "pandas", "numpy"} & imported
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import run_cli
 
 ENV = {"LOOPML_STORE_URI": "", "LOOPML_ARTIFACTS_URI": "", "LOOPML_HEARTBEAT_SECONDS": "0.5"}
@@ -23,7 +24,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("cli-runs")
     assert run_cli("init", "demo", cwd=base, env=ENV).returncode == 0
     project = base / "demo"
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+    git = [
+        "git",
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "commit.gpgsign=false",
+    ]
     subprocess.run([*git, "init", "-q"], cwd=project, check=True)
     subprocess.run([*git, "add", "-A"], cwd=project, check=True)
     subprocess.run([*git, "commit", "-qm", "demo"], cwd=project, check=True)
@@ -42,7 +51,9 @@ def cli_json(project: Path, *args: str) -> Any:
 def test_runs_lists_newest_first_as_a_table_and_as_json(demo: Path) -> None:
     runs = cli_json(demo, "runs")
     assert [r["run"] for r in runs] == ["train#3", "train#2", "train#1"]
-    assert all(r["status"] == "succeeded" and {"rmse", "mae", "r2"} <= set(r["metrics"]) for r in runs)
+    assert all(
+        r["status"] == "succeeded" and {"rmse", "mae", "r2"} <= set(r["metrics"]) for r in runs
+    )
     table = run_cli("runs", cwd=demo, env=ENV)
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.strip().splitlines()
@@ -52,7 +63,16 @@ def test_runs_lists_newest_first_as_a_table_and_as_json(demo: Path) -> None:
 
 
 def test_runs_filter_sort_and_limit(demo: Path) -> None:
-    runs = cli_json(demo, "runs", "--filter", "metrics.rmse < 1000 and params.alpha >= 0.1", "--sort", "-metrics.rmse", "--limit", "20")
+    runs = cli_json(
+        demo,
+        "runs",
+        "--filter",
+        "metrics.rmse < 1000 and params.alpha >= 0.1",
+        "--sort",
+        "-metrics.rmse",
+        "--limit",
+        "20",
+    )
     assert len(runs) == 3
     rmse = [r["metrics"]["rmse"] for r in runs]
     assert rmse == sorted(rmse, reverse=True)
@@ -72,7 +92,9 @@ def test_runs_show_json_has_steps_resources_artifacts_git_and_cost(demo: Path) -
         assert step["cached"] is False and step["status"] == "succeeded"
         assert step["wall_s"] is not None and step["wall_s"] >= 0
         assert step["cpu_s"] is not None and step["cpu_s"] >= 0
-        assert step["peak_mem_bytes"] > 10 * 2**20  # a Python process with pandas is never this small
+        assert (
+            step["peak_mem_bytes"] > 10 * 2**20
+        )  # a Python process with pandas is never this small
     outputs = {a["name"] for a in first["artifacts"] if a["direction"] == "output"}
     assert outputs == {"load", "split.train", "split.test", "train", "evaluate"}
     assert re.fullmatch(r"[0-9a-f]{40}", first["git_commit"] or ""), first["git_commit"]
@@ -90,7 +112,20 @@ def test_runs_show_text_by_id_prefix(demo: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"Run train#1  {run_id}  succeeded" in out
-    for word in ("git", "cost", "cpu time", "params", "alpha=0.5", "metrics", "rmse=", "steps", "cached", "wall", "peak mem", "artifacts"):
+    for word in (
+        "git",
+        "cost",
+        "cpu time",
+        "params",
+        "alpha=0.5",
+        "metrics",
+        "rmse=",
+        "steps",
+        "cached",
+        "wall",
+        "peak mem",
+        "artifacts",
+    ):
         assert word in out, word
     commit = cli_json(demo, "runs", "show", "train#1")["git_commit"]
     assert commit in out
@@ -101,7 +136,9 @@ def test_runs_show_text_by_id_prefix(demo: Path) -> None:
 def test_runs_compare_lists_what_differs(demo: Path) -> None:
     same = cli_json(demo, "runs", "compare", "train#1", "train#2")
     assert same["runs"] == ["train#1", "train#2"]
-    assert not any(name.startswith(("params.", "metrics.")) for name in same["different"]), same["different"]
+    assert not any(name.startswith(("params.", "metrics.")) for name in same["different"]), same[
+        "different"
+    ]
     other = cli_json(demo, "runs", "compare", "train#1", "train#3")
     assert "params.alpha" in other["different"] and "metrics.rmse" in other["different"]
     assert other["rows"]["params.alpha"] == ["0.5", "0.1"]
@@ -110,12 +147,22 @@ def test_runs_compare_lists_what_differs(demo: Path) -> None:
     alpha = next(line for line in text.stdout.splitlines() if "params.alpha" in line)
     assert alpha.split()[1:] == ["0.5", "0.1"]
     assert "params.seed" not in text.stdout  # equal rows are hidden ...
-    assert "params.seed" in run_cli("runs", "compare", "train#1", "train#3", "--all", cwd=demo, env=ENV).stdout  # ... unless --all
+    assert (
+        "params.seed"
+        in run_cli("runs", "compare", "train#1", "train#3", "--all", cwd=demo, env=ENV).stdout
+    )  # ... unless --all
 
 
 def test_runs_compare_highlights_different_rows_on_a_terminal(demo: Path) -> None:
     """Off a TTY there is no colour; rich's markup is checked through FORCE_COLOR."""
-    result = run_cli("runs", "compare", "train#1", "train#3", cwd=demo, env={**ENV, "FORCE_COLOR": "1", "TERM": "xterm"})
+    result = run_cli(
+        "runs",
+        "compare",
+        "train#1",
+        "train#3",
+        cwd=demo,
+        env={**ENV, "FORCE_COLOR": "1", "TERM": "xterm"},
+    )
     alpha = next(line for line in result.stdout.splitlines() if "params.alpha" in line)
     assert "\x1b[" in alpha, repr(alpha)
 
@@ -126,7 +173,10 @@ def test_lineage_of_a_run(demo: Path) -> None:
     assert list(steps) == ["load", "split", "train", "evaluate"]
     assert steps["split"]["inputs"]["df"] == steps["load"]["outputs"]["load"]
     assert steps["train"]["inputs"]["df"] == steps["split"]["outputs"]["split.train"]
-    assert steps["evaluate"]["inputs"] == {"model": steps["train"]["outputs"]["train"], "test": steps["split"]["outputs"]["split.test"]}
+    assert steps["evaluate"]["inputs"] == {
+        "model": steps["train"]["outputs"]["train"],
+        "test": steps["split"]["outputs"]["split.test"],
+    }
     tree = run_cli("lineage", "train#1", cwd=demo, env=ENV)
     assert tree.returncode == 0, tree.stderr
     assert "run train#1" in tree.stdout and steps["train"]["outputs"]["train"][:12] in tree.stdout

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from loopml.cli.main import COMMANDS, cli
 
 CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
@@ -62,7 +62,13 @@ def headings() -> dict[str, str]:
 def test_tree_matches_commands() -> None:
     top = [path for path in COMMAND_PATHS if " " not in path]
     assert top == sorted(COMMANDS)
-    assert {"runs show", "runs compare", "artifacts list", "artifacts show", "artifacts get"} <= set(COMMAND_PATHS)
+    assert {
+        "runs show",
+        "runs compare",
+        "artifacts list",
+        "artifacts show",
+        "artifacts get",
+    } <= set(COMMAND_PATHS)
 
 
 @pytest.mark.parametrize("path", COMMAND_PATHS)
@@ -74,17 +80,23 @@ def test_command_has_help(path: str) -> None:
 
 
 MISSING_OPTION_HELP = pytest.mark.xfail(
-    strict=True, reason="bug: `artifacts list -n/--limit` has no help= text (src/loopml/cli/artifacts.py)"
+    strict=True,
+    reason="bug: `artifacts list -n/--limit` has no help= text (src/loopml/cli/artifacts.py)",
 )
 
 
 @pytest.mark.parametrize(
-    "path", [pytest.param(p, marks=MISSING_OPTION_HELP) if p == "artifacts list" else p for p in COMMAND_PATHS]
+    "path",
+    [
+        pytest.param(p, marks=MISSING_OPTION_HELP) if p == "artifacts list" else p
+        for p in COMMAND_PATHS
+    ],
 )
 def test_options_have_help(path: str) -> None:
     command = dict(walk())[path]
     bare = [
-        "/".join(param.opts) for param in command.params
+        "/".join(param.opts)
+        for param in command.params
         if isinstance(param, click.Option) and not param.hidden and not (param.help or "").strip()
     ]
     assert not bare, f"`loopml {path}` options without help text: {bare}"
@@ -104,9 +116,13 @@ def test_help_exits_zero(path: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", COMMAND_PATHS)
 def test_command_is_documented(path: str) -> None:
     sections = headings()
-    assert path in sections, f"docs/cli.md needs a section `## loopml {path}` (or ###) with an example"
+    assert path in sections, (
+        f"docs/cli.md needs a section `## loopml {path}` (or ###) with an example"
+    )
     section = sections[path]
-    assert f"$ loopml {path}" in section, f"docs/cli.md section `loopml {path}` needs a `$ loopml {path} …` example"
+    assert f"$ loopml {path}" in section, (
+        f"docs/cli.md section `loopml {path}` needs a `$ loopml {path} …` example"
+    )
     command = dict(walk())[path]
     for param in command.params:
         if isinstance(param, click.Option) and "--help" not in param.opts:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from conftest import run_cli
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -69,7 +70,9 @@ def parse_blocks(path: Path) -> list[Block]:
         before = next((lines[j].strip() for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         marker = NO_TEST.match(before)
         reason = (marker.group("reason") or "") if marker else None
-        blocks.append(Block(path.name, opened.group(1).lower(), start + 1, "\n".join(body) + "\n", reason))
+        blocks.append(
+            Block(path.name, opened.group(1).lower(), start + 1, "\n".join(body) + "\n", reason)
+        )
         i += 1
     return blocks
 
@@ -81,9 +84,10 @@ def all_blocks() -> list[Block]:
 # Pages whose snippets hit a known bug in src/: strict, so the fix turns this red.
 KNOWN_BUGS = {
     "tracking.md": pytest.mark.xfail(
-        strict=True, raises=TypeError,
+        strict=True,
+        raises=TypeError,
         reason="bug: Run.__exit__ calls self.end(*status_for(exc)) but `error` is keyword-only, "
-               "so every `with loopml.start_run()` block raises TypeError (src/loopml/tracking/run.py)",
+        "so every `with loopml.start_run()` block raises TypeError (src/loopml/tracking/run.py)",
     ),
 }
 
@@ -96,31 +100,70 @@ def python_pages() -> list[object]:
 # -- the rules about the docs themselves ----------------------------------------------------
 
 
+def test_parser_reads_fences_and_opt_outs(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Text\n\n```python\nx = 1\n```\n\n<!-- no-test: needs a GPU to run at all -->\n"
+        "```python\nimport cuda\n```\n\n```console\n$ loopml runs show train#1  # a comment\nout\n```\n"
+    )
+    blocks = parse_blocks(page)
+    assert [(b.lang, b.line, b.code, b.no_test) for b in blocks] == [
+        ("python", 3, "x = 1\n", None),
+        ("python", 8, "import cuda\n", "needs a GPU to run at all"),
+        ("console", 12, "$ loopml runs show train#1  # a comment\nout\n", None),
+    ]
+
+
 def test_docs_exist() -> None:
     names = {p.name for p in PAGES}
-    expected = {"index.md", "getting-started.md", "pipelines.md", "caching.md", "tracking.md",
-                "querying.md", "artifacts.md", "store.md", "cli.md"}
+    expected = {
+        "index.md",
+        "getting-started.md",
+        "pipelines.md",
+        "caching.md",
+        "tracking.md",
+        "querying.md",
+        "artifacts.md",
+        "store.md",
+        "cli.md",
+    }
     assert expected <= names, f"missing pages: {sorted(expected - names)}"
 
 
 def test_opt_outs_state_a_reason() -> None:
     skipped = [b for b in all_blocks() if b.no_test is not None]
     for block in skipped:
-        assert len(block.no_test or "") >= 10, f"{block.where}: <!-- no-test: REASON --> needs a real reason"
+        assert len(block.no_test or "") >= 10, (
+            f"{block.where}: <!-- no-test: REASON --> needs a real reason"
+        )
     assert len(skipped) <= MAX_OPT_OUTS, f"too many untested blocks: {[b.where for b in skipped]}"
 
 
 def test_code_blocks_name_their_language() -> None:
     unnamed = [b.where for b in all_blocks() if not b.lang]
-    assert not unnamed, f"code blocks without a language (python, console, bash, toml, text): {unnamed}"
+    assert not unnamed, (
+        f"code blocks without a language (python, console, bash, toml, text): {unnamed}"
+    )
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    found = set()
+    for heading in re.findall(r"^#{1,6} (.+?)\s*$", path.read_text(encoding="utf-8"), flags=re.M):
+        found.add(re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-"))
+    return found
 
 
 def test_links_between_pages_resolve() -> None:
     broken = []
     for page in PAGES:
-        for target in re.findall(r"\]\(([\w\-]+\.md)(?:#[\w\-]*)?\)", page.read_text(encoding="utf-8")):
-            if not (DOCS / target).is_file():
+        text = page.read_text(encoding="utf-8")
+        for target, anchor in re.findall(r"\]\(([\w\-]+\.md)?(?:#([\w\-]+))?\)", text):
+            path = DOCS / target if target else page
+            if not path.is_file():
                 broken.append(f"{page.name} -> {target}")
+            elif anchor and anchor not in anchors(path):
+                broken.append(f"{page.name} -> {target}#{anchor}")
     assert not broken, f"broken links: {broken}"
 
 
@@ -142,7 +185,9 @@ def clean_materializers() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("page", python_pages())
-def test_python_blocks_run(page: str, project: Path, tmp_path: Path, clean_materializers: None) -> None:
+def test_python_blocks_run(
+    page: str, project: Path, tmp_path: Path, clean_materializers: None
+) -> None:
     blocks = [b for b in parse_blocks(DOCS / page) if b.lang == "python"]
     source_dir = tmp_path / "docs_src"
     source_dir.mkdir()
@@ -224,9 +269,13 @@ class Placeholders:
             return str(runs[0]["id"])[:8]
         if name == "digest":
             artifacts = self._json("artifacts", "list")
-            assert isinstance(artifacts, list) and artifacts, "<digest> needs an artifact earlier in the page"
+            assert isinstance(artifacts, list) and artifacts, (
+                "<digest> needs an artifact earlier in the page"
+            )
             return str(artifacts[-1]["digest"])[:12]
-        raise AssertionError(f"unknown placeholder <{name}>; the docs test knows <run> and <digest>")
+        raise AssertionError(
+            f"unknown placeholder <{name}>; the docs test knows <run> and <digest>"
+        )
 
     def fill(self, text: str) -> str:
         return PLACEHOLDER.sub(lambda m: self.value(m.group(1)), text)
@@ -247,7 +296,9 @@ def test_cli_lines_run(page: str, tmp_path: Path) -> None:
         if "#" in argv:
             argv = argv[: argv.index("#")]  # a trailing shell comment
         bad = SHELL_OPERATORS.intersection(argv)
-        assert not bad, f"docs/{page}:{number}: one command per line, no shell operators {bad}: {text}"
+        assert not bad, (
+            f"docs/{page}:{number}: one command per line, no shell operators {bad}: {text}"
+        )
         result = run_cli(*argv[1:], cwd=cwd)
         assert result.returncode == 0, (
             f"docs/{page}:{number}: `{text}` exited {result.returncode}\n"

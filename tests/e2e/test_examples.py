@@ -15,7 +15,9 @@ TESTED = {"quickstart"}
 
 def copy_example(name: str, dest: Path) -> Path:
     target = dest / name
-    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns(".loopml", "__pycache__"))
+    shutil.copytree(
+        EXAMPLES / name, target, ignore=shutil.ignore_patterns(".loopml", "__pycache__")
+    )
     return target
 
 

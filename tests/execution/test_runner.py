@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -216,7 +217,8 @@ def test_ctrl_c_while_steps_run_cancels_the_run() -> None:
 
     @step
     def press_ctrl_c(x: int) -> int:
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: KeyboardInterrupt in the waiting main thread
+        time.sleep(0.3)  # let the main thread block in its wait, where a person's Ctrl-C lands
+        os.kill(os.getpid(), signal.SIGINT)
         release.wait(10)
         return x
 

@@ -194,8 +194,19 @@ def r04_opener(root: str, url: str, barrier: Any, results: Any) -> None:
     thread_errors = _prepare(root, 10.0)
     out: dict[str, Any] = {}
     try:
+        import logging
+
         from loopml.store import MetadataStore
 
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                message = record.getMessage()
+                if message.startswith("Running upgrade"):
+                    out.setdefault("upgrades", []).append(message)
+
+        migration_log = logging.getLogger("alembic.runtime.migration")
+        migration_log.setLevel(logging.INFO)
+        migration_log.addHandler(Collect())
         store = MetadataStore(url)
         barrier.wait(timeout=120)
         started = time.perf_counter()

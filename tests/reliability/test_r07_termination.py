@@ -92,7 +92,10 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
         err = (project / "stderr.txt").open("wb")
         proc = subprocess.Popen(
             [sys.executable, str(SCRIPT), kind, mode, str(ready)],
-            cwd=project, env=_env(), stdout=subprocess.DEVNULL, stderr=err,
+            cwd=project,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
         )
         err.close()
         procs[(kind, mode)] = (proc, project, ready)
@@ -124,9 +127,15 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
             results[case] = Observed("no run", proc.returncode, tail)
             continue
         root = project / ".loopml"
-        client = Client(load_settings(project), store_uri=f"sqlite:///{root / 'store.db'}", artifacts_uri=str(root / "blobs"))
+        client = Client(
+            load_settings(project),
+            store_uri=f"sqlite:///{root / 'store.db'}",
+            artifacts_uri=str(root / "blobs"),
+        )
         try:
-            results[case] = Observed(client.open().get_run(ready.read_text()).status, proc.returncode, tail)
+            results[case] = Observed(
+                client.open().get_run(ready.read_text()).status, proc.returncode, tail
+            )
         finally:
             client.close()
     return results
@@ -135,18 +144,28 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
 def _params() -> list[object]:
     out: list[object] = []
     for kind, mode, expected in TABLE:
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[(kind, mode)])] if (kind, mode) in KNOWN_BUGS else []
+        marks = (
+            [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[(kind, mode)])]
+            if (kind, mode) in KNOWN_BUGS
+            else []
+        )
         out.append(pytest.param(kind, mode, expected, id=f"{kind}-{mode}", marks=marks))
     return out
 
 
 @pytest.mark.parametrize(("kind", "mode", "expected"), _params())
-def test_r07_termination_mode(observed: dict[tuple[str, str], Observed], kind: str, mode: str, expected: str) -> None:
+def test_r07_termination_mode(
+    observed: dict[tuple[str, str], Observed], kind: str, mode: str, expected: str
+) -> None:
     got = observed[(kind, mode)]
-    assert got.status == expected, f"{kind}/{mode}: expected {expected}, observed {got.status} (exit {got.exit_code}; {got.stderr_tail})"
+    assert got.status == expected, (
+        f"{kind}/{mode}: expected {expected}, observed {got.status} (exit {got.exit_code}; {got.stderr_tail})"
+    )
 
 
-@pytest.mark.xfail(bool(KNOWN_BUGS), strict=True, reason="known bugs, see test_r07_termination_mode xfails")
+@pytest.mark.xfail(
+    bool(KNOWN_BUGS), strict=True, reason="known bugs, see test_r07_termination_mode xfails"
+)
 def test_r07_table_has_no_mismatches(observed: dict[tuple[str, str], Observed]) -> None:
     lines = [f"{'kind':<9} {'ending':<18} {'expected':<10} {'observed':<10} exit  ok"]
     mismatches = 0
@@ -154,7 +173,9 @@ def test_r07_table_has_no_mismatches(observed: dict[tuple[str, str], Observed]) 
         got = observed[(kind, mode)]
         ok = got.status == expected
         mismatches += not ok
-        lines.append(f"{kind:<9} {mode:<18} {expected:<10} {got.status:<10} {got.exit_code!s:<5} {'ok' if ok else 'MISMATCH'}")
+        lines.append(
+            f"{kind:<9} {mode:<18} {expected:<10} {got.status:<10} {got.exit_code!s:<5} {'ok' if ok else 'MISMATCH'}"
+        )
     lines.append(f"R07: {len(TABLE)} endings, {mismatches} mismatches")
     print("\n" + "\n".join(lines))
     assert mismatches == 0

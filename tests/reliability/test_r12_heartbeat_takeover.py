@@ -36,8 +36,13 @@ def _env() -> dict[str, str]:
 
 def _holder(project: Path, seconds: float, name: str) -> tuple[subprocess.Popen[bytes], str]:
     ready = project / f"{name}.ready"
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(ready), str(seconds)], cwd=project, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(ready), str(seconds)],
+        cwd=project,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while not ready.exists():
         assert proc.poll() is None, f"holder exited early with {proc.returncode}"
@@ -70,16 +75,21 @@ def test_r12_sigkilled_run_holder_is_taken_over_within_the_lease(project: Path) 
         latencies.append(time.monotonic() - killed)
         assert status == "crashed"
         assert _status(run_id) == "crashed"  # and stays so
-    print(f"\nR12 run heartbeat: takeover latency after SIGKILL p50 {statistics.median(latencies):.3f} s, "
-          f"max {max(latencies):.3f} s (lease {LEASE_S:.2f} s)")
+    print(
+        f"\nR12 run heartbeat: takeover latency after SIGKILL p50 {statistics.median(latencies):.3f} s, "
+        f"max {max(latencies):.3f} s (lease {LEASE_S:.2f} s)"
+    )
     assert max(latencies) <= LEASE_S + 0.5
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: liveness._loop wakes every FLUSH_SECONDS=1.0 s whatever the heartbeat, so with a "
-    "heartbeat below 0.4 s the lease (2.5 x heartbeat) expires between beats and any other "
-    "process opening the store marks the LIVE run crashed (src/loopml/tracking/liveness.py)"
-))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: liveness._loop wakes every FLUSH_SECONDS=1.0 s whatever the heartbeat, so with a "
+        "heartbeat below 0.4 s the lease (2.5 x heartbeat) expires between beats and any other "
+        "process opening the store marks the LIVE run crashed (src/loopml/tracking/liveness.py)"
+    ),
+)
 def test_r12_live_run_is_never_taken_over(project: Path) -> None:
     proc, run_id = _holder(project, 2.5, "live")
     seen = []
@@ -94,10 +104,18 @@ def test_r12_live_run_is_never_taken_over(project: Path) -> None:
 
 def _plant(client: Client, *, pid: int, heartbeat_age_s: float, lease_s: float) -> tuple[str, str]:
     record, token = client.metadata.runs.create(
-        pipeline="planted", host=socket.gethostname(), pid=pid, executor="local", lease_s=lease_s,
+        pipeline="planted",
+        host=socket.gethostname(),
+        pid=pid,
+        executor="local",
+        lease_s=lease_s,
     )
     stale = time.time() - heartbeat_age_s
-    client.metadata.db.write(lambda c: c.execute(s.runs.update().where(s.runs.c.id == record.id).values(heartbeat_at=stale)))
+    client.metadata.db.write(
+        lambda c: c.execute(
+            s.runs.update().where(s.runs.c.id == record.id).values(heartbeat_at=stale)
+        )
+    )
     return record.id, token
 
 
@@ -106,7 +124,9 @@ def test_r12_ownership_is_the_lease_not_the_pid(client: Client, store_url: str) 
     os.kill(live_pid, 0)  # an unrelated process that is alive
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    dead_pid = child.pid  # reaped: nothing runs under it (unless recycled, which changes nothing here)
+    dead_pid = (
+        child.pid
+    )  # reaped: nothing runs under it (unless recycled, which changes nothing here)
 
     expired_id, expired_token = _plant(client, pid=live_pid, heartbeat_age_s=60, lease_s=LEASE_S)
     fresh_id, fresh_token = _plant(client, pid=dead_pid, heartbeat_age_s=0, lease_s=60)
@@ -125,4 +145,6 @@ def test_r12_ownership_is_the_lease_not_the_pid(client: Client, store_url: str) 
     assert client.metadata.runs.finish(expired_id, expired_token, "succeeded") is False
     assert client.metadata.runs.get(expired_id).status == "crashed"
     assert client.metadata.runs.finish(fresh_id, fresh_token, "succeeded") is True
-    print(f"\nR12 planted run (live unrelated pid {live_pid}, expired lease): swept by the next open in {latency * 1000:.0f} ms")
+    print(
+        f"\nR12 planted run (live unrelated pid {live_pid}, expired lease): swept by the next open in {latency * 1000:.0f} ms"
+    )

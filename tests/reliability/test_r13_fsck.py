@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 import loopml
+from conftest import run_cli
 from loopml.errors import IntegrityError
 from loopml.store import schema as s
 from loopml.tracking.client import Client
@@ -58,7 +58,8 @@ def _writable(path: Path) -> None:
 def _snapshot(objects: Path) -> dict[str, tuple[int, str]]:
     return {
         str(p.relative_to(objects)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
-        for p in sorted(objects.rglob("*")) if p.is_file()
+        for p in sorted(objects.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -66,14 +67,23 @@ def _row_counts(client: Client) -> dict[str, int]:
     import sqlalchemy as sa
 
     def count(conn: object) -> dict[str, int]:
-        return {t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()) for t in (s.artifacts, s.artifact_links, s.runs)}  # type: ignore[attr-defined]
+        return {
+            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar())
+            for t in (s.artifacts, s.artifact_links, s.runs)
+        }  # type: ignore[attr-defined]
 
     return client.metadata.db.read(count)
 
 
 def _timing(project: Path, *args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, str(SCRIPTS / "r13_timing.py"), *args], cwd=project,
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "r13_timing.py"), *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
@@ -105,7 +115,9 @@ def test_r13_fsck_reports_exactly_the_injected_damage(
     records = [client.store_value(v) for v in _values(rng)]
     digests = sorted({r.digest for r in records})
     assert len(digests) == BLOBS
-    run_record, _token = client.metadata.runs.create(pipeline="r13", host="h", pid=os.getpid(), executor="local", lease_s=3600)
+    run_record, _token = client.metadata.runs.create(
+        pipeline="r13", host="h", pid=os.getpid(), executor="local", lease_s=3600
+    )
     total_bytes = sum(client.artifacts.info(d).size for d in digests)  # type: ignore[union-attr]
 
     # A clean store first: nothing to report, exit 0.
@@ -115,7 +127,11 @@ def test_r13_fsck_reports_exactly_the_injected_damage(
 
     small = [d for d in digests if client.artifacts.info(d).size >= 2]  # type: ignore[union-attr]
     damaged = rng.sample(small, FLIPS + TRUNCATIONS + DELETIONS)
-    flipped, truncated, deleted = damaged[:FLIPS], damaged[FLIPS:FLIPS + TRUNCATIONS], damaged[FLIPS + TRUNCATIONS:]
+    flipped, truncated, deleted = (
+        damaged[:FLIPS],
+        damaged[FLIPS : FLIPS + TRUNCATIONS],
+        damaged[FLIPS + TRUNCATIONS :],
+    )
     expected: set[tuple[str, str]] = set()
     for d in flipped:
         path = Path(client.artifacts.blob_path(d))
@@ -211,5 +227,7 @@ def test_r13_read_verification_overhead(client: Client, project: Path) -> None:
     timing = _timing(project, "read", digest)
     raw_s, verified_s = timing["raw"], timing["verified"]
     assert timing["bytes"] == len(data)
-    print(f"\nR13 read verification: raw read {raw_s * 1000:.0f} ms, verified read {verified_s * 1000:.0f} ms "
-          f"for 32 MiB (overhead {verified_s / raw_s:.1f}x; includes SHA-256)")
+    print(
+        f"\nR13 read verification: raw read {raw_s * 1000:.0f} ms, verified read {verified_s * 1000:.0f} ms "
+        f"for 32 MiB (overhead {verified_s / raw_s:.1f}x; includes SHA-256)"
+    )

@@ -17,7 +17,7 @@ def artifacts() -> None:
 
 @artifacts.command("list")
 @click.option("--run", "run_ref", default=None, help="Only artifacts linked to this run.")
-@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="How many artifacts to show.")
 @json_option
 def list_(run_ref: str | None, limit: int, as_json: bool) -> None:
     """List artifacts, newest first."""
@@ -64,6 +64,12 @@ def get(digest: str, output: Path | None) -> None:
 
     c = client()
     record = c.metadata.lineage.get(digest)
+    try:  # the project's modules may register its own materializers
+        from loopml.pipelines.discovery import load_pipelines
+
+        load_pipelines(c.settings)
+    except Exception:
+        pass
     if output is None:
         extension = getattr(materializer_named(record.materializer), "extension", "")
         output = Path(record.digest[:12] + extension)

@@ -75,6 +75,10 @@ def parse_assignments(signature: inspect.Signature, assignments: list[str], *, w
         if key not in params:
             problems.append(f"{where} has no parameter {key!r}; its parameters are {list(params)}.{did_you_mean(key, params)}")
             continue
+        annotation = (hints or {}).get(key, params[key].annotation)
+        if raw.strip().lower() in ("none", "null") and type(None) in typing.get_args(annotation):
+            values[key] = None
+            continue
         try:
             values[key] = convert(key, raw, _target_type(params[key], hints or {}))
         except InvalidParameterError as exc:

@@ -66,6 +66,11 @@ class StepOutput:
         self.__bool__()
         return iter(())
 
+    def _compare(self, other: object) -> bool:
+        return self.__bool__()
+
+    __lt__ = __le__ = __gt__ = __ge__ = _compare
+
 
 @dataclass(frozen=True, slots=True)
 class MultiOutput:

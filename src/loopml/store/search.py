@@ -47,7 +47,8 @@ ATTRIBUTES: dict[str, Any] = {
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op == "~":
-        return column.like(tilde_to_like(str(value)), escape="\\")
+        # lower() on both sides: SQLite's LIKE ignores case, PostgreSQL's does not.
+        return sa.func.lower(column).like(tilde_to_like(str(value)).lower(), escape="\\")
     if op in ("in", "not in"):
         expr = column.in_(list(value))
         return ~expr if op == "not in" else expr
@@ -118,7 +119,9 @@ def build_query(filter: str | None = None, sort: str | None = None, *, limit: in
         else:
             table = {"metrics": s.latest_metrics, "params": s.params, "tags": s.tags}[key.field.kind].alias(f"sort{i}")
             source = source.outerjoin(table, (table.c.run_id == s.runs.c.id) & (table.c.key == key.field.name))
-            column = table.c.num if key.field.kind == "params" else table.c.value
+            if key.field.kind == "params":  # numbers by value, then text params by text
+                order.append((table.c.num.desc() if key.descending else table.c.num.asc()).nulls_last())
+            column = table.c.value
         order.append((column.desc() if key.descending else column.asc()).nulls_last())
     order.append(s.runs.c.started_at.desc())
     return query.select_from(source).order_by(*order).limit(limit).offset(offset)

@@ -39,7 +39,9 @@ class Client:
 
             settings = replace(settings, store_uri=_store_uri(store_uri, settings.root))
         if artifacts_uri is not None:
-            settings = replace(settings, artifacts_uri=artifacts_uri)
+            from loopml.config import _artifacts_uri
+
+            settings = replace(settings, artifacts_uri=_artifacts_uri(artifacts_uri, settings.root))
         self.settings = settings
         self.metadata = MetadataStore(settings.store_uri)
         self._artifacts: ArtifactStore | None = None

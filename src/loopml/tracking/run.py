@@ -164,7 +164,8 @@ class Run:
         if self._ctx_token is not None:
             _active.reset(self._ctx_token)
             self._ctx_token = None
-        self.end(*status_for(exc))
+        status, error = status_for(exc)
+        self.end(status, error=error)
 
     # -- reading --------------------------------------------------------------------------
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.getcwd())
 
-from pipelines import r06  # noqa: E402  (the project's own module)
-
 from loopml.tracking.client import default_client  # noqa: E402
+from pipelines import r06  # noqa: E402  (the project's own module)
 
 seed, ready = int(sys.argv[1]), Path(sys.argv[2])
 client = default_client().open()

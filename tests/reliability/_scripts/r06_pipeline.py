@@ -31,7 +31,11 @@ def raw(seed: int) -> bytes:
 @step
 def features(data: bytes) -> dict:
     time.sleep(NAP_S)
-    summary = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "first": list(data[:16])}
+    summary = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "first": list(data[:16]),
+    }
     loopml.log_metric("feature_count", len(summary["first"]))
     return summary
 

@@ -12,12 +12,8 @@ import loopml
 from loopml import Client, Run, pipeline, step
 from loopml.errors import InvalidParameterError, LoopmlError
 
-# Run.__exit__ calls self.end(*status_for(exc)), but end()'s `error` is keyword-only, so
-# leaving any `with start_run()` block raises TypeError and the run stays `running`.
-EXIT_BUG = pytest.mark.xfail(strict=True, reason="bug: Run.__exit__ passes error positionally to end() (TypeError)")
 
 
-@EXIT_BUG
 def test_with_block_logs_everything_and_succeeds(project: Path) -> None:
     data = project / "notes.txt"
     data.write_text("hello")
@@ -45,7 +41,6 @@ def test_with_block_logs_everything_and_succeeds(project: Path) -> None:
         run.log_metric("late", 1.0)
 
 
-@EXIT_BUG
 def test_exception_in_block_fails_the_run_and_propagates() -> None:
     with pytest.raises(ValueError, match="boom"), loopml.start_run("bad") as run:
         loopml.log_metric("x", 1.0)
@@ -55,14 +50,12 @@ def test_exception_in_block_fails_the_run_and_propagates() -> None:
     assert run.metrics == {"x": 1.0}
 
 
-@EXIT_BUG
 def test_keyboard_interrupt_cancels_the_run() -> None:
     with pytest.raises(KeyboardInterrupt), loopml.start_run("stop") as run:
         raise KeyboardInterrupt
     assert run.status == "cancelled"
 
 
-@EXIT_BUG
 @pytest.mark.parametrize(("code", "status"), [(0, "succeeded"), (None, "succeeded"), (1, "failed"), ("bye", "failed")])
 def test_sys_exit_inside_the_block(code: object, status: str) -> None:
     with pytest.raises(SystemExit), loopml.start_run("exiting") as run:
@@ -70,7 +63,6 @@ def test_sys_exit_inside_the_block(code: object, status: str) -> None:
     assert run.status == status
 
 
-@EXIT_BUG
 def test_step_called_directly_inside_a_run_block_logs_to_it() -> None:
     with loopml.start_run("plain") as run:
         assert pl_basic.fit([1, 2], 1.0) == 3.0

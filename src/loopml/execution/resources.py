@@ -99,17 +99,33 @@ class _Router(io.TextIOBase):
     def fileno(self) -> int:
         return self.original.fileno()
 
+    def __getattr__(self, name: str) -> object:
+        # Jupyter's OutStream has more (set_parent, …) that the kernel calls on sys.stdout.
+        return getattr(self.original, name)
+
 
 _captures: dict[int, dict[str, io.StringIO]] = {}
 _install_lock = threading.Lock()
 
 
-def _install() -> None:
+def _install(ident: int, buffers: dict[str, io.StringIO]) -> None:
     with _install_lock:
+        _captures[ident] = buffers
         if not isinstance(sys.stdout, _Router):
             sys.stdout = _Router(sys.stdout, "stdout")  # type: ignore[assignment]
         if not isinstance(sys.stderr, _Router):
             sys.stderr = _Router(sys.stderr, "stderr")  # type: ignore[assignment]
+
+
+def _uninstall_if_idle() -> None:
+    """Put the original streams back once no step is capturing (notebooks swap them per cell)."""
+    with _install_lock:
+        if _captures:
+            return
+        if isinstance(sys.stdout, _Router):
+            sys.stdout = sys.stdout.original  # type: ignore[assignment]
+        if isinstance(sys.stderr, _Router):
+            sys.stderr = sys.stderr.original  # type: ignore[assignment]
 
 
 @dataclass(slots=True)
@@ -127,11 +143,10 @@ MAX_CAPTURE = 1_000_000  # characters kept per stream; the rest is summarized
 @contextmanager
 def measure() -> Iterator[Measurement]:
     """Measure the block running in this thread; output still reaches the terminal too."""
-    _install()
     result = Measurement()
     ident = threading.get_ident()
     buffers = {"stdout": io.StringIO(), "stderr": io.StringIO()}
-    _captures[ident] = buffers
+    _install(ident, buffers)
     key = _sampler.start()
     wall, cpu = time.perf_counter(), time.thread_time()
     try:
@@ -140,7 +155,9 @@ def measure() -> Iterator[Measurement]:
         result.wall_s = time.perf_counter() - wall
         result.cpu_s = time.thread_time() - cpu
         result.peak_mem_bytes = _sampler.stop(key)
-        _captures.pop(ident, None)
+        with _install_lock:
+            _captures.pop(ident, None)
+        _uninstall_if_idle()
         for name in ("stdout", "stderr"):
             text = buffers[name].getvalue()
             if len(text) > MAX_CAPTURE:

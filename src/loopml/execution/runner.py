@@ -145,8 +145,9 @@ class _Runner:
                 continue
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
-                node, key, started = running.pop(future)
+                node, key, _submitted = running.pop(future)
                 result = future.result()
+                started = result.started_at
                 inputs = {param: self.digests[ref.ref] for param, ref in node.inputs}
                 self._record(node, key, started, result, inputs)
                 if result.error is not None and failed is None:
@@ -289,7 +290,7 @@ def execute_step(
 
     Never raises: a failure is returned in the result so the runner records it.
     """
-    result = StepResult()
+    result = StepResult(started_at=time.time())
     measurement = Measurement()
     try:
         kwargs = dict(plain)

@@ -23,7 +23,7 @@ def _target_type(param: inspect.Parameter, hints: dict[str, Any]) -> Any:
     origin = typing.get_origin(ann)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         args = [a for a in typing.get_args(ann) if a is not type(None)]
-        return args[0] if len(args) == 1 else str
+        return (typing.get_origin(args[0]) or args[0]) if len(args) == 1 else str
     return origin or ann
 
 

@@ -45,6 +45,11 @@ def _is_retryable(exc: BaseException) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
+def _first_line(error: object) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
 def _filesystem_type(path: Path) -> str:
     """The mount type holding ``path`` (longest matching mount point in /proc/mounts)."""
     try:
@@ -91,20 +96,25 @@ class Database:
         if self._write is not None:
             return
         try:
-            if self.is_sqlite:
-                self._read, self._write = self._sqlite_engines()
-            else:
-                self._read = self._write = sa.create_engine(self.url, pool_pre_ping=True)
+            self._create_engines()
             self._ensure_schema()
         except OperationalError as exc:
             self.dispose()
             raise StoreUnavailableError(
-                f"Cannot open the metadata store {self.safe_url}: {exc.orig}. Check that the "
+                f"Cannot open the metadata store {self.safe_url}: {_first_line(exc.orig)}. Check that the "
                 "path is writable or the database server is running, or set LOOPML_STORE_URI."
             ) from exc
         except DBAPIError as exc:
             self.dispose()
-            raise StoreUnavailableError(f"Cannot open the metadata store {self.safe_url}: {exc.orig}.") from exc
+            raise StoreUnavailableError(f"Cannot open the metadata store {self.safe_url}: {_first_line(exc.orig)}.") from exc
+
+    def _create_engines(self) -> None:
+        if self._write is not None:
+            return
+        if self.is_sqlite:
+            self._read, self._write = self._sqlite_engines()
+        else:
+            self._read = self._write = sa.create_engine(self.url, pool_pre_ping=True)
 
     @property
     def safe_url(self) -> str:
@@ -177,7 +187,7 @@ class Database:
                 if not _is_retryable(exc) or attempt == attempts - 1:
                     if isinstance(exc, OperationalError):
                         raise StoreUnavailableError(
-                            f"The metadata store {self.safe_url} failed: {exc.orig}. If it is "
+                            f"The metadata store {self.safe_url} failed: {_first_line(exc.orig)}. If it is "
                             "read-only or locked by another program, fix its permissions or stop "
                             "that program; nothing was written by this call."
                         ) from exc
@@ -209,6 +219,7 @@ class Database:
 
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema to ``revision`` under the migration lock (idempotent)."""
+        self._create_engines()
         if self.is_sqlite:
             from filelock import FileLock
 
@@ -217,7 +228,8 @@ class Database:
             with FileLock(lock_path, timeout=120):
                 self._upgrade(revision)
         else:
-            with self.write_engine.connect() as conn:
+            assert self._write is not None
+            with self._write.connect() as conn:
                 conn.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK_ID})")
                 try:
                     self._upgrade(revision)
@@ -228,14 +240,24 @@ class Database:
     def _upgrade(self, revision: str) -> None:
         from alembic import command
         from alembic.config import Config
+        from alembic.util import CommandError
 
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self.write_engine.connect() as conn:
-            if self.current_revision(conn) == (HEAD_REVISION if revision == "head" else revision):
+        assert self._write is not None
+        with self._write.connect() as conn:
+            current = self.current_revision(conn)
+            if current == (HEAD_REVISION if revision == "head" else revision):
                 return
             config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+            try:
+                command.upgrade(config, revision)
+            except CommandError as exc:
+                raise StoreUnavailableError(
+                    f"The metadata store {self.safe_url} is at schema revision {current!r}, which this "
+                    f"loopml (schema {HEAD_REVISION}) does not know: a newer loopml wrote it. Upgrade "
+                    "loopml (pip install -U loopml) to use this store."
+                ) from exc
             conn.commit()
 
 

@@ -124,8 +124,16 @@ class Runs:
             return 0
 
         def sweep(conn: Connection) -> int:
+            ids = list(conn.execute(sa.select(s.runs.c.id).where(expired)).scalars())
+            if not ids:
+                return 0
+            conn.execute(
+                s.step_runs.update()
+                .where(s.step_runs.c.run_id.in_(ids), s.step_runs.c.status.in_(("running", "pending")))
+                .values(status="crashed")
+            )
             res = conn.execute(
-                s.runs.update().where(expired).values(
+                s.runs.update().where(s.runs.c.id.in_(ids), s.runs.c.status == "running").values(
                     status="crashed", ended_at=s.runs.c.heartbeat_at,
                     duration_s=s.runs.c.heartbeat_at - s.runs.c.started_at,
                     error="The run's process stopped sending heartbeats (killed or lost).",

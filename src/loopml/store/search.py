@@ -90,6 +90,9 @@ def _condition(node: Any) -> ColumnElement[bool]:
         table = s.tags
         column = table.c.value
         value = tuple(str(v) for v in value) if isinstance(value, tuple) else (value if value is None else str(value))
+    if value is None:  # params.x = null: runs without that key
+        has = s.runs.c.id.in_(sa.select(table.c.run_id).where(table.c.key == field.name))
+        return ~has if op == "=" else has
     negate = op == "not in"
     inner = _compare(column, "in" if negate else op, value)
     matched = s.runs.c.id.in_(sa.select(table.c.run_id).where(table.c.key == field.name, inner))

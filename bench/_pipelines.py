@@ -173,14 +173,17 @@ def bench_big_frame(opts: Options) -> None:
         floor = bare + _pickle_floor(frames, root)
         frames.clear()
         gc.collect()
-        cold = time_call(lambda: mod.big(rows=rows, seed=0))
-        gc.collect()
+        colds = []
+        for seed in range(opts.pick(3, 1)):  # a new seed: every step misses again
+            colds.append(time_call(lambda seed=seed: mod.big(rows=rows, seed=seed)))
+            gc.collect()
+        cold = median(colds)
         hits = repeat(lambda: mod.big(rows=rows, seed=0), opts.pick(5, 2))
         report(
             opts,
             f"{rows:,} x 20 DataFrame through 10 steps, cold (persisted + hashed)",
-            f"{fmt_s(cold)} (bare functions {fmt_s(bare)}; bare + pickle round-trips with fsync + SHA-256 "
-            f"{fmt_s(floor)}; one run)",
+            f"{fmt_s(cold)} (min {fmt_s(min(colds))}, median of {len(colds)}; bare functions {fmt_s(bare)}; "
+            f"bare + pickle round-trips with fsync + SHA-256 {fmt_s(floor)})",
             f"≤ {BIG_COLD_BUDGET_S:g} s",
             judged(opts, cold <= BIG_COLD_BUDGET_S),
         )

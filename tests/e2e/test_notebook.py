@@ -129,7 +129,6 @@ def test_pipeline_in_a_notebook_runs_caches_and_reruns_redefined_steps(project: 
     assert (project / ".loopml").is_dir()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: execution/resources._Router hides OutStream.set_parent, so after a pipeline ran, print output goes to the old cell")
 def test_cell_output_still_shows_after_a_pipeline_ran(project: Path, kernel_name: str) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in (SETUP, RUN, "print('later cell')", RUN)]

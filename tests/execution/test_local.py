@@ -71,7 +71,6 @@ def test_one_worker_runs_steps_one_at_a_time_without_deadlocking() -> None:
     assert barrier.broken
 
 
-@pytest.mark.xfail(strict=True, reason="bug: runner records started_at at submission, not when the step starts, so a queued step's times are wrong")
 def test_queued_step_times_are_when_it_really_ran() -> None:
     @step
     def first(x: int) -> int:

@@ -56,7 +56,6 @@ def test_bool_spellings(raw: str, expected: bool) -> None:
     assert typed.parse_params([f"flag={raw}"]) == {"flag": expected}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: params._target_type returns list[int] (a GenericAlias) for `list[int] | None`, so the value stays a raw string")
 def test_optional_generic_params_are_parsed_as_json() -> None:
     assert optional.parse_params(["items=[1,2]", "tags={\"a\": 1}"]) == {"items": [1, 2], "tags": {"a": 1}}
     with pytest.raises(InvalidParameterError, match="'items'"):

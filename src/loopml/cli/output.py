@@ -60,6 +60,15 @@ def fmt_num(value: Any) -> str:
     return str(value)
 
 
+def fmt_cost(cost: float | None) -> str:
+    """Costs of small runs are fractions of a cent: keep their significant digits."""
+    if cost is None:
+        return "–"
+    if cost == 0 or cost >= 0.01:
+        return f"{cost:.4f}"
+    return f"{cost:.2e}"
+
+
 def fmt_bytes(n: int | None) -> str:
     if n is None:
         return "–"

@@ -12,6 +12,7 @@ from loopml.cli.output import (
     client,
     console,
     fmt_bytes,
+    fmt_cost,
     fmt_duration,
     fmt_num,
     fmt_time,
@@ -62,7 +63,7 @@ def runs(ctx: click.Context, filter_: str | None, sort: str | None, limit: int, 
         style = STATUS_STYLE.get(r.status, "")
         table.add_row(
             r.label, r.short_id, f"[{style}]{r.status}[/]", fmt_time(r.started_at), fmt_duration(r.duration_s),
-            "–" if r.cost is None else f"{r.cost:.4f}",
+            fmt_cost(r.cost),
             *(r.params.get(k, "") for k in param_keys), *(fmt_num(r.metrics[k]) if k in r.metrics else "" for k in metric_keys),
         )
     out = console()
@@ -100,7 +101,7 @@ def show(run_ref: str, as_json: bool) -> None:
         ("git", f"{record.git_commit or '–'}{' (dirty)' if record.git_dirty else ''}"),
         ("python", record.python_version or "–"), ("packages", str(len(env.get("packages", {})))),
         ("cpu time", fmt_duration(record.cpu_s)),
-        ("cost", "–" if record.cost is None else f"{record.cost:.6f}"),
+        ("cost", fmt_cost(record.cost)),
     ]
     if record.git_diff_digest:
         rows.append(("git diff", f"artifact {record.git_diff_digest[:12]}"))
@@ -111,6 +112,13 @@ def show(run_ref: str, as_json: bool) -> None:
     for title, values in (("params", record.params), ("metrics", record.metrics), ("tags", record.tags)):
         if values:
             out.print(f"[bold]{title}[/]  " + "  ".join(f"{k}={fmt_num(v)}" for k, v in sorted(values.items())))
+    from loopml.tracking.charts import sparkline
+
+    for key in sorted(record.metrics):
+        series = c.metadata.metrics.history(record.id, key)
+        if len(series) > 1:
+            values = [p.value for p in series]
+            out.print(f"  [dim]{key:>12}[/] {sparkline(values)}  {fmt_num(values[0])} → {fmt_num(values[-1])} ({len(values)} points)")
     table = Table(title="steps", box=None, header_style="bold", title_justify="left")
     for col in ("step", "status", "cached", "wall", "cpu", "peak mem", "error"):
         table.add_column(col)

@@ -234,6 +234,13 @@ class Run:
             f"<td>{_fmt(s.wall_s or 0)} s</td><td>{_mem(s.peak_mem_bytes)}</td></tr>"
             for s in self.steps
         )
+        from loopml.tracking.charts import svg_line
+
+        charts = ""
+        for key in sorted(rec.metrics)[:12]:
+            series = self.client.metadata.metrics.history(self.id, key)
+            if len(series) > 1:
+                charts += svg_line(key, [p.step for p in series], [p.value for p in series])
         return (
             f"<div><b>Run {e(rec.label)}</b> <code>{e(rec.short_id)}</code> "
             f"<span style='color:{colour};font-weight:bold'>{e(rec.status)}</span> "
@@ -241,6 +248,7 @@ class Run:
             + (f"<table><tr><th>param</th><th>value</th></tr>{rows}</table>" if rows else "")
             + (f"<table><tr><th>metric</th><th>latest</th></tr>{mets}</table>" if mets else "")
             + (f"<table><tr><th>step</th><th>status</th><th>time</th><th>peak mem</th></tr>{steps}</table>" if steps else "")
+            + (f"<div>{charts}</div>" if charts else "")
             + "</div>"
         )
 

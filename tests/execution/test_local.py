@@ -91,6 +91,35 @@ def test_queued_step_times_are_when_it_really_ran() -> None:
     assert steps["second"].ended_at >= steps["second"].started_at + 0.2  # type: ignore[operator]
 
 
+def test_steps_still_queued_when_another_fails_do_not_start() -> None:
+    ran: list[str] = []
+
+    @step
+    def fails_fast(x: int) -> int:
+        raise RuntimeError("first")
+
+    @step
+    def busy(x: int) -> int:
+        time.sleep(0.5)
+        ran.append("busy")
+        return x
+
+    @step
+    def queued(x: int) -> int:
+        ran.append("queued")
+        return x
+
+    @pipeline
+    def crowd(x: int = 1):
+        return fails_fast(x), busy(x), queued(x)
+
+    with pytest.raises(StepFailedError):
+        crowd.run({}, workers=1)
+    statuses = {s.name: s.status for s in Client().get_run("crowd#1").steps}
+    assert "queued" not in ran
+    assert statuses["fails_fast"] == "failed" and statuses["queued"] == "skipped"
+
+
 def test_workers_setting_in_loopml_toml_is_the_default(project: object, monkeypatch: pytest.MonkeyPatch) -> None:
     from pathlib import Path
 

@@ -18,7 +18,6 @@ import threading
 import time
 import traceback
 from multiprocessing.context import BaseContext
-from pathlib import Path
 from typing import Any
 
 PRELOAD = [
@@ -37,30 +36,14 @@ def context() -> BaseContext:
 
 
 def create_store_at(url: str, revision: str) -> None:
-    """Bring an empty database to an old schema ``revision`` with Alembic alone.
+    """Bring an empty database to an old schema ``revision`` (and no further)."""
+    from loopml.store.engine import Database
 
-    ``Database(url).migrate(revision)`` cannot do this (it brings the store to head first,
-    see tests/store/test_migrations.py), so tests drive Alembic on a plain engine.
-    """
-    import sqlalchemy as sa
-    from alembic import command
-    from alembic.config import Config
-
-    import loopml.store.engine as engine_module
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(engine_module.__file__).parent / "migrations"))
-    database = sa.engine.make_url(url).database
-    if url.startswith("sqlite") and database:
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
+    db = Database(url)
     try:
-        with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-            conn.commit()
+        db.migrate(revision)
     finally:
-        engine.dispose()
+        db.dispose()
 
 
 def expected_value(writer: int, key: str, step: int) -> float:
@@ -98,20 +81,18 @@ def r01_writer(root: str, url: str, artifacts: str, index: int, iterations: int,
         started = time.perf_counter()
         log_s: list[float] = []
         flush_s: list[float] = []
-        # explicit end(), not `with`: see the xfail in test_r15_metric_semantics.py
-        run = client.start_run(f"writer{index}")
-        out["run_id"] = run.id
-        for step in range(iterations):
-            t0 = time.perf_counter()
-            run.log_metric("single", expected_value(index, "single", step), step=step)
-            t1 = time.perf_counter()
-            run.log_metrics({k: expected_value(index, k, step) for k in WRITER_KEYS[1:]}, step=step)
-            t2 = time.perf_counter()
-            log_s += [t1 - t0, t2 - t1]
-            if step % FLUSH_EVERY == FLUSH_EVERY - 1:
-                run.flush()
-                flush_s.append(time.perf_counter() - t2)
-        run.end()
+        with client.start_run(f"writer{index}") as run:
+            out["run_id"] = run.id
+            for step in range(iterations):
+                t0 = time.perf_counter()
+                run.log_metric("single", expected_value(index, "single", step), step=step)
+                t1 = time.perf_counter()
+                run.log_metrics({k: expected_value(index, k, step) for k in WRITER_KEYS[1:]}, step=step)
+                t2 = time.perf_counter()
+                log_s += [t1 - t0, t2 - t1]
+                if step % FLUSH_EVERY == FLUSH_EVERY - 1:
+                    run.flush()
+                    flush_s.append(time.perf_counter() - t2)
         out.update(
             elapsed_s=time.perf_counter() - started, t_end=time.time(), log_s=log_s, flush_s=flush_s,
             status=client.get_run(out["run_id"]).status, retries=client.metadata.db.retries,
@@ -171,9 +152,8 @@ def r03_worker(root: str, url: str, artifacts: str, barrier: Any, results: Any) 
         client = Client(store_uri=url, artifacts_uri=artifacts).open()
         barrier.wait(timeout=120)
         started = time.perf_counter()
-        run = client.start_run("p")
-        record = client.store_value(b"same")
-        run.end()
+        with client.start_run("p") as run:
+            record = client.store_value(b"same")
         out.update(
             number=client.get_run(run.id).record.number, digest=record.digest,
             status=client.get_run(run.id).status, elapsed_s=time.perf_counter() - started,

@@ -35,8 +35,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import run_cli
 from loopml.config import load_settings
 from loopml.tracking.client import Client
@@ -226,14 +224,6 @@ def test_r06_kill_dash_nine_mid_step(project: Path) -> None:
     assert worst <= LEASE_S + 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: Runs.sweep_crashed marks only the run; its step rows stay 'running'/'pending' "
-        "forever, so `loopml runs show` lists a running step under a crashed run "
-        "(src/loopml/store/runs.py, sweep_crashed)"
-    ),
-)
 def test_r06_a_crashed_run_has_no_running_steps(project: Path) -> None:
     shutil.copy(SCRIPTS / "r06_pipeline.py", project / "pipelines.py")
     proc, _ = _start_child(project, seed=99)

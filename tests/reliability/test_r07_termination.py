@@ -48,20 +48,11 @@ TABLE: list[tuple[str, str, str]] = [
 ]
 SIGNALS = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}
 
-BUG_EXIT = (
-    "bug: Run.__exit__ calls self.end(*status_for(exc)) but `error` is keyword-only in "
-    "Run.end(status, *, error, cost) -> TypeError at the end of every `with start_run()` "
-    "block (src/loopml/tracking/run.py, __exit__)"
-)
 BUG_STEP_EXIT0 = (
     "bug: execute_step catches SystemExit from a step and the runner records it as a failed "
     "step, so sys.exit(0) inside a step fails the run (src/loopml/execution/runner.py)"
 )
 KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("adhoc", "normal"): BUG_EXIT,
-    ("adhoc", "exit0"): BUG_EXIT,
-    ("adhoc", "sigint"): BUG_EXIT,
-    ("adhoc", "sigterm"): BUG_EXIT,
     ("pipeline", "exit0"): BUG_STEP_EXIT0,
 }
 

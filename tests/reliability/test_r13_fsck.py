@@ -30,11 +30,6 @@ from loopml.tracking.fsck import fsck
 SCRIPTS = Path(__file__).parent / "_scripts"
 BLOBS = 300
 FLIPS, TRUNCATIONS, DELETIONS, DANGLING, ORPHANS = 30, 5, 5, 5, 5
-BUG_DOUBLE_REPORT = (
-    "bug: on SQLite every dangling artifact link is reported twice, once as 'dangling' and once "
-    "as a 'database' foreign key violation from PRAGMA foreign_key_check "
-    "(src/loopml/tracking/fsck.py)"
-)
 
 
 def _values(rng: random.Random) -> list[object]:
@@ -188,8 +183,6 @@ def test_r13_fsck_reports_exactly_the_injected_damage(
     )
     assert {(p.kind, p.digest) for p in problems} == found
     assert expected - found == set(), sorted(expected - found)
-    if store_url.startswith("sqlite"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=BUG_DOUBLE_REPORT))
     extra = [p for p in report["problems"] if (p["kind"], p["digest"]) not in expected]
     assert extra == [], extra
 

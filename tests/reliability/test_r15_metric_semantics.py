@@ -212,10 +212,6 @@ def test_r15_a_rejection_names_the_metric_and_the_problem(client: Client) -> Non
     assert run.status == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="bug: Run.__exit__ calls self.end(*status_for(exc)) but Run.end takes error= keyword-only",
-)
 def test_r15_module_level_logging_in_a_with_block(client: Client) -> None:
     """The documented example: ``with loopml.start_run() as run: loopml.log_metric(...)``."""
     with loopml.start_run("semantics") as run:
@@ -228,3 +224,49 @@ def test_r15_module_level_logging_in_a_with_block(client: Client) -> None:
     assert run.metrics["acc"] == 0.7 and run.metrics["loss"] == math.inf
     assert math.isnan(run.metric_history("loss")[0].value)
     assert run.status == "succeeded"
+
+
+BAD_INPUT_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="bug: store/metrics.py check_point accepts any float()-able timestamp (NaN, inf) and raises "
+    "TypeError for others; NUL characters in names/params/tags pass validation. The bad value then "
+    "fails the whole batch at flush (SQLite: NOT NULL timestamp; PostgreSQL: NUL in text), so the "
+    "run ends failed and its good points are lost",
+)
+
+
+def _log_bad(run: Any, kind: str) -> None:
+    import datetime
+
+    if kind == "NaN timestamp":
+        run.log_metric("bad", 1.0, step=0, timestamp=math.nan)
+    elif kind == "inf timestamp":
+        run.log_metric("bad", 1.0, step=0, timestamp=math.inf)
+    elif kind == "datetime timestamp":
+        run.log_metric("bad", 1.0, step=0, timestamp=datetime.datetime.now())
+    elif kind == "NUL in a metric name":
+        run.log_metric("a\x00b", 1.0, step=0)
+    elif kind == "NUL in a param value":
+        run.log_param("p", "a\x00b")
+    elif kind == "NUL in a tag value":
+        run.set_tag("t", "a\x00b")
+
+
+@BAD_INPUT_BUG
+@pytest.mark.parametrize(
+    "kind",
+    ["NaN timestamp", "inf timestamp", "datetime timestamp", "NUL in a metric name", "NUL in a param value", "NUL in a tag value"],
+)
+def test_r15_a_bad_value_is_rejected_at_the_call_and_costs_nothing_else(client: Client, kind: str) -> None:
+    """Validation happens at the call (docs: "a bad value raises right there"), the same on every backend."""
+    run = loopml.start_run("bad-input")
+    try:
+        run.log_metric("good", 1.0, step=0)
+        run.log_param("alpha", 0.5)
+        with pytest.raises(InvalidParameterError):
+            _log_bad(run, kind)
+    finally:
+        run.end()
+    assert run.status == "succeeded"
+    assert [(p.step, p.value) for p in run.metric_history("good")] == [(0, 1.0)]
+    assert run.params == {"alpha": "0.5"}

@@ -197,9 +197,20 @@ def test_metrics_of_a_deleted_run_go_with_it(store: MetadataStore, run_id: str) 
 
 def test_metrics_for_an_unknown_run_are_refused(store: MetadataStore) -> None:
     """No orphan rows: the foreign key refuses points for a run that does not exist."""
-    from loopml.errors import LoopmlError
     from sqlalchemy.exc import IntegrityError
+
+    from loopml.errors import LoopmlError
 
     with pytest.raises((LoopmlError, IntegrityError)):
         store.metrics.write_batch("0" * 32, _points(("x", 0, 1.0)))
     assert store.metrics.count() == 0
+
+
+def test_numpy_numbers_are_accepted(store: MetadataStore, run_id: str) -> None:
+    import numpy as np
+
+    points = [check_point("np", np.float32(0.5), np.int64(3), time.time()), check_point("np", np.float64("nan"), np.int32(4), time.time())]
+    store.metrics.write_batch(run_id, points)
+    history = store.metrics.history(run_id, "np")
+    assert [(p.step, type(p.step)) for p in history] == [(3, int), (4, int)]
+    assert history[0].value == 0.5 and math.isnan(history[1].value)

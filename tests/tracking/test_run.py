@@ -13,7 +13,6 @@ from loopml import Client, Run, pipeline, step
 from loopml.errors import InvalidParameterError, LoopmlError
 
 
-
 def test_with_block_logs_everything_and_succeeds(project: Path) -> None:
     data = project / "notes.txt"
     data.write_text("hello")

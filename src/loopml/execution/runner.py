@@ -10,6 +10,7 @@ finish, and fails the run with the step's own traceback.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 import uuid
@@ -64,6 +65,8 @@ def run_pipeline(
 
 
 def _param_text(value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     return value if isinstance(value, bool | int | float | str) or value is None else repr(value)
 
 
@@ -143,8 +146,9 @@ class _Runner:
                 running[self.executor.submit(task)] = (node, key, time.time())
             if not running:
                 continue
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
+            # A timeout keeps the main thread responsive to Ctrl-C while steps run.
+            done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: f.result().started_at):
                 node, key, _submitted = running.pop(future)
                 result = future.result()
                 started = result.started_at
@@ -152,6 +156,10 @@ class _Runner:
                 self._record(node, key, started, result, inputs)
                 if result.error is not None and failed is None:
                     failed, failed_node = result, node
+            if failed is not None:  # steps still queued in the executor never start
+                for future in [f for f in running if f.cancel()]:
+                    node, _, _ = running.pop(future)
+                    self._skip(node)
         self.flush_deferred()
         if failed is not None and failed_node is not None:
             raise StepFailedError(

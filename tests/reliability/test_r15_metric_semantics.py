@@ -226,13 +226,6 @@ def test_r15_module_level_logging_in_a_with_block(client: Client) -> None:
     assert run.status == "succeeded"
 
 
-BAD_INPUT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: store/metrics.py check_point accepts any float()-able timestamp (NaN, inf) and raises "
-    "TypeError for others; NUL characters in names/params/tags pass validation. The bad value then "
-    "fails the whole batch at flush (SQLite: NOT NULL timestamp; PostgreSQL: NUL in text), so the "
-    "run ends failed and its good points are lost",
-)
 
 
 def _log_bad(run: Any, kind: str) -> None:
@@ -252,7 +245,6 @@ def _log_bad(run: Any, kind: str) -> None:
         run.set_tag("t", "a\x00b")
 
 
-@BAD_INPUT_BUG
 @pytest.mark.parametrize(
     "kind",
     ["NaN timestamp", "inf timestamp", "datetime timestamp", "NUL in a metric name", "NUL in a param value", "NUL in a tag value"],

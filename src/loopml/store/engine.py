@@ -76,6 +76,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.retries = 0
+        self.busy_waits = 0
         self.longest_wait_s = 0.0
         self._read: Engine | None = None
         self._write: Engine | None = None
@@ -144,9 +145,15 @@ class Database:
             engine = sa.create_engine(
                 self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
             )
-            _install_sqlite_hooks(engine, begin)
+            _install_sqlite_hooks(engine, begin, self._record_wait)
             engines.append(engine)
         return engines[0], engines[1]
+
+    def _record_wait(self, seconds: float) -> None:
+        """Time spent waiting for SQLite's write lock inside busy_timeout (for R01's report)."""
+        if seconds > 0.005:
+            self.busy_waits += 1
+        self.longest_wait_s = max(self.longest_wait_s, seconds)
 
     def dispose(self) -> None:
         for engine in {e for e in (self._read, self._write) if e is not None}:
@@ -261,7 +268,7 @@ class Database:
             conn.commit()
 
 
-def _install_sqlite_hooks(engine: Engine, begin: str) -> None:
+def _install_sqlite_hooks(engine: Engine, begin: str, on_wait: Callable[[float], None]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
@@ -276,4 +283,6 @@ def _install_sqlite_hooks(engine: Engine, begin: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        started = time.monotonic()
         conn.exec_driver_sql(begin)
+        on_wait(time.monotonic() - started)

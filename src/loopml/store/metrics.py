@@ -33,14 +33,22 @@ Point = tuple[str, int, float, float]  # key, step, value, timestamp
 
 
 def check_key(kind: str, key: object) -> str:
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY or "\x00" in key:
         raise InvalidParameterError(
-            f"{kind} name {key!r}: expected a non-empty string of at most {MAX_KEY} characters."
+            f"{kind} name {key!r}: expected a non-empty string of at most {MAX_KEY} characters "
+            "without NUL characters."
         )
     return key
 
 
-def check_point(key: object, value: object, step: object, timestamp: float) -> Point:
+def check_text(kind: str, key: str, text: str) -> str:
+    """Reject values no backend can store (PostgreSQL text cannot hold NUL)."""
+    if "\x00" in text:
+        raise InvalidParameterError(f"{kind} {key!r}: got a value containing a NUL character; remove it.")
+    return text
+
+
+def check_point(key: object, value: object, step: object, timestamp: object) -> Point:
     """Validate one metric point; raises InvalidParameterError naming the problem."""
     name = check_key("Metric", key)
     if not isinstance(value, numbers.Real):
@@ -53,7 +61,11 @@ def check_point(key: object, value: object, step: object, timestamp: float) -> P
         raise InvalidParameterError(
             f"Metric {name!r}: step {step} is outside the 64-bit range [-2**63, 2**63 - 1]."
         )
-    return (name, int(step), float(value), float(timestamp))
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Real) or not math.isfinite(timestamp):
+        raise InvalidParameterError(
+            f"Metric {name!r}: got timestamp {timestamp!r}; expected Unix seconds as a finite number, e.g. time.time()."
+        )
+    return (name, int(step), float(value), float(timestamp))  # type: ignore[arg-type]
 
 
 def param_value(value: Any) -> tuple[str, float | None]:

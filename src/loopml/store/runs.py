@@ -70,6 +70,7 @@ class Runs:
                 self.db.write(insert)
                 break
             except SAIntegrityError:
+                self.db.retries += 1
                 continue  # another process took this number first: roll back and retry
         else:
             raise ConflictError(f"Could not allocate a run number for pipeline {pipeline!r}.")

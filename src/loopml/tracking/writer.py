@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from loopml.store import MetadataStore
-from loopml.store.metrics import Point, check_key, check_point
+from loopml.store.metrics import Point, check_key, check_point, check_text, param_value
 
 
 class BatchWriter:
@@ -46,7 +46,7 @@ class BatchWriter:
         with self._lock:
             return self.by_step.pop(step_run_id, {"metrics": [], "params": {}, "tags": {}})
 
-    def metric(self, key: str, value: float, step: int | None, timestamp: float | None) -> None:
+    def metric(self, key: str, value: float, step: int | None, timestamp: object) -> None:
         ts = time.time() if timestamp is None else timestamp
         with self._lock:
             if step is None:
@@ -67,6 +67,7 @@ class BatchWriter:
 
     def param(self, key: str, value: Any) -> None:
         check_key("Param", key)
+        check_text("Param", key, param_value(value)[0])
         with self._lock:
             self.params[key] = value
             log = self._step_log()
@@ -75,6 +76,7 @@ class BatchWriter:
 
     def tag(self, key: str, value: Any) -> None:
         check_key("Tag", key)
+        check_text("Tag", key, str(value))
         with self._lock:
             self.tags[key] = str(value)
             log = self._step_log()

@@ -30,27 +30,13 @@ METRIC_KEYS = ("loss", "accuracy", "learning_rate", "grad_norm")
 # --- metric logging -----------------------------------------------------------------------
 
 
-def _end_block(run: Any) -> None:
-    """Leave a ``with client.start_run(...)`` block that ended cleanly.
-
-    ``Run.__exit__`` is called as the ``with`` statement would. If it fails with a
-    TypeError (``Run.__exit__`` passing ``error`` positionally to the keyword-only
-    ``Run.end``: a known bug), end the run as a clean exit does.
-    """
-    try:
-        run.__exit__(None, None, None)
-    except TypeError:
-        run.end("succeeded")
-
-
 def _log_points(client: Any, n: int) -> tuple[float, str]:
     keys = METRIC_KEYS
     started = time.perf_counter()
-    run = client.start_run("log-metric").__enter__()
-    log = run.log_metric
-    for i in range(n):
-        log(keys[i & 3], i * 1e-3, step=i >> 2)
-    _end_block(run)
+    with client.start_run("log-metric") as run:
+        log = run.log_metric
+        for i in range(n):
+            log(keys[i & 3], i * 1e-3, step=i >> 2)
     return time.perf_counter() - started, run.id
 
 
@@ -58,11 +44,10 @@ def _log_batches(client: Any, n: int, width: int = 10) -> tuple[float, str]:
     names = [f"m{j}" for j in range(width)]
     batches = [{name: (i + j) * 1e-3 for j, name in enumerate(names)} for i in range(n // width)]
     started = time.perf_counter()
-    run = client.start_run("log-metrics").__enter__()
-    log = run.log_metrics
-    for i, batch in enumerate(batches):
-        log(batch, step=i)
-    _end_block(run)
+    with client.start_run("log-metrics") as run:
+        log = run.log_metrics
+        for i, batch in enumerate(batches):
+            log(batch, step=i)
     return time.perf_counter() - started, run.id
 
 
@@ -73,9 +58,8 @@ def bench_metric_logging(opts: Options) -> None:
         from loopml.tracking.client import default_client
 
         client = default_client().open()
-        run = client.start_run("warm-up").__enter__()
-        run.log_metric("x", 1.0)
-        _end_block(run)
+        with client.start_run("warm-up") as run:
+            run.log_metric("x", 1.0)
         for label, fn, shape in (
             ("run.log_metric", _log_points, f"{n:,} points, 4 keys"),
             ("run.log_metrics", _log_batches, f"{n // 10:,} batches of 10 keys"),

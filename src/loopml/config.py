@@ -80,9 +80,10 @@ def _check(table: dict[str, Any], path: Path) -> None:
                 )
             kind = allowed[key]
             if not isinstance(value, kind) or isinstance(value, bool):
-                names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+                words = {"int": "an integer", "float": "a number", "str": "a string", "list": "a list"}
+                names = " or ".join(words[k.__name__] for k in (kind if isinstance(kind, tuple) else (kind,)))
                 raise InvalidParameterError(
-                    f"[{section}] {key} in {path}: got {value!r}; expected a {names}."
+                    f"[{section}] {key} in {path}: got {value!r}; expected {names}."
                 )
 
 

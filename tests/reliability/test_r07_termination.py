@@ -48,13 +48,7 @@ TABLE: list[tuple[str, str, str]] = [
 ]
 SIGNALS = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}
 
-BUG_STEP_EXIT0 = (
-    "bug: execute_step catches SystemExit from a step and the runner records it as a failed "
-    "step, so sys.exit(0) inside a step fails the run (src/loopml/execution/runner.py)"
-)
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("pipeline", "exit0"): BUG_STEP_EXIT0,
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 @dataclass

@@ -18,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from loopml.store import schema as s
 from loopml.tracking.client import Client
 
@@ -82,15 +80,6 @@ def test_r12_sigkilled_run_holder_is_taken_over_within_the_lease(project: Path) 
     assert max(latencies) <= LEASE_S + 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: the heartbeat thread's first wait is FLUSH_SECONDS=1.0 s (the shorter interval is "
-        "computed only after a wake, and register() never wakes it), so a new run's first beat "
-        "comes ~1 s after start: with a 0.3 s heartbeat the 0.75 s lease expires first and any "
-        "other process opening the store marks the LIVE run crashed (src/loopml/tracking/liveness.py)"
-    ),
-)
 def test_r12_live_run_is_never_taken_over(project: Path) -> None:
     proc, run_id = _holder(project, 4.0, "live")
     seen = []
@@ -99,8 +88,10 @@ def test_r12_live_run_is_never_taken_over(project: Path) -> None:
         time.sleep(0.1)
     proc.wait(timeout=10)
     seen.append(_status(run_id))
-    assert set(seen[:-1]) == {"running"}, seen
-    assert seen[-1] == "succeeded", seen
+    # The holder may end its run just before it exits: "running" until then, never "crashed".
+    first_end = seen.index("succeeded")
+    assert set(seen[:first_end]) == {"running"}, seen
+    assert set(seen[first_end:]) == {"succeeded"}, seen
 
 
 def _plant(client: Client, *, pid: int, heartbeat_age_s: float, lease_s: float) -> tuple[str, str]:

@@ -49,7 +49,13 @@ def lineage(ref: str, as_json: bool) -> None:
             if not items:
                 out.print("  –")
         return
-    run = c.get_run(ref)
+    try:
+        run = c.get_run(ref)
+    except (NotFoundError, InvalidParameterError):
+        raise NotFoundError(
+            f"No artifact or run matches {ref!r}. Give an artifact digest (prefix of at least 6 hex "
+            "characters), a run id, or PIPELINE#N; list them with `loopml artifacts list` / `loopml runs`."
+        ) from None
     record = run.record
     links = store.lineage.links(run_id=record.id)
     steps = run.steps

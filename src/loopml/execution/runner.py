@@ -154,6 +154,8 @@ class _Runner:
                 started = result.started_at
                 inputs = {param: self.digests[ref.ref] for param, ref in node.inputs}
                 self._record(node, key, started, result, inputs)
+                if isinstance(result.error, SystemExit | KeyboardInterrupt):
+                    raise result.error  # the step asked to stop the whole program
                 if result.error is not None and failed is None:
                     failed, failed_node = result, node
             if failed is not None:  # steps still queued in the executor never start
@@ -275,7 +277,8 @@ class _Runner:
         self.progress(status, node.name, wall_s=result.wall_s, error=result.error_text)
 
     def abandon(self, status: str) -> None:
-        """After an interrupt: steps not finished are marked with the run's final status."""
+        """After an interrupt or exit: unfinished steps become ``cancelled`` (or ``skipped``)."""
+        status = "cancelled" if status == "cancelled" else "skipped"
         deferred = self._take_deferred()
 
         def mark(conn: Any) -> None:

@@ -96,6 +96,7 @@ def register(run: Run) -> None:
     _install_process_hooks()
     with _lock:
         _live[run.id] = run
+        _wake.set()  # recompute the wake interval now: this run's lease may be short
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_loop, name="loopml-heartbeat", daemon=True)
             _thread.start()

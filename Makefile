@@ -42,12 +42,14 @@ demo: install
 ## test: install Python and Debian dependencies (PostgreSQL), lint, then the whole suite.
 test: install-dev system-deps
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2 -q --durations=15
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 

@@ -6,7 +6,6 @@ runs against SQLite and against a real PostgreSQL server started by the tests.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -61,13 +60,3 @@ def client(store_url: str, project: Path, monkeypatch: pytest.MonkeyPatch):  # t
     c = default_client().open()
     yield c
     c.close()
-
-
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120):  # type: ignore[no-untyped-def]
-    """Run the real ``loopml`` console script in a subprocess."""
-    import subprocess
-
-    exe = Path(sys.executable).parent / "loopml"
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("COLUMNS", None)
-    return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)

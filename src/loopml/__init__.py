@@ -41,9 +41,25 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Client", "LoopmlError", "Pipeline", "Run", "Step", "__version__", "active_run", "load",
-    "log_artifact", "log_metric", "log_metrics", "log_param", "log_params", "pipeline",
-    "register_materializer", "runs", "set_tag", "start_run", "step",
+    "Client",
+    "LoopmlError",
+    "Pipeline",
+    "Run",
+    "Step",
+    "__version__",
+    "active_run",
+    "load",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "pipeline",
+    "register_materializer",
+    "runs",
+    "set_tag",
+    "start_run",
+    "step",
 ]
 
 if TYPE_CHECKING:

@@ -18,13 +18,19 @@ from typing import Any
 from loopml.errors import InvalidParameterError, did_you_mean
 
 CONFIG_FILE = "loopml.toml"
+DEFAULT_WORKERS = 16
 STORE_DIR = ".loopml"
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "project": {"name": str, "pipelines": (list, str)},
     "store": {"uri": str, "artifacts": str},
     "run": {"workers": int, "heartbeat_seconds": (int, float)},
-    "cost": {"cpu_hour": (int, float), "gpu_hour": (int, float), "gb_hour": (int, float), "currency": str},
+    "cost": {
+        "cpu_hour": (int, float),
+        "gpu_hour": (int, float),
+        "gb_hour": (int, float),
+        "currency": str,
+    },
 }
 
 
@@ -46,7 +52,7 @@ class Settings:
     store_uri: str
     artifacts_uri: str
     pipelines: tuple[str, ...] = ("pipelines",)
-    workers: int = 4
+    workers: int = DEFAULT_WORKERS
     heartbeat_seconds: float = 10.0
     prices: Prices = field(default_factory=Prices)
     name: str = ""
@@ -80,8 +86,15 @@ def _check(table: dict[str, Any], path: Path) -> None:
                 )
             kind = allowed[key]
             if not isinstance(value, kind) or isinstance(value, bool):
-                words = {"int": "an integer", "float": "a number", "str": "a string", "list": "a list"}
-                names = " or ".join(words[k.__name__] for k in (kind if isinstance(kind, tuple) else (kind,)))
+                words = {
+                    "int": "an integer",
+                    "float": "a number",
+                    "str": "a string",
+                    "list": "a list",
+                }
+                names = " or ".join(
+                    words[k.__name__] for k in (kind if isinstance(kind, tuple) else (kind,))
+                )
                 raise InvalidParameterError(
                     f"[{section}] {key} in {path}: got {value!r}; expected {names}."
                 )
@@ -128,11 +141,17 @@ def load_settings(start: Path | None = None) -> Settings:
     if isinstance(pipelines, str):
         pipelines = [pipelines]
     store_uri = os.environ.get("LOOPML_STORE_URI") or store.get("uri") or f"{STORE_DIR}/store.db"
-    artifacts = os.environ.get("LOOPML_ARTIFACTS_URI") or store.get("artifacts") or f"{STORE_DIR}/blobs"
-    heartbeat = float(os.environ.get("LOOPML_HEARTBEAT_SECONDS") or run.get("heartbeat_seconds", 10.0))
+    artifacts = (
+        os.environ.get("LOOPML_ARTIFACTS_URI") or store.get("artifacts") or f"{STORE_DIR}/blobs"
+    )
+    heartbeat = float(
+        os.environ.get("LOOPML_HEARTBEAT_SECONDS") or run.get("heartbeat_seconds", 10.0)
+    )
     if heartbeat <= 0:
         raise InvalidParameterError(f"heartbeat_seconds: got {heartbeat!r}; expected a number > 0.")
-    workers = int(run.get("workers", min(8, os.cpu_count() or 1)))
+    # Steps run on threads and mostly wait on I/O or release the GIL (numpy, sklearn, pyarrow),
+    # so the default is not tied to the core count; lower it for memory-hungry steps.
+    workers = int(run.get("workers", DEFAULT_WORKERS))
     if workers < 1:
         raise InvalidParameterError(f"[run] workers: got {workers!r}; expected an integer >= 1.")
     return Settings(

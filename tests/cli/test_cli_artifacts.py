@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from conftest import run_cli
+from cli_runner import run_cli
 from loopml.config import load_settings
 from loopml.tracking.client import Client
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import pytest
 
-from conftest import run_cli
+from cli_runner import run_cli
 from loopml.cli.main import COMMANDS, cli
 
 # Empty values make loopml fall back to loopml.toml, whatever the caller's environment holds.

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import pytest
 
-from conftest import run_cli
+from cli_runner import run_cli
 from loopml.cli.main import COMMANDS, cli
 
 CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from cli_runner import run_cli
 from loopml.config import load_settings
 
 ENV = {"LOOPML_STORE_URI": "", "LOOPML_ARTIFACTS_URI": ""}

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from conftest import run_cli
+from cli_runner import run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TESTED = {"quickstart"}

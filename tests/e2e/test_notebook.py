@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-SETUP = '''
+SETUP = """
 import json
 import loopml
 from loopml import pipeline, step
@@ -30,15 +30,15 @@ def total(data: list) -> int:
 @pipeline
 def nb_flow(n: int = 5):
     return total(load(n))
-'''
+"""
 
-RUN = '''
+RUN = """
 run = nb_flow()
 json.dumps({
     "status": run.status, "label": run.label, "output": run.output("total"), "metrics": run.metrics,
     "cached": {s.name: s.cached for s in run.steps}, "stdout": run.steps[0].stdout,
 })
-'''
+"""
 
 REDEFINE = '''
 @step
@@ -77,16 +77,26 @@ def result_json(cell: Any) -> dict[str, Any]:
 
 
 def stdout_of(cell: Any) -> str:
-    return "".join(o["text"] for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    return "".join(
+        o["text"]
+        for o in cell.outputs
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    )
 
 
 def notebook_client(nb: Any, kernel_name: str, cwd: Path) -> NotebookClient:
     return NotebookClient(
-        nb, kernel_name=kernel_name, timeout=120, startup_timeout=120, resources={"metadata": {"path": str(cwd)}},
+        nb,
+        kernel_name=kernel_name,
+        timeout=120,
+        startup_timeout=120,
+        resources={"metadata": {"path": str(cwd)}},
     )
 
 
-def test_pipeline_in_a_notebook_runs_caches_and_reruns_redefined_steps(project: Path, kernel_name: str) -> None:
+def test_pipeline_in_a_notebook_runs_caches_and_reruns_redefined_steps(
+    project: Path, kernel_name: str
+) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in (SETUP, RUN, REDEFINE, RUN, DISPLAY)]
     client = notebook_client(nb, kernel_name, project)

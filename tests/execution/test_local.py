@@ -120,7 +120,9 @@ def test_steps_still_queued_when_another_fails_do_not_start() -> None:
     assert statuses["fails_fast"] == "failed" and statuses["queued"] == "skipped"
 
 
-def test_workers_setting_in_loopml_toml_is_the_default(project: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_setting_in_loopml_toml_is_the_default(
+    project: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pathlib import Path
 
     root = Path(str(project))
@@ -179,7 +181,9 @@ def test_local_executor_runs_tasks_on_threads_and_reports_errors() -> None:
         assert threading.current_thread().name not in names
         with pytest.raises(ZeroDivisionError):
             executor.submit(failing).result(timeout=10)
-        assert executor.submit(lambda: 7).result(timeout=10) == 7  # a failed task does not kill the pool
+        assert (
+            executor.submit(lambda: 7).result(timeout=10) == 7
+        )  # a failed task does not kill the pool
     finally:
         executor.shutdown()
 

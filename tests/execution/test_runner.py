@@ -47,7 +47,13 @@ def test_second_identical_run_is_all_cached_with_same_outputs_and_metrics() -> N
 def test_changing_a_param_reruns_that_step_and_downstream_only() -> None:
     train(n=6, alpha=0.5)
     run = train(n=6, alpha=0.25)
-    assert cached(run) == {"load": True, "split": True, "fit": False, "describe": True, "evaluate": False}
+    assert cached(run) == {
+        "load": True,
+        "split": True,
+        "fit": False,
+        "describe": True,
+        "evaluate": False,
+    }
     assert run.output("fit") == 0.75
     assert run.metrics["loss"] == pytest.approx(0.25)
     everything = train(n=8, alpha=0.25)
@@ -117,7 +123,10 @@ def test_failing_step_raises_with_name_cause_and_marks_the_run(project: Path) ->
     assert run.status == "failed"
     assert "bad value 2" in (run.record.error or "")
     assert {s.name: s.status for s in run.steps} == {
-        "source": "succeeded", "explode": "failed", "after": "skipped", "after_2": "skipped",
+        "source": "succeeded",
+        "explode": "failed",
+        "after": "skipped",
+        "after_2": "skipped",
     }
     failed = run.steps[1]
     assert failed.error == "ValueError: bad value 2"
@@ -165,7 +174,11 @@ def test_parallel_branch_that_was_running_completes_when_another_fails() -> None
     assert info.value.step == "broken"
     assert finished == ["slow"]
     run = Client().get_run("race#1")
-    assert {s.name: s.status for s in run.steps} == {"slow": "succeeded", "broken": "failed", "join": "skipped"}
+    assert {s.name: s.status for s in run.steps} == {
+        "slow": "succeeded",
+        "broken": "failed",
+        "join": "skipped",
+    }
     assert run.output("slow") == 1  # the finished branch is stored and reusable
     with pytest.raises(StepFailedError):
         race.run({}, workers=2)
@@ -207,8 +220,10 @@ def test_a_failed_step_is_not_cached_but_its_upstream_is() -> None:
         pl_failing.fails(n=1)
     run = Client().get_run("fails#2")
     assert [(s.name, s.status, s.cached) for s in run.steps] == [
-        ("source", "succeeded", True), ("explode", "failed", False),
-        ("after", "skipped", False), ("after_2", "skipped", False),
+        ("source", "succeeded", True),
+        ("explode", "failed", False),
+        ("after", "skipped", False),
+        ("after_2", "skipped", False),
     ]
 
 

@@ -28,12 +28,19 @@ def test_dag_lists_steps_in_topological_order_with_edges(project: Path) -> None:
     assert [n.name for n in dag] == ["load", "split", "fit", "describe", "evaluate"]
     assert len(dag) == 5
     assert set(dag.edges()) == {
-        ("load", "split"), ("split", "fit"), ("load", "describe"), ("fit", "evaluate"), ("split", "evaluate"),
+        ("load", "split"),
+        ("split", "fit"),
+        ("load", "describe"),
+        ("fit", "evaluate"),
+        ("split", "evaluate"),
     }
     assert dag.node("fit").step is fit
     assert dict(dag.node("fit").constants) == {"alpha": 0.5}
     assert dict(dag.node("load").constants) == {"n": 4}
-    assert {p: ref.ref for p, ref in dag.node("evaluate").inputs} == {"model": "fit", "test": "split.test"}
+    assert {p: ref.ref for p, ref in dag.node("evaluate").inputs} == {
+        "model": "fit",
+        "test": "split.test",
+    }
     assert dag.node("split").output_refs() == ["split.train", "split.test"]
     assert not (project / ".loopml").exists()  # building a DAG runs nothing and stores nothing
 

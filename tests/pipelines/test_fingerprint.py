@@ -73,9 +73,13 @@ Loader = Callable[[], types.ModuleType]
 
 
 @pytest.fixture
-def user_code(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path, Loader]]:
+def user_code(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, Path, Loader]]:
     """``helpers_X.py`` and ``pipes_X.py`` in the project; the loader (re)imports both."""
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # so a same-second edit is never read from a stale .pyc
+    monkeypatch.setattr(
+        sys, "dont_write_bytecode", True
+    )  # so a same-second edit is never read from a stale .pyc
     suffix = uuid.uuid4().hex[:8]
     helpers_name, pipes_name = f"helpers_{suffix}", f"pipes_{suffix}"
     helpers = project / f"{helpers_name}.py"
@@ -115,7 +119,9 @@ def test_unchanged_code_is_cached(user_code: tuple[Path, Path, Loader]) -> None:
     assert second.output("prepare") == first.output("prepare") == 6
 
 
-def test_editing_a_project_helper_reruns_the_step_that_calls_it(user_code: tuple[Path, Path, Loader]) -> None:
+def test_editing_a_project_helper_reruns_the_step_that_calls_it(
+    user_code: tuple[Path, Path, Loader],
+) -> None:
     helpers, _, load = user_code
     assert load().flow(n=-2).output("prepare") == 1
     edit(helpers, "return max(x, floor())", "return abs(x)")
@@ -125,7 +131,9 @@ def test_editing_a_project_helper_reruns_the_step_that_calls_it(user_code: tuple
     # gate re-ran because its input changed; with the same input it would have been a hit
 
 
-def test_helper_edit_with_same_result_reruns_only_that_step(user_code: tuple[Path, Path, Loader]) -> None:
+def test_helper_edit_with_same_result_reruns_only_that_step(
+    user_code: tuple[Path, Path, Loader],
+) -> None:
     helpers, _, load = user_code
     load().flow()
     edit(helpers, "return max(x, floor())", "return x if x > floor() else floor()")
@@ -142,17 +150,25 @@ def test_editing_a_helper_of_a_helper_reruns_the_step(user_code: tuple[Path, Pat
     assert run.output("prepare") == 6
 
 
-def test_editing_a_comment_or_docstring_keeps_the_cache(user_code: tuple[Path, Path, Loader]) -> None:
+def test_editing_a_comment_or_docstring_keeps_the_cache(
+    user_code: tuple[Path, Path, Loader],
+) -> None:
     helpers, pipes, load = user_code
     load().flow()
     edit(helpers, '"""Drop negatives."""', '"""Clamp at zero; negatives become 0."""')
     edit(helpers, "return max(x, floor())", "return max(x,   floor())  # clamp")
-    edit(pipes, "    return helpers.clean(x) + 1", "    # the +1 keeps zero out\n    return helpers.clean(x) + 1")
+    edit(
+        pipes,
+        "    return helpers.clean(x) + 1",
+        "    # the +1 keeps zero out\n    return helpers.clean(x) + 1",
+    )
     run = load().flow()
     assert all(cached(run).values()), cached(run)
 
 
-def test_editing_a_global_constant_reruns_the_step_using_it(user_code: tuple[Path, Path, Loader]) -> None:
+def test_editing_a_global_constant_reruns_the_step_using_it(
+    user_code: tuple[Path, Path, Loader],
+) -> None:
     _, pipes, load = user_code
     assert load().flow().output("gate") is True
     edit(pipes, "THRESHOLD = 3", "THRESHOLD = 30")
@@ -170,7 +186,9 @@ def test_editing_the_step_body_reruns_it(user_code: tuple[Path, Path, Loader]) -
     assert run.output("prepare") == 11
 
 
-def test_editing_a_data_file_named_by_a_parameter_reruns_its_step(user_code: tuple[Path, Path, Loader], project: Path) -> None:
+def test_editing_a_data_file_named_by_a_parameter_reruns_its_step(
+    user_code: tuple[Path, Path, Loader], project: Path
+) -> None:
     _, _, load = user_code
     assert load().flow().output("read") == "a,b\n1,2\n"
     (project / "data.csv").write_text("a,b\n7,8\n")  # same size, new content
@@ -198,10 +216,18 @@ def test_cache_key_is_a_pure_function_of_its_inputs() -> None:
     a = cache_key("m.f", "code", params_json({"alpha": 0.5, "n": 1}), {"x": "d1", "y": "d2"})
     b = cache_key("m.f", "code", params_json({"n": 1, "alpha": 0.5}), {"y": "d2", "x": "d1"})
     assert a == b
-    assert a != cache_key("m.f", "code", params_json({"alpha": 0.6, "n": 1}), {"x": "d1", "y": "d2"})
-    assert a != cache_key("m.g", "code", params_json({"alpha": 0.5, "n": 1}), {"x": "d1", "y": "d2"})
-    assert a != cache_key("m.f", "code2", params_json({"alpha": 0.5, "n": 1}), {"x": "d1", "y": "d2"})
-    assert a != cache_key("m.f", "code", params_json({"alpha": 0.5, "n": 1}), {"x": "d1", "y": "d3"})
+    assert a != cache_key(
+        "m.f", "code", params_json({"alpha": 0.6, "n": 1}), {"x": "d1", "y": "d2"}
+    )
+    assert a != cache_key(
+        "m.g", "code", params_json({"alpha": 0.5, "n": 1}), {"x": "d1", "y": "d2"}
+    )
+    assert a != cache_key(
+        "m.f", "code2", params_json({"alpha": 0.5, "n": 1}), {"x": "d1", "y": "d2"}
+    )
+    assert a != cache_key(
+        "m.f", "code", params_json({"alpha": 0.5, "n": 1}), {"x": "d1", "y": "d3"}
+    )
 
 
 def test_param_naming_a_file_hashes_its_content(project: Path) -> None:

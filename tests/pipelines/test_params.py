@@ -32,32 +32,66 @@ def typed(
 
 
 @pipeline
-def optional(limit: int | None = None, items: list[int] | None = None, tags: dict[str, int] | None = None):
+def optional(
+    limit: int | None = None, items: list[int] | None = None, tags: dict[str, int] | None = None
+):
     return echo("x")
 
 
 def test_parse_params_types_values_from_annotations_and_defaults() -> None:
-    values = typed.parse_params([
-        "alpha=0.5", "n=3", "flag=yes", "items=[1,2]", "name=hello world", "config={\"a\": 1}",
-        "where=data/raw", "ratio=0.1", "untyped=2",
-    ])
+    values = typed.parse_params(
+        [
+            "alpha=0.5",
+            "n=3",
+            "flag=yes",
+            "items=[1,2]",
+            "name=hello world",
+            'config={"a": 1}',
+            "where=data/raw",
+            "ratio=0.1",
+            "untyped=2",
+        ]
+    )
     assert values == {
-        "alpha": 0.5, "n": 3, "flag": True, "items": [1, 2], "name": "hello world", "config": {"a": 1},
-        "where": Path("data/raw"), "ratio": 0.1, "untyped": 2.0,
+        "alpha": 0.5,
+        "n": 3,
+        "flag": True,
+        "items": [1, 2],
+        "name": "hello world",
+        "config": {"a": 1},
+        "where": Path("data/raw"),
+        "ratio": 0.1,
+        "untyped": 2.0,
     }
-    assert type(values["alpha"]) is float and type(values["n"]) is int and type(values["untyped"]) is float
+    assert (
+        type(values["alpha"]) is float
+        and type(values["n"]) is int
+        and type(values["untyped"]) is float
+    )
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("true", True), ("1", True), ("on", True), ("Y", True), ("false", False), ("0", False), ("NO", False), ("off", False)],
+    [
+        ("true", True),
+        ("1", True),
+        ("on", True),
+        ("Y", True),
+        ("false", False),
+        ("0", False),
+        ("NO", False),
+        ("off", False),
+    ],
 )
 def test_bool_spellings(raw: str, expected: bool) -> None:
     assert typed.parse_params([f"flag={raw}"]) == {"flag": expected}
 
 
 def test_optional_generic_params_are_parsed_as_json() -> None:
-    assert optional.parse_params(["items=[1,2]", "tags={\"a\": 1}"]) == {"items": [1, 2], "tags": {"a": 1}}
+    assert optional.parse_params(["items=[1,2]", 'tags={"a": 1}']) == {
+        "items": [1, 2],
+        "tags": {"a": 1},
+    }
     with pytest.raises(InvalidParameterError, match="'items'"):
         optional.parse_params(["items=[1"])
 

@@ -65,7 +65,12 @@ def test_step_options_are_recorded() -> None:
 
     assert work(5) == 5
     assert work.spec.name == "renamed"
-    assert (work.spec.cache, work.spec.cpus, work.spec.memory, work.spec.gpus) == (False, 2.0, 1024, 0.5)
+    assert (work.spec.cache, work.spec.cpus, work.spec.memory, work.spec.gpus) == (
+        False,
+        2.0,
+        1024,
+        0.5,
+    )
 
 
 def test_step_on_a_method_still_calls_through() -> None:

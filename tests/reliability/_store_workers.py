@@ -21,9 +21,16 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 PRELOAD = [
-    "sqlalchemy", "sqlalchemy.dialects.sqlite", "psycopg", "sqlalchemy.dialects.postgresql",
-    "alembic.command", "loopml.store", "loopml.tracking.client", "loopml.tracking.run",
-    "loopml.artifacts", "_store_workers",
+    "sqlalchemy",
+    "sqlalchemy.dialects.sqlite",
+    "psycopg",
+    "sqlalchemy.dialects.postgresql",
+    "alembic.command",
+    "loopml.store",
+    "loopml.tracking.client",
+    "loopml.tracking.run",
+    "loopml.artifacts",
+    "_store_workers",
 ]
 WRITER_KEYS = ("single", "b0", "b1", "b2")
 FLUSH_EVERY = 250  # iterations (1,000 points): about 10 write transactions per writer
@@ -59,7 +66,9 @@ def _prepare(root: str, heartbeat_s: float) -> list[str]:
     thread_errors: list[str] = []
 
     def hook(args: threading.ExceptHookArgs) -> None:
-        thread_errors.append("".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)))
+        thread_errors.append(
+            "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+        )
 
     threading.excepthook = hook
     return thread_errors
@@ -68,7 +77,9 @@ def _prepare(root: str, heartbeat_s: float) -> list[str]:
 # -- R01 ---------------------------------------------------------------------------------------
 
 
-def r01_writer(root: str, url: str, artifacts: str, index: int, iterations: int, barrier: Any, results: Any) -> None:
+def r01_writer(
+    root: str, url: str, artifacts: str, index: int, iterations: int, barrier: Any, results: Any
+) -> None:
     """Log ``iterations`` × (1 single point + a 3-metric batch) to one run, flushing now and then."""
     thread_errors = _prepare(root, 10.0)
     out: dict[str, Any] = {"role": "writer", "index": index}
@@ -87,15 +98,21 @@ def r01_writer(root: str, url: str, artifacts: str, index: int, iterations: int,
                 t0 = time.perf_counter()
                 run.log_metric("single", expected_value(index, "single", step), step=step)
                 t1 = time.perf_counter()
-                run.log_metrics({k: expected_value(index, k, step) for k in WRITER_KEYS[1:]}, step=step)
+                run.log_metrics(
+                    {k: expected_value(index, k, step) for k in WRITER_KEYS[1:]}, step=step
+                )
                 t2 = time.perf_counter()
                 log_s += [t1 - t0, t2 - t1]
                 if step % FLUSH_EVERY == FLUSH_EVERY - 1:
                     run.flush()
                     flush_s.append(time.perf_counter() - t2)
         out.update(
-            elapsed_s=time.perf_counter() - started, t_end=time.time(), log_s=log_s, flush_s=flush_s,
-            status=client.get_run(out["run_id"]).status, retries=client.metadata.db.retries,
+            elapsed_s=time.perf_counter() - started,
+            t_end=time.time(),
+            log_s=log_s,
+            flush_s=flush_s,
+            status=client.get_run(out["run_id"]).status,
+            retries=client.metadata.db.retries,
             longest_wait_s=client.metadata.db.longest_wait_s,
         )
         client.close()
@@ -105,10 +122,18 @@ def r01_writer(root: str, url: str, artifacts: str, index: int, iterations: int,
     results.put(out)
 
 
-def r01_reader(root: str, url: str, artifacts: str, index: int, barrier: Any, stop: Any, results: Any) -> None:
+def r01_reader(
+    root: str, url: str, artifacts: str, index: int, barrier: Any, stop: Any, results: Any
+) -> None:
     """Poll ``search_runs`` and ``metric_history`` until told to stop; check what is seen."""
     thread_errors = _prepare(root, 10.0)
-    out: dict[str, Any] = {"role": "reader", "index": index, "polls": 0, "points_seen": 0, "problems": []}
+    out: dict[str, Any] = {
+        "role": "reader",
+        "index": index,
+        "polls": 0,
+        "points_seen": 0,
+        "problems": [],
+    }
     try:
         from loopml.tracking.client import Client
 
@@ -126,7 +151,9 @@ def r01_reader(root: str, url: str, artifacts: str, index: int, barrier: Any, st
                 if bad:
                     out["problems"].append(f"{record.label}: wrong values {bad[:3]}")
                 if len(history) < seen.get(record.id, 0):
-                    out["problems"].append(f"{record.label}: points went from {seen[record.id]} to {len(history)}")
+                    out["problems"].append(
+                        f"{record.label}: points went from {seen[record.id]} to {len(history)}"
+                    )
                 seen[record.id] = len(history)
                 out["points_seen"] += len(history)
             out["polls"] += 1
@@ -155,9 +182,12 @@ def r03_worker(root: str, url: str, artifacts: str, barrier: Any, results: Any) 
         with client.start_run("p") as run:
             record = client.store_value(b"same")
         out.update(
-            number=client.get_run(run.id).record.number, digest=record.digest,
-            status=client.get_run(run.id).status, elapsed_s=time.perf_counter() - started,
-            retries=client.metadata.db.retries, longest_wait_s=client.metadata.db.longest_wait_s,
+            number=client.get_run(run.id).record.number,
+            digest=record.digest,
+            status=client.get_run(run.id).status,
+            elapsed_s=time.perf_counter() - started,
+            retries=client.metadata.db.retries,
+            longest_wait_s=client.metadata.db.longest_wait_s,
         )
         client.close()
     except BaseException:
@@ -203,7 +233,13 @@ def r04_opener(root: str, url: str, barrier: Any, results: Any) -> None:
 # -- running a crowd ---------------------------------------------------------------------------
 
 
-def run_all(ctx: BaseContext, targets: list[tuple[Any, tuple[Any, ...]]], results: Any, *, timeout: float = 150) -> list[dict[str, Any]]:
+def run_all(
+    ctx: BaseContext,
+    targets: list[tuple[Any, tuple[Any, ...]]],
+    results: Any,
+    *,
+    timeout: float = 150,
+) -> list[dict[str, Any]]:
     """Start every target, collect one result from each, and join them all."""
     procs = [ctx.Process(target=fn, args=args) for fn, args in targets]  # type: ignore[attr-defined]
     for p in procs:

@@ -47,10 +47,15 @@ def test_r01_concurrent_metric_logging_sqlite(project: Path) -> None:
     stop = ctx.Event()  # type: ignore[attr-defined]
     results = ctx.Queue()  # type: ignore[attr-defined]
     procs = [
-        ctx.Process(target=w.r01_writer, args=(str(project), url, artifacts, i, ITERATIONS, barrier, results))  # type: ignore[attr-defined]
+        ctx.Process(
+            target=w.r01_writer,
+            args=(str(project), url, artifacts, i, ITERATIONS, barrier, results),
+        )  # type: ignore[attr-defined]
         for i in range(WRITERS)
     ] + [
-        ctx.Process(target=w.r01_reader, args=(str(project), url, artifacts, i, barrier, stop, results))  # type: ignore[attr-defined]
+        ctx.Process(
+            target=w.r01_reader, args=(str(project), url, artifacts, i, barrier, stop, results)
+        )  # type: ignore[attr-defined]
         for i in range(READERS)
     ]
     deadline = time.monotonic() + 150
@@ -68,7 +73,9 @@ def test_r01_concurrent_metric_logging_sqlite(project: Path) -> None:
                 p.kill()
                 p.join()
 
-    errors = [r["error"] for r in reports if "error" in r] + [e for r in reports for e in r["thread_errors"]]
+    errors = [r["error"] for r in reports if "error" in r] + [
+        e for r in reports for e in r["thread_errors"]
+    ]
     assert errors == [], "\n".join(errors)
     assert [p.exitcode for p in procs] == [0] * len(procs)
     writers = sorted((r for r in reports if r["role"] == "writer"), key=lambda r: r["index"])
@@ -82,12 +89,19 @@ def test_r01_concurrent_metric_logging_sqlite(project: Path) -> None:
     # the exact multiset: what each writer logged, against what the store holds
     expected = [
         (r["run_id"], key, step, w.expected_value(r["index"], key, step))
-        for r in writers for step in range(ITERATIONS) for key in w.WRITER_KEYS
+        for r in writers
+        for step in range(ITERATIONS)
+        for key in w.WRITER_KEYS
     ]
     with sqlite3.connect(db_path) as conn:
-        stored = [tuple(row) for row in conn.execute("SELECT run_id, key, step, value FROM metrics")]
+        stored = [
+            tuple(row) for row in conn.execute("SELECT run_id, key, step, value FROM metrics")
+        ]
         integrity = conn.execute("PRAGMA integrity_check").fetchall()
-        latest = dict(((run_id, key), step) for run_id, key, step in conn.execute("SELECT run_id, key, step FROM latest_metrics"))
+        latest = dict(
+            ((run_id, key), step)
+            for run_id, key, step in conn.execute("SELECT run_id, key, step FROM latest_metrics")
+        )
         fk_problems = conn.execute("PRAGMA foreign_key_check").fetchall()
     assert len(stored) == len(expected) == WRITERS * POINTS_PER_WRITER
     assert _checksum(stored) == _checksum(expected)  # type: ignore[arg-type]
@@ -100,7 +114,10 @@ def test_r01_concurrent_metric_logging_sqlite(project: Path) -> None:
     store = MetadataStore(url).open()
     try:
         mode, busy, fks = store.db.write(
-            lambda c: [c.exec_driver_sql(f"PRAGMA {n}").scalar() for n in ("journal_mode", "busy_timeout", "foreign_keys")]
+            lambda c: [
+                c.exec_driver_sql(f"PRAGMA {n}").scalar()
+                for n in ("journal_mode", "busy_timeout", "foreign_keys")
+            ]
         )
     finally:
         store.close()

@@ -28,10 +28,16 @@ def test_r03_run_numbers_and_artifact_rows_under_a_crowd(store_url: str, project
     barrier = ctx.Barrier(PROCESSES)  # type: ignore[attr-defined]
     results = ctx.Queue()  # type: ignore[attr-defined]
     started = time.monotonic()
-    reports = w.run_all(ctx, [(w.r03_worker, (str(project), store_url, artifacts, barrier, results))] * PROCESSES, results)
+    reports = w.run_all(
+        ctx,
+        [(w.r03_worker, (str(project), store_url, artifacts, barrier, results))] * PROCESSES,
+        results,
+    )
     wall = time.monotonic() - started
 
-    errors = [r["error"] for r in reports if "error" in r] + [e for r in reports for e in r["thread_errors"]]
+    errors = [r["error"] for r in reports if "error" in r] + [
+        e for r in reports for e in r["thread_errors"]
+    ]
     assert errors == [], "\n".join(errors)
     assert sorted(r["number"] for r in reports) == list(range(1, PROCESSES + 1))
     assert {r["status"] for r in reports} == {"succeeded"}
@@ -39,7 +45,9 @@ def test_r03_run_numbers_and_artifact_rows_under_a_crowd(store_url: str, project
 
     store = MetadataStore(store_url).open()
     try:
-        rows = store.db.read(lambda c: c.execute(sa.text("SELECT digest FROM artifacts")).scalars().all())
+        rows = store.db.read(
+            lambda c: c.execute(sa.text("SELECT digest FROM artifacts")).scalars().all()
+        )
         labels = sorted(r.label for r in store.search("pipeline = 'p'", limit=1000))
     finally:
         store.close()

@@ -30,8 +30,12 @@ def _open_in_crowd(project: Path, url: str) -> list[dict[str, Any]]:
     ctx = w.context()
     barrier = ctx.Barrier(PROCESSES)  # type: ignore[attr-defined]
     results = ctx.Queue()  # type: ignore[attr-defined]
-    reports = w.run_all(ctx, [(w.r04_opener, (str(project), url, barrier, results))] * PROCESSES, results)
-    errors = [r["error"] for r in reports if "error" in r] + [e for r in reports for e in r["thread_errors"]]
+    reports = w.run_all(
+        ctx, [(w.r04_opener, (str(project), url, barrier, results))] * PROCESSES, results
+    )
+    errors = [r["error"] for r in reports if "error" in r] + [
+        e for r in reports for e in r["thread_errors"]
+    ]
     assert errors == [], "\n".join(errors)
     return reports
 
@@ -40,7 +44,9 @@ def _check_store(url: str) -> None:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            assert [r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")] == [HEAD_REVISION]
+            assert [
+                r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+            ] == [HEAD_REVISION]
             assert list(compare_metadata(MigrationContext.configure(conn), metadata)) == []
     finally:
         engine.dispose()
@@ -68,12 +74,20 @@ def _old_store(url: str) -> str:
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text(
-                "INSERT INTO runs (id, pipeline, number, name, kind, status, started_at, heartbeat_at, "
-                "lease_s, lease_token, host, pid, executor) VALUES (:id, 'old', 1, 'old#1', 'pipeline', "
-                "'succeeded', :t, :t, 25.0, :tok, 'h', 1, 'local')"
-            ), {"id": run_id, "t": time.time(), "tok": uuid.uuid4().hex})
-            conn.execute(sa.text("INSERT INTO params (run_id, key, value, num) VALUES (:id, 'alpha', '0.5', 0.5)"), {"id": run_id})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO runs (id, pipeline, number, name, kind, status, started_at, heartbeat_at, "
+                    "lease_s, lease_token, host, pid, executor) VALUES (:id, 'old', 1, 'old#1', 'pipeline', "
+                    "'succeeded', :t, :t, 25.0, :tok, 'h', 1, 'local')"
+                ),
+                {"id": run_id, "t": time.time(), "tok": uuid.uuid4().hex},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO params (run_id, key, value, num) VALUES (:id, 'alpha', '0.5', 0.5)"
+                ),
+                {"id": run_id},
+            )
     finally:
         engine.dispose()
     return run_id
@@ -94,7 +108,9 @@ def test_r04_first_open_and_migration_race(store_url: str, project: Path, reques
     if backend == "sqlite":
         old_url = f"sqlite:///{project / 'old' / 'store.db'}"
     else:
-        old_url = request.getfixturevalue("postgres").create_database(f"r04_{uuid.uuid4().hex[:12]}")
+        old_url = request.getfixturevalue("postgres").create_database(
+            f"r04_{uuid.uuid4().hex[:12]}"
+        )
     old_id = _old_store(old_url)
     upgraded = _open_in_crowd(project, old_url)
     _check_store(old_url)

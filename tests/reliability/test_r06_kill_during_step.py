@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import run_cli
+from cli_runner import run_cli
 from loopml.config import load_settings
 from loopml.tracking.client import Client
 from loopml.tracking.fsck import fsck

@@ -58,6 +58,10 @@ class Observed:
     stderr_tail: str
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     env["LOOPML_HEARTBEAT_SECONDS"] = str(HEARTBEAT_S)
@@ -81,6 +85,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
             env=_env(),
             stdout=subprocess.DEVNULL,
             stderr=err,
+            # pytest-xdist workers ignore SIGINT and children inherit that; a user's terminal
+            # does not, so give the child the default disposition (Python then maps it to Ctrl-C).
+            preexec_fn=_default_sigint,
         )
         err.close()
         procs[(kind, mode)] = (proc, project, ready)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import loopml
-from conftest import run_cli
+from cli_runner import run_cli
 from loopml.errors import IntegrityError
 from loopml.store import schema as s
 from loopml.tracking.client import Client

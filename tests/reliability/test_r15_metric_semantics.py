@@ -34,16 +34,44 @@ CASES: dict[str, list[Point]] = {
     "same step, equal values": [(1.0, 3, None), (1.0, 3, None)],
     "same step, different values": [(1.0, 3, None), (2.0, 3, None), (0.5, 3, None)],
     "out-of-order steps": [(float(s), s, None) for s in (5, 1, 3, 0, 4, 2)],
-    "NaN and +-Inf": [(math.nan, 0, None), (math.inf, 1, None), (-math.inf, 2, None), (math.nan, 3, None)],
+    "NaN and +-Inf": [
+        (math.nan, 0, None),
+        (math.inf, 1, None),
+        (-math.inf, 2, None),
+        (math.nan, 3, None),
+    ],
     "steps at the int64 limits": [(1.0, 2**63 - 1, None), (2.0, -(2**63), None), (3.0, 0, None)],
-    "steps beyond int64": [(1.0, 2**63, None), (2.0, -(2**63) - 1, None), (3.0, 10**20, None), (4.0, 7, None)],
+    "steps beyond int64": [
+        (1.0, 2**63, None),
+        (2.0, -(2**63) - 1, None),
+        (3.0, 10**20, None),
+        (4.0, 7, None),
+    ],
     "future timestamps": [(1.0, 0, NOW + 86_400), (2.0, 1, NOW + 10 * 365 * 86_400), (3.0, 2, 0.0)],
-    "non-numeric values": [("0.5", 0, None), (None, 1, None), ([1.0], 2, None), (b"1", 3, None), (5.0, 4, None)],
+    "non-numeric values": [
+        ("0.5", 0, None),
+        (None, 1, None),
+        ([1.0], 2, None),
+        (b"1", 3, None),
+        (5.0, 4, None),
+    ],
     "non-integer steps": [(1.0, 1.5, None), (1.0, "2", None), (1.0, True, None), (1.0, 9, None)],
-    "latest is the highest step": [(1.0, 10, None), (2.0, 2, None), (3.0, 5, None), (4.0, 10, None)],
+    "latest is the highest step": [
+        (1.0, 10, None),
+        (2.0, 2, None),
+        (3.0, 5, None),
+        (4.0, 10, None),
+    ],
 }
 API_ONLY_CASES: dict[str, list[Point]] = {
-    "default steps": [(1.0, None, None), (2.0, None, None), (3.0, 10, None), (4.0, None, None), (5.0, 4, None), (6.0, None, None)],
+    "default steps": [
+        (1.0, None, None),
+        (2.0, None, None),
+        (3.0, 10, None),
+        (4.0, None, None),
+        (5.0, 4, None),
+        (6.0, None, None),
+    ],
 }
 
 
@@ -96,7 +124,9 @@ def _observe(points: list[Point], raised: list[bool], history: list[Any]) -> Out
     return out
 
 
-def _check(points: list[Point], raised: list[bool], history: list[Any], latest: float | None) -> Outcome:
+def _check(
+    points: list[Point], raised: list[bool], history: list[Any], latest: float | None
+) -> Outcome:
     series, model_raised = _model(points)
     assert raised == model_raised
     assert [p.step for p in history] == sorted(series)  # one row per step, sorted by step
@@ -116,7 +146,9 @@ def _check(points: list[Point], raised: list[bool], history: list[Any], latest: 
 # -- the three ways to log ----------------------------------------------------------------
 
 
-def _via_store(store: MetadataStore, points: list[Point], *, one_batch: bool) -> tuple[list[bool], str]:
+def _via_store(
+    store: MetadataStore, points: list[Point], *, one_batch: bool
+) -> tuple[list[bool], str]:
     run, _ = store.runs.create(pipeline="r15", host="h", pid=1, executor="local", lease_s=600)
     raised, valid = [], []
     for value, step, ts in points:
@@ -158,7 +190,10 @@ def store(store_url: str) -> Iterator[MetadataStore]:
 
 
 def _table(title: str, rows: dict[str, Outcome]) -> str:
-    lines = [f"\nR15 {title}", f"  {'case':<30} {'accepted':>8} {'flagged':>8} {'rejected':>8} {'rows':>5}"]
+    lines = [
+        f"\nR15 {title}",
+        f"  {'case':<30} {'accepted':>8} {'flagged':>8} {'rejected':>8} {'rows':>5}",
+    ]
     for case, o in rows.items():
         lines.append(f"  {case:<30} {o.accepted:>8} {o.flagged:>8} {o.rejected:>8} {o.rows:>5}")
     return "\n".join(lines)
@@ -189,7 +224,10 @@ def test_r15_metric_semantics_through_the_public_api(client: Client, store_url: 
 def _assert_outcomes(rows: dict[str, Outcome]) -> None:
     """The headline of each case, in words a user would check."""
     assert rows["same step, equal values"].rows == 1
-    assert rows["same step, different values"].rows == 1 and rows["same step, different values"].flagged == 2
+    assert (
+        rows["same step, different values"].rows == 1
+        and rows["same step, different values"].flagged == 2
+    )
     assert rows["NaN and +-Inf"].accepted == 4 and rows["NaN and +-Inf"].rejected == 0
     assert rows["steps at the int64 limits"].rejected == 0
     assert rows["steps beyond int64"].rejected == 3 and rows["steps beyond int64"].rows == 1
@@ -226,8 +264,6 @@ def test_r15_module_level_logging_in_a_with_block(client: Client) -> None:
     assert run.status == "succeeded"
 
 
-
-
 def _log_bad(run: Any, kind: str) -> None:
     import datetime
 
@@ -247,9 +283,18 @@ def _log_bad(run: Any, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    ["NaN timestamp", "inf timestamp", "datetime timestamp", "NUL in a metric name", "NUL in a param value", "NUL in a tag value"],
+    [
+        "NaN timestamp",
+        "inf timestamp",
+        "datetime timestamp",
+        "NUL in a metric name",
+        "NUL in a param value",
+        "NUL in a tag value",
+    ],
 )
-def test_r15_a_bad_value_is_rejected_at_the_call_and_costs_nothing_else(client: Client, kind: str) -> None:
+def test_r15_a_bad_value_is_rejected_at_the_call_and_costs_nothing_else(
+    client: Client, kind: str
+) -> None:
     """Validation happens at the call (docs: "a bad value raises right there"), the same on every backend."""
     run = loopml.start_run("bad-input")
     try:

@@ -65,8 +65,12 @@ def test_sqlite_write_connections_use_wal_busy_timeout_and_foreign_keys(project:
 def test_sqlite_read_connections_have_the_same_rules(project: Path) -> None:
     store = MetadataStore(_sqlite_url(project)).open()
     try:
+
         def pragmas(conn: sa.Connection) -> tuple[Any, ...]:
-            return tuple(conn.exec_driver_sql(f"PRAGMA {n}").scalar() for n in ("journal_mode", "busy_timeout", "foreign_keys"))
+            return tuple(
+                conn.exec_driver_sql(f"PRAGMA {n}").scalar()
+                for n in ("journal_mode", "busy_timeout", "foreign_keys")
+            )
 
         mode, timeout, fks = store.db.read(pragmas)
         assert str(mode).lower() == "wal"
@@ -94,7 +98,9 @@ def test_sqlite_writes_begin_immediate(project: Path) -> None:
         inserts = [i for i, s in enumerate(statements) if s.lstrip().upper().startswith("INSERT")]
         assert inserts, statements
         assert begins and all(b == "BEGIN IMMEDIATE" for b in begins), begins
-        first_begin = next(i for i, s in enumerate(statements) if s.strip().upper().startswith("BEGIN"))
+        first_begin = next(
+            i for i, s in enumerate(statements) if s.strip().upper().startswith("BEGIN")
+        )
         assert first_begin < inserts[0]
     finally:
         store.close()
@@ -120,7 +126,9 @@ def test_sqlite_readers_do_not_queue_behind_a_writer(project: Path) -> None:
 
 def test_sqlite_writer_waits_for_the_lock_instead_of_failing(project: Path) -> None:
     store = MetadataStore(_sqlite_url(project)).open()
-    other = sqlite3.connect(str(project / ".loopml" / "store.db"), isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(
+        str(project / ".loopml" / "store.db"), isolation_level=None, check_same_thread=False
+    )
     other.execute("BEGIN IMMEDIATE")
     release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
     release.start()
@@ -202,7 +210,10 @@ def test_a_failed_open_can_be_retried(project: Path) -> None:
     blocker.unlink()
     store.open()
     try:
-        assert store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=5)[0].number == 1
+        assert (
+            store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=5)[0].number
+            == 1
+        )
     finally:
         store.close()
 
@@ -211,7 +222,12 @@ def test_a_failed_open_can_be_retried(project: Path) -> None:
 
 
 def _version_rows(store: MetadataStore) -> list[str]:
-    return [r[0] for r in store.db.read(lambda c: c.exec_driver_sql("SELECT version_num FROM alembic_version").all())]
+    return [
+        r[0]
+        for r in store.db.read(
+            lambda c: c.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        )
+    ]
 
 
 def test_open_creates_the_schema_at_head_once(store_url: str) -> None:
@@ -219,8 +235,17 @@ def test_open_creates_the_schema_at_head_once(store_url: str) -> None:
     try:
         assert _version_rows(store) == [HEAD_REVISION]
         names = set(store.db.read(lambda c: sa.inspect(c).get_table_names()))
-        assert {"runs", "params", "tags", "metrics", "latest_metrics", "step_runs", "artifacts",
-                "artifact_links", "step_cache"} <= names
+        assert {
+            "runs",
+            "params",
+            "tags",
+            "metrics",
+            "latest_metrics",
+            "step_runs",
+            "artifacts",
+            "artifact_links",
+            "step_cache",
+        } <= names
     finally:
         store.close()
     again = MetadataStore(store_url).open()

@@ -164,10 +164,18 @@ ERRORS = [
     ("metrics.rmse < ", "Expected a value after '<' but the filter ended", 15),
     ("metrics.rmse < and", "Expected a value after '<' but found 'and'", 15),
     ("status = failed", "quote text values: 'failed'", 9),
-    ("statsu = 'failed'", "Unknown attribute 'statsu'. Did you mean 'status'? Valid attributes:", 0),
+    (
+        "statsu = 'failed'",
+        "Unknown attribute 'statsu'. Did you mean 'status'? Valid attributes:",
+        0,
+    ),
     ("rmse < 3", "For a logged value write metrics.rmse, params.rmse or tags.rmse", 0),
     ("attributes.statsu = 'x'", "Unknown attribute 'statsu'. Did you mean 'status'?", 11),
-    ("metric.rmse < 3", "Unknown field prefix 'metric' in 'metric.rmse'. Did you mean 'metrics'?", 0),
+    (
+        "metric.rmse < 3",
+        "Unknown field prefix 'metric' in 'metric.rmse'. Did you mean 'metrics'?",
+        0,
+    ),
     ("metrics < 3", "Expected '.' and a key after 'metrics', e.g. metrics.rmse", 7),
     ("attributes = 'x'", "Expected '.' and a key after 'attributes'", 10),
     ("metrics. < 3", "Expected a key after 'metrics.'", 8),
@@ -176,7 +184,11 @@ ERRORS = [
     ("name = 'x' or (metrics.a < 1 and (metrics.b < 2)", "Unclosed '('", 14),
     ("metrics.x < 3 foo", "Unexpected text 'foo' after a complete filter", 14),
     ("metrics.x < 3)", "Unmatched ')'", 13),
-    ("(metrics.x < 3 status = 'failed')", "Expected 'and', 'or' or ')' to close the '(' opened at position 0 but found 'status'", 15),
+    (
+        "(metrics.x < 3 status = 'failed')",
+        "Expected 'and', 'or' or ')' to close the '(' opened at position 0 but found 'status'",
+        15,
+    ),
     ("()", "Expected a condition after '(' but found ')'", 1),
     ("status = 'failed' and", "Expected a condition after 'and' but the filter ended", 21),
     ("status = 'failed' and or", "Expected a condition after 'and' but found 'or'", 22),
@@ -189,7 +201,11 @@ ERRORS = [
     ("tags.x = 'abc\\", "Unterminated string", 9),
     ("metrics.`abc < 3", "Unterminated string", 8),
     ("tags.path = 'C:\\data'", "Unknown escape '\\d'", 15),
-    ("metrics.x 3", "Expected an operator (=, !=, <, <=, >, >=, ~, in, not in) after 'metrics.x' but found '3'", 10),
+    (
+        "metrics.x 3",
+        "Expected an operator (=, !=, <, <=, >, >=, ~, in, not in) after 'metrics.x' but found '3'",
+        10,
+    ),
     ("metrics.x", "Expected an operator", 9),
     ("metrics.x like 'a'", "Use '~'", 10),
     ("metrics.x is null", "Use '= null'", 10),
@@ -203,14 +219,22 @@ ERRORS = [
     ("status in 'x'", "Expected '(' after 'in' but found 'x'", 10),
     ("status in ()", "Expected at least one value in the list", 11),
     ("status in ('failed'", "Unclosed '('", 10),
-    ("status in ('failed' 'crashed')", "Expected ',' or ')' to close the '(' opened at position 10 but found 'crashed'", 20),
+    (
+        "status in ('failed' 'crashed')",
+        "Expected ',' or ')' to close the '(' opened at position 10 but found 'crashed'",
+        20,
+    ),
     ("status in ('failed',)", "Expected a value after ',' but found ')'", 20),
     ("metrics.x in (1, null)", "null cannot be in a list; use '= null' or '!= null'", 17),
     ("name ~ 3", "'~' needs a quoted text pattern such as 'adam*', got 3", 7),
     ("params.x ~ null", "null can only be compared with = or !=, not '~'", 11),
     ("metrics.x ~ 'a*'", "'~' matches text, but metrics.x holds numbers", 10),
     ("started ~ '2024*'", "'~' matches text, but started holds timestamps", 8),
-    ("metrics.x < 'abc'", "metrics.x holds numbers: got 'abc'; expected a number such as 3 or 0.5", 12),
+    (
+        "metrics.x < 'abc'",
+        "metrics.x holds numbers: got 'abc'; expected a number such as 3 or 0.5",
+        12,
+    ),
     ("metrics.x < '3'", "remove the quotes: 3", 12),
     ("metrics.x = true", "metrics.x holds numbers: got true", 12),
     ("metrics.x in (1, 'a')", "metrics.x holds numbers: got 'a'", 17),
@@ -219,10 +243,18 @@ ERRORS = [
     ("number = 1.5e", "Invalid number '1.5e'", 9),
     ("status < 3", "status holds text: got 3; expected a quoted string", 9),
     ("name = true", "name holds text: got true", 7),
-    ("status = 'runing'", "Invalid status 'runing'. Did you mean 'running'? Valid statuses: cancelled, crashed, failed, running, succeeded", 9),
+    (
+        "status = 'runing'",
+        "Invalid status 'runing'. Did you mean 'running'? Valid statuses: cancelled, crashed, failed, running, succeeded",
+        9,
+    ),
     ("status in ('failed', 'oops')", "Invalid status 'oops'", 21),
     ("params.x < true", "true can only be compared with =, !=, in or not in, not '<'", 11),
-    ("started > 'yesterday'", "started holds timestamps: got 'yesterday'; expected Unix seconds or an ISO date", 10),
+    (
+        "started > 'yesterday'",
+        "started holds timestamps: got 'yesterday'; expected Unix seconds or an ISO date",
+        10,
+    ),
     ("started = false", "started holds timestamps: got false", 10),
     ("metrics.x = 1e", "Invalid number '1e'", 12),
     ("metrics.x = 1.2.3", "Invalid number '1.2.3'", 12),
@@ -349,24 +381,36 @@ def test_parse_sort_errors(text: str, message: str, position: int) -> None:
 CANONICAL = [
     ("METRICS.rmse<3", "metrics.rmse < 3"),
     ("status == 'FAILED'", "status = 'failed'"),
-    ("run_id = \"abc\"", "id = 'abc'"),
+    ('run_id = "abc"', "id = 'abc'"),
     ('metrics."my key" > 1', "metrics.`my key` > 1"),
     ("metrics.`a.b` > 1", "metrics.a.b > 1"),
     ("metrics.x = 1e-3", "metrics.x = 0.001"),
     ("metrics.x = 1E20", "metrics.x = 1e+20"),
     ("metrics.x = -INF", "metrics.x = -inf"),
     ("params.x = TRUE and tags.y != NULL", "params.x = true and tags.y != null"),
-    ("tags.x = \"it's\"", "tags.x = 'it\\'s'"),
+    ('tags.x = "it\'s"', "tags.x = 'it\\'s'"),
     ("tags.x = 'a\\nb'", "tags.x = 'a\\nb'"),
     ("status in ('failed','crashed')", "status in ('failed', 'crashed')"),
     ("status not in ('failed')", "status not in ('failed')"),
-    ("metrics.a < 1 or metrics.b < 2 and metrics.c < 3", "metrics.a < 1 or metrics.b < 2 and metrics.c < 3"),
-    ("(metrics.a < 1 or metrics.b < 2) and metrics.c < 3", "(metrics.a < 1 or metrics.b < 2) and metrics.c < 3"),
-    ("metrics.a < 1 and (metrics.b < 2 and metrics.c < 3)", "metrics.a < 1 and (metrics.b < 2 and metrics.c < 3)"),
+    (
+        "metrics.a < 1 or metrics.b < 2 and metrics.c < 3",
+        "metrics.a < 1 or metrics.b < 2 and metrics.c < 3",
+    ),
+    (
+        "(metrics.a < 1 or metrics.b < 2) and metrics.c < 3",
+        "(metrics.a < 1 or metrics.b < 2) and metrics.c < 3",
+    ),
+    (
+        "metrics.a < 1 and (metrics.b < 2 and metrics.c < 3)",
+        "metrics.a < 1 and (metrics.b < 2 and metrics.c < 3)",
+    ),
     ("((metrics.a < 1) or metrics.b < 2)", "metrics.a < 1 or metrics.b < 2"),
     ("not (metrics.a < 1 and metrics.b < 2)", "not (metrics.a < 1 and metrics.b < 2)"),
     ("not not (metrics.a < 1)", "not not metrics.a < 1"),
-    ("not metrics.a < 1 or not (metrics.b < 2 or metrics.c < 3)", "not metrics.a < 1 or not (metrics.b < 2 or metrics.c < 3)"),
+    (
+        "not metrics.a < 1 or not (metrics.b < 2 or metrics.c < 3)",
+        "not metrics.a < 1 or not (metrics.b < 2 or metrics.c < 3)",
+    ),
 ]
 
 
@@ -440,8 +484,12 @@ LIKE_ALPHABET = "ab%_\\*?é"
 @given(st.text(LIKE_ALPHABET, max_size=8), st.text(LIKE_ALPHABET.replace("*", ""), max_size=8))
 def test_glob_to_like_agrees_with_sqlite(pattern: str, value: str) -> None:
     with sqlite3.connect(":memory:") as db:
-        (like,) = db.execute("SELECT ? LIKE ? ESCAPE '\\'", (value, glob_to_like(pattern))).fetchone()
-        (tilde,) = db.execute("SELECT ? LIKE ? ESCAPE '\\'", (value, tilde_to_like(pattern))).fetchone()
+        (like,) = db.execute(
+            "SELECT ? LIKE ? ESCAPE '\\'", (value, glob_to_like(pattern))
+        ).fetchone()
+        (tilde,) = db.execute(
+            "SELECT ? LIKE ? ESCAPE '\\'", (value, tilde_to_like(pattern))
+        ).fetchone()
     assert bool(like) == _glob_matches(pattern, value)
     plain = "*" not in pattern and "?" not in pattern
     assert bool(tilde) == (pattern in value if plain else _glob_matches(pattern, value))
@@ -450,10 +498,55 @@ def test_glob_to_like_agrees_with_sqlite(pattern: str, value: str) -> None:
 # -- property tests ----------------------------------------------------------------------------
 
 FRAGMENTS = [
-    "metrics.", "params.", "tags.", "attributes.", "status", "started", "name", "run_id", "rmse",
-    "x", "(", ")", " and ", " or ", "not ", " in ", ",", " ", "'", '"', "`", "\\", "=", "==",
-    "!=", "<", "<=", ">", ">=", "~", "!", "-", "+", "1", "2.5", ".5", "e3", "-inf", "inf",
-    "null", "true", "'failed'", "'2024-05-01'", "'a*'", "desc", "asc", "é", "\n", "#",
+    "metrics.",
+    "params.",
+    "tags.",
+    "attributes.",
+    "status",
+    "started",
+    "name",
+    "run_id",
+    "rmse",
+    "x",
+    "(",
+    ")",
+    " and ",
+    " or ",
+    "not ",
+    " in ",
+    ",",
+    " ",
+    "'",
+    '"',
+    "`",
+    "\\",
+    "=",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "~",
+    "!",
+    "-",
+    "+",
+    "1",
+    "2.5",
+    ".5",
+    "e3",
+    "-inf",
+    "inf",
+    "null",
+    "true",
+    "'failed'",
+    "'2024-05-01'",
+    "'a*'",
+    "desc",
+    "asc",
+    "é",
+    "\n",
+    "#",
 ]
 
 
@@ -497,11 +590,21 @@ def _compares(
 TEXT_ATTRS = ["pipeline", "name", "id", "executor", "host", "git_commit"]
 leaves = st.one_of(
     _compares(st.builds(Field, st.just("metrics"), keys), numbers, text=False),
-    _compares(st.builds(Field, st.sampled_from(["params", "tags"]), keys), numbers | texts, text=True),
+    _compares(
+        st.builds(Field, st.sampled_from(["params", "tags"]), keys), numbers | texts, text=True
+    ),
     st.builds(Compare, st.builds(Field, st.sampled_from(["params", "tags"]), keys), EQ, scalars),
     _compares(st.builds(Field, st.just("attr"), st.sampled_from(TEXT_ATTRS)), texts, text=True),
     _compares(st.just(attr("status")), st.sampled_from(STATUSES), text=True),
-    _compares(st.builds(Field, st.just("attr"), st.sampled_from(["number", "duration", "cost", "started", "ended"])), numbers, text=False),
+    _compares(
+        st.builds(
+            Field,
+            st.just("attr"),
+            st.sampled_from(["number", "duration", "cost", "started", "ended"]),
+        ),
+        numbers,
+        text=False,
+    ),
 )
 trees = st.recursive(
     leaves,
@@ -518,6 +621,16 @@ def test_generated_trees_round_trip(node: Node) -> None:
     assert unparse(parse_filter(text)) == text
 
 
-@given(st.lists(st.builds(SortKey, st.builds(Field, st.sampled_from(["metrics", "params", "tags"]), keys), st.booleans()), max_size=5, unique_by=lambda key: key.field))
+@given(
+    st.lists(
+        st.builds(
+            SortKey,
+            st.builds(Field, st.sampled_from(["metrics", "params", "tags"]), keys),
+            st.booleans(),
+        ),
+        max_size=5,
+        unique_by=lambda key: key.field,
+    )
+)
 def test_generated_sorts_round_trip(sort_keys: list[SortKey]) -> None:
     assert parse_sort(", ".join(map(str, sort_keys))) == sort_keys

@@ -46,7 +46,9 @@ def test_a_series_comes_back_sorted_by_step(store: MetadataStore, run_id: str) -
 
 def test_points_keep_their_timestamps(store: MetadataStore, run_id: str) -> None:
     future = time.time() + 10 * 365 * 86400
-    store.metrics.write_batch(run_id, [check_point("x", 1.0, 0, future), check_point("x", 2.0, 1, 0.0)])
+    store.metrics.write_batch(
+        run_id, [check_point("x", 1.0, 0, future), check_point("x", 2.0, 1, 0.0)]
+    )
     history = store.metrics.history(run_id, "x")
     assert [p.timestamp for p in history] == [pytest.approx(future), 0.0]
 
@@ -75,7 +77,9 @@ def test_the_same_step_twice_keeps_one_row_last_wins(store: MetadataStore, run_i
 
 
 def test_duplicates_inside_one_batch_keep_the_last(store: MetadataStore, run_id: str) -> None:
-    store.metrics.write_batch(run_id, _points(("x", 1, 1.0), ("x", 1, 2.0), ("x", 0, 5.0), ("x", 1, 3.0)))
+    store.metrics.write_batch(
+        run_id, _points(("x", 1, 1.0), ("x", 1, 2.0), ("x", 0, 5.0), ("x", 1, 3.0))
+    )
     assert [(p.step, p.value) for p in store.metrics.history(run_id, "x")] == [(0, 5.0), (1, 3.0)]
     assert store.runs.get(run_id).metrics == {"x": 3.0}
 
@@ -91,7 +95,9 @@ def test_latest_value_is_the_one_at_the_highest_step(store: MetadataStore, run_i
     assert store.runs.get(run_id).metrics["x"] == 3.0
 
 
-@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 0.0, -0.0, 1e308, -1e-308, 5e-324])
+@pytest.mark.parametrize(
+    "value", [math.inf, -math.inf, math.nan, 0.0, -0.0, 1e308, -1e-308, 5e-324]
+)
 def test_special_floats_round_trip(store: MetadataStore, run_id: str, value: float) -> None:
     store.metrics.write_batch(run_id, _points(("v", 0, value)))
     (point,) = store.metrics.history(run_id, "v")
@@ -103,7 +109,9 @@ def test_special_floats_round_trip(store: MetadataStore, run_id: str, value: flo
 
 
 @pytest.mark.parametrize("step", [2**63 - 1, -(2**63), 0, -1])
-def test_steps_at_the_64_bit_limits_are_stored(store: MetadataStore, run_id: str, step: int) -> None:
+def test_steps_at_the_64_bit_limits_are_stored(
+    store: MetadataStore, run_id: str, step: int
+) -> None:
     store.metrics.write_batch(run_id, _points(("s", step, 1.0)))
     assert [p.step for p in store.metrics.history(run_id, "s")] == [step]
 
@@ -138,11 +146,15 @@ def test_the_longest_allowed_key_is_stored(store: MetadataStore, run_id: str) ->
     key = "k" * 250
     store.metrics.write_batch(run_id, _points((key, 0, 1.0)), params={key: 1}, tags={key: "t"})
     record = store.runs.get(run_id)
-    assert record.metrics == {key: 1.0} and record.params == {key: "1"} and record.tags == {key: "t"}
+    assert (
+        record.metrics == {key: 1.0} and record.params == {key: "1"} and record.tags == {key: "t"}
+    )
 
 
 def test_params_and_tags_are_stored_and_overwritten(store: MetadataStore, run_id: str) -> None:
-    store.metrics.write_batch(run_id, params={"alpha": 0.5, "layers": 3, "opt": "adam", "flag": True}, tags={"team": "a"})
+    store.metrics.write_batch(
+        run_id, params={"alpha": 0.5, "layers": 3, "opt": "adam", "flag": True}, tags={"team": "a"}
+    )
     store.metrics.write_batch(run_id, params={"alpha": 0.25}, tags={"team": "b", "stage": 2})  # type: ignore[dict-item]
     record = store.runs.get(run_id)
     assert record.params == {"alpha": "0.25", "layers": "3", "opt": "adam", "flag": "true"}
@@ -161,12 +173,20 @@ def test_bad_param_and_tag_names_write_nothing(store: MetadataStore, run_id: str
 @pytest.mark.parametrize(
     ("value", "text", "num"),
     [
-        (0.1, "0.1", 0.1), (3, "3", 3.0), (True, "true", 1.0), (False, "false", 0.0),
-        ("adam", "adam", None), (float("nan"), "nan", None), (float("inf"), "inf", None),
-        (None, "None", None), ([1, 2], "[1, 2]", None),
+        (0.1, "0.1", 0.1),
+        (3, "3", 3.0),
+        (True, "true", 1.0),
+        (False, "false", 0.0),
+        ("adam", "adam", None),
+        (float("nan"), "nan", None),
+        (float("inf"), "inf", None),
+        (None, "None", None),
+        ([1, 2], "[1, 2]", None),
     ],
 )
-def test_param_values_keep_their_text_and_a_numeric_copy(value: object, text: str, num: float | None) -> None:
+def test_param_values_keep_their_text_and_a_numeric_copy(
+    value: object, text: str, num: float | None
+) -> None:
     assert param_value(value) == (text, num)
 
 
@@ -209,7 +229,10 @@ def test_metrics_for_an_unknown_run_are_refused(store: MetadataStore) -> None:
 def test_numpy_numbers_are_accepted(store: MetadataStore, run_id: str) -> None:
     import numpy as np
 
-    points = [check_point("np", np.float32(0.5), np.int64(3), time.time()), check_point("np", np.float64("nan"), np.int32(4), time.time())]
+    points = [
+        check_point("np", np.float32(0.5), np.int64(3), time.time()),
+        check_point("np", np.float64("nan"), np.int32(4), time.time()),
+    ]
     store.metrics.write_batch(run_id, points)
     history = store.metrics.history(run_id, "np")
     assert [(p.step, type(p.step)) for p in history] == [(3, int), (4, int)]

@@ -55,22 +55,49 @@ def _fill_revision_0001(url: str) -> dict[str, Any]:
     now = time.time()
     engine = sa.create_engine(url)
     statements = [
-        ("INSERT INTO runs (id, pipeline, number, name, kind, status, started_at, ended_at, duration_s, "
-         "heartbeat_at, lease_s, lease_token, host, pid, executor, git_commit, git_dirty, environment, cpu_s) "
-         "VALUES (:id, 'train', 1, 'train#1', 'pipeline', 'succeeded', :t, :t2, 2.0, :t, 25.0, :tok, 'old-host', "
-         "77, 'local', :commit, :dirty, '{\"python\": \"3.11.0\"}', 1.5)",
-         {"id": run_id, "t": now - 2, "t2": now, "tok": uuid.uuid4().hex, "commit": "c" * 40, "dirty": False}),
-        ("INSERT INTO params (run_id, key, value, num) VALUES (:id, 'alpha', '0.5', 0.5)", {"id": run_id}),
+        (
+            "INSERT INTO runs (id, pipeline, number, name, kind, status, started_at, ended_at, duration_s, "
+            "heartbeat_at, lease_s, lease_token, host, pid, executor, git_commit, git_dirty, environment, cpu_s) "
+            "VALUES (:id, 'train', 1, 'train#1', 'pipeline', 'succeeded', :t, :t2, 2.0, :t, 25.0, :tok, 'old-host', "
+            "77, 'local', :commit, :dirty, '{\"python\": \"3.11.0\"}', 1.5)",
+            {
+                "id": run_id,
+                "t": now - 2,
+                "t2": now,
+                "tok": uuid.uuid4().hex,
+                "commit": "c" * 40,
+                "dirty": False,
+            },
+        ),
+        (
+            "INSERT INTO params (run_id, key, value, num) VALUES (:id, 'alpha', '0.5', 0.5)",
+            {"id": run_id},
+        ),
         ("INSERT INTO tags (run_id, key, value) VALUES (:id, 'team', 'core')", {"id": run_id}),
-        ("INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (:id, 'loss', 0, 0.9, :t), "
-         "(:id, 'loss', 1, 0.4, :t)", {"id": run_id, "t": now}),
-        ("INSERT INTO latest_metrics (run_id, key, step, value) VALUES (:id, 'loss', 1, 0.4)", {"id": run_id}),
-        ("INSERT INTO step_runs (id, run_id, name, position, status, cached, wall_s) "
-         "VALUES (:sid, :id, 'fit', 0, 'succeeded', :cached, 1.0)", {"sid": step_run_id, "id": run_id, "cached": False}),
-        ("INSERT INTO artifacts (digest, materializer, type_name, size, meta, created_at) "
-         "VALUES (:d, 'bytes', 'bytes', 4, '{}', :t)", {"d": digest, "t": now}),
-        ("INSERT INTO artifact_links (run_id, step_run_id, digest, direction, name) "
-         "VALUES (:id, :sid, :d, 'output', 'fit')", {"id": run_id, "sid": step_run_id, "d": digest}),
+        (
+            "INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (:id, 'loss', 0, 0.9, :t), "
+            "(:id, 'loss', 1, 0.4, :t)",
+            {"id": run_id, "t": now},
+        ),
+        (
+            "INSERT INTO latest_metrics (run_id, key, step, value) VALUES (:id, 'loss', 1, 0.4)",
+            {"id": run_id},
+        ),
+        (
+            "INSERT INTO step_runs (id, run_id, name, position, status, cached, wall_s) "
+            "VALUES (:sid, :id, 'fit', 0, 'succeeded', :cached, 1.0)",
+            {"sid": step_run_id, "id": run_id, "cached": False},
+        ),
+        (
+            "INSERT INTO artifacts (digest, materializer, type_name, size, meta, created_at) "
+            "VALUES (:d, 'bytes', 'bytes', 4, '{}', :t)",
+            {"d": digest, "t": now},
+        ),
+        (
+            "INSERT INTO artifact_links (run_id, step_run_id, digest, direction, name) "
+            "VALUES (:id, :sid, :d, 'output', 'fit')",
+            {"id": run_id, "sid": step_run_id, "d": digest},
+        ),
     ]
     try:
         with engine.begin() as conn:
@@ -98,17 +125,28 @@ def test_a_store_at_0001_upgrades_to_head_on_open_and_keeps_its_data(store_url: 
         assert run.status == "succeeded" and run.host == "old-host" and run.cost is None
         assert run.params == {"alpha": "0.5"} and run.tags == {"team": "core"}
         assert run.metrics == {"loss": 0.4}
-        assert [(p.step, p.value) for p in store.metrics.history(run.id, "loss")] == [(0, 0.9), (1, 0.4)]
+        assert [(p.step, p.value) for p in store.metrics.history(run.id, "loss")] == [
+            (0, 0.9),
+            (1, 0.4),
+        ]
         assert [s.name for s in store.steps.for_run(run.id)] == ["fit"]
-        assert [(link.digest, link.step) for link in store.lineage.links(run_id=run.id)] == [(old["digest"], "fit")]
+        assert [(link.digest, link.step) for link in store.lineage.links(run_id=run.id)] == [
+            (old["digest"], "fit")
+        ]
         assert store.lineage.get(old["digest"]).size == 4
 
         # the new schema works: cost, step cache, and the numbering continues
-        new, token = store.runs.create(pipeline="train", host="h", pid=1, executor="local", lease_s=60)
+        new, token = store.runs.create(
+            pipeline="train", host="h", pid=1, executor="local", lease_s=60
+        )
         assert new.number == 2
         assert store.runs.finish(new.id, token, "succeeded", cost=0.5)
         assert store.runs.get(new.id).cost == 0.5
-        store.db.write(lambda c: store.steps.cache_put(c, "k" * 64, "fit", {"fit": old["digest"]}, old["step_run_id"]))
+        store.db.write(
+            lambda c: store.steps.cache_put(
+                c, "k" * 64, "fit", {"fit": old["digest"]}, old["step_run_id"]
+            )
+        )
         assert store.steps.cache_get("k" * 64) == {"fit": old["digest"]}
     finally:
         store.close()
@@ -148,7 +186,9 @@ def test_head_revision_is_the_last_migration() -> None:
     import loopml.store.engine as engine_module
 
     config = Config()
-    config.set_main_option("script_location", str(Path(engine_module.__file__).parent / "migrations"))
+    config.set_main_option(
+        "script_location", str(Path(engine_module.__file__).parent / "migrations")
+    )
     assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION]
 
 

@@ -21,18 +21,36 @@ def store(store_url: str) -> Iterator[MetadataStore]:
     st.close()
 
 
-def _create(store: MetadataStore, pipeline: str = "p", *, lease_s: float = 60.0) -> tuple[RunRecord, str]:
-    return store.runs.create(pipeline=pipeline, host="host-a", pid=4242, executor="local", lease_s=lease_s)
+def _create(
+    store: MetadataStore, pipeline: str = "p", *, lease_s: float = 60.0
+) -> tuple[RunRecord, str]:
+    return store.runs.create(
+        pipeline=pipeline, host="host-a", pid=4242, executor="local", lease_s=lease_s
+    )
 
 
 def _insert_with_id(store: MetadataStore, run_id: str, pipeline: str, number: int) -> None:
     """A run row with a chosen id (to build ambiguous prefixes deterministically)."""
     now = time.time()
-    store.db.write(lambda c: c.execute(s.runs.insert().values(
-        id=run_id, pipeline=pipeline, number=number, name=f"{pipeline}#{number}", kind="pipeline",
-        status="succeeded", started_at=now, heartbeat_at=now, lease_s=1.0, lease_token=uuid.uuid4().hex,
-        host="h", pid=1, executor="local",
-    )))
+    store.db.write(
+        lambda c: c.execute(
+            s.runs.insert().values(
+                id=run_id,
+                pipeline=pipeline,
+                number=number,
+                name=f"{pipeline}#{number}",
+                kind="pipeline",
+                status="succeeded",
+                started_at=now,
+                heartbeat_at=now,
+                lease_s=1.0,
+                lease_token=uuid.uuid4().hex,
+                host="h",
+                pid=1,
+                executor="local",
+            )
+        )
+    )
 
 
 # -- create -------------------------------------------------------------------------------
@@ -61,7 +79,9 @@ def test_a_new_run_is_running_with_its_attributes(store: MetadataStore) -> None:
 
 
 def test_a_custom_run_name_is_kept(store: MetadataStore) -> None:
-    run, _ = store.runs.create(pipeline="p", name="my try", host="h", pid=1, executor="local", lease_s=5)
+    run, _ = store.runs.create(
+        pipeline="p", name="my try", host="h", pid=1, executor="local", lease_s=5
+    )
     assert run.name == "my try"
     assert run.label == "p#1"
 
@@ -85,7 +105,9 @@ def test_heartbeat_of_an_unknown_run_is_false(store: MetadataStore) -> None:
 @pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])
 def test_finish_moves_a_running_run_to_a_final_status(store: MetadataStore, status: str) -> None:
     run, token = _create(store)
-    assert store.runs.finish(run.id, token, status, error="boom" if status == "failed" else None, cpu_s=1.5, cost=0.25)
+    assert store.runs.finish(
+        run.id, token, status, error="boom" if status == "failed" else None, cpu_s=1.5, cost=0.25
+    )
     done = store.runs.get(run.id)
     assert done.status == status
     assert done.ended_at is not None and done.ended_at >= done.started_at
@@ -235,7 +257,9 @@ def test_resolve_a_label_without_a_number(store: MetadataStore, ref: str) -> Non
         store.runs.resolve(ref)
 
 
-@pytest.mark.parametrize("ref", ["train#99", "nosuch#1", "ffff", "0123456789abcdef0123456789abcdef"])
+@pytest.mark.parametrize(
+    "ref", ["train#99", "nosuch#1", "ffff", "0123456789abcdef0123456789abcdef"]
+)
 def test_resolve_unknown_runs(store: MetadataStore, ref: str) -> None:
     _create(store, "train")
     with pytest.raises(NotFoundError) as info:

@@ -58,7 +58,9 @@ def _specs() -> list[Spec]:
 def _build(store: MetadataStore) -> list[Spec]:
     specs = _specs()
     for sp in specs:
-        run, token = store.runs.create(pipeline=sp.pipeline, host="h", pid=1, executor="local", lease_s=3600)
+        run, token = store.runs.create(
+            pipeline=sp.pipeline, host="h", pid=1, executor="local", lease_s=3600
+        )
         sp.label = run.label
         now = time.time()
         points = [check_point(k, v, 0, now) for k, v in sp.metrics.items()]
@@ -69,7 +71,9 @@ def _build(store: MetadataStore) -> list[Spec]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MetadataStore, list[Spec]]]:
+def built(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[MetadataStore, list[Spec]]]:
     """The thirty runs, built once per backend: the read-only tests share them."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('search') / 'store.db'}"
@@ -118,11 +122,19 @@ def _ge(a: float | None, b: float) -> bool:
 
 
 FILTERS: list[tuple[str, Callable[[Spec], bool]]] = [
-    ("metrics.x < 3 and params.alpha >= 0.1", lambda sp: _lt(_metric(sp, "x"), 3) and _ge(_num(sp, "alpha"), 0.1)),
-    ("metrics.x < 1 or metrics.x > 5", lambda sp: _lt(_metric(sp, "x"), 1) or (_metric(sp, "x") or 0) > 5),
+    (
+        "metrics.x < 3 and params.alpha >= 0.1",
+        lambda sp: _lt(_metric(sp, "x"), 3) and _ge(_num(sp, "alpha"), 0.1),
+    ),
+    (
+        "metrics.x < 1 or metrics.x > 5",
+        lambda sp: _lt(_metric(sp, "x"), 1) or (_metric(sp, "x") or 0) > 5,
+    ),
     ("not (metrics.x < 3)", lambda sp: not _lt(_metric(sp, "x"), 3)),
-    ("(metrics.x >= 2 and metrics.x <= 4) or tags.t = 'xyz'",
-     lambda sp: 2 <= (_metric(sp, "x") or -1) <= 4 or sp.tags.get("t") == "xyz"),
+    (
+        "(metrics.x >= 2 and metrics.x <= 4) or tags.t = 'xyz'",
+        lambda sp: 2 <= (_metric(sp, "x") or -1) <= 4 or sp.tags.get("t") == "xyz",
+    ),
     ("metrics.x > 100", lambda sp: (_metric(sp, "x") or 0) > 100),
     ("metrics.x < -100", lambda sp: _lt(_metric(sp, "x"), -100)),
     ("metrics.x = null", lambda sp: _metric(sp, "x") is None),
@@ -133,7 +145,10 @@ FILTERS: list[tuple[str, Callable[[Spec], bool]]] = [
     ("status != 'failed'", lambda sp: sp.status != "failed"),
     ("status in ('failed', 'cancelled')", lambda sp: sp.status in ("failed", "cancelled")),
     ("status not in ('failed', 'cancelled')", lambda sp: sp.status not in ("failed", "cancelled")),
-    ("pipeline = 'train' and number <= 3", lambda sp: sp.pipeline == "train" and int(sp.label.split("#")[1]) <= 3),
+    (
+        "pipeline = 'train' and number <= 3",
+        lambda sp: sp.pipeline == "train" and int(sp.label.split("#")[1]) <= 3,
+    ),
     ("name ~ 'tune#*'", lambda sp: sp.pipeline == "tune"),
     ("params.name = 'x'", lambda sp: sp.params["name"] == "x"),
     ("params.name in ('x', 'y')", lambda sp: sp.params["name"] in ("x", "y")),
@@ -146,14 +161,19 @@ FILTERS: list[tuple[str, Callable[[Spec], bool]]] = [
     ("tags.t ~ 'bc'", lambda sp: "bc" in sp.tags.get("t", "")),
     ("tags.t ~ '?bc'", lambda sp: len(sp.tags.get("t", "")) == 3 and sp.tags["t"].endswith("bc")),
     ("tags.t = 'abc'", lambda sp: sp.tags.get("t") == "abc"),
-    ("not tags.t = 'abc' and not metrics.x = null", lambda sp: sp.tags.get("t") != "abc" and _metric(sp, "x") is not None),
+    (
+        "not tags.t = 'abc' and not metrics.x = null",
+        lambda sp: sp.tags.get("t") != "abc" and _metric(sp, "x") is not None,
+    ),
     ("tags.t ~ '%'", lambda sp: "%" in sp.tags.get("t", "")),
     ("tags.t ~ '_'", lambda sp: "_" in sp.tags.get("t", "")),
 ]
 
 
 @pytest.mark.parametrize(("text", "pred"), FILTERS, ids=[f[0] for f in FILTERS])
-def test_filter_returns_exactly_the_matching_runs(store: MetadataStore, specs: list[Spec], text: str, pred: Callable[[Spec], bool]) -> None:
+def test_filter_returns_exactly_the_matching_runs(
+    store: MetadataStore, specs: list[Spec], text: str, pred: Callable[[Spec], bool]
+) -> None:
     expected = _expect(specs, pred)
     got = _labels(store.search(text, limit=1000))
     assert got == expected, f"{text}: missing {expected - got}, extra {got - expected}"
@@ -183,7 +203,9 @@ def test_records_carry_params_metrics_and_tags(store: MetadataStore, specs: list
         assert record.tags == sp.tags
         assert set(record.metrics) == set(sp.metrics)
         for key, value in sp.metrics.items():
-            assert (math.isnan(value) and math.isnan(record.metrics[key])) or record.metrics[key] == value
+            assert (math.isnan(value) and math.isnan(record.metrics[key])) or record.metrics[
+                key
+            ] == value
 
 
 # -- sorting -------------------------------------------------------------------------------
@@ -195,23 +217,33 @@ def _nulls_last(values: list[float | None], descending: bool) -> list[float | No
 
 
 @pytest.mark.parametrize("descending", [False, True])
-def test_sort_by_metric_with_nulls_last(store: MetadataStore, specs: list[Spec], descending: bool) -> None:
+def test_sort_by_metric_with_nulls_last(
+    store: MetadataStore, specs: list[Spec], descending: bool
+) -> None:
     sort = "-metrics.x" if descending else "metrics.x"
     got = [r.metrics.get("x") for r in store.search(sort=sort, limit=1000)]
     got_norm = [None if v is None or math.isnan(v) else v for v in got]
     assert got_norm == _nulls_last([_metric(sp, "x") for sp in specs], descending)
 
 
-@pytest.mark.parametrize("sort", ["params.alpha", "params.alpha desc", "-params.alpha", "+params.alpha"])
-def test_sort_by_numeric_param_with_nulls_last(store: MetadataStore, specs: list[Spec], sort: str) -> None:
+@pytest.mark.parametrize(
+    "sort", ["params.alpha", "params.alpha desc", "-params.alpha", "+params.alpha"]
+)
+def test_sort_by_numeric_param_with_nulls_last(
+    store: MetadataStore, specs: list[Spec], sort: str
+) -> None:
     descending = "desc" in sort or sort.startswith("-")
     got = [r.params.get("alpha") for r in store.search(sort=sort, limit=1000)]
     got_num = [None if v is None else float(v) for v in got]
     assert got_num == _nulls_last([_num(sp, "alpha") for sp in specs], descending)
 
 
-@pytest.mark.parametrize(("sort", "kind", "key"), [("params.name", "params", "name"), ("-tags.t", "tags", "t")])
-def test_sort_by_text(store: MetadataStore, specs: list[Spec], sort: str, kind: str, key: str) -> None:
+@pytest.mark.parametrize(
+    ("sort", "kind", "key"), [("params.name", "params", "name"), ("-tags.t", "tags", "t")]
+)
+def test_sort_by_text(
+    store: MetadataStore, specs: list[Spec], sort: str, kind: str, key: str
+) -> None:
     """Text params and tags sort by their text (test servers use the C collation), missing last."""
     descending = sort.startswith("-")
     got = [getattr(r, kind).get(key) for r in store.search(sort=sort, limit=1000)]
@@ -254,7 +286,9 @@ def test_pages_cover_every_run_once(store: MetadataStore, specs: list[Spec]) -> 
     assert len(store.search(limit=10_000)) == len(specs)
 
 
-@pytest.mark.parametrize(("limit", "offset"), [(10**7, 0), (0, 0), (-1, 0), (10_001, 0), (5, -1), ("10", 0), (2.5, 0)])
+@pytest.mark.parametrize(
+    ("limit", "offset"), [(10**7, 0), (0, 0), (-1, 0), (10_001, 0), (5, -1), ("10", 0), (2.5, 0)]
+)
 def test_limit_and_offset_out_of_range(store: MetadataStore, limit: Any, offset: Any) -> None:
     with pytest.raises(InvalidParameterError) as info:
         store.search(limit=limit, offset=offset)
@@ -279,7 +313,11 @@ def test_default_limit_is_100(store_url: str) -> None:
 
 def _row_counts(store: MetadataStore) -> dict[str, int]:
     tables = ("runs", "params", "metrics", "latest_metrics", "tags", "alembic_version")
-    return store.db.read(lambda c: {t: int(c.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar() or 0) for t in tables})
+    return store.db.read(
+        lambda c: {
+            t: int(c.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar() or 0) for t in tables
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -287,14 +325,16 @@ def _row_counts(store: MetadataStore) -> dict[str, int]:
     [
         f'params.name = "{INJECTION}"',
         "params.name = 'x\\'; DROP TABLE runs; --'",
-        f'tags.t = "{INJECTION}" or status = \'failed\'',
+        f"tags.t = \"{INJECTION}\" or status = 'failed'",
         f'name = "{INJECTION}"',
         f'params.name in ("{INJECTION}", "1); DELETE FROM params; --")',
         f'tags.t ~ "{INJECTION}*"',
         'params."x\'; DROP TABLE runs; --" = 1',
     ],
 )
-def test_injection_strings_are_just_values(store: MetadataStore, specs: list[Spec], text: str) -> None:
+def test_injection_strings_are_just_values(
+    store: MetadataStore, specs: list[Spec], text: str
+) -> None:
     before = _row_counts(store)
     store.search(text, limit=1000)
     assert _row_counts(store) == before
@@ -306,7 +346,9 @@ def test_an_injection_value_finds_its_run(store: MetadataStore, specs: list[Spec
     assert _labels(store.search(f'params.name = "{INJECTION}"', limit=1000)) == expected
 
 
-@pytest.mark.parametrize("sort", ['params."x\'; DROP TABLE runs; --"', "metrics.`a; DELETE FROM metrics`"])
+@pytest.mark.parametrize(
+    "sort", ['params."x\'; DROP TABLE runs; --"', "metrics.`a; DELETE FROM metrics`"]
+)
 def test_injection_strings_in_sort_keys(store: MetadataStore, specs: list[Spec], sort: str) -> None:
     before = _row_counts(store)
     try:
@@ -317,14 +359,22 @@ def test_injection_strings_in_sort_keys(store: MetadataStore, specs: list[Spec],
     assert _row_counts(store) == before
 
 
-@pytest.mark.parametrize("text", ["metrics.x <", "params.alpha >= 'a' and", "status = 'nope'", "drop table runs", "metrics.x ~ 'a'"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "metrics.x <",
+        "params.alpha >= 'a' and",
+        "status = 'nope'",
+        "drop table runs",
+        "metrics.x ~ 'a'",
+    ],
+)
 def test_malformed_filters_raise_filter_syntax_errors(store: MetadataStore, text: str) -> None:
     with pytest.raises(FilterSyntaxError):
         store.search(text)
 
 
 # -- consistency across backends ---------------------------------------------------------------
-
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,9 @@ from loopml.errors import FilterSyntaxError, NotFoundError
 from loopml.tracking.client import default_client
 
 
-def finished(name: str, *, params: dict[str, object], metrics: dict[str, float], status: str = "succeeded") -> loopml.Run:
+def finished(
+    name: str, *, params: dict[str, object], metrics: dict[str, float], status: str = "succeeded"
+) -> loopml.Run:
     run = loopml.start_run(name)
     run.log_params(params)
     run.log_metrics(metrics)
@@ -29,7 +31,16 @@ def test_runs_returns_a_dataframe_filtered_by_metrics(client: Client) -> None:
     frame = loopml.runs("metrics.auc > 0.9")
     assert isinstance(frame, pd.DataFrame)
     assert len(frame) == 2
-    assert {"id", "run", "pipeline", "status", "started", "duration_s", "params.alpha", "metrics.auc"} <= set(frame.columns)
+    assert {
+        "id",
+        "run",
+        "pipeline",
+        "status",
+        "started",
+        "duration_s",
+        "params.alpha",
+        "metrics.auc",
+    } <= set(frame.columns)
     assert sorted(frame["metrics.auc"]) == [0.92, 0.95]
     only = loopml.runs("metrics.auc > 0.9 and status = 'succeeded'")
     assert list(only["id"]) == [good.id]
@@ -79,7 +90,9 @@ def test_search_runs_returns_records_with_params_and_metrics(client: Client) -> 
     assert record.python_version
 
 
-def test_default_client_is_per_project(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_client_is_per_project(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = default_client()
     assert default_client() is first
     other = tmp_path / "other"
@@ -107,7 +120,9 @@ def test_client_pointing_at_another_store(tmp_path: Path) -> None:
     client.close()
 
 
-def test_environment_variables_override_the_store(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_variables_override_the_store(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("LOOPML_STORE_URI", url)
     monkeypatch.setenv("LOOPML_ARTIFACTS_URI", str(tmp_path / "env-blobs"))

@@ -55,7 +55,9 @@ def test_keyboard_interrupt_cancels_the_run() -> None:
     assert run.status == "cancelled"
 
 
-@pytest.mark.parametrize(("code", "status"), [(0, "succeeded"), (None, "succeeded"), (1, "failed"), ("bye", "failed")])
+@pytest.mark.parametrize(
+    ("code", "status"), [(0, "succeeded"), (None, "succeeded"), (1, "failed"), ("bye", "failed")]
+)
 def test_sys_exit_inside_the_block(code: object, status: str) -> None:
     with pytest.raises(SystemExit), loopml.start_run("exiting") as run:
         sys.exit(code)
@@ -102,8 +104,12 @@ def test_bad_metric_values_fail_at_the_call() -> None:
 
 
 def test_module_level_logging_without_a_run_explains_how() -> None:
-    for call in (lambda: loopml.log_metric("auc", 0.9), lambda: loopml.log_params({"a": 1}),
-                 lambda: loopml.set_tag("a", "b"), lambda: loopml.log_artifact(b"x", "blob")):
+    for call in (
+        lambda: loopml.log_metric("auc", 0.9),
+        lambda: loopml.log_params({"a": 1}),
+        lambda: loopml.set_tag("a", "b"),
+        lambda: loopml.log_artifact(b"x", "blob"),
+    ):
         with pytest.raises(LoopmlError) as info:
             call()
         message = str(info.value)
@@ -138,7 +144,9 @@ def test_active_run_inside_a_step_is_the_pipeline_run() -> None:
     assert run.tags["peeked"] == "yes" and run.params["inner"] == "2"
     assert loopml.active_run() is None
     replay = look()
-    assert replay.steps[0].cached and replay.tags["peeked"] == "yes" and replay.params["inner"] == "2"
+    assert (
+        replay.steps[0].cached and replay.tags["peeked"] == "yes" and replay.params["inner"] == "2"
+    )
 
 
 def test_repr_html_shows_status_params_metrics_and_steps() -> None:

@@ -17,13 +17,20 @@ def artifacts() -> None:
 
 @artifacts.command("list")
 @click.option("--run", "run_ref", default=None, help="Only artifacts linked to this run.")
-@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="How many artifacts to show.")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=50,
+    show_default=True,
+    help="How many artifacts to show.",
+)
 @json_option
 def list_(run_ref: str | None, limit: int, as_json: bool) -> None:
     """List artifacts, newest first."""
     c = client()
     run_id = c.metadata.runs.resolve(run_ref) if run_ref else None
-    records = c.metadata.lineage.list(limit=limit, run_id=run_id)
+    records = c.metadata.lineage.recent(limit=limit, run_id=run_id)
     if as_json:
         print_json([asdict(r) for r in records])
         return
@@ -33,7 +40,9 @@ def list_(run_ref: str | None, limit: int, as_json: bool) -> None:
     for col in ("digest", "type", "materializer", "size", "created"):
         table.add_column(col)
     for r in records:
-        table.add_row(r.digest[:12], r.type_name, r.materializer, fmt_bytes(r.size), fmt_time(r.created_at))
+        table.add_row(
+            r.digest[:12], r.type_name, r.materializer, fmt_bytes(r.size), fmt_time(r.created_at)
+        )
     console().print(table)
 
 
@@ -47,14 +56,22 @@ def show(digest: str, as_json: bool) -> None:
         print_json(asdict(record))
         return
     out = console()
-    out.print(f"[bold]{record.digest}[/]\n  type {record.type_name}\n  materializer {record.materializer}\n  size {fmt_bytes(record.size)}\n  created {fmt_time(record.created_at)}")
+    out.print(
+        f"[bold]{record.digest}[/]\n  type {record.type_name}\n  materializer {record.materializer}\n  size {fmt_bytes(record.size)}\n  created {fmt_time(record.created_at)}"
+    )
     for key, value in sorted(record.metadata.items()):
         out.print(f"  {key}: {value}", markup=False)
 
 
 @artifacts.command()
 @click.argument("digest")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Destination file or folder (default: DIGEST + extension).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Destination file or folder (default: DIGEST + extension).",
+)
 def get(digest: str, output: Path | None) -> None:
     """Export artifact DIGEST (or a unique prefix) to a file: Parquet for DataFrames, .npy for arrays…
 

@@ -27,14 +27,22 @@ def fsck(as_json: bool) -> None:
 
         with Progress(transient=True) as bar:
             task = bar.add_task("verifying blobs", total=None)
-            problems, verified = check(c, on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+            problems, verified = check(
+                c, on_progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
     else:
         problems, verified = check(c)
     if as_json:
         print_json({"verified": verified, "problems": [asdict(p) for p in problems]})
     else:
         for p in problems:
-            out.print(f"[red]{p.kind:>8}[/] {p.digest or '-'}  {p.path}  {p.detail}", markup=True, highlight=False)
-        out.print(f"{verified} blobs verified, {len(problems)} problem{'s' if len(problems) != 1 else ''}.")
+            out.print(
+                f"[red]{p.kind:>8}[/] {p.digest or '-'}  {p.path}  {p.detail}",
+                markup=True,
+                highlight=False,
+            )
+        out.print(
+            f"{verified} blobs verified, {len(problems)} problem{'s' if len(problems) != 1 else ''}."
+        )
     if problems:
         sys.exit(1)

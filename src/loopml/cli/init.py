@@ -9,7 +9,12 @@ import click
 
 from loopml.errors import InvalidParameterError
 
-TEMPLATE_FILES = {"loopml.toml": "loopml.toml", "pipelines.py": "pipelines.py", "gitignore": ".gitignore", "README.md": "README.md"}
+TEMPLATE_FILES = {
+    "loopml.toml": "loopml.toml",
+    "pipelines.py": "pipelines.py",
+    "gitignore": ".gitignore",
+    "README.md": "README.md",
+}
 
 
 @click.command()
@@ -26,10 +31,14 @@ def init(name: str, force: bool) -> None:
       loopml init churn && cd churn && loopml run train -p alpha=0.5
     """
     if not name or "/" in name or name in (".", "..") or name.startswith("-"):
-        raise InvalidParameterError(f"Project name {name!r}: expected a folder name such as 'churn'.")
+        raise InvalidParameterError(
+            f"Project name {name!r}: expected a folder name such as 'churn'."
+        )
     target = Path(name)
     if target.exists() and any(target.iterdir()) and not force:
-        raise InvalidParameterError(f"Folder {str(target)!r} exists and is not empty; pick another name or pass --force.")
+        raise InvalidParameterError(
+            f"Folder {str(target)!r} exists and is not empty; pick another name or pass --force."
+        )
     target.mkdir(parents=True, exist_ok=True)
     package = resources.files("loopml.cli") / "templates"
     for source, dest in TEMPLATE_FILES.items():

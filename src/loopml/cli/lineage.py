@@ -33,19 +33,37 @@ def lineage(ref: str, as_json: bool) -> None:
         upstream: list[Any] = []
         for p in producers:
             if p.step_run_id:
-                upstream += [lk for lk in store.lineage.links(run_id=p.run_id) if lk.step_run_id == p.step_run_id and lk.direction == "input"]
+                upstream += [
+                    lk
+                    for lk in store.lineage.links(run_id=p.run_id)
+                    if lk.step_run_id == p.step_run_id and lk.direction == "input"
+                ]
         if as_json:
-            print_json({"artifact": asdict(artifact), "produced_by": [asdict(x) for x in producers],
-                        "inputs": [asdict(x) for x in upstream], "consumed_by": [asdict(x) for x in consumers]})
+            print_json(
+                {
+                    "artifact": asdict(artifact),
+                    "produced_by": [asdict(x) for x in producers],
+                    "inputs": [asdict(x) for x in upstream],
+                    "consumed_by": [asdict(x) for x in consumers],
+                }
+            )
             return
         out = console()
-        out.print(f"[bold]artifact[/] {artifact.digest}  {artifact.type_name}  ({artifact.materializer}, {artifact.size} bytes)")
+        out.print(
+            f"[bold]artifact[/] {artifact.digest}  {artifact.type_name}  ({artifact.materializer}, {artifact.size} bytes)"
+        )
         runs = {r.id: r for r in store.runs.load({x.run_id for x in links})}
-        for title, items in (("produced by", producers), ("from inputs", upstream), ("consumed by", consumers)):
+        for title, items in (
+            ("produced by", producers),
+            ("from inputs", upstream),
+            ("consumed by", consumers),
+        ):
             out.print(f"[bold]{title}[/]")
             for x in items:
                 run = runs.get(x.run_id) or store.runs.get(x.run_id)
-                out.print(f"  {run.label} ({run.short_id}, {fmt_time(run.started_at)})  step {x.step or '–'}  {x.name}  {x.digest[:12]}")
+                out.print(
+                    f"  {run.label} ({run.short_id}, {fmt_time(run.started_at)})  step {x.step or '–'}  {x.name}  {x.digest[:12]}"
+                )
             if not items:
                 out.print("  –")
         return
@@ -60,11 +78,30 @@ def lineage(ref: str, as_json: bool) -> None:
     links = store.lineage.links(run_id=record.id)
     steps = run.steps
     if as_json:
-        print_json({"run": record.label, "id": record.id, "steps": [
-            {"step": s.name, "status": s.status, "cached": s.cached,
-             "inputs": {lk.name: lk.digest for lk in links if lk.step_run_id == s.id and lk.direction == "input"},
-             "outputs": {lk.name: lk.digest for lk in links if lk.step_run_id == s.id and lk.direction == "output"}}
-            for s in steps]})
+        print_json(
+            {
+                "run": record.label,
+                "id": record.id,
+                "steps": [
+                    {
+                        "step": s.name,
+                        "status": s.status,
+                        "cached": s.cached,
+                        "inputs": {
+                            lk.name: lk.digest
+                            for lk in links
+                            if lk.step_run_id == s.id and lk.direction == "input"
+                        },
+                        "outputs": {
+                            lk.name: lk.digest
+                            for lk in links
+                            if lk.step_run_id == s.id and lk.direction == "output"
+                        },
+                    }
+                    for s in steps
+                ],
+            }
+        )
         return
     from rich.tree import Tree
 

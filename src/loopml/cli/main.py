@@ -19,9 +19,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("loopml.cli.init", "init", "Create a project with a working example pipeline."),
     "run": ("loopml.cli.run", "run", "Run a pipeline: tracked, cached, with live progress."),
     "runs": ("loopml.cli.runs", "runs", "List, filter, show and compare runs."),
-    "lineage": ("loopml.cli.lineage", "lineage", "Show what produced an artifact or run, and what used it."),
-    "artifacts": ("loopml.cli.artifacts", "artifacts", "List, inspect and export stored artifacts."),
-    "fsck": ("loopml.cli.fsck", "fsck", "Check the store: every blob present and intact, no dangling rows."),
+    "lineage": (
+        "loopml.cli.lineage",
+        "lineage",
+        "Show what produced an artifact or run, and what used it.",
+    ),
+    "artifacts": (
+        "loopml.cli.artifacts",
+        "artifacts",
+        "List, inspect and export stored artifacts.",
+    ),
+    "fsck": (
+        "loopml.cli.fsck",
+        "fsck",
+        "Check the store: every blob present and intact, no dangling rows.",
+    ),
 }
 
 
@@ -48,11 +60,16 @@ class LazyGroup(click.Group):
 
             close = difflib.get_close_matches(name, COMMANDS, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise click.UsageError(f"No command {name!r}.{hint} Commands: {', '.join(sorted(COMMANDS))}.", ctx)
+            raise click.UsageError(
+                f"No command {name!r}.{hint} Commands: {', '.join(sorted(COMMANDS))}.", ctx
+            )
         return super().resolve_command(ctx, args)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option("--debug", is_flag=True, help="Show full tracebacks for every error.")
 @click.version_option(package_name="loopml", prog_name="loopml")
 @click.pass_context
@@ -70,7 +87,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn errors into the documented exit codes."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("LOOPML_DEBUG"))
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
+        os.environ.get("LOOPML_DEBUG")
+    )
     try:
         cli.main(args=argv, prog_name="loopml", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -104,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         traceback.print_exc()
         click.secho(
             "Internal error: this is a bug in loopml. Please report it with the traceback above.",
-            fg="red", err=True,
+            fg="red",
+            err=True,
         )
         sys.exit(2)

@@ -16,7 +16,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def json_option(fn: F) -> F:
     """``--json``: print machine-readable JSON instead of a table (same on every command)."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")(fn)  # type: ignore[return-value]
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table."
+    )(fn)
 
 
 def _clean(value: Any) -> Any:
@@ -79,8 +81,15 @@ def fmt_bytes(n: int | None) -> str:
     return str(n)
 
 
-STATUS_STYLE = {"succeeded": "green", "failed": "red", "crashed": "red", "cancelled": "yellow",
-                "running": "cyan", "skipped": "dim", "pending": "dim"}
+STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "crashed": "red",
+    "cancelled": "yellow",
+    "running": "cyan",
+    "skipped": "dim",
+    "pending": "dim",
+}
 
 
 def client() -> Any:

@@ -24,7 +24,13 @@ class _Progress:
         if live and not quiet:
             from rich.live import Live
 
-            self.live = Live(self._render(), refresh_per_second=8, transient=False, redirect_stdout=False, redirect_stderr=False)
+            self.live = Live(
+                self._render(),
+                refresh_per_second=8,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self.live.start()
 
     def _render(self) -> Any:
@@ -37,7 +43,10 @@ class _Progress:
                 detail = fmt_duration(time.perf_counter() - self.started[name])
             table.add_row(f"[{STATUS_STYLE.get(status, '')}]{status:>9}[/]", name, detail)
         bar = Table.grid(padding=(0, 1))
-        bar.add_row(ProgressBar(total=max(self.total, 1), completed=self.done, width=40), f"{self.done}/{self.total} steps")
+        bar.add_row(
+            ProgressBar(total=max(self.total, 1), completed=self.done, width=40),
+            f"{self.done}/{self.total} steps",
+        )
         outer = Table.grid()
         outer.add_row(table)
         outer.add_row(bar)
@@ -67,11 +76,25 @@ class _Progress:
 
 @click.command()
 @click.argument("pipeline")
-@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A pipeline parameter, typed from its signature (repeatable).")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A pipeline parameter, typed from its signature (repeatable).",
+)
 @click.option("--no-cache", is_flag=True, help="Run every step even when a cached result exists.")
-@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Steps that may run at once (default: [run] workers).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Steps that may run at once (default: [run] workers).",
+)
 @json_option
-def run(pipeline: str, params: tuple[str, ...], no_cache: bool, workers: int | None, as_json: bool) -> None:
+def run(
+    pipeline: str, params: tuple[str, ...], no_cache: bool, workers: int | None, as_json: bool
+) -> None:
     """Run PIPELINE from this project; every step is tracked and cached.
 
     \b
@@ -91,20 +114,37 @@ def run(pipeline: str, params: tuple[str, ...], no_cache: bool, workers: int | N
     client = Client(settings).open()
     progress = _Progress(len(dag), live=sys.stderr.isatty() and not as_json, quiet=as_json)
     try:
-        result = target.run(bound, cache=not no_cache, workers=workers, client=client, progress=progress)
+        result = target.run(
+            bound, cache=not no_cache, workers=workers, client=client, progress=progress
+        )
     finally:
         progress.stop()
     record = result.record
     steps = result.steps
     cached = sum(1 for s in steps if s.cached)
     if as_json:
-        print_json({"id": record.id, "run": record.label, "status": record.status, "duration_s": record.duration_s,
-                    "metrics": record.metrics, "params": record.params, "cached_steps": cached, "steps": len(steps),
-                    "outputs": result.outputs(), "cost": record.cost})
+        print_json(
+            {
+                "id": record.id,
+                "run": record.label,
+                "status": record.status,
+                "duration_s": record.duration_s,
+                "metrics": record.metrics,
+                "params": record.params,
+                "cached_steps": cached,
+                "steps": len(steps),
+                "outputs": result.outputs(),
+                "cost": record.cost,
+            }
+        )
         return
     metrics = "  ".join(f"{k}={fmt_num(v)}" for k, v in sorted(record.metrics.items()))
-    click.secho(f"Run {record.label} ({record.short_id}) {record.status} in {fmt_duration(record.duration_s)}"
-                f" · {cached}/{len(steps)} steps from cache", fg="green", err=False)
+    click.secho(
+        f"Run {record.label} ({record.short_id}) {record.status} in {fmt_duration(record.duration_s)}"
+        f" · {cached}/{len(steps)} steps from cache",
+        fg="green",
+        err=False,
+    )
     if metrics:
         click.echo(f"  {metrics}")
     click.echo(f"  details: loopml runs show {record.short_id}")

@@ -28,12 +28,30 @@ def _run_dict(record: Any) -> dict[str, Any]:
 
 
 @click.group(invoke_without_command=True)
-@click.option("-f", "--filter", "filter_", default=None, metavar="EXPR", help="e.g. \"metrics.rmse < 3 and params.alpha >= 0.1\".")
-@click.option("-s", "--sort", default=None, metavar="KEYS", help="e.g. -metrics.rmse (descending), started.")
-@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many runs to show.")
+@click.option(
+    "-f",
+    "--filter",
+    "filter_",
+    default=None,
+    metavar="EXPR",
+    help='e.g. "metrics.rmse < 3 and params.alpha >= 0.1".',
+)
+@click.option(
+    "-s", "--sort", default=None, metavar="KEYS", help="e.g. -metrics.rmse (descending), started."
+)
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    help="How many runs to show.",
+)
 @json_option
 @click.pass_context
-def runs(ctx: click.Context, filter_: str | None, sort: str | None, limit: int, as_json: bool) -> None:
+def runs(
+    ctx: click.Context, filter_: str | None, sort: str | None, limit: int, as_json: bool
+) -> None:
     """List runs, newest first; filter and sort by metrics, params, tags and attributes.
 
     \b
@@ -57,18 +75,34 @@ def runs(ctx: click.Context, filter_: str | None, sort: str | None, limit: int, 
     metric_keys = sorted({k for r in records for k in r.metrics})[:6]
     param_keys = sorted({k for r in records for k in r.params})[:4]
     table = Table(box=None, header_style="bold")
-    for col in ("run", "id", "status", "started", "duration", "cost", *(f"params.{k}" for k in param_keys), *metric_keys):
+    for col in (
+        "run",
+        "id",
+        "status",
+        "started",
+        "duration",
+        "cost",
+        *(f"params.{k}" for k in param_keys),
+        *metric_keys,
+    ):
         table.add_column(col, justify="right" if col in metric_keys else "left")
     for r in records:
         style = STATUS_STYLE.get(r.status, "")
         table.add_row(
-            r.label, r.short_id, f"[{style}]{r.status}[/]", fmt_time(r.started_at), fmt_duration(r.duration_s),
+            r.label,
+            r.short_id,
+            f"[{style}]{r.status}[/]",
+            fmt_time(r.started_at),
+            fmt_duration(r.duration_s),
             fmt_cost(r.cost),
-            *(r.params.get(k, "") for k in param_keys), *(fmt_num(r.metrics[k]) if k in r.metrics else "" for k in metric_keys),
+            *(r.params.get(k, "") for k in param_keys),
+            *(fmt_num(r.metrics[k]) if k in r.metrics else "" for k in metric_keys),
         )
     out = console()
     if not records:
-        out.print("No runs match." if filter_ else "No runs yet: start one with `loopml run PIPELINE`.")
+        out.print(
+            "No runs match." if filter_ else "No runs yet: start one with `loopml run PIPELINE`."
+        )
         return
     out.print(table)
 
@@ -96,10 +130,14 @@ def show(run_ref: str, as_json: bool) -> None:
     out.print(f"[bold]Run {record.label}[/]  {record.id}  [{style}]{record.status}[/]")
     env = record.environment
     rows = [
-        ("started", fmt_time(record.started_at)), ("ended", fmt_time(record.ended_at)),
-        ("duration", fmt_duration(record.duration_s)), ("host", record.host), ("executor", record.executor),
+        ("started", fmt_time(record.started_at)),
+        ("ended", fmt_time(record.ended_at)),
+        ("duration", fmt_duration(record.duration_s)),
+        ("host", record.host),
+        ("executor", record.executor),
         ("git", f"{record.git_commit or '–'}{' (dirty)' if record.git_dirty else ''}"),
-        ("python", record.python_version or "–"), ("packages", str(len(env.get("packages", {})))),
+        ("python", record.python_version or "–"),
+        ("packages", str(len(env.get("packages", {})))),
         ("cpu time", fmt_duration(record.cpu_s)),
         ("cost", fmt_cost(record.cost)),
     ]
@@ -109,22 +147,38 @@ def show(run_ref: str, as_json: bool) -> None:
         rows.append(("error", record.error.splitlines()[-1] if record.error else ""))
     for key, value in rows:
         out.print(f"  [dim]{key:>9}[/]  {value}")
-    for title, values in (("params", record.params), ("metrics", record.metrics), ("tags", record.tags)):
+    for title, values in (
+        ("params", record.params),
+        ("metrics", record.metrics),
+        ("tags", record.tags),
+    ):
         if values:
-            out.print(f"[bold]{title}[/]  " + "  ".join(f"{k}={fmt_num(v)}" for k, v in sorted(values.items())))
+            out.print(
+                f"[bold]{title}[/]  "
+                + "  ".join(f"{k}={fmt_num(v)}" for k, v in sorted(values.items()))
+            )
     from loopml.tracking.charts import sparkline
 
     for key in sorted(record.metrics):
         series = c.metadata.metrics.history(record.id, key)
         if len(series) > 1:
             values = [p.value for p in series]
-            out.print(f"  [dim]{key:>12}[/] {sparkline(values)}  {fmt_num(values[0])} → {fmt_num(values[-1])} ({len(values)} points)")
+            out.print(
+                f"  [dim]{key:>12}[/] {sparkline(values)}  {fmt_num(values[0])} → {fmt_num(values[-1])} ({len(values)} points)"
+            )
     table = Table(title="steps", box=None, header_style="bold", title_justify="left")
     for col in ("step", "status", "cached", "wall", "cpu", "peak mem", "error"):
         table.add_column(col)
     for s in steps:
-        table.add_row(s.name, f"[{STATUS_STYLE.get(s.status, '')}]{s.status}[/]", "yes" if s.cached else "",
-                      fmt_duration(s.wall_s), fmt_duration(s.cpu_s), fmt_bytes(s.peak_mem_bytes), (s.error or "")[:80])
+        table.add_row(
+            s.name,
+            f"[{STATUS_STYLE.get(s.status, '')}]{s.status}[/]",
+            "yes" if s.cached else "",
+            fmt_duration(s.wall_s),
+            fmt_duration(s.cpu_s),
+            fmt_bytes(s.peak_mem_bytes),
+            (s.error or "")[:80],
+        )
     out.print(table)
     outputs = [link for link in links if link.direction in ("output", "logged")]
     if outputs:
@@ -144,19 +198,27 @@ def show(run_ref: str, as_json: bool) -> None:
 def compare(run_refs: tuple[str, ...], show_all: bool, as_json: bool) -> None:
     """Compare runs side by side; rows that differ are highlighted."""
     if len(run_refs) < 2:
-        raise click.UsageError("Give at least two runs to compare, e.g. `loopml runs compare train#1 train#2`.")
+        raise click.UsageError(
+            "Give at least two runs to compare, e.g. `loopml runs compare train#1 train#2`."
+        )
     c = client()
     records = [c.get_run(ref).record for ref in run_refs]
     rows: list[tuple[str, list[Any]]] = [
-        ("status", [r.status for r in records]), ("duration", [fmt_duration(r.duration_s) for r in records]),
+        ("status", [r.status for r in records]),
+        ("duration", [fmt_duration(r.duration_s) for r in records]),
         ("git_commit", [(r.git_commit or "")[:12] for r in records]),
     ]
     for kind in ("params", "metrics", "tags"):
         keys = sorted({k for r in records for k in getattr(r, kind)})
         rows += [(f"{kind}.{k}", [getattr(r, kind).get(k) for r in records]) for k in keys]
     if as_json:
-        print_json({"runs": [r.label for r in records], "rows": {name: values for name, values in rows},
-                    "different": [name for name, values in rows if len({repr(v) for v in values}) > 1]})
+        print_json(
+            {
+                "runs": [r.label for r in records],
+                "rows": {name: values for name, values in rows},
+                "different": [name for name, values in rows if len({repr(v) for v in values}) > 1],
+            }
+        )
         return
     from rich.table import Table
 
@@ -169,5 +231,8 @@ def compare(run_refs: tuple[str, ...], show_all: bool, as_json: bool) -> None:
         if not differs and not show_all:
             continue
         cells = ["–" if v is None else fmt_num(v) for v in values]
-        table.add_row(f"[bold yellow]{name}[/]" if differs else name, *(f"[yellow]{c}[/]" if differs else c for c in cells))
+        table.add_row(
+            f"[bold yellow]{name}[/]" if differs else name,
+            *(f"[yellow]{c}[/]" if differs else c for c in cells),
+        )
     console().print(table)

@@ -33,7 +33,9 @@ class StepResult:
     """What one step execution produced, measured where it ran."""
 
     outputs: dict[str, Any] = field(default_factory=dict)  # output ref -> ArtifactRecord
-    values: dict[str, Any] = field(default_factory=dict)  # output ref -> value (in-memory executors only)
+    values: dict[str, Any] = field(
+        default_factory=dict
+    )  # output ref -> value (in-memory executors only)
     started_at: float = 0.0  # epoch seconds when the step began running (not when queued)
     wall_s: float = 0.0
     cpu_s: float = 0.0

@@ -28,7 +28,9 @@ class LocalExecutor:
 
     def __init__(self, workers: int = 4) -> None:
         self.workers = workers
-        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -55,7 +57,9 @@ class LocalExecutor:
         future: Future[T] = Future()
         with self._lock:
             if len(self._threads) < self.workers:
-                thread = threading.Thread(target=self._work, name=f"loopml-step-{len(self._threads)}", daemon=True)
+                thread = threading.Thread(
+                    target=self._work, name=f"loopml-step-{len(self._threads)}", daemon=True
+                )
                 self._threads.append(thread)
                 thread.start()
         self._queue.put((future, task))

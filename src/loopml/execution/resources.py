@@ -112,9 +112,9 @@ def _install(ident: int, buffers: dict[str, io.StringIO]) -> None:
     with _install_lock:
         _captures[ident] = buffers
         if not isinstance(sys.stdout, _Router):
-            sys.stdout = _Router(sys.stdout, "stdout")  # type: ignore[assignment]
+            sys.stdout = _Router(sys.stdout, "stdout")
         if not isinstance(sys.stderr, _Router):
-            sys.stderr = _Router(sys.stderr, "stderr")  # type: ignore[assignment]
+            sys.stderr = _Router(sys.stderr, "stderr")
 
 
 def _uninstall_if_idle() -> None:
@@ -123,9 +123,9 @@ def _uninstall_if_idle() -> None:
         if _captures:
             return
         if isinstance(sys.stdout, _Router):
-            sys.stdout = sys.stdout.original  # type: ignore[assignment]
+            sys.stdout = sys.stdout.original
         if isinstance(sys.stderr, _Router):
-            sys.stderr = sys.stderr.original  # type: ignore[assignment]
+            sys.stderr = sys.stderr.original
 
 
 @dataclass(slots=True)
@@ -161,5 +161,7 @@ def measure() -> Iterator[Measurement]:
         for name in ("stdout", "stderr"):
             text = buffers[name].getvalue()
             if len(text) > MAX_CAPTURE:
-                text = text[:MAX_CAPTURE] + f"\n… [{len(text) - MAX_CAPTURE} more characters not kept]"
+                text = (
+                    text[:MAX_CAPTURE] + f"\n… [{len(text) - MAX_CAPTURE} more characters not kept]"
+                )
             setattr(result, name, text)

@@ -37,15 +37,24 @@ GB = 1024**3
 
 
 def run_pipeline(
-    pipeline: Pipeline, dag: Dag, params: dict[str, Any], *, cache: bool = True, workers: int | None = None,
-    client: Client | None = None, executor: Executor | None = None, progress: Progress | None = None,
+    pipeline: Pipeline,
+    dag: Dag,
+    params: dict[str, Any],
+    *,
+    cache: bool = True,
+    workers: int | None = None,
+    client: Client | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
 ) -> Run:
     """Execute ``dag`` as a tracked run of ``pipeline`` and return the finished run."""
     client = (client or default_client()).open()
     own_executor = executor is None
     executor = executor or LocalExecutor(workers or client.settings.workers)
     run = Run.start(client, pipeline.name, executor=executor.name)
-    runner = _Runner(client, run, dag, executor, cache=cache, progress=progress or (lambda *a, **k: None))
+    runner = _Runner(
+        client, run, dag, executor, cache=cache, progress=progress or (lambda *a, **k: None)
+    )
     try:
         run.log_params({k: _param_text(v) for k, v in params.items()})
         runner.execute()
@@ -71,7 +80,16 @@ def _param_text(value: Any) -> Any:
 
 
 class _Runner:
-    def __init__(self, client: Client, run: Run, dag: Dag, executor: Executor, *, cache: bool, progress: Progress) -> None:
+    def __init__(
+        self,
+        client: Client,
+        run: Run,
+        dag: Dag,
+        executor: Executor,
+        *,
+        cache: bool,
+        progress: Progress,
+    ) -> None:
         self.client = client
         self.store = client.metadata
         self.run = run
@@ -94,8 +112,15 @@ class _Runner:
             for position, node in enumerate(self.dag):
                 spec = node.step.spec
                 self.store.steps.insert(
-                    conn, id=self.step_ids[node.name], run_id=self.run.id, name=node.name, position=position,
-                    status="pending", cached=False, cpus=spec.cpus, gpus=spec.gpus,
+                    conn,
+                    id=self.step_ids[node.name],
+                    run_id=self.run.id,
+                    name=node.name,
+                    position=position,
+                    status="pending",
+                    cached=False,
+                    cpus=spec.cpus,
+                    gpus=spec.gpus,
                 )
 
         self.store.db.write(insert)
@@ -138,7 +163,9 @@ class _Runner:
                 params, stored = self._constants(node)
                 inputs = {param: self.digests[ref.ref] for param, ref in node.inputs} | stored
                 spec = node.step.spec
-                key = cache_key(f"{spec.module}.{spec.qualname}", fingerprints[node.name], params, inputs)
+                key = cache_key(
+                    f"{spec.module}.{spec.qualname}", fingerprints[node.name], params, inputs
+                )
                 if self.use_cache and spec.cache and self._try_cache(node, key, inputs):
                     continue
                 self._mark_running(node, key)
@@ -170,14 +197,25 @@ class _Runner:
 
     def _task(self, node: Node, stored: dict[str, str]) -> Callable[[], StepResult]:
         plain = {name: value for name, value in node.constants if name not in stored}
-        sources: dict[str, tuple[str, str]] = {param: (ref.ref, self.digests[ref.ref]) for param, ref in node.inputs}
+        sources: dict[str, tuple[str, str]] = {
+            param: (ref.ref, self.digests[ref.ref]) for param, ref in node.inputs
+        }
         sources |= {name: (f"{node.name}:{name}", digest) for name, digest in stored.items()}
         client, run, values = self.client, self.run, self.values
         keep = self.executor.shares_memory
         step_run_id = self.step_ids[node.name]
 
         def task() -> StepResult:
-            return execute_step(node, plain, sources, values if keep else {}, client, run, step_run_id, keep_values=keep)
+            return execute_step(
+                node,
+                plain,
+                sources,
+                values if keep else {},
+                client,
+                run,
+                step_run_id,
+                keep_values=keep,
+            )
 
         return task
 
@@ -193,8 +231,17 @@ class _Runner:
         now = time.time()
 
         def record(conn: Any) -> None:
-            self.store.steps.update(conn, self.step_ids[node.name], status="succeeded", cached=True, cache_key=key,
-                                    started_at=now, ended_at=now, wall_s=0.0, cpu_s=0.0)
+            self.store.steps.update(
+                conn,
+                self.step_ids[node.name],
+                status="succeeded",
+                cached=True,
+                cache_key=key,
+                started_at=now,
+                ended_at=now,
+                wall_s=0.0,
+                cpu_s=0.0,
+            )
             self._links(conn, node, inputs, outputs)
 
         # Cached steps are recorded in one batch: one transaction for a whole cached chain.
@@ -211,12 +258,28 @@ class _Runner:
         self.progress("cached", node.name)
         return True
 
-    def _links(self, conn: Any, node: Node, inputs: dict[str, str], outputs: dict[str, str]) -> None:
+    def _links(
+        self, conn: Any, node: Node, inputs: dict[str, str], outputs: dict[str, str]
+    ) -> None:
         step_run_id = self.step_ids[node.name]
         for param, digest in inputs.items():
-            self.store.lineage.link(digest, run_id=self.run.id, step_run_id=step_run_id, direction="input", name=param, conn=conn)
+            self.store.lineage.link(
+                digest,
+                run_id=self.run.id,
+                step_run_id=step_run_id,
+                direction="input",
+                name=param,
+                conn=conn,
+            )
         for ref, digest in outputs.items():
-            self.store.lineage.link(digest, run_id=self.run.id, step_run_id=step_run_id, direction="output", name=ref, conn=conn)
+            self.store.lineage.link(
+                digest,
+                run_id=self.run.id,
+                step_run_id=step_run_id,
+                direction="output",
+                name=ref,
+                conn=conn,
+            )
 
     def _take_deferred(self) -> Callable[[Any], None]:
         """The deferred writes as one idempotent function (safe to re-run after a retry)."""
@@ -238,17 +301,23 @@ class _Runner:
 
         def mark(conn: Any) -> None:
             deferred(conn)
-            self.store.steps.update(conn, self.step_ids[node.name], status="running", cache_key=key, started_at=started)
+            self.store.steps.update(
+                conn, self.step_ids[node.name], status="running", cache_key=key, started_at=started
+            )
 
         self.store.db.write(mark)
         self.progress("started", node.name)
 
     def _skip(self, node: Node) -> None:
         self.status[node.name] = "skipped"
-        self.deferred.append(lambda conn: self.store.steps.update(conn, self.step_ids[node.name], status="skipped"))
+        self.deferred.append(
+            lambda conn: self.store.steps.update(conn, self.step_ids[node.name], status="skipped")
+        )
         self.progress("skipped", node.name)
 
-    def _record(self, node: Node, key: str, started: float, result: StepResult, inputs: dict[str, str]) -> None:
+    def _record(
+        self, node: Node, key: str, started: float, result: StepResult, inputs: dict[str, str]
+    ) -> None:
         spec = node.step.spec
         ok = result.error is None
         status = "succeeded" if ok else "failed"
@@ -257,10 +326,20 @@ class _Runner:
 
         def record(conn: Any) -> None:
             self.store.steps.update(
-                conn, self.step_ids[node.name], status=status, cached=False, cache_key=key, started_at=started,
-                ended_at=started + result.wall_s, wall_s=result.wall_s, cpu_s=result.cpu_s,
-                peak_mem_bytes=result.peak_mem_bytes, stdout=result.stdout, stderr=result.stderr,
-                error=result.error_text, traceback=result.traceback,
+                conn,
+                self.step_ids[node.name],
+                status=status,
+                cached=False,
+                cache_key=key,
+                started_at=started,
+                ended_at=started + result.wall_s,
+                wall_s=result.wall_s,
+                cpu_s=result.cpu_s,
+                peak_mem_bytes=result.peak_mem_bytes,
+                stdout=result.stdout,
+                stderr=result.stderr,
+                error=result.error_text,
+                traceback=result.traceback,
             )
             self._links(conn, node, inputs, outputs)
             if ok:
@@ -273,7 +352,11 @@ class _Runner:
         self.status[node.name] = status
         hours = result.wall_s / 3600
         memory_gb = (spec.memory or result.peak_mem_bytes) / GB
-        self.cost += hours * (spec.cpus * self.prices.cpu_hour + spec.gpus * self.prices.gpu_hour + memory_gb * self.prices.gb_hour)
+        self.cost += hours * (
+            spec.cpus * self.prices.cpu_hour
+            + spec.gpus * self.prices.gpu_hour
+            + memory_gb * self.prices.gb_hour
+        )
         self.progress(status, node.name, wall_s=result.wall_s, error=result.error_text)
 
     def abandon(self, status: str) -> None:
@@ -294,8 +377,15 @@ class _Runner:
 
 
 def execute_step(
-    node: Node, plain: dict[str, Any], sources: dict[str, tuple[str, str]], values: dict[str, Any],
-    client: Client, run: Run, step_run_id: str, *, keep_values: bool,
+    node: Node,
+    plain: dict[str, Any],
+    sources: dict[str, tuple[str, str]],
+    values: dict[str, Any],
+    client: Client,
+    run: Run,
+    step_run_id: str,
+    *,
+    keep_values: bool,
 ) -> StepResult:
     """Run one step where the executor put it: load inputs, call, measure, store outputs.
 

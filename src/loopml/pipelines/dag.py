@@ -17,7 +17,9 @@ from loopml.pipelines.step import MultiOutput, StepOutput
 if TYPE_CHECKING:
     from loopml.pipelines.step import Step
 
-_builder: contextvars.ContextVar[DagBuilder | None] = contextvars.ContextVar("loopml_dag_builder", default=None)
+_builder: contextvars.ContextVar[DagBuilder | None] = contextvars.ContextVar(
+    "loopml_dag_builder", default=None
+)
 
 
 def current_builder() -> DagBuilder | None:
@@ -68,7 +70,9 @@ class Dag:
             if n.name == name:
                 return n
         names = [n.name for n in self.nodes]
-        raise NotFoundError(f"No step {name!r} in this pipeline; its steps are {names}.{did_you_mean(name, names)}")
+        raise NotFoundError(
+            f"No step {name!r} in this pipeline; its steps are {names}.{did_you_mean(name, names)}"
+        )
 
     def downstream(self, name: str) -> set[str]:
         out: set[str] = set()
@@ -112,7 +116,9 @@ class DagBuilder:
     def __exit__(self, *exc: object) -> None:
         _builder.reset(self._token)
 
-    def add(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StepOutput | MultiOutput:
+    def add(
+        self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> StepOutput | MultiOutput:
         spec = step.spec
         count = self._names.get(spec.name, 0) + 1
         self._names[spec.name] = count
@@ -135,7 +141,9 @@ class DagBuilder:
                 )
             elif isinstance(value, StepOutput):
                 if value.node not in known:
-                    self.problems.append(f"{where}: argument {param!r} comes from step {value.node!r}, which is not part of this pipeline.")
+                    self.problems.append(
+                        f"{where}: argument {param!r} comes from step {value.node!r}, which is not part of this pipeline."
+                    )
                 inputs.append((param, value))
             else:
                 constants.append((param, value))
@@ -150,5 +158,7 @@ class DagBuilder:
         if self.problems:
             raise PipelineDefinitionError(self.problems)
         if not self.nodes:
-            raise PipelineDefinitionError([f"pipeline {self.pipeline!r}: its body called no steps."])
+            raise PipelineDefinitionError(
+                [f"pipeline {self.pipeline!r}: its body called no steps."]
+            )
         return Dag(tuple(self.nodes))  # appended in call order, which is already topological

@@ -26,9 +26,11 @@ def load_pipelines(settings: Settings) -> dict[str, Pipeline]:
             if exc.name == module_name:
                 raise NotFoundError(
                     f"Pipelines module {module_name!r} not found in {root}. Create {module_name}.py there, "
-                    "or list your modules in loopml.toml: [project] pipelines = [\"my_module\"]."
+                    'or list your modules in loopml.toml: [project] pipelines = ["my_module"].'
                 ) from None
-            raise InvalidParameterError(f"Importing pipelines module {module_name!r} failed: {exc}.") from exc
+            raise InvalidParameterError(
+                f"Importing pipelines module {module_name!r} failed: {exc}."
+            ) from exc
         except Exception as exc:
             raise InvalidParameterError(
                 f"Importing pipelines module {module_name!r} failed: {type(exc).__name__}: {exc}."

@@ -63,7 +63,12 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             node.decorator_list = []
@@ -142,11 +147,17 @@ def _visit(name: str, obj: Any, names: list[str], parts: list[str], seen: set[in
                     _collect(member, parts, seen)
     elif isinstance(obj, types.ModuleType):
         file = getattr(obj, "__file__", None)
-        if file and not os.path.realpath(file).startswith(_LIBRARY_ROOTS) and not obj.__name__.startswith("loopml"):
+        if (
+            file
+            and not os.path.realpath(file).startswith(_LIBRARY_ROOTS)
+            and not obj.__name__.startswith("loopml")
+        ):
             for attr in names:
                 if hasattr(obj, attr):
                     _visit(f"{name}.{attr}", getattr(obj, attr), names, parts, seen)
-    elif isinstance(obj, _SIMPLE) or (isinstance(obj, tuple | frozenset) and all(isinstance(x, _SIMPLE) for x in obj)):
+    elif isinstance(obj, _SIMPLE) or (
+        isinstance(obj, tuple | frozenset) and all(isinstance(x, _SIMPLE) for x in obj)
+    ):
         parts.append(f"{name}={obj!r}")
 
 
@@ -157,7 +168,11 @@ def file_digest(path: Path) -> str:
     if key in _FILE_MEMO:
         return _FILE_MEMO[key]
     if path.is_dir():
-        entries = [f"{p.relative_to(path).as_posix()}:{file_digest(p)}" for p in sorted(path.rglob("*")) if p.is_file()]
+        entries = [
+            f"{p.relative_to(path).as_posix()}:{file_digest(p)}"
+            for p in sorted(path.rglob("*"))
+            if p.is_file()
+        ]
         digest = hashlib.sha256("\n".join(entries).encode()).hexdigest()
     else:
         with path.open("rb") as fh:
@@ -172,7 +187,9 @@ def canonical_param(value: Any) -> Any:
     A ``Path``, or a string naming an existing file or folder, also contributes the
     content digest, so editing ``data.csv`` invalidates the steps that read it.
     """
-    if isinstance(value, Path) or (isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value):
+    if isinstance(value, Path) or (
+        isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value
+    ):
         path = Path(value)
         try:
             if path.exists():
@@ -185,13 +202,26 @@ def canonical_param(value: Any) -> Any:
 
 def params_json(params: Mapping[str, Any]) -> str:
     """Canonical JSON of step parameters; raises TypeError for values JSON cannot hold."""
-    return json.dumps({k: canonical_param(v) for k, v in params.items()}, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return json.dumps(
+        {k: canonical_param(v) for k, v in params.items()},
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=True,
+    )
 
 
-def cache_key(step_id: str, code_fingerprint: str, params: str, input_digests: Mapping[str, str]) -> str:
+def cache_key(
+    step_id: str, code_fingerprint: str, params: str, input_digests: Mapping[str, str]
+) -> str:
     """The step cache key: SHA-256 over identity, code, canonical params and input digests."""
     payload = json.dumps(
-        {"step": step_id, "code": code_fingerprint, "params": params, "inputs": dict(sorted(input_digests.items()))},
-        sort_keys=True, separators=(",", ":"),
+        {
+            "step": step_id,
+            "code": code_fingerprint,
+            "params": params,
+            "inputs": dict(sorted(input_digests.items())),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode()).hexdigest()

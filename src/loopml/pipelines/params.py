@@ -53,12 +53,25 @@ def convert(name: str, raw: str, target: Any) -> Any:
         return raw
     except ValueError:
         kind = getattr(target, "__name__", str(target))
-        example = {"bool": "true or false", "int": "an integer such as 3", "float": "a number such as 0.5",
-                   "list": 'a JSON list such as [1, 2]', "dict": 'a JSON object such as {"a": 1}'}.get(kind, kind)
-        raise InvalidParameterError(f"Parameter {name!r}: got {raw!r}; expected {example}.") from None
+        example = {
+            "bool": "true or false",
+            "int": "an integer such as 3",
+            "float": "a number such as 0.5",
+            "list": "a JSON list such as [1, 2]",
+            "dict": 'a JSON object such as {"a": 1}',
+        }.get(kind, kind)
+        raise InvalidParameterError(
+            f"Parameter {name!r}: got {raw!r}; expected {example}."
+        ) from None
 
 
-def parse_assignments(signature: inspect.Signature, assignments: list[str], *, where: str, hints: dict[str, Any] | None = None) -> dict[str, Any]:
+def parse_assignments(
+    signature: inspect.Signature,
+    assignments: list[str],
+    *,
+    where: str,
+    hints: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Parse ``["alpha=0.5", "name=x"]`` against a pipeline signature.
 
     Every problem is reported at once; nothing runs when any value is bad.
@@ -73,7 +86,9 @@ def parse_assignments(signature: inspect.Signature, assignments: list[str], *, w
             problems.append(f"{item!r} is not KEY=VALUE (e.g. -p alpha=0.5)")
             continue
         if key not in params:
-            problems.append(f"{where} has no parameter {key!r}; its parameters are {list(params)}.{did_you_mean(key, params)}")
+            problems.append(
+                f"{where} has no parameter {key!r}; its parameters are {list(params)}.{did_you_mean(key, params)}"
+            )
             continue
         annotation = (hints or {}).get(key, params[key].annotation)
         if raw.strip().lower() in ("none", "null") and type(None) in typing.get_args(annotation):

@@ -31,7 +31,8 @@ class Pipeline:
         self.signature = inspect.signature(fn)
         problems = [
             f"pipeline {self.name!r}: parameter {p.name!r} is *args/**kwargs; pipelines need named parameters."
-            for p in self.signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            for p in self.signature.parameters.values()
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
         if problems:
             raise PipelineDefinitionError(problems)
@@ -58,7 +59,9 @@ class Pipeline:
             hints = typing.get_type_hints(self.fn)
         except Exception:  # unresolvable annotations: fall back to defaults' types
             hints = {}
-        return parse_assignments(self.signature, assignments, where=f"Pipeline {self.name!r}", hints=hints)
+        return parse_assignments(
+            self.signature, assignments, where=f"Pipeline {self.name!r}", hints=hints
+        )
 
     def dag(self, *args: Any, **kwargs: Any) -> Dag:
         """Build the DAG for these parameters without running anything."""
@@ -88,8 +91,16 @@ class Pipeline:
 
         bound = self.bind(**(params or {}))
         dag = self.dag(**bound)
-        return run_pipeline(self, dag, bound, cache=cache, workers=workers, client=client,
-                            executor=executor, progress=progress)
+        return run_pipeline(
+            self,
+            dag,
+            bound,
+            cache=cache,
+            workers=workers,
+            client=client,
+            executor=executor,
+            progress=progress,
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Run:
         return self.run(self.bind(*args, **kwargs))

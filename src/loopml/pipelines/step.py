@@ -56,11 +56,13 @@ class StepOutput:
         return self.node if self.output is None else f"{self.node}.{self.output}"
 
     def __bool__(self) -> bool:
-        raise PipelineDefinitionError([
-            f"The output of step {self.ref!r} was used as a value inside a @pipeline body. "
-            "Inside a pipeline, step calls return placeholders that are filled in when the "
-            "pipeline runs; move this logic into a step."
-        ])
+        raise PipelineDefinitionError(
+            [
+                f"The output of step {self.ref!r} was used as a value inside a @pipeline body. "
+                "Inside a pipeline, step calls return placeholders that are filled in when the "
+                "pipeline runs; move this logic into a step."
+            ]
+        )
 
     def __iter__(self) -> Iterator[Any]:
         self.__bool__()
@@ -89,7 +91,9 @@ class MultiOutput:
         if isinstance(key, int):
             return StepOutput(self.node, self.names[key])
         if key not in self.names:
-            raise PipelineDefinitionError([f"Step {self.node!r} has no output {key!r}; its outputs are {list(self.names)}."])
+            raise PipelineDefinitionError(
+                [f"Step {self.node!r} has no output {key!r}; its outputs are {list(self.names)}."]
+            )
         return StepOutput(self.node, key)
 
     def __iter__(self) -> Iterator[StepOutput]:
@@ -128,10 +132,19 @@ class Step:
         return (Step, (self.fn, self.spec))
 
 
-def _outputs_of(fn: Callable[..., Any], outputs: tuple[str, ...] | list[str] | None, problems: list[str], where: str) -> tuple[str, ...] | None:
+def _outputs_of(
+    fn: Callable[..., Any],
+    outputs: tuple[str, ...] | list[str] | None,
+    problems: list[str],
+    where: str,
+) -> tuple[str, ...] | None:
     if outputs is not None:
         names = tuple(outputs)
-        if not names or not all(isinstance(n, str) and n.isidentifier() for n in names) or len(set(names)) != len(names):
+        if (
+            not names
+            or not all(isinstance(n, str) and n.isidentifier() for n in names)
+            or len(set(names)) != len(names)
+        ):
             problems.append(f"{where}: outputs={outputs!r}; expected distinct Python identifiers.")
         return names
     ret = inspect.signature(fn).return_annotation
@@ -146,7 +159,16 @@ def _outputs_of(fn: Callable[..., Any], outputs: tuple[str, ...] | list[str] | N
     return None
 
 
-def _build(fn: Callable[..., Any], *, name: str | None, outputs: Any, cache: bool, cpus: float, memory: int | None, gpus: float) -> Step:
+def _build(
+    fn: Callable[..., Any],
+    *,
+    name: str | None,
+    outputs: Any,
+    cache: bool,
+    cpus: float,
+    memory: int | None,
+    gpus: float,
+) -> Step:
     code = getattr(fn, "__code__", None)
     file = code.co_filename if code else "?"
     line = code.co_firstlineno if code else 0
@@ -157,9 +179,13 @@ def _build(fn: Callable[..., Any], *, name: str | None, outputs: Any, cache: boo
     sig = inspect.signature(fn)
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            problems.append(f"{where}: parameter {p.name!r} is *args/**kwargs; steps need explicit parameters (they are the step's inputs).")
+            problems.append(
+                f"{where}: parameter {p.name!r} is *args/**kwargs; steps need explicit parameters (they are the step's inputs)."
+            )
     if sig.return_annotation is inspect.Signature.empty:
-        problems.append(f"{where}: missing a return annotation; add one (e.g. '-> pd.DataFrame'), it is the step's output type.")
+        problems.append(
+            f"{where}: missing a return annotation; add one (e.g. '-> pd.DataFrame'), it is the step's output type."
+        )
     for label, value in (("cpus", cpus), ("gpus", gpus)):
         if not isinstance(value, int | float) or value < 0:
             problems.append(f"{where}: {label}={value!r}; expected a number >= 0.")
@@ -169,8 +195,16 @@ def _build(fn: Callable[..., Any], *, name: str | None, outputs: Any, cache: boo
     if problems:
         raise PipelineDefinitionError(problems)
     spec = StepSpec(
-        name=name or fn.__name__, qualname=fn.__qualname__, module=fn.__module__, outputs=names,
-        cache=cache, cpus=float(cpus), memory=memory, gpus=float(gpus), file=file, line=line,
+        name=name or fn.__name__,
+        qualname=fn.__qualname__,
+        module=fn.__module__,
+        outputs=names,
+        cache=cache,
+        cpus=float(cpus),
+        memory=memory,
+        gpus=float(gpus),
+        file=file,
+        line=line,
     )
     return Step(fn, spec)
 
@@ -178,8 +212,15 @@ def _build(fn: Callable[..., Any], *, name: str | None, outputs: Any, cache: boo
 @overload
 def step(fn: F, /) -> Step: ...
 @overload
-def step(*, name: str | None = None, outputs: tuple[str, ...] | list[str] | None = None, cache: bool = True,
-         cpus: float = 1.0, memory: int | None = None, gpus: float = 0.0) -> Callable[[F], Step]: ...
+def step(
+    *,
+    name: str | None = None,
+    outputs: tuple[str, ...] | list[str] | None = None,
+    cache: bool = True,
+    cpus: float = 1.0,
+    memory: int | None = None,
+    gpus: float = 0.0,
+) -> Callable[[F], Step]: ...
 
 
 def step(
@@ -210,7 +251,10 @@ def step(
         >>> double(21)
         42
     """
+
     def wrap(f: Callable[..., Any]) -> Step:
-        return _build(f, name=name, outputs=outputs, cache=cache, cpus=cpus, memory=memory, gpus=gpus)
+        return _build(
+            f, name=name, outputs=outputs, cache=cache, cpus=cpus, memory=memory, gpus=gpus
+        )
 
     return wrap(fn) if fn is not None else wrap

@@ -52,7 +52,14 @@ class MetadataStore:
             self._opened = True
         return self
 
-    def search(self, filter: str | None = None, sort: str | None = None, *, limit: int = 100, offset: int = 0) -> list[RunRecord]:
+    def search(
+        self,
+        filter: str | None = None,
+        sort: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
         """Runs matching a filter such as ``"metrics.rmse < 3 and params.alpha >= 0.1"``."""
         from loopml.store.search import build_query
 

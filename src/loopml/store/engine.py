@@ -60,7 +60,9 @@ def _filesystem_type(path: Path) -> str:
     target = str(path.resolve())
     for line in lines:
         parts = line.split()
-        inside = len(parts) >= 3 and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/"))
+        inside = len(parts) >= 3 and (
+            target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")
+        )
         if inside and len(parts[1]) > len(best):
             best, kind = parts[1], parts[2]
     return kind
@@ -107,7 +109,9 @@ class Database:
             ) from exc
         except DBAPIError as exc:
             self.dispose()
-            raise StoreUnavailableError(f"Cannot open the metadata store {self.safe_url}: {_first_line(exc.orig)}.") from exc
+            raise StoreUnavailableError(
+                f"Cannot open the metadata store {self.safe_url}: {_first_line(exc.orig)}."
+            ) from exc
 
     def _create_engines(self) -> None:
         if self._write is not None:
@@ -143,7 +147,8 @@ class Database:
         engines = []
         for begin in ("BEGIN", "BEGIN IMMEDIATE"):
             engine = sa.create_engine(
-                self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+                self.url,
+                connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             )
             _install_sqlite_hooks(engine, begin, self._record_wait)
             engines.append(engine)

@@ -35,9 +35,26 @@ from typing import Literal, TypeAlias, cast
 from loopml.errors import FilterSyntaxError, did_you_mean
 
 __all__ = [
-    "ATTRIBUTES", "MAX_CONDITIONS", "MAX_DEPTH", "MAX_VALUES", "STATUSES", "And", "Compare",
-    "Field", "Node", "Not", "Op", "Or", "Scalar", "SortKey", "Value", "glob_to_like",
-    "parse_filter", "parse_sort", "tilde_to_like", "unparse",
+    "ATTRIBUTES",
+    "MAX_CONDITIONS",
+    "MAX_DEPTH",
+    "MAX_VALUES",
+    "STATUSES",
+    "And",
+    "Compare",
+    "Field",
+    "Node",
+    "Not",
+    "Op",
+    "Or",
+    "Scalar",
+    "SortKey",
+    "Value",
+    "glob_to_like",
+    "parse_filter",
+    "parse_sort",
+    "tilde_to_like",
+    "unparse",
 ]
 
 Kind = Literal["metrics", "params", "tags", "attr"]
@@ -45,8 +62,20 @@ Op = Literal["=", "!=", "<", "<=", ">", ">=", "~", "in", "not in"]
 Scalar: TypeAlias = float | int | str | bool | None
 Value: TypeAlias = Scalar | tuple[Scalar, ...]
 
-ATTRIBUTES = ("status", "pipeline", "name", "id", "number", "started", "ended", "duration",
-              "cost", "executor", "host", "git_commit")
+ATTRIBUTES = (
+    "status",
+    "pipeline",
+    "name",
+    "id",
+    "number",
+    "started",
+    "ended",
+    "duration",
+    "cost",
+    "executor",
+    "host",
+    "git_commit",
+)
 STATUSES = ("cancelled", "crashed", "failed", "running", "succeeded")
 MAX_DEPTH = 100  # nested '(' and 'not': keeps recursion far below Python's limit
 MAX_CONDITIONS = 100  # keeps the And/Or tree, and the SQL built from it, shallow
@@ -55,13 +84,26 @@ MAX_VALUES = 1000  # values in one 'in (...)' list
 _ALIASES = {"run_id": "id"}
 _PREFIXES = {"metrics": "rmse", "params": "alpha", "tags": "team", "attributes": "status"}
 _KINDS: dict[str, Kind] = {"metrics": "metrics", "params": "params", "tags": "tags"}
-_HOLDS = {"number": "numbers", "duration": "numbers", "cost": "numbers",
-          "started": "timestamps", "ended": "timestamps"}  # other attributes hold text
+_HOLDS = {
+    "number": "numbers",
+    "duration": "numbers",
+    "cost": "numbers",
+    "started": "timestamps",
+    "ended": "timestamps",
+}  # other attributes hold text
 _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null", "inf"})
 _CONSTANTS: dict[str, Scalar] = {"true": True, "false": False, "null": None, "inf": math.inf}
 _SYMBOLS = ("<>", "=<", "=>", "==", "!=", "<=", ">=", "=", "<", ">", "~", "!")  # longest first
-_OPS: dict[str, Op] = {"==": "=", "!=": "!=", "<=": "<=", ">=": ">=", "=": "=", "<": "<",
-                       ">": ">", "~": "~"}
+_OPS: dict[str, Op] = {
+    "==": "=",
+    "!=": "!=",
+    "<=": "<=",
+    ">=": ">=",
+    "=": "=",
+    "<": "<",
+    ">": ">",
+    "~": "~",
+}
 _BAD_OPS = {"<>": "'!='", "=<": "'<='", "=>": "'>='", "!": "'!=' or 'not'"}
 _OP_HINTS = {"like": " Use '~' (substring, or glob with * and ?).", "is": " Use '= null'."}
 _EQUALITY = ("=", "!=", "in", "not in")
@@ -162,8 +204,11 @@ def parse_filter(text: str) -> Node:
     if p.tok.kind == ")":
         raise p.error("Unmatched ')': no '(' opened it", p.tok.pos)
     if p.tok.kind != "end":
-        raise p.error(f"Unexpected text {p.tok.text!r} after a complete filter; join "
-                      "conditions with 'and' or 'or'", p.tok.pos)
+        raise p.error(
+            f"Unexpected text {p.tok.text!r} after a complete filter; join "
+            "conditions with 'and' or 'or'",
+            p.tok.pos,
+        )
     return node
 
 
@@ -181,8 +226,9 @@ def parse_sort(text: str) -> list[SortKey]:
     keys: list[SortKey] = []
     while p.tok.kind != "end":
         if keys and p.tok.kind != ",":
-            raise p.error(f"Expected ',', 'asc' or 'desc' after {p.prev_text!r} but "
-                          f"{p.found()}", p.tok.pos)
+            raise p.error(
+                f"Expected ',', 'asc' or 'desc' after {p.prev_text!r} but {p.found()}", p.tok.pos
+            )
         if keys:
             p.advance()
         sign = p.advance() if p.tok.kind == "sign" else None
@@ -300,8 +346,9 @@ class _Parser:
     def nest(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(f"Too deeply nested: more than {MAX_DEPTH} levels of '(' and 'not'",
-                             self.tok.pos)
+            raise self.error(
+                f"Too deeply nested: more than {MAX_DEPTH} levels of '(' and 'not'", self.tok.pos
+            )
         self.advance()
 
     def parse_or(self) -> Node:
@@ -343,8 +390,11 @@ class _Parser:
         if self.tok.kind == "end":
             raise self.error("Unclosed '(': add a ')' for the '(' opened", opened.pos)
         if self.tok.kind != ")":
-            raise self.error(f"Expected {expected} or ')' to close the '(' opened at position "
-                             f"{opened.pos} but {self.found()}", self.tok.pos)
+            raise self.error(
+                f"Expected {expected} or ')' to close the '(' opened at position "
+                f"{opened.pos} but {self.found()}",
+                self.tok.pos,
+            )
         self.advance()
 
     def parse_compare(self) -> Compare:
@@ -352,16 +402,22 @@ class _Parser:
         field = self.parse_field("a condition")
         self.conditions += 1
         if self.conditions > MAX_CONDITIONS:
-            raise self.error(f"Too many conditions: a filter holds at most {MAX_CONDITIONS}; "
-                             "combine values with 'in (...)'", start.pos)
+            raise self.error(
+                f"Too many conditions: a filter holds at most {MAX_CONDITIONS}; "
+                "combine values with 'in (...)'",
+                start.pos,
+            )
         tok = self.tok
         if tok.kind == "op":
             self.advance()
             return Compare(field, _OPS[tok.text], self.parse_value(field, _OPS[tok.text], tok))
         if not (self.is_kw("in") or self.is_kw("not")):
             hint = _OP_HINTS.get(tok.text.lower(), "") if tok.kind == "word" else ""
-            raise self.error(f"Expected an operator (=, !=, <, <=, >, >=, ~, in, not in) after "
-                             f"{self.prev_text!r} but {self.found()}.{hint}", tok.pos)
+            raise self.error(
+                f"Expected an operator (=, !=, <, <=, >, >=, ~, in, not in) after "
+                f"{self.prev_text!r} but {self.found()}.{hint}",
+                tok.pos,
+            )
         self.advance()
         op: Op = "in" if tok.text.lower() == "in" else "not in"
         if op == "not in" and not self.is_kw("in"):
@@ -370,8 +426,11 @@ class _Parser:
             self.advance()
         opened = self.tok
         if opened.kind != "(":
-            raise self.error(f"Expected '(' after 'in' but {self.found()}; write e.g. "
-                             "status in ('failed', 'crashed')", opened.pos)
+            raise self.error(
+                f"Expected '(' after 'in' but {self.found()}; write e.g. "
+                "status in ('failed', 'crashed')",
+                opened.pos,
+            )
         self.advance()
         if self.tok.kind == ")":
             raise self.error("Expected at least one value in the list", self.tok.pos)
@@ -390,20 +449,28 @@ class _Parser:
             after = f" after {self.prev_text!r}" if self.prev else ""
             raise self.error(f"Expected {what}{after} but {self.found()}", tok.pos)
         if tok.key is None and head in _PREFIXES:
-            raise self.error(f"Expected '.' and a key after {tok.text!r}, e.g. "
-                             f"{head}.{_PREFIXES[head]}", tok.pos + len(tok.text))
+            raise self.error(
+                f"Expected '.' and a key after {tok.text!r}, e.g. {head}.{_PREFIXES[head]}",
+                tok.pos + len(tok.text),
+            )
         if tok.key is None or head == "attributes":
             name, pos = (tok.text, tok.pos) if tok.key is None else (tok.key, tok.key_pos)
             field = Field("attr", _ALIASES.get(name.lower(), name.lower()))
             if field.name not in ATTRIBUTES:
                 hint = did_you_mean(name.lower(), [*ATTRIBUTES, *_ALIASES]) or (
-                    f" For a logged value write metrics.{name}, params.{name} or tags.{name}.")
-                raise self.error(f"Unknown attribute {name!r}.{hint} Valid attributes: "
-                                 f"{', '.join(ATTRIBUTES)}", pos)
+                    f" For a logged value write metrics.{name}, params.{name} or tags.{name}."
+                )
+                raise self.error(
+                    f"Unknown attribute {name!r}.{hint} Valid attributes: {', '.join(ATTRIBUTES)}",
+                    pos,
+                )
         elif head not in _KINDS:
-            raise self.error(f"Unknown field prefix {tok.value!r} in {tok.text!r}."
-                             f"{did_you_mean(head, _PREFIXES)} Fields are metrics.<key>, "
-                             "params.<key>, tags.<key> or an attribute such as status", tok.pos)
+            raise self.error(
+                f"Unknown field prefix {tok.value!r} in {tok.text!r}."
+                f"{did_you_mean(head, _PREFIXES)} Fields are metrics.<key>, "
+                "params.<key>, tags.<key> or an attribute such as status",
+                tok.pos,
+            )
         elif not tok.key:
             raise self.error(f"Expected a key after '{tok.value}.'", tok.key_pos)
         else:
@@ -420,8 +487,9 @@ class _Parser:
         else:
             bare = tok.kind == "word" and tok.text.lower() not in _KEYWORDS
             hint = f"; quote text values: {_quote(tok.text, chr(39))}" if bare else ""
-            raise self.error(f"Expected a value after {self.prev_text!r} but {self.found()}"
-                             f"{hint}", tok.pos)
+            raise self.error(
+                f"Expected a value after {self.prev_text!r} but {self.found()}{hint}", tok.pos
+            )
         value = self.check(field, op, value, tok, op_tok)
         self.advance()
         return value
@@ -439,32 +507,43 @@ class _Parser:
         if op == "~" and not isinstance(value, str):
             raise self.error(f"'~' needs a quoted text pattern such as 'adam*', got {got}", tok.pos)
         if op == "~" and holds in ("numbers", "timestamps"):
-            raise self.error(f"'~' matches text, but {field} holds {holds}; use =, !=, <, <=, > "
-                             "or >=", op_tok.pos)
+            raise self.error(
+                f"'~' matches text, but {field} holds {holds}; use =, !=, <, <=, > or >=",
+                op_tok.pos,
+            )
         if value is None or op == "~":
             return value
         if holds == "numbers" and not is_number:
             hint = f"; remove the quotes: {value}" if _NUMBER.fullmatch(str(value)) else ""
-            raise self.error(f"{field} holds numbers: got {got}; expected a number such as 3 "
-                             f"or 0.5{hint}", tok.pos)
+            raise self.error(
+                f"{field} holds numbers: got {got}; expected a number such as 3 or 0.5{hint}",
+                tok.pos,
+            )
         if holds == "text" and not isinstance(value, str):
-            raise self.error(f"{field} holds text: got {got}; expected a quoted string such as "
-                             "'abc'", tok.pos)
+            raise self.error(
+                f"{field} holds text: got {got}; expected a quoted string such as 'abc'", tok.pos
+            )
         if holds == "timestamps" and not is_number:
             with contextlib.suppress(ValueError, OverflowError, OSError):
                 return datetime.fromisoformat(str(value)).timestamp()
-            raise self.error(f"{field} holds timestamps: got {got}; expected Unix seconds or "
-                             "an ISO date such as '2024-05-01' or '2024-05-01T12:00:00+00:00'",
-                             tok.pos)
+            raise self.error(
+                f"{field} holds timestamps: got {got}; expected Unix seconds or "
+                "an ISO date such as '2024-05-01' or '2024-05-01T12:00:00+00:00'",
+                tok.pos,
+            )
         if isinstance(value, bool) and op not in _EQUALITY:
-            raise self.error(f"{got} can only be compared with =, !=, in or not in, not {op!r}",
-                             tok.pos)
+            raise self.error(
+                f"{got} can only be compared with =, !=, in or not in, not {op!r}", tok.pos
+            )
         if field != _STATUS:
             return value
         status = str(value).lower()
         if status not in STATUSES:
-            raise self.error(f"Invalid status {value!r}.{did_you_mean(status, STATUSES)} Valid "
-                             f"statuses: {', '.join(STATUSES)}", tok.pos)
+            raise self.error(
+                f"Invalid status {value!r}.{did_you_mean(status, STATUSES)} Valid "
+                f"statuses: {', '.join(STATUSES)}",
+                tok.pos,
+            )
         return status
 
 
@@ -545,12 +624,15 @@ class _Lexer:
             if text[i] == "\\" and text[i + 1 : i + 2] not in _ESCAPES:
                 if i + 1 == len(text):
                     break
-                raise self.error(f"Unknown escape '\\{text[i + 1]}' in a string; valid escapes "
-                                 "are \\\\, \\', \\\", \\`, \\n, \\t and \\r", i)
+                raise self.error(
+                    f"Unknown escape '\\{text[i + 1]}' in a string; valid escapes "
+                    "are \\\\, \\', \\\", \\`, \\n, \\t and \\r",
+                    i,
+                )
             out.append(_ESCAPES[text[i + 1]] if text[i] == "\\" else text[i])
             i += 2 if text[i] == "\\" else 1
         if i >= len(text) or text[i] != quote:
-            raise self.error(f"Unterminated string: no closing {quote} for the string starting",
-                             start)
+            raise self.error(
+                f"Unterminated string: no closing {quote} for the string starting", start
+            )
         return "".join(out), i + 1
-

@@ -36,26 +36,63 @@ class Lineage:
     ) -> None:
         """Insert the artifact row if new (digest is the key) and link it to a run/step."""
         if direction not in DIRECTIONS:
-            raise InvalidParameterError(f"Link direction: got {direction!r}; expected one of {DIRECTIONS}.")
+            raise InvalidParameterError(
+                f"Link direction: got {direction!r}; expected one of {DIRECTIONS}."
+            )
         if conn is None:
-            self.db.write(lambda c: self.record(artifact, run_id=run_id, step_run_id=step_run_id,
-                                                direction=direction, name=name, conn=c))
+            self.db.write(
+                lambda c: self.record(
+                    artifact,
+                    run_id=run_id,
+                    step_run_id=step_run_id,
+                    direction=direction,
+                    name=name,
+                    conn=c,
+                )
+            )
             return
         if artifact is not None:
             self.insert_artifacts([artifact], conn)
-        conn.execute(s.artifact_links.insert().values(
-            run_id=run_id, step_run_id=step_run_id, digest=artifact.digest if artifact else None,
-            direction=direction, name=name,
-        ))
+        conn.execute(
+            s.artifact_links.insert().values(
+                run_id=run_id,
+                step_run_id=step_run_id,
+                digest=artifact.digest if artifact else None,
+                direction=direction,
+                name=name,
+            )
+        )
 
-    def link(self, digest: str, *, run_id: str, step_run_id: str | None, direction: str, name: str, conn: Connection) -> None:
-        conn.execute(s.artifact_links.insert().values(
-            run_id=run_id, step_run_id=step_run_id, digest=digest, direction=direction, name=name,
-        ))
+    def link(
+        self,
+        digest: str,
+        *,
+        run_id: str,
+        step_run_id: str | None,
+        direction: str,
+        name: str,
+        conn: Connection,
+    ) -> None:
+        conn.execute(
+            s.artifact_links.insert().values(
+                run_id=run_id,
+                step_run_id=step_run_id,
+                digest=digest,
+                direction=direction,
+                name=name,
+            )
+        )
 
     def insert_artifacts(self, records: Iterable[ArtifactRecord], conn: Connection) -> None:
         rows = [
-            (r.digest, r.materializer, r.type_name, r.size, json.dumps(r.metadata, sort_keys=True), r.created_at or time.time())
+            (
+                r.digest,
+                r.materializer,
+                r.type_name,
+                r.size,
+                json.dumps(r.metadata, sort_keys=True),
+                r.created_at or time.time(),
+            )
             for r in records
         ]
         mark = "?" if self.db.is_sqlite else "%s"
@@ -72,25 +109,39 @@ class Lineage:
             raise InvalidParameterError(
                 f"Artifact reference {ref!r}: expected a SHA-256 digest or a prefix of at least 6 hex characters."
             )
-        rows = self.db.read(lambda c: c.execute(
-            sa.select(s.artifacts).where(s.artifacts.c.digest.like(ref + "%")).limit(2)
-        ).mappings().all())
+        rows = self.db.read(
+            lambda c: (
+                c.execute(
+                    sa.select(s.artifacts).where(s.artifacts.c.digest.like(ref + "%")).limit(2)
+                )
+                .mappings()
+                .all()
+            )
+        )
         if not rows:
-            raise NotFoundError(f"No artifact with digest {ref!r}. List them with `loopml artifacts list`.")
+            raise NotFoundError(
+                f"No artifact with digest {ref!r}. List them with `loopml artifacts list`."
+            )
         if len(rows) > 1:
-            raise InvalidParameterError(f"Artifact prefix {ref!r} is ambiguous; give more characters.")
+            raise InvalidParameterError(
+                f"Artifact prefix {ref!r} is ambiguous; give more characters."
+            )
         return _artifact(rows[0])
 
-    def list(self, *, limit: int = 100, run_id: str | None = None) -> list[ArtifactRecord]:
+    def recent(self, *, limit: int = 100, run_id: str | None = None) -> list[ArtifactRecord]:
         q = sa.select(s.artifacts).order_by(s.artifacts.c.created_at.desc()).limit(limit)
         if run_id is not None:
-            q = q.where(s.artifacts.c.digest.in_(
-                sa.select(s.artifact_links.c.digest).where(s.artifact_links.c.run_id == run_id)
-            ))
+            q = q.where(
+                s.artifacts.c.digest.in_(
+                    sa.select(s.artifact_links.c.digest).where(s.artifact_links.c.run_id == run_id)
+                )
+            )
         return [_artifact(r) for r in self.db.read(lambda c: c.execute(q).mappings().all())]
 
     def all_digests(self) -> set[str]:
-        return set(self.db.read(lambda c: c.execute(sa.select(s.artifacts.c.digest)).scalars().all()))
+        return set(
+            self.db.read(lambda c: c.execute(sa.select(s.artifacts.c.digest)).scalars().all())
+        )
 
     def dangling_links(self) -> list[tuple[int, str]]:
         """Links whose digest has no artifact row (possible only when foreign keys were off)."""
@@ -102,7 +153,11 @@ class Lineage:
     def links(self, *, digest: str | None = None, run_id: str | None = None) -> list[ArtifactLink]:
         q = (
             sa.select(s.artifact_links, s.step_runs.c.name.label("step"))
-            .select_from(s.artifact_links.outerjoin(s.step_runs, s.step_runs.c.id == s.artifact_links.c.step_run_id))
+            .select_from(
+                s.artifact_links.outerjoin(
+                    s.step_runs, s.step_runs.c.id == s.artifact_links.c.step_run_id
+                )
+            )
             .order_by(s.artifact_links.c.id)
         )
         if digest is not None:
@@ -110,14 +165,24 @@ class Lineage:
         if run_id is not None:
             q = q.where(s.artifact_links.c.run_id == run_id)
         return [
-            ArtifactLink(run_id=r["run_id"], step_run_id=r["step_run_id"], step=r["step"], digest=r["digest"],
-                         direction=r["direction"], name=r["name"])
+            ArtifactLink(
+                run_id=r["run_id"],
+                step_run_id=r["step_run_id"],
+                step=r["step"],
+                digest=r["digest"],
+                direction=r["direction"],
+                name=r["name"],
+            )
             for r in self.db.read(lambda c: c.execute(q).mappings().all())
         ]
 
 
 def _artifact(row: Any) -> ArtifactRecord:
     return ArtifactRecord(
-        digest=row["digest"], materializer=row["materializer"], type_name=row["type_name"],
-        size=int(row["size"]), metadata=json.loads(row["meta"]), created_at=float(row["created_at"]),
+        digest=row["digest"],
+        materializer=row["materializer"],
+        type_name=row["type_name"],
+        size=int(row["size"]),
+        metadata=json.loads(row["meta"]),
+        created_at=float(row["created_at"]),
     )

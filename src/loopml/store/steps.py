@@ -27,19 +27,31 @@ class Steps:
         conn.execute(s.step_runs.update().where(s.step_runs.c.id == step_run_id).values(**values))
 
     def for_run(self, run_id: str) -> list[StepRunRecord]:
-        rows = self.db.read(lambda c: c.execute(
-            sa.select(s.step_runs).where(s.step_runs.c.run_id == run_id).order_by(s.step_runs.c.position)
-        ).mappings().all())
+        rows = self.db.read(
+            lambda c: (
+                c.execute(
+                    sa.select(s.step_runs)
+                    .where(s.step_runs.c.run_id == run_id)
+                    .order_by(s.step_runs.c.position)
+                )
+                .mappings()
+                .all()
+            )
+        )
         return [StepRunRecord(**dict(r)) for r in rows]
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
         """``{"outputs": {ref: digest}, "logged": {...}}`` recorded under ``key``, or None on a miss."""
-        row = self.db.read(lambda c: c.execute(
-            sa.select(s.step_cache.c.outputs).where(s.step_cache.c.key == key)
-        ).first())
+        row = self.db.read(
+            lambda c: c.execute(
+                sa.select(s.step_cache.c.outputs).where(s.step_cache.c.key == key)
+            ).first()
+        )
         return dict(json.loads(row[0])) if row else None
 
-    def cache_put(self, conn: Connection, key: str, step: str, outputs: dict[str, Any], step_run_id: str) -> None:
+    def cache_put(
+        self, conn: Connection, key: str, step: str, outputs: dict[str, Any], step_run_id: str
+    ) -> None:
         mark = "?" if self.db.is_sqlite else "%s"
         conn.exec_driver_sql(
             "INSERT INTO step_cache (key, step, outputs, step_run_id, created_at) "

@@ -12,8 +12,15 @@ if TYPE_CHECKING:
     from loopml.tracking.run import Run
 
 __all__ = [
-    "active_run", "log_artifact", "log_metric", "log_metrics", "log_param", "log_params",
-    "runs", "set_tag", "start_run",
+    "active_run",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "runs",
+    "set_tag",
+    "start_run",
 ]
 
 
@@ -31,12 +38,16 @@ def start_run(name: str = "adhoc", *, tags: dict[str, str] | None = None) -> Run
     return default_client().start_run(name, tags=tags)
 
 
-def log_metric(name: str, value: float, *, step: int | None = None, timestamp: float | None = None) -> None:
+def log_metric(
+    name: str, value: float, *, step: int | None = None, timestamp: float | None = None
+) -> None:
     """Log a metric point to the active run (a series when called with increasing ``step``)."""
     require_run().log_metric(name, value, step=step, timestamp=timestamp)
 
 
-def log_metrics(metrics: dict[str, float], *, step: int | None = None, timestamp: float | None = None) -> None:
+def log_metrics(
+    metrics: dict[str, float], *, step: int | None = None, timestamp: float | None = None
+) -> None:
     """Log several metrics at one step to the active run."""
     require_run().log_metrics(metrics, step=step, timestamp=timestamp)
 

@@ -33,7 +33,9 @@ def sparkline(values: Sequence[float], width: int = 40) -> str:
     )
 
 
-def svg_line(name: str, steps: Sequence[int], values: Sequence[float], *, width: int = 320, height: int = 80) -> str:
+def svg_line(
+    name: str, steps: Sequence[int], values: Sequence[float], *, width: int = 320, height: int = 80
+) -> str:
     """An inline SVG line chart of one series, with its name, range and last value."""
     pairs = [(s, v) for s, v in zip(steps, values, strict=True) if math.isfinite(v)]
     if len(pairs) < 2:
@@ -45,7 +47,9 @@ def svg_line(name: str, steps: Sequence[int], values: Sequence[float], *, width:
     sx = (width - 8) / ((x1 - x0) or 1)
     sy = (height - 24) / ((y1 - y0) or 1)
     path = " ".join(f"{4 + (x - x0) * sx:.1f},{height - 4 - (y - y0) * sy:.1f}" for x, y in pairs)
-    label = html.escape(f"{name}: last {ys[-1]:.4g} (min {y0:.4g}, max {y1:.4g}, {len(values)} points)")
+    label = html.escape(
+        f"{name}: last {ys[-1]:.4g} (min {y0:.4g}, max {y1:.4g}, {len(values)} points)"
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{label}">'
         f'<text x="4" y="12" font-size="11" font-family="sans-serif">{label}</text>'

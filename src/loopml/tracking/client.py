@@ -32,7 +32,13 @@ class Client:
         artifacts_uri: override the artifact store (a folder or an fsspec URL).
     """
 
-    def __init__(self, settings: Settings | None = None, *, store_uri: str | None = None, artifacts_uri: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store_uri: str | None = None,
+        artifacts_uri: str | None = None,
+    ) -> None:
         settings = settings or load_settings()
         if store_uri is not None:
             from loopml.config import _store_uri
@@ -73,8 +79,12 @@ class Client:
         else:
             stored = self.artifacts.put_value(value)
         record = ArtifactRecord(
-            digest=stored.digest, materializer=stored.materializer, type_name=stored.type_name,
-            size=stored.size, metadata=stored.metadata, created_at=time.time(),
+            digest=stored.digest,
+            materializer=stored.materializer,
+            type_name=stored.type_name,
+            size=stored.size,
+            metadata=stored.metadata,
+            created_at=time.time(),
         )
         self.metadata.db.write(lambda conn: self.metadata.lineage.insert_artifacts([record], conn))
         return record
@@ -87,21 +97,35 @@ class Client:
 
     # -- runs -----------------------------------------------------------------------------
 
-    def search_runs(self, filter: str | None = None, sort: str | None = None, *, limit: int = 100, offset: int = 0) -> list[RunRecord]:
+    def search_runs(
+        self,
+        filter: str | None = None,
+        sort: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
         """Runs matching ``filter`` (e.g. ``"metrics.auc > 0.9 and status = 'succeeded'"``)."""
         self.open()
         return self.metadata.search(filter, sort, limit=limit, offset=offset)
 
-    def runs(self, filter: str | None = None, sort: str | None = None, *, limit: int = 100) -> pd.DataFrame:
+    def runs(
+        self, filter: str | None = None, sort: str | None = None, *, limit: int = 100
+    ) -> pd.DataFrame:
         """The matching runs as a pandas DataFrame: attributes, ``params.*``, ``metrics.*``, ``tags.*``."""
         import pandas as pd
 
         rows = []
         for r in self.search_runs(filter, sort, limit=limit):
             row: dict[str, Any] = {
-                "id": r.id, "run": r.label, "pipeline": r.pipeline, "status": r.status,
-                "started": pd.Timestamp(r.started_at, unit="s", tz="UTC"), "duration_s": r.duration_s,
-                "cost": r.cost, "git_commit": r.git_commit,
+                "id": r.id,
+                "run": r.label,
+                "pipeline": r.pipeline,
+                "status": r.status,
+                "started": pd.Timestamp(r.started_at, unit="s", tz="UTC"),
+                "duration_s": r.duration_s,
+                "cost": r.cost,
+                "git_commit": r.git_commit,
             }
             row.update({f"params.{k}": v for k, v in r.params.items()})
             row.update({f"metrics.{k}": v for k, v in r.metrics.items()})

@@ -16,8 +16,12 @@ from loopml.errors import LoopmlError
 if TYPE_CHECKING:
     from loopml.tracking.run import Run
 
-_active: contextvars.ContextVar[Run | None] = contextvars.ContextVar("loopml_active_run", default=None)
-_step_run: contextvars.ContextVar[str | None] = contextvars.ContextVar("loopml_step_run", default=None)
+_active: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
+    "loopml_active_run", default=None
+)
+_step_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "loopml_step_run", default=None
+)
 
 
 def active_step_run() -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from loopml.errors import IntegrityError, NotFoundError
 from loopml.tracking.client import Client
@@ -29,23 +30,26 @@ class Problem:
     detail: str
 
 
-def fsck(client: Client, *, on_progress: Callable[[int, int], None] | None = None) -> tuple[list[Problem], int]:
+def fsck(
+    client: Client, *, on_progress: Callable[[int, int], None] | None = None
+) -> tuple[list[Problem], int]:
     """Check every artifact and blob; returns (problems, bytes verified)."""
     client.open()
     store, blobs = client.metadata, client.artifacts
     problems: list[Problem] = []
     db = store.db
     if db.is_sqlite:
-        def checks(conn: object) -> tuple[str, list[object]]:
-            ok = conn.exec_driver_sql("PRAGMA integrity_check").scalar()  # type: ignore[attr-defined]
-            fks = conn.exec_driver_sql("PRAGMA foreign_key_check").all()  # type: ignore[attr-defined]
-            return str(ok), list(fks)
+
+        def checks(conn: Any) -> tuple[str, list[tuple[Any, ...]]]:
+            ok = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
+            fks = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+            return str(ok), [tuple(fk) for fk in fks]
 
         ok, fks = db.read(checks)
         if ok != "ok":
             problems.append(Problem("database", "", db.safe_url, f"integrity_check: {ok}"))
         for fk in fks:
-            if tuple(fk)[0] == "artifact_links" and tuple(fk)[2] == "artifacts":
+            if fk[0] == "artifact_links" and fk[2] == "artifacts":
                 continue  # reported below as 'dangling', with its digest
             problems.append(Problem("database", "", db.safe_url, f"foreign key violation: {fk}"))
     referenced = store.lineage.all_digests()
@@ -57,7 +61,9 @@ def fsck(client: Client, *, on_progress: Callable[[int, int], None] | None = Non
             blobs.verify(digest)
             verified += 1
         except NotFoundError:
-            problems.append(Problem("missing", digest, path, "referenced by the metadata store, no blob"))
+            problems.append(
+                Problem("missing", digest, path, "referenced by the metadata store, no blob")
+            )
         except IntegrityError as exc:
             kind = "missing" if "missing" in str(exc).lower() else "corrupt"
             problems.append(Problem(kind, digest, path, str(exc).splitlines()[0]))
@@ -65,9 +71,17 @@ def fsck(client: Client, *, on_progress: Callable[[int, int], None] | None = Non
             on_progress(i + 1, len(ordered))
     for digest in blobs.iter_digests():
         if digest not in referenced:
-            problems.append(Problem("orphan", digest, blobs.blob_path(digest), "blob not referenced by any row"))
+            problems.append(
+                Problem("orphan", digest, blobs.blob_path(digest), "blob not referenced by any row")
+            )
     for link_id, digest in store.lineage.dangling_links():
-        problems.append(Problem("dangling", digest, "", f"lineage link {link_id} has no artifact row"))
+        problems.append(
+            Problem("dangling", digest, "", f"lineage link {link_id} has no artifact row")
+        )
     for temp in blobs.iter_temp():
-        problems.append(Problem("temp", "", temp, "temporary file (removed at the next start if its writer is gone)"))
+        problems.append(
+            Problem(
+                "temp", "", temp, "temporary file (removed at the next start if its writer is gone)"
+            )
+        )
     return problems, verified

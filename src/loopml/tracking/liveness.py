@@ -114,6 +114,10 @@ def unregister(run: Run) -> None:
     global _previous_sigterm
     with _lock:
         _live.pop(run.id, None)
-        if not _live and _previous_sigterm is not None and threading.current_thread() is threading.main_thread():
+        if (
+            not _live
+            and _previous_sigterm is not None
+            and threading.current_thread() is threading.main_thread()
+        ):
             signal.signal(signal.SIGTERM, _previous_sigterm)
             _previous_sigterm = None

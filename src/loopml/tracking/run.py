@@ -51,17 +51,32 @@ class Run:
     # -- creating -------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, client: Client, pipeline: str, *, name: str | None = None, kind: str = "pipeline", executor: str = "local") -> Run:
+    def start(
+        cls,
+        client: Client,
+        pipeline: str,
+        *,
+        name: str | None = None,
+        kind: str = "pipeline",
+        executor: str = "local",
+    ) -> Run:
         """Create a live run: stored as ``running``, heartbeating, capturing its environment."""
         store = client.metadata
         record, token = store.runs.create(
-            pipeline=pipeline, name=name, kind=kind, host=socket.gethostname(), pid=os.getpid(),
-            executor=executor, lease_s=client.settings.heartbeat_seconds * LEASE_FACTOR,
+            pipeline=pipeline,
+            name=name,
+            kind=kind,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            executor=executor,
+            lease_s=client.settings.heartbeat_seconds * LEASE_FACTOR,
             python_version=platform.python_version(),
         )
         run = cls(client, record.id, token=token)
         liveness.register(run)
-        run._env_thread = threading.Thread(target=run._capture_environment, name="loopml-env", daemon=True)
+        run._env_thread = threading.Thread(
+            target=run._capture_environment, name="loopml-env", daemon=True
+        )
         run._env_thread.start()
         return run
 
@@ -74,10 +89,15 @@ class Run:
             diff_digest = None
             if git.get("diff"):
                 stored = self.client.store_value(git["diff"].encode("utf-8"))
-                self.client.metadata.lineage.record(stored, run_id=self.id, step_run_id=None, direction="logged", name="git.diff")
+                self.client.metadata.lineage.record(
+                    stored, run_id=self.id, step_run_id=None, direction="logged", name="git.diff"
+                )
                 diff_digest = stored.digest
             self.client.metadata.runs.update_info(
-                self.id, environment=env, git_commit=git.get("commit"), git_dirty=git.get("dirty"),
+                self.id,
+                environment=env,
+                git_commit=git.get("commit"),
+                git_dirty=git.get("dirty"),
                 git_diff_digest=diff_digest,
             )
         except Exception:  # capture is best effort; it must never fail the run
@@ -91,14 +111,20 @@ class Run:
 
     def _require_live(self) -> BatchWriter:
         if self._writer is None or self._ended:
-            raise LoopmlError(f"Run {self.label} is not live in this process; it can be read but not logged to.")
+            raise LoopmlError(
+                f"Run {self.label} is not live in this process; it can be read but not logged to."
+            )
         return self._writer
 
-    def log_metric(self, name: str, value: float, *, step: int | None = None, timestamp: float | None = None) -> None:
+    def log_metric(
+        self, name: str, value: float, *, step: int | None = None, timestamp: float | None = None
+    ) -> None:
         """Log one metric point; ``step`` defaults to the next index of that series (0, 1, …)."""
         self._require_live().metric(name, value, step, timestamp)
 
-    def log_metrics(self, metrics: dict[str, float], *, step: int | None = None, timestamp: float | None = None) -> None:
+    def log_metrics(
+        self, metrics: dict[str, float], *, step: int | None = None, timestamp: float | None = None
+    ) -> None:
         self._require_live().metrics(metrics, step, timestamp)
 
     def log_param(self, name: str, value: Any) -> None:
@@ -118,7 +144,9 @@ class Run:
         stored = self.client.store_value(value)
         from loopml.tracking.context import active_step_run
 
-        self.client.metadata.lineage.record(stored, run_id=self.id, step_run_id=active_step_run(), direction="logged", name=name)
+        self.client.metadata.lineage.record(
+            stored, run_id=self.id, step_run_id=active_step_run(), direction="logged", name=name
+        )
         return stored.digest
 
     def take_step_log(self, step_run_id: str) -> dict[str, Any]:
@@ -133,7 +161,9 @@ class Run:
         if self._token and not self._ended:
             self.client.metadata.runs.heartbeat(self.id, self._token)
 
-    def end(self, status: str = "succeeded", *, error: str | None = None, cost: float | None = None) -> None:
+    def end(
+        self, status: str = "succeeded", *, error: str | None = None, cost: float | None = None
+    ) -> None:
         """Flush and move the run to a final status (idempotent)."""
         if self._writer is None or self._ended:
             return
@@ -152,7 +182,9 @@ class Run:
             hours = (time.time() - record.started_at) / 3600
             cost = hours * self.client.settings.prices.cpu_hour
         assert self._token is not None
-        self.client.metadata.runs.finish(self.id, self._token, status, error=error, cpu_s=cpu_s, cost=cost)
+        self.client.metadata.runs.finish(
+            self.id, self._token, status, error=error, cpu_s=cpu_s, cost=cost
+        )
 
     # -- context manager (start_run) ------------------------------------------------------
 
@@ -160,7 +192,9 @@ class Run:
         self._ctx_token = _active.set(self)
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._ctx_token is not None:
             _active.reset(self._ctx_token)
             self._ctx_token = None
@@ -206,7 +240,11 @@ class Run:
 
     def outputs(self) -> dict[str, str]:
         """Output references (``STEP`` or ``STEP.NAME``) to artifact digests."""
-        return {link.name: link.digest for link in self.client.metadata.lineage.links(run_id=self.id) if link.direction == "output"}
+        return {
+            link.name: link.digest
+            for link in self.client.metadata.lineage.links(run_id=self.id)
+            if link.direction == "output"
+        }
 
     def output(self, ref: str) -> Any:
         """Load a step output by reference: ``"train"`` or ``"split.train"``."""
@@ -226,9 +264,19 @@ class Run:
         """Notebook display: status, timing, params, metrics and steps as tables."""
         rec = self.record
         e = html.escape
-        colour = {"succeeded": "#1a7f37", "failed": "#cf222e", "running": "#9a6700", "cancelled": "#6e7781", "crashed": "#cf222e"}.get(rec.status, "#000")
-        rows = "".join(f"<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>" for k, v in sorted(rec.params.items()))
-        mets = "".join(f"<tr><td>{e(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in sorted(rec.metrics.items()))
+        colour = {
+            "succeeded": "#1a7f37",
+            "failed": "#cf222e",
+            "running": "#9a6700",
+            "cancelled": "#6e7781",
+            "crashed": "#cf222e",
+        }.get(rec.status, "#000")
+        rows = "".join(
+            f"<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>" for k, v in sorted(rec.params.items())
+        )
+        mets = "".join(
+            f"<tr><td>{e(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in sorted(rec.metrics.items())
+        )
         steps = "".join(
             f"<tr><td>{e(s.name)}</td><td>{e(s.status)}{' (cached)' if s.cached else ''}</td>"
             f"<td>{_fmt(s.wall_s or 0)} s</td><td>{_mem(s.peak_mem_bytes)}</td></tr>"
@@ -247,7 +295,11 @@ class Run:
             f"{_fmt(rec.duration_s or 0)} s"
             + (f"<table><tr><th>param</th><th>value</th></tr>{rows}</table>" if rows else "")
             + (f"<table><tr><th>metric</th><th>latest</th></tr>{mets}</table>" if mets else "")
-            + (f"<table><tr><th>step</th><th>status</th><th>time</th><th>peak mem</th></tr>{steps}</table>" if steps else "")
+            + (
+                f"<table><tr><th>step</th><th>status</th><th>time</th><th>peak mem</th></tr>{steps}</table>"
+                if steps
+                else ""
+            )
             + (f"<div>{charts}</div>" if charts else "")
             + "</div>"
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 from loopml.store import MetadataStore
 from loopml.store.metrics import Point, check_key, check_point, check_text, param_value
+from loopml.tracking.context import active_step_run
 
 
 class BatchWriter:
@@ -34,8 +35,6 @@ class BatchWriter:
         self.by_step: dict[str, dict[str, Any]] = {}
 
     def _step_log(self) -> dict[str, Any] | None:
-        from loopml.tracking.context import active_step_run
-
         step_run = active_step_run()
         if step_run is None:
             return None
@@ -72,7 +71,11 @@ class BatchWriter:
             self.params[key] = value
             log = self._step_log()
             if log is not None:
-                log["params"][key] = value if isinstance(value, bool | int | float | str) or value is None else repr(value)
+                log["params"][key] = (
+                    value
+                    if isinstance(value, bool | int | float | str) or value is None
+                    else repr(value)
+                )
 
     def tag(self, key: str, value: Any) -> None:
         check_key("Tag", key)

@@ -72,7 +72,10 @@ class PandasParquetMaterializer:
             ) from exc
         schema_meta = dict(table.schema.metadata or {})
         schema_meta[_META_KEY] = json.dumps(info, sort_keys=True).encode()
-        pq.write_table(table.replace_schema_metadata(schema_meta), path)
+        # Dictionary-encoding high-cardinality floats is wasted work (pyarrow tries, then
+        # falls back): encode only the other columns, where repeats are likely.
+        dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+        pq.write_table(table.replace_schema_metadata(schema_meta), path, use_dictionary=dictionary)
         schema = {str(c): str(t) for c, t in frame.dtypes.items()}
         if info["kind"] == "series":
             schema = {str(value.name): str(value.dtype)}

@@ -43,7 +43,7 @@ def train(df: pd.DataFrame, alpha: float = 1.0) -> Ridge:
 
 
 @step
-def evaluate(model: Ridge, test: pd.DataFrame) -> dict:
+def evaluate(model: Ridge, test: pd.DataFrame) -> dict[str, float]:
     predicted = model.predict(test.drop(columns=TARGET))
     error = predicted - test[TARGET].to_numpy()
     total = ((test[TARGET] - test[TARGET].mean()) ** 2).sum()
@@ -57,7 +57,7 @@ def evaluate(model: Ridge, test: pd.DataFrame) -> dict:
 
 
 @pipeline(name="train")
-def train_pipeline(alpha: float = 1.0, test_fraction: float = 0.25, seed: int = 0):
+def train_pipeline(alpha: float = 1.0, test_fraction: float = 0.25, seed: int = 0) -> None:
     parts = split(load(), test_fraction=test_fraction, seed=seed)
     model = train(parts.train, alpha=alpha)
-    return evaluate(model, parts.test)
+    evaluate(model, parts.test)

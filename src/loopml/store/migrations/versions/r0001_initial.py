@@ -46,7 +46,9 @@ def upgrade() -> None:
     op.create_index("ix_runs_started_at", "runs", ["started_at"])
     op.create_table(
         "params",
-        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("key", sa.String(250), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
         sa.Column("num", sa.Float),
@@ -54,13 +56,17 @@ def upgrade() -> None:
     op.create_index("ix_params_key_num", "params", ["key", "num"])
     op.create_table(
         "tags",
-        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("key", sa.String(250), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
     )
     op.create_table(
         "metrics",
-        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("key", sa.String(250), primary_key=True),
         sa.Column("step", sa.BigInteger, primary_key=True),
         sa.Column("value", sa.Float),
@@ -68,7 +74,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "latest_metrics",
-        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("key", sa.String(250), primary_key=True),
         sa.Column("step", sa.BigInteger, nullable=False),
         sa.Column("value", sa.Float),
@@ -77,7 +85,9 @@ def upgrade() -> None:
     op.create_table(
         "step_runs",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -108,7 +118,9 @@ def upgrade() -> None:
     op.create_table(
         "artifact_links",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("step_run_id", sa.String(32), sa.ForeignKey("step_runs.id", ondelete="CASCADE")),
         sa.Column("digest", sa.String(64), sa.ForeignKey("artifacts.digest"), nullable=False),
         sa.Column("direction", sa.String(8), nullable=False),

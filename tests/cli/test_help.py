@@ -79,18 +79,9 @@ def test_command_has_help(path: str) -> None:
         assert COMMANDS[path][2].strip(), f"COMMANDS[{path!r}] has no one-line help"
 
 
-MISSING_OPTION_HELP = pytest.mark.xfail(
-    strict=True,
-    reason="bug: `artifacts list -n/--limit` has no help= text (src/loopml/cli/artifacts.py)",
-)
-
-
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=MISSING_OPTION_HELP) if p == "artifacts list" else p
-        for p in COMMAND_PATHS
-    ],
+    [p for p in COMMAND_PATHS],
 )
 def test_options_have_help(path: str) -> None:
     command = dict(walk())[path]

@@ -82,14 +82,7 @@ def all_blocks() -> list[Block]:
 
 
 # Pages whose snippets hit a known bug in src/: strict, so the fix turns this red.
-KNOWN_BUGS = {
-    "tracking.md": pytest.mark.xfail(
-        strict=True,
-        raises=TypeError,
-        reason="bug: Run.__exit__ calls self.end(*status_for(exc)) but `error` is keyword-only, "
-        "so every `with loopml.start_run()` block raises TypeError (src/loopml/tracking/run.py)",
-    ),
-}
+KNOWN_BUGS: dict[str, pytest.MarkDecorator] = {}
 
 
 def python_pages() -> list[object]:

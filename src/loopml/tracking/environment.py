@@ -47,24 +47,31 @@ def packages() -> dict[str, str]:
     ):
         if name.startswith("_"):
             continue
-        version = getattr(sys.modules.get(name), "__version__", None)
-        if not isinstance(version, str):
-            try:
+        try:  # lazy or odd modules may raise anything from attribute access
+            version = getattr(sys.modules.get(name), "__version__", None)
+            if not isinstance(version, str):
                 version = metadata.version(name)
-            except (metadata.PackageNotFoundError, ValueError):
-                continue
+        except Exception:
+            continue
         found[name] = version
     return found
 
 
 def capture(root: Path) -> dict[str, Any]:
-    """Everything above in one dict (slow parts: git subprocesses, package metadata)."""
-    return {
-        "git": git_state(root),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "argv": list(sys.argv),
-        "packages": packages(),
+    """Everything above in one dict; a part that fails is left out, the others are kept."""
+    parts: dict[str, Any] = {
+        "git": lambda: git_state(root),
+        "python": platform.python_version,
+        "implementation": platform.python_implementation,
+        "platform": platform.platform,
+        "host": socket.gethostname,
+        "argv": lambda: list(sys.argv),
+        "packages": packages,
     }
+    found: dict[str, Any] = {}
+    for key, read in parts.items():
+        try:
+            found[key] = read()
+        except Exception:  # best effort: capture must never fail a run
+            continue
+    return found

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loopml._crashpoints import crash_point
 from loopml.artifacts._integrity import (
     DIGEST,
     check_digest,
@@ -214,6 +215,7 @@ class ArtifactStore:
             discard(tmp)
 
     def _publish(self, tmp: Path, digest: str, *, sealed: bool = False) -> None:
+        crash_point("blob-written")
         key = key_for(digest)
         if self._remote is None:
             self._local.write(key, tmp, sealed=sealed)

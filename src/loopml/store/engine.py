@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from loopml._crashpoints import crash_point
 from loopml.errors import InvalidParameterError, StoreUnavailableError
 
 HEAD_REVISION = "0002"
@@ -186,7 +187,12 @@ class Database:
 
         ``fn`` must be safe to run again: it runs in a fresh transaction after a rollback.
         """
-        return self._run(self.write_engine, fn, attempts=attempts)
+        def then_commit(conn: Connection) -> T:
+            result = fn(conn)
+            crash_point("db-commit")
+            return result
+
+        return self._run(self.write_engine, then_commit, attempts=attempts)
 
     def _run(self, engine: Engine, fn: Callable[[Connection], T], *, attempts: int = 8) -> T:
         delay = 0.01

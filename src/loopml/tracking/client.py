@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml._crashpoints import crash_point
 from loopml.config import Settings, load_settings
 from loopml.store import ArtifactRecord, MetadataStore, RunRecord
 
@@ -78,6 +79,7 @@ class Client:
             stored = self.artifacts.put_file(value)
         else:
             stored = self.artifacts.put_value(value)
+        crash_point("blob-published")
         record = ArtifactRecord(
             digest=stored.digest,
             materializer=stored.materializer,

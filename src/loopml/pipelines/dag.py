@@ -99,6 +99,12 @@ class Dag:
     def edges(self) -> list[tuple[str, str]]:
         return [(ref.node, n.name) for n in self.nodes for _, ref in n.inputs]
 
+    def _repr_html_(self) -> str:
+        """Notebook display: the DAG as a picture."""
+        from loopml.tracking.charts import dag_svg
+
+        return dag_svg([n.name for n in self.nodes], self.edges())
+
 
 class DagBuilder:
     """Collects step calls while a pipeline body runs."""

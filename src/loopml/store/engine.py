@@ -187,6 +187,7 @@ class Database:
 
         ``fn`` must be safe to run again: it runs in a fresh transaction after a rollback.
         """
+
         def then_commit(conn: Connection) -> T:
             result = fn(conn)
             crash_point("db-commit")

@@ -1,7 +1,7 @@
-"""Small pictures of metric series: a terminal sparkline and an inline SVG for notebooks.
+"""Small pictures: metric series (terminal sparkline, inline SVG) and a DAG (inline SVG).
 
-Hand-written because both are a few lines and must work with no plotting library and no
-JavaScript (the CLI and a notebook opened offline).
+Hand-written because each is a few lines and must work with no plotting or graph library
+and no JavaScript (the CLI, and a notebook opened offline).
 """
 
 from __future__ import annotations
@@ -55,3 +55,67 @@ def svg_line(
         f'<text x="4" y="12" font-size="11" font-family="sans-serif">{label}</text>'
         f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="{path}"/></svg>'
     )
+
+
+BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 150, 34, 50, 16, 8
+
+
+def dag_svg(
+    names: list[str], edges: list[tuple[str, str]], *, status: dict[str, str] | None = None
+) -> str:
+    """SVG of a DAG given in topological order; ``status`` (step -> status) colours a run's boxes.
+
+    Layout: a step's column is the length of the longest path reaching it, so edges always
+    point right; steps in a column are stacked in order.
+    """
+    if not names:
+        return ""
+    upstream: dict[str, set[str]] = {n: set() for n in names}
+    for src, dst in edges:
+        upstream.setdefault(dst, set()).add(src)
+    depth: dict[str, int] = {}
+    for name in names:
+        depth[name] = 1 + max((depth.get(u, 0) for u in upstream[name]), default=-1)
+    columns: dict[int, list[str]] = {}
+    for name in names:
+        columns.setdefault(depth[name], []).append(name)
+    pos = {
+        name: (PAD + col * (BOX_W + GAP_X), PAD + row * (BOX_H + GAP_Y))
+        for col, names in columns.items()
+        for row, name in enumerate(names)
+    }
+    width = PAD * 2 + len(columns) * (BOX_W + GAP_X) - GAP_X
+    height = PAD * 2 + max(len(v) for v in columns.values()) * (BOX_H + GAP_Y) - GAP_Y
+    fills = {
+        "succeeded": "#dafbe1",
+        "failed": "#ffebe9",
+        "crashed": "#ffebe9",
+        "skipped": "#f6f8fa",
+        "running": "#fff8c5",
+        "cancelled": "#f6f8fa",
+    }
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="12" role="img" aria-label="pipeline DAG">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
+        'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker></defs>',
+    ]
+    for src, dst in sorted(set(edges)):
+        (x1, y1), (x2, y2) = pos[src], pos[dst]
+        parts.append(
+            f'<line x1="{x1 + BOX_W}" y1="{y1 + BOX_H / 2}" x2="{x2}" y2="{y2 + BOX_H / 2}" '
+            'stroke="#57606a" marker-end="url(#arrow)"/>'
+        )
+    for name in names:
+        x, y = pos[name]
+        state = (status or {}).get(name)
+        fill = fills.get(state or "", "#ddf4ff")
+        label = html.escape(name if len(name) <= 20 else name[:19] + "…")
+        title = html.escape(name + (f": {state}" if state else ""))
+        parts.append(
+            f'<g><title>{title}</title><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
+            f'fill="{fill}" stroke="#0969da"/><text x="{x + BOX_W / 2}" y="{y + BOX_H / 2 + 4}" '
+            f'text-anchor="middle">{label}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -260,6 +260,27 @@ class Run:
         metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(rec.metrics.items())[:6])
         return f"<Run {rec.label} {rec.status} id={rec.short_id}{' ' + metrics if metrics else ''}>"
 
+    def _dag_svg(self) -> str:
+        """The run's steps as a DAG, coloured by status; edges from lineage (output digest -> input)."""
+        from loopml.tracking.charts import dag_svg
+
+        steps = self.steps
+        by_id = {s.id: s.name for s in steps}
+        produced: dict[str, str] = {}
+        consumed: list[tuple[str, str]] = []
+        for link in self.client.metadata.lineage.links(run_id=self.id):
+            step = by_id.get(link.step_run_id or "")
+            if step is None:
+                continue
+            if link.direction == "output":
+                produced[link.digest] = step
+            elif link.direction == "input":
+                consumed.append((link.digest, step))
+        edges = [
+            (produced[d], step) for d, step in consumed if d in produced and produced[d] != step
+        ]
+        return dag_svg([s.name for s in steps], edges, status={s.name: s.status for s in steps})
+
     def _repr_html_(self) -> str:
         """Notebook display: status, timing, params, metrics and steps as tables."""
         rec = self.record
@@ -284,7 +305,7 @@ class Run:
         )
         from loopml.tracking.charts import svg_line
 
-        charts = ""
+        charts = self._dag_svg()
         for key in sorted(rec.metrics)[:12]:
             series = self.client.metadata.metrics.history(self.id, key)
             if len(series) > 1:

@@ -63,7 +63,6 @@ def test_a_pipeline_dag_and_a_finished_run_display_as_pictures() -> None:
     assert "load_numbers" in dag_html and "<line" in dag_html
     run = summed(n=4)
     page = run._repr_html_()
-    root = ()
     assert page.count("<svg") == 2  # the run's DAG (coloured by status) and the metric curve
     assert "#dafbe1" in page  # succeeded steps are green
     assert "running: last 3" in page

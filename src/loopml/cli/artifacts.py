@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from loopml.cli.output import client, console, fmt_bytes, fmt_time, json_option, print_json
+from loopml.cli.output import (
+    client,
+    console,
+    esc,
+    fmt_bytes,
+    fmt_time,
+    json_option,
+    print_json,
+    text,
+)
 
 
 @click.group()
@@ -41,7 +50,11 @@ def list_(run_ref: str | None, limit: int, as_json: bool) -> None:
         table.add_column(col)
     for r in records:
         table.add_row(
-            r.digest[:12], r.type_name, r.materializer, fmt_bytes(r.size), fmt_time(r.created_at)
+            r.digest[:12],
+            text(r.type_name),
+            text(r.materializer),
+            fmt_bytes(r.size),
+            fmt_time(r.created_at),
         )
     console().print(table)
 
@@ -57,7 +70,7 @@ def show(digest: str, as_json: bool) -> None:
         return
     out = console()
     out.print(
-        f"[bold]{record.digest}[/]\n  type {record.type_name}\n  materializer {record.materializer}\n  size {fmt_bytes(record.size)}\n  created {fmt_time(record.created_at)}"
+        f"[bold]{record.digest}[/]\n  type {esc(record.type_name)}\n  materializer {esc(record.materializer)}\n  size {fmt_bytes(record.size)}\n  created {fmt_time(record.created_at)}"
     )
     for key, value in sorted(record.metadata.items()):
         out.print(f"  {key}: {value}", markup=False)

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from loopml.cli.output import client, console, json_option, print_json
+from loopml.cli.output import client, console, esc, json_option, print_json
 
 
 @click.command()
@@ -37,7 +37,7 @@ def fsck(as_json: bool) -> None:
     else:
         for p in problems:
             out.print(
-                f"[red]{p.kind:>8}[/] {p.digest or '-'}  {p.path}  {p.detail}",
+                f"[red]{p.kind:>8}[/] {p.digest or '-'}  {esc(p.path)}  {esc(p.detail)}",
                 markup=True,
                 highlight=False,
             )

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from loopml.cli.output import client, console, fmt_time, json_option, print_json
+from loopml.cli.output import client, console, esc, fmt_time, json_option, print_json
 from loopml.errors import InvalidParameterError, NotFoundError
 
 
@@ -50,7 +50,7 @@ def lineage(ref: str, as_json: bool) -> None:
             return
         out = console()
         out.print(
-            f"[bold]artifact[/] {artifact.digest}  {artifact.type_name}  ({artifact.materializer}, {artifact.size} bytes)"
+            f"[bold]artifact[/] {artifact.digest}  {esc(artifact.type_name)}  ({esc(artifact.materializer)}, {artifact.size} bytes)"
         )
         runs = {r.id: r for r in store.runs.load({x.run_id for x in links})}
         for title, items in (
@@ -62,7 +62,7 @@ def lineage(ref: str, as_json: bool) -> None:
             for x in items:
                 run = runs.get(x.run_id) or store.runs.get(x.run_id)
                 out.print(
-                    f"  {run.label} ({run.short_id}, {fmt_time(run.started_at)})  step {x.step or '–'}  {x.name}  {x.digest[:12]}"
+                    f"  {esc(run.label)} ({run.short_id}, {fmt_time(run.started_at)})  step {esc(x.step or '–')}  {esc(x.name)}  {x.digest[:12]}"
                 )
             if not items:
                 out.print("  –")
@@ -105,11 +105,11 @@ def lineage(ref: str, as_json: bool) -> None:
         return
     from rich.tree import Tree
 
-    tree = Tree(f"[bold]run {record.label}[/] ({record.short_id})")
+    tree = Tree(f"[bold]run {esc(record.label)}[/] ({record.short_id})")
     for s in steps:
-        branch = tree.add(f"{s.name} [dim]{s.status}{', cached' if s.cached else ''}[/]")
+        branch = tree.add(f"{esc(s.name)} [dim]{s.status}{', cached' if s.cached else ''}[/]")
         for lk in links:
             if lk.step_run_id == s.id:
                 arrow = "←" if lk.direction == "input" else "→"
-                branch.add(f"{arrow} {lk.name} {lk.digest[:12]}")
+                branch.add(f"{arrow} {esc(lk.name)} {lk.digest[:12]}")
     console().print(tree)

@@ -81,6 +81,20 @@ def fmt_bytes(n: int | None) -> str:
     return str(n)
 
 
+def text(value: Any, style: str = "") -> Any:
+    """A Rich cell from user data (names, params, paths): never parsed as markup."""
+    from rich.text import Text
+
+    return Text(str(value), style=style)
+
+
+def esc(value: Any) -> str:
+    """User data inside a markup string: ``[`` can no longer start a tag."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 STATUS_STYLE = {
     "succeeded": "green",
     "failed": "red",
@@ -89,6 +103,7 @@ STATUS_STYLE = {
     "running": "cyan",
     "skipped": "dim",
     "pending": "dim",
+    "cached": "blue",
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from loopml.cli.output import STATUS_STYLE, fmt_duration, fmt_num, json_option, print_json
+from loopml.cli.output import STATUS_STYLE, fmt_duration, fmt_num, json_option, print_json, text
 
 
 class _Progress:
@@ -41,7 +41,9 @@ class _Progress:
         for name, (status, detail) in self.rows.items():
             if status == "running":
                 detail = fmt_duration(time.perf_counter() - self.started[name])
-            table.add_row(f"[{STATUS_STYLE.get(status, '')}]{status:>9}[/]", name, detail)
+            table.add_row(
+                text(f"{status:>9}", STATUS_STYLE.get(status, "")), text(name), text(detail)
+            )
         bar = Table.grid(padding=(0, 1))
         bar.add_row(
             ProgressBar(total=max(self.total, 1), completed=self.done, width=40),

@@ -11,6 +11,7 @@ from loopml.cli.output import (
     STATUS_STYLE,
     client,
     console,
+    esc,
     fmt_bytes,
     fmt_cost,
     fmt_duration,
@@ -18,6 +19,7 @@ from loopml.cli.output import (
     fmt_time,
     json_option,
     print_json,
+    text,
 )
 
 
@@ -85,17 +87,17 @@ def runs(
         *(f"params.{k}" for k in param_keys),
         *metric_keys,
     ):
-        table.add_column(col, justify="right" if col in metric_keys else "left")
+        table.add_column(text(col), justify="right" if col in metric_keys else "left")
     for r in records:
         style = STATUS_STYLE.get(r.status, "")
         table.add_row(
-            r.label,
+            text(r.label),
             r.short_id,
-            f"[{style}]{r.status}[/]",
+            text(r.status, style),
             fmt_time(r.started_at),
             fmt_duration(r.duration_s),
             fmt_cost(r.cost),
-            *(r.params.get(k, "") for k in param_keys),
+            *(text(r.params.get(k, "")) for k in param_keys),
             *(fmt_num(r.metrics[k]) if k in r.metrics else "" for k in metric_keys),
         )
     out = console()
@@ -127,7 +129,7 @@ def show(run_ref: str, as_json: bool) -> None:
 
     out = console()
     style = STATUS_STYLE.get(record.status, "")
-    out.print(f"[bold]Run {record.label}[/]  {record.id}  [{style}]{record.status}[/]")
+    out.print(f"[bold]Run {esc(record.label)}[/]  {record.id}  ", text(record.status, style))
     env = record.environment
     rows = [
         ("started", fmt_time(record.started_at)),
@@ -146,7 +148,7 @@ def show(run_ref: str, as_json: bool) -> None:
     if record.error:
         rows.append(("error", record.error.splitlines()[-1] if record.error else ""))
     for key, value in rows:
-        out.print(f"  [dim]{key:>9}[/]  {value}")
+        out.print(f"  [dim]{key:>9}[/]  {esc(value)}")
     for title, values in (
         ("params", record.params),
         ("metrics", record.metrics),
@@ -155,7 +157,7 @@ def show(run_ref: str, as_json: bool) -> None:
         if values:
             out.print(
                 f"[bold]{title}[/]  "
-                + "  ".join(f"{k}={fmt_num(v)}" for k, v in sorted(values.items()))
+                + "  ".join(f"{esc(k)}={esc(fmt_num(v))}" for k, v in sorted(values.items()))
             )
     from loopml.tracking.charts import sparkline
 
@@ -164,30 +166,30 @@ def show(run_ref: str, as_json: bool) -> None:
         if len(series) > 1:
             values = [p.value for p in series]
             out.print(
-                f"  [dim]{key:>12}[/] {sparkline(values)}  {fmt_num(values[0])} → {fmt_num(values[-1])} ({len(values)} points)"
+                f"  [dim]{esc(key):>12}[/] {sparkline(values)}  {fmt_num(values[0])} → {fmt_num(values[-1])} ({len(values)} points)"
             )
     table = Table(title="steps", box=None, header_style="bold", title_justify="left")
     for col in ("step", "status", "cached", "wall", "cpu", "peak mem", "error"):
         table.add_column(col)
     for s in steps:
         table.add_row(
-            s.name,
-            f"[{STATUS_STYLE.get(s.status, '')}]{s.status}[/]",
+            text(s.name),
+            text(s.status, STATUS_STYLE.get(s.status, "")),
             "yes" if s.cached else "",
             fmt_duration(s.wall_s),
             fmt_duration(s.cpu_s),
             fmt_bytes(s.peak_mem_bytes),
-            (s.error or "")[:80],
+            text((s.error or "")[:80]),
         )
     out.print(table)
     outputs = [link for link in links if link.direction in ("output", "logged")]
     if outputs:
         out.print("[bold]artifacts[/]")
         for link in outputs:
-            out.print(f"  {link.name:<24} {link.digest[:12]}  ({link.direction})")
+            out.print(f"  {esc(link.name):<24} {link.digest[:12]}  ({link.direction})")
     failed = [s for s in steps if s.traceback]
     for s in failed:
-        out.print(f"[red]traceback of step {s.name}[/]")
+        out.print(f"[red]traceback of step {esc(s.name)}[/]")
         out.print(s.traceback, markup=False, highlight=False)
 
 
@@ -225,14 +227,12 @@ def compare(run_refs: tuple[str, ...], show_all: bool, as_json: bool) -> None:
     table = Table(box=None, header_style="bold")
     table.add_column("")
     for r in records:
-        table.add_column(f"{r.label} ({r.short_id})")
+        table.add_column(text(f"{r.label} ({r.short_id})"))
     for name, values in rows:
         differs = len({repr(v) for v in values}) > 1
         if not differs and not show_all:
             continue
         cells = ["–" if v is None else fmt_num(v) for v in values]
-        table.add_row(
-            f"[bold yellow]{name}[/]" if differs else name,
-            *(f"[yellow]{c}[/]" if differs else c for c in cells),
-        )
+        style = "bold yellow" if differs else ""
+        table.add_row(text(name, style), *(text(c, "yellow" if differs else "") for c in cells))
     console().print(table)

@@ -129,7 +129,7 @@ def show(run_ref: str, as_json: bool) -> None:
 
     out = console()
     style = STATUS_STYLE.get(record.status, "")
-    out.print(f"[bold]Run {esc(record.label)}[/]  {record.id}  ", text(record.status, style))
+    out.print(f"[bold]Run {esc(record.label)}[/]  {record.id}  [{style}]{record.status}[/]")
     env = record.environment
     rows = [
         ("started", fmt_time(record.started_at)),

@@ -1,9 +1,11 @@
 """The executor interface: one method, ``submit(task) -> Future``.
 
 The runner (``runner.py``) decides *what* runs (order, cache, tracking); an executor only
-decides *where*. A task is a zero-argument callable returning a :class:`StepResult`.
-The local executor runs tasks on threads; a Ray executor will ship the same callable
-(steps pickle by value) to cluster workers, which load inputs from the store by digest.
+decides *where*. A task is a ``StepTask`` (``task.py``): callable with no arguments,
+returning a :class:`StepResult`, and picklable to plain data. The local executor runs
+tasks on threads with values handed over in memory; an executor for other processes or a
+cluster (Ray) ships the pickled task, and the worker opens the store from the task's
+settings, loads inputs by digest and stores outputs itself.
 """
 
 from __future__ import annotations
@@ -45,3 +47,6 @@ class StepResult:
     error: BaseException | None = None
     error_text: str | None = None
     traceback: str | None = None
+    logged: dict[str, Any] = field(
+        default_factory=dict
+    )  # metrics/params/tags, replayed on a cache hit

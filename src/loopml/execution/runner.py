@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import LoopmlError, MaterializerError, StepFailedError
+from loopml.errors import LoopmlError, StepFailedError
 from loopml.execution.base import Executor, StepResult
 from loopml.execution.local import LocalExecutor
-from loopml.execution.resources import Measurement, measure
+from loopml.execution.task import StepTask
 from loopml.pipelines.dag import Dag, Node
 from loopml.pipelines.fingerprint import cache_key, code_fingerprint, params_json
-from loopml.store import ArtifactRecord
 from loopml.tracking.client import Client, default_client
-from loopml.tracking.context import use_run
 from loopml.tracking.run import Run, status_for
 
 if TYPE_CHECKING:
@@ -195,28 +192,21 @@ class _Runner:
                 failed_node.name, self.run.id, failed.error_text or "error", failed.traceback or ""
             ) from failed.error
 
-    def _task(self, node: Node, stored: dict[str, str]) -> Callable[[], StepResult]:
-        plain = {name: value for name, value in node.constants if name not in stored}
+    def _task(self, node: Node, stored: dict[str, str]) -> StepTask:
         sources: dict[str, tuple[str, str]] = {
             param: (ref.ref, self.digests[ref.ref]) for param, ref in node.inputs
         }
         sources |= {name: (f"{node.name}:{name}", digest) for name, digest in stored.items()}
-        client, run, values = self.client, self.run, self.values
-        keep = self.executor.shares_memory
-        step_run_id = self.step_ids[node.name]
-
-        def task() -> StepResult:
-            return execute_step(
-                node,
-                plain,
-                sources,
-                values if keep else {},
-                client,
-                run,
-                step_run_id,
-                keep_values=keep,
-            )
-
+        task = StepTask(
+            node=node,
+            params={name: value for name, value in node.constants if name not in stored},
+            sources=sources,
+            run_id=self.run.id,
+            step_run_id=self.step_ids[node.name],
+            settings=self.client.settings,
+        )
+        if self.executor.shares_memory:  # hand over values, client and live run in memory
+            task.values, task.client, task.run = self.values, self.client, self.run
         return task
 
     def _try_cache(self, node: Node, key: str, inputs: dict[str, str]) -> bool:
@@ -322,7 +312,7 @@ class _Runner:
         ok = result.error is None
         status = "succeeded" if ok else "failed"
         outputs = {ref: rec.digest for ref, rec in result.outputs.items()} if ok else {}
-        logged = self.run.take_step_log(self.step_ids[node.name])
+        logged = result.logged
 
         def record(conn: Any) -> None:
             self.store.steps.update(
@@ -374,64 +364,3 @@ class _Runner:
             self.store.db.write(mark)
         except LoopmlError:
             pass
-
-
-def execute_step(
-    node: Node,
-    plain: dict[str, Any],
-    sources: dict[str, tuple[str, str]],
-    values: dict[str, Any],
-    client: Client,
-    run: Run,
-    step_run_id: str,
-    *,
-    keep_values: bool,
-) -> StepResult:
-    """Run one step where the executor put it: load inputs, call, measure, store outputs.
-
-    Never raises: a failure is returned in the result so the runner records it.
-    """
-    result = StepResult(started_at=time.time())
-    measurement = Measurement()
-    try:
-        kwargs = dict(plain)
-        for param, (ref, digest) in sources.items():
-            kwargs[param] = values[ref] if ref in values else client.load_artifact(digest)
-        with use_run(run, step_run_id), measure() as measurement:
-            value = node.step.fn(**kwargs)
-        outputs = _split(node, value)
-        for ref, item in outputs.items():
-            try:
-                record: ArtifactRecord = client.store_value(item)
-            except MaterializerError as exc:
-                raise MaterializerError(f"Step {node.name!r} output {ref!r}: {exc}") from None
-            result.outputs[ref] = record
-            if keep_values:
-                result.values[ref] = item
-    except BaseException as exc:  # recorded on the step; the runner decides what follows
-        result.error = exc
-        result.error_text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        tb = exc.__traceback__
-        # Drop loopml's own frames so the traceback starts in the user's step.
-        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-            tb = tb.tb_next
-        result.traceback = "".join(traceback.format_exception(type(exc), exc, tb))
-    result.wall_s, result.cpu_s = measurement.wall_s, measurement.cpu_s
-    result.peak_mem_bytes = measurement.peak_mem_bytes
-    result.stdout, result.stderr = measurement.stdout, measurement.stderr
-    return result
-
-
-def _split(node: Node, value: Any) -> dict[str, Any]:
-    names = node.output_names
-    if names is None:
-        return {node.name: value}
-    if isinstance(value, dict) and set(value) == set(names):
-        return {f"{node.name}.{n}": value[n] for n in names}
-    if isinstance(value, tuple | list) and len(value) == len(names):
-        return {f"{node.name}.{n}": v for n, v in zip(names, value, strict=True)}
-    raise LoopmlError(
-        f"Step {node.name!r} declares outputs {list(names)} but returned {type(value).__name__}"
-        f"{f' of length {len(value)}' if isinstance(value, tuple | list) else ''}; return a tuple of "
-        f"{len(names)} values in that order, or a dict with those keys."
-    )

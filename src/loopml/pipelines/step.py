@@ -9,7 +9,9 @@ by ``execution/``.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -128,8 +130,25 @@ class Step:
         return f"<step {self.spec.name} at {self.spec.location}>"
 
     def __reduce__(self) -> Any:
-        # Pickle by value of the function so executors in other processes get the same code.
+        # A decorated module-level step is its module's attribute: pickle it by reference, as
+        # pickle does functions. Otherwise (a notebook, a local function) ship the function
+        # itself; executors in other processes use cloudpickle, which pickles it by value.
+        module = sys.modules.get(self.spec.module)
+        target: Any = module
+        for part in self.spec.qualname.split("."):
+            target = getattr(target, part, None)
+        if target is self and self.spec.module != "__main__":
+            return (_step_by_reference, (self.spec.module, self.spec.qualname))
         return (Step, (self.fn, self.spec))
+
+
+def _step_by_reference(module: str, qualname: str) -> Step:
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    if not isinstance(target, Step):
+        raise TypeError(f"{module}.{qualname} is not a @step in this process.")
+    return target
 
 
 def _outputs_of(

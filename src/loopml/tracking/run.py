@@ -103,6 +103,16 @@ class Run:
         except Exception:  # capture is best effort; it must never fail the run
             return
 
+    @classmethod
+    def attach(cls, client: Client, run_id: str) -> Run:
+        """A logging handle on a run another process owns (an executor's worker).
+
+        It logs and flushes; only the owner heartbeats and ends the run.
+        """
+        run = cls(client, run_id)
+        run._writer = BatchWriter(client.metadata, run_id)
+        return run
+
     # -- live logging ---------------------------------------------------------------------
 
     @property
@@ -166,6 +176,9 @@ class Run:
     ) -> None:
         """Flush and move the run to a final status (idempotent)."""
         if self._writer is None or self._ended:
+            return
+        if self._token is None:  # attached handle: the owner ends the run
+            self._writer.flush()
             return
         self._ended = True
         try:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from loopml._signals import leave_signals_to_main_thread
 from loopml.artifacts._staging import discard
 from loopml.artifacts.backend import FsspecBackend, LocalBackend, storage_error
 from loopml.artifacts.materializers import file_identity
@@ -71,6 +72,7 @@ def hash_file(path: Path, *, seal: Callable[[], object] | None = None) -> tuple[
     failed: list[BaseException] = []
 
     def run_seal() -> None:
+        leave_signals_to_main_thread()
         try:
             seal()  # type: ignore[misc]
         except BaseException as exc:  # re-raised in the calling thread below

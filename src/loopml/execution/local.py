@@ -13,6 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from loopml._signals import leave_signals_to_main_thread
+
 T = TypeVar("T")
 
 
@@ -41,6 +43,7 @@ class LocalExecutor:
         return f"LocalExecutor(workers={self.workers})"
 
     def _work(self) -> None:
+        leave_signals_to_main_thread()
         while True:
             item = self._queue.get()
             if item is None:

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
+from loopml._signals import leave_signals_to_main_thread
+
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -55,6 +57,7 @@ class _Sampler:
             return max(self.peaks.pop(key, now), now)
 
     def _loop(self) -> None:
+        leave_signals_to_main_thread()
         while True:
             with self.lock:
                 active = bool(self.peaks)

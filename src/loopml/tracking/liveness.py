@@ -21,6 +21,8 @@ import time
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from loopml._signals import leave_signals_to_main_thread
+
 if TYPE_CHECKING:
     from loopml.tracking.run import Run
 
@@ -67,6 +69,7 @@ def _install_process_hooks() -> None:
 
 
 def _loop() -> None:
+    leave_signals_to_main_thread()
     last_beat: dict[str, float] = {}
     interval = FLUSH_SECONDS
     while True:

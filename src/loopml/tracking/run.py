@@ -81,8 +81,10 @@ class Run:
         return run
 
     def _capture_environment(self) -> None:
+        from loopml._signals import leave_signals_to_main_thread
         from loopml.tracking.environment import capture
 
+        leave_signals_to_main_thread()
         try:
             env = capture(self.client.settings.root)
             git = env.pop("git", {})

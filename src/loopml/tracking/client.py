@@ -109,6 +109,7 @@ class Client:
     ) -> list[RunRecord]:
         """Runs matching ``filter`` (e.g. ``"metrics.auc > 0.9 and status = 'succeeded'"``)."""
         self.open()
+        self.metadata.runs.sweep_crashed()  # a long-lived process (a notebook) sees dead runs too
         return self.metadata.search(filter, sort, limit=limit, offset=offset)
 
     def runs(
@@ -140,6 +141,7 @@ class Client:
         from loopml.tracking.run import Run
 
         self.open()
+        self.metadata.runs.sweep_crashed()
         return Run(self, self.metadata.runs.resolve(ref))
 
     def start_run(self, name: str = "adhoc", *, tags: dict[str, str] | None = None) -> Run:

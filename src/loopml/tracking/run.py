@@ -170,7 +170,8 @@ class Run:
             self._writer.flush()
 
     def beat(self) -> None:
-        if self._token and not self._ended:
+        # Beats go on while end() runs: the lease must outlive the final writes.
+        if self._token:
             self.client.metadata.runs.heartbeat(self.id, self._token)
 
     def end(
@@ -184,22 +185,22 @@ class Run:
             return
         self._ended = True
         try:
-            self._writer.flush()
-        except Exception as exc:  # writes failed: the run cannot be called a success
-            status, error = "failed", f"Could not store buffered metrics: {exc}"
-        finally:
+            try:
+                self._writer.flush()
+            except Exception as exc:  # writes failed: the run cannot be called a success
+                status, error = "failed", f"Could not store buffered metrics: {exc}"
+            if self._env_thread is not None:
+                self._env_thread.join(timeout=10)
+            cpu_s = time.process_time() - self._started_cpu
+            if cost is None:
+                record = self.record
+                hours = (time.time() - record.started_at) / 3600
+                cost = hours * self.client.settings.prices.cpu_hour
+            self.client.metadata.runs.finish(
+                self.id, self._token, status, error=error, cpu_s=cpu_s, cost=cost
+            )
+        finally:  # only now stop heartbeating: until finish() the run must look alive
             liveness.unregister(self)
-        if self._env_thread is not None:
-            self._env_thread.join(timeout=10)
-        cpu_s = time.process_time() - self._started_cpu
-        if cost is None:
-            record = self.record
-            hours = (time.time() - record.started_at) / 3600
-            cost = hours * self.client.settings.prices.cpu_hour
-        assert self._token is not None
-        self.client.metadata.runs.finish(
-            self.id, self._token, status, error=error, cpu_s=cpu_s, cost=cost
-        )
 
     # -- context manager (start_run) ------------------------------------------------------
 
@@ -224,6 +225,9 @@ class Run:
 
     @property
     def status(self) -> str:
+        """Fresh from the store; a run whose process died reads as ``crashed`` once its lease is over."""
+        if not self.live:
+            self.client.metadata.runs.sweep_crashed()
         return self.record.status
 
     @property

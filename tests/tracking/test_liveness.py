@@ -37,3 +37,4 @@ def test_an_open_client_sees_a_killed_run_as_crashed_after_the_lease(project: Pa
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()  # type: ignore[union-attr]

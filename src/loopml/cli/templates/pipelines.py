@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import Ridge
 
 import loopml
 from loopml import pipeline, step
+
+if TYPE_CHECKING:  # scikit-learn takes ~1 s to import: only steps that run pay for it
+    from sklearn.linear_model import Ridge
 
 TARGET = "progression"
 
@@ -37,6 +39,8 @@ def split(df: pd.DataFrame, test_fraction: float = 0.25, seed: int = 0) -> Split
 
 @step
 def train(df: pd.DataFrame, alpha: float = 1.0) -> Ridge:
+    from sklearn.linear_model import Ridge
+
     model = Ridge(alpha=alpha)
     model.fit(df.drop(columns=TARGET), df[TARGET])
     return model

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 DEMO_DIR ?= build/demo
 
-.PHONY: demo test lint bench install install-dev system-deps clean docs-check
+.PHONY: demo test lint bench soak install install-dev system-deps clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+
+## soak: the reliability tests at their soak sizes (RELIABILITY.md), printing their figures; slow.
+soak: install-dev system-deps
+	LOOPML_SOAK=1 R06_BLOB_MB=200 $(VENV)/bin/pytest -p no:xdist -s -q tests/reliability
 
 ## bench: print the core figures (DESIGN.md §6 budgets).
 bench: install-dev

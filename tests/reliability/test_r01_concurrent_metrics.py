@@ -10,6 +10,7 @@ Report: points/s, p50/p99 of one log call and of one flush, SQLITE_BUSY retries,
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -19,9 +20,11 @@ import _store_workers as w
 
 from loopml.store import MetadataStore
 
-WRITERS = 8
+SOAK = bool(os.environ.get("LOOPML_SOAK"))  # soak size on demand: LOOPML_SOAK=1 pytest …
+WRITERS = 16 if SOAK else 8
 READERS = 2
-ITERATIONS = 2_500  # × (1 single point + a batch of 3) = 10,000 points per writer
+# × (1 single point + a batch of 3) = 10,000 points per writer (soak: 100,000)
+ITERATIONS = 25_000 if SOAK else 2_500
 POINTS_PER_WRITER = ITERATIONS * len(w.WRITER_KEYS)
 
 

@@ -41,7 +41,10 @@ from loopml.tracking.client import Client
 from loopml.tracking.fsck import fsck
 
 SCRIPTS = Path(__file__).parent / "_scripts"
-KILLS = 20
+SOAK = bool(
+    os.environ.get("LOOPML_SOAK")
+)  # soak size on demand: LOOPML_SOAK=1 (and R06_BLOB_MB=200)
+KILLS = 500 if SOAK else 20
 HEARTBEAT_S = 0.3
 LEASE_S = 2.5 * HEARTBEAT_S
 SEED = 20240606

@@ -111,7 +111,3 @@ def client() -> Any:
     from loopml.tracking.client import Client
 
     return Client().open()
-
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()

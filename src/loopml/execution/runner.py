@@ -251,25 +251,9 @@ class _Runner:
     def _links(
         self, conn: Any, node: Node, inputs: dict[str, str], outputs: dict[str, str]
     ) -> None:
-        step_run_id = self.step_ids[node.name]
-        for param, digest in inputs.items():
-            self.store.lineage.link(
-                digest,
-                run_id=self.run.id,
-                step_run_id=step_run_id,
-                direction="input",
-                name=param,
-                conn=conn,
-            )
-        for ref, digest in outputs.items():
-            self.store.lineage.link(
-                digest,
-                run_id=self.run.id,
-                step_run_id=step_run_id,
-                direction="output",
-                name=ref,
-                conn=conn,
-            )
+        links = [("input", param, digest) for param, digest in inputs.items()]
+        links += [("output", ref, digest) for ref, digest in outputs.items()]
+        self.store.lineage.link_many(conn, self.run.id, self.step_ids[node.name], links)
 
     def _take_deferred(self) -> Callable[[Any], None]:
         """The deferred writes as one idempotent function (safe to re-run after a retry)."""

@@ -26,62 +26,46 @@ class Lineage:
 
     def record(
         self,
-        artifact: ArtifactRecord | None,
+        artifact: ArtifactRecord,
         *,
         run_id: str,
         step_run_id: str | None,
         direction: str,
         name: str,
-        conn: Connection | None = None,
     ) -> None:
         """Insert the artifact row if new (digest is the key) and link it to a run/step."""
-        if direction not in DIRECTIONS:
-            raise InvalidParameterError(
-                f"Link direction: got {direction!r}; expected one of {DIRECTIONS}."
-            )
-        if conn is None:
-            self.db.write(
-                lambda c: self.record(
-                    artifact,
-                    run_id=run_id,
-                    step_run_id=step_run_id,
-                    direction=direction,
-                    name=name,
-                    conn=c,
-                )
-            )
-            return
-        if artifact is not None:
-            self.insert_artifacts([artifact], conn)
-        conn.execute(
-            s.artifact_links.insert().values(
-                run_id=run_id,
-                step_run_id=step_run_id,
-                digest=artifact.digest if artifact else None,
-                direction=direction,
-                name=name,
-            )
-        )
 
-    def link(
+        def write(conn: Connection) -> None:
+            self.insert_artifacts([artifact], conn)
+            self.link_many(conn, run_id, step_run_id, [(direction, name, artifact.digest)])
+
+        self.db.write(write)
+
+    def link_many(
         self,
-        digest: str,
-        *,
+        conn: Connection,
         run_id: str,
         step_run_id: str | None,
-        direction: str,
-        name: str,
-        conn: Connection,
+        links: Iterable[tuple[str, str, str]],
     ) -> None:
-        conn.execute(
-            s.artifact_links.insert().values(
-                run_id=run_id,
-                step_run_id=step_run_id,
-                digest=digest,
-                direction=direction,
-                name=name,
+        """Link digests to a run/step in one statement; ``links`` are (direction, name, digest)."""
+        rows = []
+        for direction, name, digest in links:
+            if direction not in DIRECTIONS:
+                raise InvalidParameterError(
+                    f"Link direction: got {direction!r}; expected one of {DIRECTIONS}."
+                )
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "step_run_id": step_run_id,
+                    "digest": digest,
+                    "direction": direction,
+                    "name": name,
+                }
             )
-        )
+        if rows:
+            conn.execute(s.artifact_links.insert(), rows)
 
     def insert_artifacts(self, records: Iterable[ArtifactRecord], conn: Connection) -> None:
         rows = [

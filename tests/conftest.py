@@ -2,6 +2,10 @@
 
 ``store_url`` is parametrized over both backends: every test that uses it (or ``client``)
 runs against SQLite and against a real PostgreSQL server started by the tests.
+
+``s3`` is a real S3-compatible server (moto's server mode, a separate process on
+127.0.0.1), one per test session and xdist worker; ``s3_bucket`` gives each test its own
+empty bucket on it, deleted afterwards.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "resources"))
 
 from postgres_server import PostgresServer, start_postgres  # noqa: E402
+from s3_server import S3Bucket, S3Server, start_s3  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +45,22 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
     server = start_postgres(tmp_path_factory.mktemp("pg"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = start_s3(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3: S3Server) -> Iterator[S3Bucket]:
+    """A fresh, empty bucket ``s3://b-<uuid>`` and the fsspec options to reach it."""
+    name = f"b-{uuid.uuid4().hex}"
+    yield S3Bucket(uri=s3.create_bucket(name), storage_options=s3.storage_options())
+    # Objects live in the server's memory for the whole session: free them per test.
+    s3.delete_bucket(name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -89,8 +89,6 @@ def _fill(store: Any, n: int, seed: int = 7) -> list[tuple[float, float, str]]:
     Returns (rmse, started_at, id) of the runs the benchmark filter matches, so the query
     result can be checked.
     """
-    from loopml.store import schema as s
-
     rng = random.Random(seed)
     base = time.time() - n
     runs, params, latest, matches = [], [], [], []
@@ -134,10 +132,16 @@ def _fill(store: Any, n: int, seed: int = 7) -> list[tuple[float, float, str]]:
         ]
         if rmse < 3 and alpha >= 0.1:
             matches.append((rmse, started, run_id))
-    with store.db.write_engine.begin() as conn:
-        conn.execute(s.runs.insert(), runs)
-        conn.execute(s.params.insert(), params)
-        conn.execute(s.latest_metrics.insert(), latest)
+
+    def insert(tx: Any) -> None:
+        for table, rows in (("runs", runs), ("params", params), ("latest_metrics", latest)):
+            columns = list(rows[0])
+            tx.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({tx.marks(len(columns))})",
+                [tuple(r[c] for c in columns) for r in rows],
+            )
+
+    store.db.write(insert)
     return matches
 
 

@@ -2,15 +2,25 @@
 
 A project is the nearest folder, walking up from the working directory, that holds a
 ``loopml.toml`` (the way git finds ``.git``). Without one, the working directory is the
-project, so a notebook needs no set-up at all. ``LOOPML_STORE_URI`` and
-``LOOPML_ARTIFACTS_URI`` override the store's location; ``LOOPML_HEARTBEAT_SECONDS`` the
-run heartbeat.
+project, so a notebook needs no set-up at all. ``LOOPML_STORE_URI``,
+``LOOPML_ARTIFACTS_URI`` and ``LOOPML_HEARTBEAT_SECONDS`` override the file.
+
+The file's schema is a tree of frozen dataclasses (:class:`ConfigFile`): each table is a
+dataclass, a repeated table (``[schedules.nightly]``) is ``dict[str, Table]``. One small
+validator walks it and reports the first problem with its TOML path, the value, what was
+expected and a did-you-mean. Hand-written rather than pydantic or msgspec: those add
+0.1-0.3 s to every ``loopml`` command and ``python pipeline.py`` (DESIGN.md §6), and their
+messages would still need rewriting into loopml's error shape.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,27 +31,53 @@ CONFIG_FILE = "loopml.toml"
 DEFAULT_WORKERS = 16
 STORE_DIR = ".loopml"
 
-_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "project": {"name": str, "pipelines": (list, str)},
-    "store": {"uri": str, "artifacts": str},
-    "run": {"workers": int, "heartbeat_seconds": (int, float)},
-    "cost": {
-        "cpu_hour": (int, float),
-        "gpu_hour": (int, float),
-        "gb_hour": (int, float),
-        "currency": str,
-    },
-}
+
+def _check(rule: str, test: Any) -> dict[str, Any]:
+    """Field metadata: a predicate on the converted value and how to describe it."""
+    return {"rule": rule, "test": test}
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSection:
+    name: str = ""
+    pipelines: tuple[str, ...] = ("pipelines",)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSection:
+    uri: str = f"{STORE_DIR}/store.db"
+    artifacts: str = f"{STORE_DIR}/blobs"
+    #: fsspec storage options for a remote artifact store, e.g. ``endpoint_url``.
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSection:
+    workers: int = field(default=DEFAULT_WORKERS, metadata=_check(">= 1", lambda v: v >= 1))
+    heartbeat_seconds: float = field(
+        default=10.0, metadata=_check("> 0 seconds", lambda v: 0 < v < math.inf)
+    )
+    executor: str = "local"
 
 
 @dataclass(frozen=True, slots=True)
 class Prices:
     """Prices used to compute a run's cost (per CPU-hour, GPU-hour and GB-hour of memory)."""
 
-    cpu_hour: float = 0.0
-    gpu_hour: float = 0.0
-    gb_hour: float = 0.0
+    cpu_hour: float = field(default=0.0, metadata=_check(">= 0", lambda v: 0 <= v < math.inf))
+    gpu_hour: float = field(default=0.0, metadata=_check(">= 0", lambda v: 0 <= v < math.inf))
+    gb_hour: float = field(default=0.0, metadata=_check(">= 0", lambda v: 0 <= v < math.inf))
     currency: str = "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    """The whole ``loopml.toml``; capability issues add their tables here."""
+
+    project: ProjectSection = field(default_factory=ProjectSection)
+    store: StoreSection = field(default_factory=StoreSection)
+    run: RunSection = field(default_factory=RunSection)
+    cost: Prices = field(default_factory=Prices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +93,155 @@ class Settings:
     prices: Prices = field(default_factory=Prices)
     name: str = ""
     has_config: bool = False
+    executor: str = "local"
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    config: ConfigFile = field(default_factory=ConfigFile)
+
+
+# --- the validator -----------------------------------------------------------------------
+
+_WORDS = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+}
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    found = _HINTS.get(cls)
+    if found is None:
+        found = _HINTS[cls] = typing.get_type_hints(cls)
+    return found
+
+
+def _expected(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp in _WORDS:
+        return _WORDS[tp]
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    if origin in (tuple, list):
+        return f"a list of {_expected(typing.get_args(tp)[0])[2:]}s"
+    if origin is dict:
+        return "a table"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_expected(a) for a in typing.get_args(tp) if a is not type(None))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _label(path: tuple[str, ...]) -> str:
+    """``("run", "workers")`` -> ``[run] workers``; ``("run",)`` -> ``[run]``."""
+    if not path:
+        return "the top level"
+    if len(path) == 1:
+        return f"[{path[0]}]"
+    return f"[{'.'.join(path[:-1])}] {path[-1]}"
+
+
+def convert(tp: Any, value: Any, path: tuple[str, ...]) -> Any:
+    """Check ``value`` from TOML against the annotation ``tp``; return it in that type.
+
+    Raises:
+        InvalidParameterError: naming the path (e.g. ``[run] workers``), the value and the rule.
+    """
+
+    def bad() -> InvalidParameterError:
+        return InvalidParameterError(
+            f"{_label(path)}: got {_shown(value)}; expected {_expected(tp)}."
+        )
+
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None and len(options) < len(typing.get_args(tp)):
+            return None
+        for option in options:
+            try:
+                return convert(option, value, path)
+            except InvalidParameterError:
+                continue
+        raise bad()
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad()
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad()
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad()
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad()
+        return value
+    if origin in (tuple, list):
+        items = [value] if isinstance(value, str) and origin is tuple else value
+        if not isinstance(items, list):
+            raise bad()
+        inner = typing.get_args(tp)[0]
+        converted = [
+            convert(inner, item, (*path[:-1], f"{path[-1]}[{i}]")) for i, item in enumerate(items)
+        ]
+        return tuple(converted) if origin is tuple else converted
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad()
+        inner = typing.get_args(tp)[1]
+        return {k: convert(inner, v, (*path, k)) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise bad()
+        return _table(tp, value, path)
+    raise TypeError(f"config schema: unsupported annotation {tp!r} at {_label(path)}")
+
+
+def _table(cls: type, table: dict[str, Any], path: tuple[str, ...]) -> Any:
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        if key not in fields:
+            known = sorted(fields)
+            what = f"section [{key}]" if not path else f"key {key!r} in {_label(path)}"
+            raise InvalidParameterError(
+                f"Unknown {what}; expected one of {known}.{did_you_mean(key, known)}"
+            )
+        value = convert(hints[key], raw, (*path, key))
+        check = fields[key].metadata.get("test")
+        if check is not None and not check(value):
+            raise InvalidParameterError(
+                f"{_label((*path, key))}: got {_shown(raw)}; expected "
+                f"{_expected(hints[key])} {fields[key].metadata['rule']}."
+            )
+        values[key] = value
+    return cls(**values)
+
+
+def parse_config(table: dict[str, Any], path: Path | str = CONFIG_FILE) -> ConfigFile:
+    """Validate a parsed ``loopml.toml`` against :class:`ConfigFile`.
+
+    Raises:
+        InvalidParameterError: the first problem, prefixed by the file's path.
+    """
+    try:
+        return typing.cast(ConfigFile, _table(ConfigFile, table, ()))
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(f"{path}: {exc}") from None
+
+
+# --- locations ---------------------------------------------------------------------------
 
 
 def find_project(start: Path | None = None) -> Path | None:
@@ -68,40 +253,8 @@ def find_project(start: Path | None = None) -> Path | None:
     return None
 
 
-def _check(table: dict[str, Any], path: Path) -> None:
-    for section, values in table.items():
-        if section not in _SCHEMA:
-            raise InvalidParameterError(
-                f"Unknown section [{section}] in {path}; expected one of "
-                f"{sorted(_SCHEMA)}.{did_you_mean(section, _SCHEMA)}"
-            )
-        if not isinstance(values, dict):
-            raise InvalidParameterError(f"[{section}] in {path} must be a table, got {values!r}.")
-        for key, value in values.items():
-            allowed = _SCHEMA[section]
-            if key not in allowed:
-                raise InvalidParameterError(
-                    f"Unknown key {key!r} in [{section}] of {path}; expected one of "
-                    f"{sorted(allowed)}.{did_you_mean(key, allowed)}"
-                )
-            kind = allowed[key]
-            if not isinstance(value, kind) or isinstance(value, bool):
-                words = {
-                    "int": "an integer",
-                    "float": "a number",
-                    "str": "a string",
-                    "list": "a list",
-                }
-                names = " or ".join(
-                    words[k.__name__] for k in (kind if isinstance(kind, tuple) else (kind,))
-                )
-                raise InvalidParameterError(
-                    f"[{section}] {key} in {path}: got {value!r}; expected {names}."
-                )
-
-
-def _store_uri(value: str, root: Path) -> str:
-    """Turn a path into an SQLAlchemy SQLite URL; leave real URLs alone."""
+def store_url(value: str, root: Path) -> str:
+    """Turn a path into a ``sqlite:///`` URL (relative to ``root``); leave real URLs alone."""
     if "://" in value:
         return value
     path = Path(value).expanduser()
@@ -110,58 +263,64 @@ def _store_uri(value: str, root: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def _artifacts_uri(value: str, root: Path) -> str:
+def artifacts_location(value: str, root: Path) -> str:
+    """A folder (made absolute, relative to ``root``) or a remote URL, as given."""
     if "://" in value and not value.startswith("file://"):
         return value
     path = Path(value.removeprefix("file://")).expanduser()
     return str(path if path.is_absolute() else root / path)
 
 
+def _env_float(name: str) -> float | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise InvalidParameterError(
+            f"{name}: got {raw!r}; expected a number of seconds > 0, e.g. {name}=10."
+        )
+    return value
+
+
 def load_settings(start: Path | None = None) -> Settings:
     """Find the project and read its settings; environment variables win over the file.
 
     Raises:
-        InvalidParameterError: ``loopml.toml`` is not valid TOML or has unknown keys.
+        InvalidParameterError: ``loopml.toml`` is not valid TOML, has unknown keys or
+            wrong types, or an environment variable holds a bad value.
     """
     found = find_project(start)
     root = found or (start or Path.cwd()).resolve()
-    table: dict[str, Any] = {}
+    config = ConfigFile()
     if found:
         path = found / CONFIG_FILE
         try:
             table = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise InvalidParameterError(f"{path} is not valid TOML: {exc}.") from exc
-        _check(table, path)
-    project = table.get("project", {})
-    store = table.get("store", {})
-    run = table.get("run", {})
-    cost = table.get("cost", {})
-    pipelines = project.get("pipelines", ["pipelines"])
-    if isinstance(pipelines, str):
-        pipelines = [pipelines]
-    store_uri = os.environ.get("LOOPML_STORE_URI") or store.get("uri") or f"{STORE_DIR}/store.db"
-    artifacts = (
-        os.environ.get("LOOPML_ARTIFACTS_URI") or store.get("artifacts") or f"{STORE_DIR}/blobs"
-    )
-    heartbeat = float(
-        os.environ.get("LOOPML_HEARTBEAT_SECONDS") or run.get("heartbeat_seconds", 10.0)
-    )
-    if heartbeat <= 0:
-        raise InvalidParameterError(f"heartbeat_seconds: got {heartbeat!r}; expected a number > 0.")
-    # Steps run on threads and mostly wait on I/O or release the GIL (numpy, sklearn, pyarrow),
-    # so the default is not tied to the core count; lower it for memory-hungry steps.
-    workers = int(run.get("workers", DEFAULT_WORKERS))
-    if workers < 1:
-        raise InvalidParameterError(f"[run] workers: got {workers!r}; expected an integer >= 1.")
+        except UnicodeDecodeError as exc:
+            raise InvalidParameterError(
+                f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8."
+            ) from exc
+        config = parse_config(table, path)
+    heartbeat = _env_float("LOOPML_HEARTBEAT_SECONDS") or config.run.heartbeat_seconds
+    store = os.environ.get("LOOPML_STORE_URI") or config.store.uri
+    artifacts = os.environ.get("LOOPML_ARTIFACTS_URI") or config.store.artifacts
     return Settings(
         root=root,
-        store_uri=_store_uri(store_uri, root),
-        artifacts_uri=_artifacts_uri(artifacts, root),
-        pipelines=tuple(str(p) for p in pipelines),
-        workers=workers,
+        store_uri=store_url(store, root),
+        artifacts_uri=artifacts_location(artifacts, root),
+        pipelines=config.project.pipelines,
+        workers=config.run.workers,
         heartbeat_seconds=heartbeat,
-        prices=Prices(**{k: v for k, v in cost.items()}),
-        name=str(project.get("name", root.name)),
+        prices=config.cost,
+        name=config.project.name or root.name,
         has_config=found is not None,
+        executor=config.run.executor,
+        storage_options=dict(config.store.options),
+        config=config,
     )

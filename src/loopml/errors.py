@@ -4,14 +4,17 @@ The tree::
 
     LoopmlError(Exception)
     ├── NotFoundError(LookupError)          a run, artifact, pipeline or step that does not exist
+    │   └── StoreNotFoundError              no store at the configured location (reading never creates one)
     ├── InvalidParameterError(ValueError)   bad input from the user: a value, a filter, a name
     │   └── FilterSyntaxError               a malformed runs filter; carries the position
     ├── PipelineDefinitionError(TypeError)  a step or pipeline that cannot be built (all problems at once)
     ├── MaterializerError(TypeError)        a value no materializer can store, or a bad registration
     ├── StepFailedError                     a step raised; carries the step name and the original traceback
     ├── ConflictError                       a concurrent change won (unique constraint, lease)
+    │   └── LeaseLostError                  a live run was marked crashed by another process
     ├── IntegrityError                      a blob does not hash to its digest, or is missing
     ├── StoreUnavailableError               the metadata store cannot be opened or written
+    │   └── StoreCorruptError               the database file is damaged (fsck reports it)
     └── StorageError(OSError)               a blob write or read failed (disk full, I/O error)
 
 Leaves also inherit the builtin a caller would naturally catch, so ``except ValueError``
@@ -30,6 +33,10 @@ class LoopmlError(Exception):
 
 class NotFoundError(LoopmlError, LookupError):
     """A named thing (run, artifact, pipeline, step, output) does not exist."""
+
+
+class StoreNotFoundError(NotFoundError):
+    """No metadata store exists where the settings point; read-only commands never create one."""
 
 
 class InvalidParameterError(LoopmlError, ValueError):
@@ -75,12 +82,20 @@ class ConflictError(LoopmlError):
     """A concurrent change won: a unique constraint or a lease held by someone else."""
 
 
+class LeaseLostError(ConflictError):
+    """This process's run was marked crashed elsewhere (its lease expired); its writes are refused."""
+
+
 class IntegrityError(LoopmlError):
     """A blob is missing or does not hash to its recorded digest."""
 
 
 class StoreUnavailableError(LoopmlError):
     """The metadata store cannot be opened, migrated or written."""
+
+
+class StoreCorruptError(StoreUnavailableError):
+    """The metadata database is damaged (``database disk image is malformed``)."""
 
 
 class StorageError(LoopmlError, OSError):

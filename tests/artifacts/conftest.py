@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 
 from loopml.artifacts import ArtifactStore
-from loopml.artifacts import materializers as registry
+from loopml.artifacts.materializers import default_registry as registry
 
 
 @pytest.fixture(autouse=True)
 def clean_registry() -> Iterator[None]:
     """Undo user materializer registrations made by a test."""
-    types = {k: list(v) for k, v in registry._user_types.items()}
-    named = dict(registry._user_named)
+    types = {k: list(v) for k, v in registry._types.items()}
+    named = dict(registry._named)
     yield
-    registry._user_types.clear()
-    registry._user_types.update(types)
-    registry._user_named.clear()
-    registry._user_named.update(named)
+    registry._types.clear()
+    registry._types.update(types)
+    registry._named.clear()
+    registry._named.update(named)
 
 
 @pytest.fixture

@@ -231,10 +231,19 @@ def test_memo_survives_no_mtime_restore(store: ArtifactStore) -> None:
         store.get_value(stored.digest, "bytes")
 
 
-def test_fresh_files_are_not_memoized(store: ArtifactStore) -> None:
-    stored = store.put_bytes(b"just written")
-    store.verify(stored.digest)
-    assert not _integrity.memo_hit(os.stat(store.blob_path(stored.digest)), stored.digest)
+def test_a_blob_rewritten_in_place_loses_its_seal(store: ArtifactStore) -> None:
+    """Publishing seals a blob (a fixed mtime); any later write moves the mtime off the seal,
+    so neither the memo nor a cache-hit check trusts the changed bytes."""
+    stored = store.put_bytes(b"sealed bytes" * 10)
+    blob = store.blob_path(stored.digest)
+    assert _integrity.is_sealed(os.stat(blob))
+    assert store.is_intact(stored.digest, stored.size)
+    flip_byte(blob, 3)
+    st = os.stat(blob)
+    assert not _integrity.is_sealed(st) and not _integrity.memo_hit(st, stored.digest)
+    assert not store.is_intact(stored.digest, stored.size)
+    with pytest.raises(IntegrityError):
+        store.get_bytes(stored.digest)
 
 
 def test_truncated_blob_is_healed_by_a_new_put(store: ArtifactStore) -> None:

@@ -57,7 +57,16 @@ def test_runs_lists_newest_first_as_a_table_and_as_json(demo: Path) -> None:
     table = run_cli("runs", cwd=demo, env=ENV)
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.strip().splitlines()
-    for column in ("run", "status", "duration", "cost", "params.alpha", "rmse", "mae", "r2"):
+    for column in (
+        "run",
+        "status",
+        "duration",
+        "cost",
+        "params.alpha",
+        "metrics.rmse",
+        "metrics.mae",
+        "metrics.r2",
+    ):
         assert column in header.split(), header
     assert [row.split()[0] for row in rows] == ["train#3", "train#2", "train#1"]
 
@@ -121,7 +130,8 @@ def test_runs_show_text_by_id_prefix(demo: Path) -> None:
         "metrics",
         "rmse=",
         "steps",
-        "cached",
+        "why",
+        "no earlier run of this step",
         "wall",
         "peak mem",
         "artifacts",
@@ -130,7 +140,7 @@ def test_runs_show_text_by_id_prefix(demo: Path) -> None:
     commit = cli_json(demo, "runs", "show", "train#1")["git_commit"]
     assert commit in out
     cached = run_cli("runs", "show", "train#2", cwd=demo, env=ENV).stdout
-    assert len(re.findall(r"succeeded\s+yes", cached)) == 4, cached
+    assert len(re.findall(r"succeeded \(cached\).*from cache: run train#1", cached)) == 4, cached
 
 
 def test_runs_compare_lists_what_differs(demo: Path) -> None:

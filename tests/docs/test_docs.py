@@ -166,15 +166,15 @@ def test_links_between_pages_resolve() -> None:
 @pytest.fixture
 def clean_materializers() -> Iterator[None]:
     """Docs register materializers; keep the process-wide registry as it was."""
-    from loopml.artifacts import materializers as registry
+    from loopml.artifacts.materializers import default_registry as registry
 
-    types_ = {k: list(v) for k, v in registry._user_types.items()}
-    named = dict(registry._user_named)
+    types_ = {k: list(v) for k, v in registry._types.items()}
+    named = dict(registry._named)
     yield
-    registry._user_types.clear()
-    registry._user_types.update(types_)
-    registry._user_named.clear()
-    registry._user_named.update(named)
+    registry._types.clear()
+    registry._types.update(types_)
+    registry._named.clear()
+    registry._named.update(named)
 
 
 @pytest.mark.parametrize("page", python_pages())

@@ -102,8 +102,13 @@ def test_optional_int_accepts_none() -> None:
 
 
 def test_string_values_are_kept_verbatim() -> None:
-    assert typed.parse_params(["name=none", "name= a=b "]) == {"name": " a=b "}
+    assert typed.parse_params(["name= a=b "]) == {"name": " a=b "}
     assert typed.parse_params(["name=none"]) == {"name": "none"}
+
+
+def test_a_parameter_given_twice_is_refused_not_overwritten() -> None:
+    with pytest.raises(InvalidParameterError, match="'alpha' is given twice"):
+        typed.parse_params(["alpha=0.5", "alpha=0.7"])
 
 
 def test_bad_values_are_all_reported_in_one_error() -> None:

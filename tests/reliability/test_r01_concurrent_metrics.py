@@ -117,9 +117,8 @@ def test_r01_concurrent_metric_logging_sqlite(project: Path) -> None:
     store = MetadataStore(url).open()
     try:
         mode, busy, fks = store.db.write(
-            lambda c: [
-                c.exec_driver_sql(f"PRAGMA {n}").scalar()
-                for n in ("journal_mode", "busy_timeout", "foreign_keys")
+            lambda tx: [
+                tx.scalar(f"PRAGMA {n}") for n in ("journal_mode", "busy_timeout", "foreign_keys")
             ]
         )
     finally:

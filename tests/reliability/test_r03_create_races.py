@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import _store_workers as w
-import sqlalchemy as sa
 
 from loopml.store import MetadataStore
 
@@ -45,9 +44,7 @@ def test_r03_run_numbers_and_artifact_rows_under_a_crowd(store_url: str, project
 
     store = MetadataStore(store_url).open()
     try:
-        rows = store.db.read(
-            lambda c: c.execute(sa.text("SELECT digest FROM artifacts")).scalars().all()
-        )
+        rows = store.db.read(lambda tx: [r[0] for r in tx.all("SELECT digest FROM artifacts")])
         labels = sorted(r.label for r in store.search("pipeline = 'p'", limit=1000))
     finally:
         store.close()

@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-from loopml.store import schema as s
 from loopml.tracking.client import Client
 
 SCRIPT = Path(__file__).parent / "_scripts" / "r12_holder.py"
@@ -104,9 +103,7 @@ def _plant(client: Client, *, pid: int, heartbeat_age_s: float, lease_s: float) 
     )
     stale = time.time() - heartbeat_age_s
     client.metadata.db.write(
-        lambda c: c.execute(
-            s.runs.update().where(s.runs.c.id == record.id).values(heartbeat_at=stale)
-        )
+        lambda tx: tx.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (stale, record.id))
     )
     return record.id, token
 

@@ -17,13 +17,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import loopml
 from cli_runner import run_cli
 from loopml.errors import IntegrityError
-from loopml.store import schema as s
+from loopml.store import StepWrites
 from loopml.tracking.client import Client
 from loopml.tracking.fsck import fsck
 
@@ -59,15 +60,10 @@ def _snapshot(objects: Path) -> dict[str, tuple[int, str]]:
 
 
 def _row_counts(client: Client) -> dict[str, int]:
-    import sqlalchemy as sa
-
-    def count(conn: object) -> dict[str, int]:
-        return {
-            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar())
-            for t in (s.artifacts, s.artifact_links, s.runs)
-        }  # type: ignore[attr-defined]
-
-    return client.metadata.db.read(count)
+    tables = ("artifacts", "artifact_links", "runs")
+    return client.metadata.db.read(
+        lambda tx: {t: int(tx.scalar(f"SELECT COUNT(*) FROM {t}")) for t in tables}
+    )
 
 
 def _timing(project: Path, *args: str) -> dict[str, float]:
@@ -96,9 +92,9 @@ def _insert_dangling(client: Client, store_url: str, run_id: str, digests: list[
             db.close()
         return
 
-    def insert(conn: object) -> None:
-        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # type: ignore[attr-defined]
-        conn.exec_driver_sql(sql.format("%s"), rows)  # type: ignore[attr-defined]
+    def insert(tx: Any) -> None:
+        tx.execute("SET LOCAL session_replication_role = replica")
+        tx.executemany(sql.format("?"), rows)
 
     client.metadata.db.write(insert)
 
@@ -113,6 +109,11 @@ def test_r13_fsck_reports_exactly_the_injected_damage(
     run_record, _token = client.metadata.runs.create(
         pipeline="r13", host="h", pid=os.getpid(), executor="local", lease_s=3600
     )
+    # Every blob is a run's artifact: what fsck must find whole (unreferenced rows are gc's).
+    links = StepWrites()
+    for i, digest in enumerate(digests):
+        links.link(None, "logged", f"value-{i}", digest)
+    client.metadata.steps.apply(run_record.id, links)
     total_bytes = sum(client.artifacts.info(d).size for d in digests)  # type: ignore[union-attr]
 
     # A clean store first: nothing to report, exit 0.

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy import event
 
 from loopml.errors import StoreUnavailableError
 from loopml.store import HEAD_REVISION, MetadataStore
@@ -29,7 +27,11 @@ def _sqlite_url(project: Path) -> str:
 
 
 def _pragma(store: MetadataStore, name: str) -> Any:
-    return store.db.write(lambda conn: conn.exec_driver_sql(f"PRAGMA {name}").scalar())
+    return store.db.write(lambda tx: tx.scalar(f"PRAGMA {name}"))
+
+
+def _new_run(store: MetadataStore) -> str:
+    return store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=30)[0].id
 
 
 def _closed_port() -> int:
@@ -40,7 +42,7 @@ def _closed_port() -> int:
 
 def _assert_clean_unavailable(exc: StoreUnavailableError, *needles: str) -> None:
     """The error is ours, names the store, and carries no driver exception type in its text."""
-    assert type(exc) is StoreUnavailableError
+    assert isinstance(exc, StoreUnavailableError)
     message = str(exc)
     for needle in needles:
         assert needle in message, message
@@ -66,10 +68,9 @@ def test_sqlite_read_connections_have_the_same_rules(project: Path) -> None:
     store = MetadataStore(_sqlite_url(project)).open()
     try:
 
-        def pragmas(conn: sa.Connection) -> tuple[Any, ...]:
+        def pragmas(tx: Any) -> tuple[Any, ...]:
             return tuple(
-                conn.exec_driver_sql(f"PRAGMA {n}").scalar()
-                for n in ("journal_mode", "busy_timeout", "foreign_keys")
+                tx.scalar(f"PRAGMA {n}") for n in ("journal_mode", "busy_timeout", "foreign_keys")
             )
 
         mode, timeout, fks = store.db.read(pragmas)
@@ -80,20 +81,21 @@ def test_sqlite_read_connections_have_the_same_rules(project: Path) -> None:
         store.close()
 
 
-def test_sqlite_writes_begin_immediate(project: Path) -> None:
+def test_sqlite_writes_begin_immediate(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What SQLite itself executes (sqlite3 trace): a write transaction opens with BEGIN IMMEDIATE."""
-    store = MetadataStore(_sqlite_url(project)).open()
     statements: list[str] = []
-    engine = store.db.write_engine
+    connect = sqlite3.connect
 
-    @event.listens_for(engine, "connect")
-    def _trace(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-        dbapi_conn.set_trace_callback(statements.append)
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
 
-    engine.dispose()  # new pooled connections get the trace callback
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    store = MetadataStore(_sqlite_url(project)).open()
     try:
-        run, _ = store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=30)
-        store.metrics.write_batch(run.id, [("loss", 0, 1.0, time.time())])
+        run_id = _new_run(store)
+        store.metrics.write_batch(run_id, [("loss", 0, 1.0, time.time())])
         begins = [s.strip().upper() for s in statements if s.strip().upper().startswith("BEGIN")]
         inserts = [i for i, s in enumerate(statements) if s.lstrip().upper().startswith("INSERT")]
         assert inserts, statements
@@ -109,13 +111,13 @@ def test_sqlite_writes_begin_immediate(project: Path) -> None:
 def test_sqlite_readers_do_not_queue_behind_a_writer(project: Path) -> None:
     """WAL: while another connection holds the write lock, reads answer at once."""
     store = MetadataStore(_sqlite_url(project)).open()
-    run, _ = store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=30)
+    run_id = _new_run(store)
     other = sqlite3.connect(str(project / ".loopml" / "store.db"), isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
         other.execute("UPDATE runs SET host = 'elsewhere'")
         started = time.monotonic()
-        record = store.runs.get(run.id)
+        record = store.runs.get(run_id)
         assert time.monotonic() - started < 2.0
         assert record.host == "h"  # the uncommitted change is invisible
     finally:
@@ -134,9 +136,11 @@ def test_sqlite_writer_waits_for_the_lock_instead_of_failing(project: Path) -> N
     release.start()
     try:
         started = time.monotonic()
-        run, _ = store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=30)
+        number = store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=30)[
+            0
+        ].number
         waited = time.monotonic() - started
-        assert run.number == 1
+        assert number == 1
         assert waited >= 0.3  # it really waited for the other writer
     finally:
         release.join()
@@ -210,10 +214,8 @@ def test_a_failed_open_can_be_retried(project: Path) -> None:
     blocker.unlink()
     store.open()
     try:
-        assert (
-            store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=5)[0].number
-            == 1
-        )
+        new, _ = store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=5)
+        assert new.number == 1
     finally:
         store.close()
 
@@ -223,10 +225,7 @@ def test_a_failed_open_can_be_retried(project: Path) -> None:
 
 def _version_rows(store: MetadataStore) -> list[str]:
     return [
-        r[0]
-        for r in store.db.read(
-            lambda c: c.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-        )
+        r[0] for r in store.db.read(lambda tx: tx.all("SELECT version_num FROM alembic_version"))
     ]
 
 
@@ -234,7 +233,12 @@ def test_open_creates_the_schema_at_head_once(store_url: str) -> None:
     store = MetadataStore(store_url).open()
     try:
         assert _version_rows(store) == [HEAD_REVISION]
-        names = set(store.db.read(lambda c: sa.inspect(c).get_table_names()))
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(store.db.sqlalchemy_url())
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+        engine.dispose()
         assert {
             "runs",
             "params",
@@ -259,11 +263,11 @@ def test_open_is_idempotent_and_keeps_data(store_url: str) -> None:
     store = MetadataStore(store_url)
     assert store.open() is store
     assert store.open() is store
-    run, _ = store.runs.create(pipeline="p", host="h", pid=1, executor="local", lease_s=60)
+    run_id = _new_run(store)
     store.close()
     reopened = MetadataStore(store_url).open()
     try:
-        assert reopened.runs.get(run.id).label == "p#1"
+        assert reopened.runs.get(run_id).label == "p#1"
     finally:
         reopened.close()
 

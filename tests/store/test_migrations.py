@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from loopml.errors import StoreUnavailableError
-from loopml.store import HEAD_REVISION, MetadataStore
+from loopml.errors import InvalidParameterError, StoreUnavailableError
+from loopml.store import HEAD_REVISION, MetadataStore, StepWrites
 from loopml.store.engine import Database
 from loopml.store.schema import metadata
 
@@ -30,8 +30,21 @@ def create_store_at(url: str, revision: str) -> None:
         db.dispose()
 
 
+def _sa_url(url: str) -> str:
+    return Database(url).sqlalchemy_url()
+
+
+def _columns(url: str, table: str) -> set[str]:
+    engine = sa.create_engine(_sa_url(url))
+    try:
+        with engine.connect() as conn:
+            return {c["name"] for c in sa.inspect(conn).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
 def _version_rows(url: str) -> list[str]:
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(_sa_url(url))
     try:
         with engine.connect() as conn:
             return [r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")]
@@ -40,7 +53,7 @@ def _version_rows(url: str) -> list[str]:
 
 
 def _schema_diffs(url: str) -> list[Any]:
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(_sa_url(url))
     try:
         with engine.connect() as conn:
             return list(compare_metadata(MigrationContext.configure(conn), metadata))
@@ -53,7 +66,7 @@ def _fill_revision_0001(url: str) -> dict[str, Any]:
     run_id, step_run_id = uuid.uuid4().hex, uuid.uuid4().hex
     digest = "ab" * 32
     now = time.time()
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(_sa_url(url))
     statements = [
         (
             "INSERT INTO runs (id, pipeline, number, name, kind, status, started_at, ended_at, duration_s, "
@@ -116,13 +129,15 @@ def test_a_store_at_0001_upgrades_to_head_on_open_and_keeps_its_data(store_url: 
     store = MetadataStore(store_url).open()
     try:
         assert _version_rows(store_url) == [HEAD_REVISION]
-        columns = {c["name"] for c in store.db.read(lambda c: sa.inspect(c).get_columns("runs"))}
-        assert "cost" in columns
-        assert store.db.read(lambda c: sa.inspect(c).has_table("step_cache"))
+        columns = _columns(store_url, "runs")
+        assert {"cost", "env_digest", "owner"} <= columns and "environment" not in columns
+        assert "touched_at" in _columns(store_url, "artifacts")
 
         run = store.runs.get("train#1")
         assert run.id == old["run_id"]
         assert run.status == "succeeded" and run.host == "old-host" and run.cost is None
+        # the per-run environment JSON moved into the shared environments table
+        assert run.environment == {"python": "3.11.0"}
         assert run.params == {"alpha": "0.5"} and run.tags == {"team": "core"}
         assert run.metrics == {"loss": 0.4}
         assert [(p.step, p.value) for p in store.metrics.history(run.id, "loss")] == [
@@ -139,15 +154,18 @@ def test_a_store_at_0001_upgrades_to_head_on_open_and_keeps_its_data(store_url: 
         new, token = store.runs.create(
             pipeline="train", host="h", pid=1, executor="local", lease_s=60
         )
+        new_id = new.id
         assert new.number == 2
-        assert store.runs.finish(new.id, token, "succeeded", cost=0.5)
-        assert store.runs.get(new.id).cost == 0.5
-        store.db.write(
-            lambda c: store.steps.cache_put(
-                c, "k" * 64, "fit", {"fit": old["digest"]}, old["step_run_id"]
-            )
-        )
-        assert store.steps.cache_get("k" * 64) == {"fit": old["digest"]}
+        writes = StepWrites()
+        writes.cache_entry("k" * 64, "fit", {"outputs": {"fit": old["digest"]}}, old["step_run_id"])
+        store.steps.apply(new_id, writes)
+        assert store.runs.finish(new_id, token, "succeeded", cost=0.5)
+        assert store.runs.get(new_id).cost == 0.5
+        hit = store.steps.cache_hit("k" * 64)
+        assert hit is not None and hit["outputs"] == {"fit": old["digest"]}
+        assert hit["sizes"] == {old["digest"]: 4}
+        with pytest.raises(InvalidParameterError, match="refused"):
+            store.db.write(lambda tx: tx.execute("UPDATE runs SET status = 'nonsense'"))
     finally:
         store.close()
     assert _version_rows(store_url) == [HEAD_REVISION]

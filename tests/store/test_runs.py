@@ -11,7 +11,6 @@ import pytest
 
 from loopml.errors import InvalidParameterError, LoopmlError, NotFoundError
 from loopml.store import MetadataStore, RunRecord
-from loopml.store import schema as s
 
 
 @pytest.fixture
@@ -24,31 +23,21 @@ def store(store_url: str) -> Iterator[MetadataStore]:
 def _create(
     store: MetadataStore, pipeline: str = "p", *, lease_s: float = 60.0
 ) -> tuple[RunRecord, str]:
-    return store.runs.create(
+    new, token = store.runs.create(
         pipeline=pipeline, host="host-a", pid=4242, executor="local", lease_s=lease_s
     )
+    return store.runs.get(new.id), token
 
 
 def _insert_with_id(store: MetadataStore, run_id: str, pipeline: str, number: int) -> None:
     """A run row with a chosen id (to build ambiguous prefixes deterministically)."""
     now = time.time()
     store.db.write(
-        lambda c: c.execute(
-            s.runs.insert().values(
-                id=run_id,
-                pipeline=pipeline,
-                number=number,
-                name=f"{pipeline}#{number}",
-                kind="pipeline",
-                status="succeeded",
-                started_at=now,
-                heartbeat_at=now,
-                lease_s=1.0,
-                lease_token=uuid.uuid4().hex,
-                host="h",
-                pid=1,
-                executor="local",
-            )
+        lambda tx: tx.execute(
+            "INSERT INTO runs (id, pipeline, number, name, kind, status, started_at, "
+            "heartbeat_at, lease_s, lease_token, host, pid, executor) VALUES "
+            "(?, ?, ?, ?, 'pipeline', 'succeeded', ?, ?, 1.0, ?, 'h', 1, 'local')",
+            (run_id, pipeline, number, f"{pipeline}#{number}", now, now, uuid.uuid4().hex),
         )
     )
 
@@ -79,9 +68,10 @@ def test_a_new_run_is_running_with_its_attributes(store: MetadataStore) -> None:
 
 
 def test_a_custom_run_name_is_kept(store: MetadataStore) -> None:
-    run, _ = store.runs.create(
+    new, _ = store.runs.create(
         pipeline="p", name="my try", host="h", pid=1, executor="local", lease_s=5
     )
+    run = store.runs.get(new.id)
     assert run.name == "my try"
     assert run.label == "p#1"
 
@@ -191,16 +181,18 @@ def test_a_heartbeat_keeps_the_run_alive(store: MetadataStore) -> None:
     assert store.runs.get(run.id).status == "running"
 
 
-def test_opening_the_store_sweeps_dead_runs(store_url: str) -> None:
+def test_opening_a_client_sweeps_dead_runs(store_url: str) -> None:
+    from loopml.tracking.client import Client
+
     writer = MetadataStore(store_url).open()
     dead, _ = _create(writer, lease_s=0.05)
     alive, _ = _create(writer, lease_s=600)
     writer.close()
     time.sleep(0.2)
-    reader = MetadataStore(store_url).open()
+    reader = Client(store_uri=store_url).open()
     try:
-        assert reader.runs.get(dead.id).status == "crashed"
-        assert reader.runs.get(alive.id).status == "running"
+        assert reader.metadata.runs.get(dead.id).status == "crashed"
+        assert reader.metadata.runs.get(alive.id).status == "running"
     finally:
         reader.close()
 

@@ -314,9 +314,7 @@ def test_default_limit_is_100(store_url: str) -> None:
 def _row_counts(store: MetadataStore) -> dict[str, int]:
     tables = ("runs", "params", "metrics", "latest_metrics", "tags", "alembic_version")
     return store.db.read(
-        lambda c: {
-            t: int(c.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar() or 0) for t in tables
-        }
+        lambda tx: {t: int(tx.scalar(f"SELECT COUNT(*) FROM {t}") or 0) for t in tables}
     )
 
 

@@ -7,9 +7,10 @@ are imported only when a value of their kind is stored or a remote store is used
 from __future__ import annotations
 
 from loopml.artifacts.backend import BlobBackend, BlobInfo, FsspecBackend, LocalBackend
-from loopml.artifacts.blobstore import ArtifactStore, StoredArtifact
+from loopml.artifacts.blobstore import ArtifactStore, StagedBlob, StoredArtifact, backend_for
 from loopml.artifacts.materializers import (
     Materializer,
+    MaterializerRegistry,
     materializer_for,
     materializer_named,
     register_materializer,
@@ -22,7 +23,10 @@ __all__ = [
     "FsspecBackend",
     "LocalBackend",
     "Materializer",
+    "MaterializerRegistry",
+    "StagedBlob",
     "StoredArtifact",
+    "backend_for",
     "materializer_for",
     "materializer_named",
     "register_materializer",

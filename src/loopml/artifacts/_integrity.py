@@ -4,6 +4,13 @@ Every read path in the store goes through ``check_file`` (or hashes the bytes it
 so a blob is never handed back unless it hashes to its digest. A per-process memo of
 verified files, keyed by inode, size, mtime and ctime, keeps repeat reads cheap; any
 later write to the file changes those and forces a re-hash.
+
+Across processes, a local blob carries a *seal*: when it is published (and whenever it
+is verified), its mtime is set to ``SEAL_NS``, a fixed instant in 2001. Any later write
+to the file moves its mtime to "now", so ``is_sealed`` is a one-``stat`` proof that the
+bytes were not rewritten since they were verified. It is what lets a step-cache hit trust
+a blob without re-hashing it, and catch an edited or truncated one (damage that keeps
+the mtime, such as bit rot, is what ``loopml fsck`` is for).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import IO, Any
 
 from loopml._signals import leave_signals_to_main_thread
 from loopml.artifacts._staging import discard
-from loopml.artifacts.backend import FsspecBackend, LocalBackend, storage_error
+from loopml.artifacts.backend import BlobBackend, LocalBackend, storage_error
 from loopml.artifacts.materializers import file_identity
 from loopml.errors import (
     IntegrityError,
@@ -36,6 +43,7 @@ DIGEST = re.compile(r"[0-9a-f]{64}")
 # leaves mtime unchanged, so stat data is trusted only once it is clearly in the past.
 _RACY_NS = 2_000_000_000
 _MEMO_LIMIT = 1 << 16
+SEAL_NS = 1_000_000_000 * 1_000_000_000
 _verified: dict[tuple[int, int], tuple[str, int, int, int]] = {}
 
 
@@ -94,8 +102,22 @@ def hash_file(path: Path, *, seal: Callable[[], object] | None = None) -> tuple[
     return digest, size
 
 
+def is_sealed(st: os.stat_result) -> bool:
+    """True if the file still has the mtime set when it was last verified (see module doc)."""
+    return st.st_mtime_ns == SEAL_NS
+
+
+def seal(path: Path, st: os.stat_result) -> os.stat_result:
+    """Set the seal on a verified blob (best effort: a foreign owner's file stays unsealed)."""
+    try:
+        os.utime(path, ns=(st.st_atime_ns, SEAL_NS))
+        return os.stat(path)
+    except OSError:
+        return st
+
+
 def download_verified(
-    remote: FsspecBackend, cache: LocalBackend, key: str, digest: str
+    remote: BlobBackend, cache: LocalBackend, key: str, digest: str
 ) -> os.stat_result:
     """Download ``key`` into ``cache``, hashing while it streams; only a verified blob is kept.
 
@@ -130,7 +152,7 @@ def download_verified(
             )
         if h.hexdigest() != digest:
             raise corrupt(digest, location, h.hexdigest())
-        cache.write(key, tmp)
+        cache.write(key, tmp, replace=True)
         discard(tmp)  # first: unlinking the temp name changes the blob's ctime
         try:
             return os.stat(cache.path(key))
@@ -159,12 +181,18 @@ def memo_add(st: os.stat_result, digest: str) -> None:
     _verified[(st.st_dev, st.st_ino)] = (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def check_file(path: Path, digest: str, *, missing_ok: bool) -> os.stat_result | None:
-    """Re-hash the local file at ``path`` unless this process verified it unchanged."""
+def check_file(
+    path: Path, digest: str, *, missing_ok: bool, memo: bool = True
+) -> os.stat_result | None:
+    """Re-hash the local file at ``path`` unless this process verified it unchanged.
+
+    A file that hashes right is sealed (see module doc). ``memo=False`` always re-hashes
+    (fsck).
+    """
     try:
         with open(path, "rb", buffering=0) as f:
             st = os.fstat(f.fileno())
-            if memo_hit(st, digest):
+            if memo and memo_hit(st, digest):
                 return st
             actual, _ = hash_stream(f)
             after = os.fstat(f.fileno())
@@ -176,8 +204,11 @@ def check_file(path: Path, digest: str, *, missing_ok: bool) -> os.stat_result |
         raise storage_error("read", path, exc) from exc
     if actual != digest:
         raise corrupt(digest, path, actual)
-    if file_identity(after) == file_identity(st):
-        memo_add(st, digest)
+    if file_identity(after) != file_identity(st):
+        return after
+    if not is_sealed(after):
+        after = seal(path, after)
+    memo_add(after, digest)
     return after
 
 

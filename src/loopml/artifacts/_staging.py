@@ -11,60 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from loopml._process import identity, process_start
 from loopml.errors import StorageError
 
 _TEMP_NAME = re.compile(r"(\d+)\.(\d+)\.([0-9a-f]{32})\.tmp")
-
-
-_own_identity: tuple[int, str] | None = None
-
-
-def process_start(pid: int) -> str | None:
-    """Return a token for when process ``pid`` started, ``""`` if unknown, None if it is gone.
-
-    Together with the pid, the token tells a live writer apart from a new process that
-    was given a recycled pid. Linux reads ``/proc`` (cheap, exact clock ticks); other
-    systems ask psutil, imported only here.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read().decode("ascii", "replace")
-        except (FileNotFoundError, ProcessLookupError):
-            return None
-        except OSError:
-            return ""
-        # The command name may hold spaces and ')' itself, so split after the last ')'.
-        fields = stat.rpartition(")")[2].split()
-        if len(fields) < 20:
-            return ""
-        return None if fields[0] in ("Z", "X") else fields[19]
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil is a core dependency
-        return ""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return str(round(proc.create_time() * 100))
-    except psutil.NoSuchProcess:
-        return None
-    except psutil.Error:
-        return ""
-
-
-def _identity() -> tuple[int, str]:
-    # Cached per pid, because a forked child must not reuse its parent's identity.
-    global _own_identity
-    pid = os.getpid()
-    if _own_identity is None or _own_identity[0] != pid:
-        _own_identity = (pid, process_start(pid) or "0")
-    return _own_identity
 
 
 class StagingArea:
@@ -85,7 +38,7 @@ class StagingArea:
                     "Make the store's folder writable by this user, then retry."
                 ) from exc
             self._ready = True
-        pid, start = _identity()
+        pid, start = identity()
         return self.folder / f"{pid}.{start}.{os.urandom(16).hex()}.tmp"
 
     def __iter__(self) -> Iterator[Path]:

@@ -44,7 +44,8 @@ class BlobBackend(Protocol):
     """The six operations the artifact store needs from a place that holds blobs.
 
     Keys are relative, ``/``-separated paths chosen by the store. ``write`` publishes a
-    complete local file under a key and never replaces an existing key's content.
+    complete local file under a key; it replaces an existing key's content only when
+    asked (``replace=True``: the store found that content damaged).
     """
 
     uri: str
@@ -55,7 +56,7 @@ class BlobBackend(Protocol):
 
     def read(self, key: str) -> IO[bytes]: ...
 
-    def write(self, key: str, src: Path) -> bool: ...
+    def write(self, key: str, src: Path, *, replace: bool = False) -> bool: ...
 
     def list(self, prefix: str) -> Iterator[str]: ...
 
@@ -71,10 +72,16 @@ def describe_os_error(exc: BaseException) -> str:
 
 
 def storage_error(
-    action: str, target: object, exc: BaseException, nbytes: int | None = None
+    action: str,
+    target: object,
+    exc: BaseException,
+    nbytes: int | None = None,
+    total: int | None = None,
 ) -> StorageError:
     """Build the `StorageError` for a failed blob write or read: path, bytes, cause, fix."""
     done = f" after {nbytes:,} bytes" if nbytes is not None else ""
+    if total is not None:
+        done += f" of {total:,}" if nbytes is not None else f" ({total:,} bytes)"
     code = getattr(exc, "errno", None)
     cause = describe_os_error(exc)
     filename = getattr(exc, "filename", None)
@@ -127,7 +134,8 @@ class LocalBackend:
     re-verified before use anyway.
     """
 
-    def __init__(self, root: Path, *, durable: bool = True) -> None:
+    def __init__(self, root: Path | str, *, durable: bool = True) -> None:
+        root = Path(root)
         self.root = root
         self.uri = str(root)
         self.durable = durable
@@ -141,11 +149,12 @@ class LocalBackend:
         return os.path.isfile(self.root / key)
 
     def info(self, key: str) -> BlobInfo | None:
+        """Size, and when the blob was published (its ctime: its mtime carries the seal)."""
         try:
             st = os.stat(self.root / key)
         except FileNotFoundError:
             return None
-        return BlobInfo(size=st.st_size, modified=st.st_mtime)
+        return BlobInfo(size=st.st_size, modified=st.st_ctime)
 
     def read(self, key: str) -> IO[bytes]:
         return open(self.root / key, "rb", buffering=0)
@@ -156,10 +165,14 @@ class LocalBackend:
         This is the first half of ``write``; the store may run it in a thread while it
         hashes the same file, then call ``write(..., sealed=True)``.
         """
+        from loopml.artifacts._integrity import SEAL_NS
+
         try:
             fd = os.open(src, os.O_RDONLY)
             try:
                 os.fchmod(fd, 0o444)  # blobs are immutable; catch accidental edits early
+                # The seal: any later write moves mtime off it (see _integrity.py).
+                os.utime(fd, ns=(SEAL_NS, SEAL_NS))
                 if self.durable:
                     os.fsync(fd)  # a failed fsync is a failed write: never retried
                 return os.fstat(fd).st_size
@@ -168,11 +181,12 @@ class LocalBackend:
         except OSError as exc:
             raise storage_error("fsync the temp file", src, exc) from exc
 
-    def write(self, key: str, src: Path, *, sealed: bool = False) -> bool:
+    def write(self, key: str, src: Path, *, sealed: bool = False, replace: bool = False) -> bool:
         """Publish the complete file ``src`` under ``key``; False if the key already held it.
 
-        A key whose file has the wrong size (a truncated blob) is healed by an atomic
-        replace with our verified bytes; any other existing key is left untouched.
+        With ``replace``, or when the key's file has the wrong size (a truncated blob), the
+        key is healed by an atomic replace with our verified bytes; otherwise an existing
+        key is left untouched.
         """
         dest = self.root / key
         nbytes = self.seal(src) if not sealed else None
@@ -183,11 +197,11 @@ class LocalBackend:
             try:
                 os.link(src, dest)  # unlike rename, link never replaces an existing key
             except FileExistsError:
-                created = os.stat(dest).st_size != nbytes
+                created = replace or os.stat(dest).st_size != nbytes
             except OSError as exc:
                 if exc.errno not in _NO_HARDLINKS:
                     raise
-                created = not os.path.exists(dest) or os.stat(dest).st_size != nbytes
+                created = replace or not os.path.exists(dest) or os.stat(dest).st_size != nbytes
             if created and not os.path.samefile(src, dest):
                 os.replace(src, dest)
             # Also on de-duplication: the writer that created the key may not have
@@ -303,7 +317,7 @@ class FsspecBackend:
         except Exception as exc:
             raise storage_error("read", f"{self.uri}/{key}", exc) from exc
 
-    def write(self, key: str, src: Path) -> bool:
+    def write(self, key: str, src: Path, *, replace: bool = False) -> bool:
         target = f"{self.uri}/{key}"
         nbytes = None
         try:
@@ -311,7 +325,7 @@ class FsspecBackend:
             full = self._full(key)
             # Optional S3 extra (If-None-Match: *) is not used: s3fs does not expose it
             # for put_file, and content addressing makes a racing duplicate harmless.
-            if self.fs.exists(full):
+            if not replace and self.fs.exists(full):
                 return False
             self.fs.put_file(str(src), full)
             uploaded = self.fs.info(full).get("size")

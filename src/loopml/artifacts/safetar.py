@@ -13,6 +13,7 @@ symlink planted on disk between the check and the write cannot redirect it. POSI
 from __future__ import annotations
 
 import contextlib
+import lzma
 import os
 import re
 import shutil
@@ -32,7 +33,7 @@ _CHUNK = 1 << 20  # copy buffer: files are streamed, never held whole in memory
 _SHOWN = 5  # problems listed in one message; the count says how many more there are
 _DRIVE = re.compile(r"[A-Za-z]:")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_CORRUPT = (tarfile.TarError, EOFError, zlib.error)
+_CORRUPT = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError)
 _FIX = (
     "Nothing was extracted. The archive may be hostile: rebuild it from a plain folder "
     "(files, folders and symlinks that stay inside it), or do not use it."

@@ -9,6 +9,7 @@ import click
 
 from loopml.cli.output import (
     client,
+    clip,
     console,
     esc,
     fmt_bytes,
@@ -38,8 +39,7 @@ def artifacts() -> None:
 def list_(run_ref: str | None, limit: int, as_json: bool) -> None:
     """List artifacts, newest first."""
     c = client()
-    run_id = c.metadata.runs.resolve(run_ref) if run_ref else None
-    records = c.metadata.lineage.recent(limit=limit, run_id=run_id)
+    records = c.list_artifacts(limit=limit, run=run_ref)
     if as_json:
         print_json([asdict(r) for r in records])
         return
@@ -64,7 +64,7 @@ def list_(run_ref: str | None, limit: int, as_json: bool) -> None:
 @json_option
 def show(digest: str, as_json: bool) -> None:
     """Show one artifact's type, size and metadata (schema, rows, shape…)."""
-    record = client().metadata.lineage.get(digest)
+    record = client().artifact(digest)
     if as_json:
         print_json(asdict(record))
         return
@@ -73,7 +73,7 @@ def show(digest: str, as_json: bool) -> None:
         f"[bold]{record.digest}[/]\n  type {esc(record.type_name)}\n  materializer {esc(record.materializer)}\n  size {fmt_bytes(record.size)}\n  created {fmt_time(record.created_at)}"
     )
     for key, value in sorted(record.metadata.items()):
-        out.print(f"  {key}: {value}", markup=False)
+        out.print(f"  {key}: {clip(value)}", markup=False)
 
 
 @artifacts.command()
@@ -85,23 +85,21 @@ def show(digest: str, as_json: bool) -> None:
     default=None,
     help="Destination file or folder (default: DIGEST + extension).",
 )
-def get(digest: str, output: Path | None) -> None:
+@click.option("--force", is_flag=True, help="Overwrite an existing file or non-empty folder.")
+def get(digest: str, output: Path | None, force: bool) -> None:
     """Export artifact DIGEST (or a unique prefix) to a file: Parquet for DataFrames, .npy for arrays…
 
-    The blob is verified against its digest before it is written.
+    The blob is verified against its digest before it is written, and the result appears
+    under its name only once complete. An existing file is never overwritten without
+    --force.
     """
-    from loopml.artifacts.materializers import materializer_named
-
     c = client()
-    record = c.metadata.lineage.get(digest)
+    record = c.artifact(digest)
     try:  # the project's modules may register its own materializers
         from loopml.pipelines.discovery import load_pipelines
 
         load_pipelines(c.settings)
     except Exception:
         pass
-    if output is None:
-        extension = getattr(materializer_named(record.materializer), "extension", "")
-        output = Path(record.digest[:12] + extension)
-    dest = c.artifacts.export(record.digest, record.materializer, output)
+    dest = c.export_artifact(record.digest, output, force=force)
     click.echo(f"Wrote {dest} ({fmt_bytes(record.size)}, {record.type_name})")

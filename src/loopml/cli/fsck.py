@@ -1,4 +1,4 @@
-"""``loopml fsck``: check the whole store and report every problem."""
+"""``loopml fsck``: check the whole store, report every problem, and repair what can be."""
 
 from __future__ import annotations
 
@@ -7,42 +7,68 @@ from dataclasses import asdict
 
 import click
 
-from loopml.cli.output import client, console, esc, json_option, print_json
+from loopml.cli.output import console, esc, fmt_bytes, json_option, print_json
 
 
 @click.command()
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Fix what can be fixed (remove damaged blobs, re-upload from verified copies, drop "
+    "cache entries that hand out damaged blobs, clear dead writers' temp files).",
+)
 @json_option
-def fsck(as_json: bool) -> None:
+def fsck(repair: bool, as_json: bool) -> None:
     """Check the store: re-hash every blob, find missing, corrupt, orphan and dangling data.
 
-    Exits 0 when the store is clean and 1 when any problem is found. Reads only:
-    nothing is deleted or repaired.
-    """
-    from loopml.tracking.fsck import fsck as check
+    Exits 0 when the store is clean and 1 when any problem remains. Without --repair it
+    only reads. With --repair each problem says what was done, or why it could not be.
 
-    c = client()
+    \b
+    Examples:
+      loopml fsck
+      loopml fsck --repair
+    """
+    from loopml.tracking.client import Client
+
+    c = Client(readonly=not repair)
     out = console()
     if sys.stderr.isatty() and not as_json:
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
             task = bar.add_task("verifying blobs", total=None)
-            problems, verified = check(
-                c, on_progress=lambda done, total: bar.update(task, completed=done, total=total)
+            report = c.fsck(
+                repair=repair,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     else:
-        problems, verified = check(c)
+        report = c.fsck(repair=repair)
+    remaining = report.unrepaired if repair else report.problems
     if as_json:
-        print_json({"verified": verified, "problems": [asdict(p) for p in problems]})
+        print_json(
+            {
+                "verified": report.verified,
+                "bytes_verified": report.bytes_verified,
+                "repaired": report.repaired,
+                "problems": [asdict(p) for p in report.problems],
+            }
+        )
     else:
-        for p in problems:
+        for p in report.problems:
             out.print(
                 f"[red]{p.kind:>8}[/] {p.digest or '-'}  {esc(p.path)}  {esc(p.detail)}",
-                markup=True,
                 highlight=False,
             )
-        out.print(
-            f"{verified} blobs verified, {len(problems)} problem{'s' if len(problems) != 1 else ''}."
+            if p.repair:
+                out.print(f"          [dim]→ {esc(p.repair)}[/]", highlight=False)
+        n = len(report.problems)
+        summary = (
+            f"{report.verified} blobs verified ({fmt_bytes(report.bytes_verified)}), "
+            f"{n} problem{'s' if n != 1 else ''}"
         )
-    if problems:
+        if repair:
+            summary += f", {report.repaired} repaired"
+        out.print(summary + ".")
+    if remaining:
         sys.exit(1)

@@ -21,13 +21,15 @@ def lineage(ref: str, as_json: bool) -> None:
     what consumed it. For a run: each step with its inputs and outputs.
     """
     c = client()
-    store = c.metadata
-    try:
-        artifact = store.lineage.get(ref) if "#" not in ref else None
-    except (NotFoundError, InvalidParameterError):
-        artifact = None
+    artifact = None
+    artifact_error: Exception | None = None
+    if "#" not in ref:
+        try:
+            artifact = c.artifact(ref)
+        except (NotFoundError, InvalidParameterError) as exc:
+            artifact_error = exc
     if artifact is not None:
-        links = store.lineage.links(digest=artifact.digest)
+        links = c.links(digest=artifact.digest)
         producers = [lk for lk in links if lk.direction in ("output", "logged")]
         consumers = [lk for lk in links if lk.direction == "input"]
         upstream: list[Any] = []
@@ -35,7 +37,7 @@ def lineage(ref: str, as_json: bool) -> None:
             if p.step_run_id:
                 upstream += [
                     lk
-                    for lk in store.lineage.links(run_id=p.run_id)
+                    for lk in c.links(run=p.run_id)
                     if lk.step_run_id == p.step_run_id and lk.direction == "input"
                 ]
         if as_json:
@@ -52,7 +54,7 @@ def lineage(ref: str, as_json: bool) -> None:
         out.print(
             f"[bold]artifact[/] {artifact.digest}  {esc(artifact.type_name)}  ({esc(artifact.materializer)}, {artifact.size} bytes)"
         )
-        runs = {r.id: r for r in store.runs.load({x.run_id for x in links})}
+        runs = c.runs_by_id(sorted({x.run_id for x in links} | {x.run_id for x in upstream}))
         for title, items in (
             ("produced by", producers),
             ("from inputs", upstream),
@@ -60,7 +62,7 @@ def lineage(ref: str, as_json: bool) -> None:
         ):
             out.print(f"[bold]{title}[/]")
             for x in items:
-                run = runs.get(x.run_id) or store.runs.get(x.run_id)
+                run = runs[x.run_id]
                 out.print(
                     f"  {esc(run.label)} ({run.short_id}, {fmt_time(run.started_at)})  step {esc(x.step or '–')}  {esc(x.name)}  {x.digest[:12]}"
                 )
@@ -68,15 +70,19 @@ def lineage(ref: str, as_json: bool) -> None:
                 out.print("  –")
         return
     try:
-        run = c.get_run(ref)
-    except (NotFoundError, InvalidParameterError):
+        record = c.run_record(ref)
+    except (NotFoundError, InvalidParameterError) as exc:
+        ambiguous = [
+            str(e) for e in (artifact_error, exc) if e is not None and "ambiguous" in str(e)
+        ]
+        if ambiguous:  # a prefix matching several artifacts or runs: list them
+            raise InvalidParameterError(" ".join(ambiguous)) from None
         raise NotFoundError(
             f"No artifact or run matches {ref!r}. Give an artifact digest (prefix of at least 6 hex "
             "characters), a run id, or PIPELINE#N; list them with `loopml artifacts list` / `loopml runs`."
         ) from None
-    record = run.record
-    links = store.lineage.links(run_id=record.id)
-    steps = run.steps
+    links = c.links(run=record.id)
+    steps = c.steps(record.id)
     if as_json:
         print_json(
             {

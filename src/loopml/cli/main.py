@@ -18,7 +18,16 @@ import click
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("loopml.cli.init", "init", "Create a project with a working example pipeline."),
     "run": ("loopml.cli.run", "run", "Run a pipeline: tracked, cached, with live progress."),
-    "runs": ("loopml.cli.runs", "runs", "List, filter, show and compare runs."),
+    "pipelines": (
+        "loopml.cli.pipelines",
+        "pipelines",
+        "List the project's pipelines with their parameters.",
+    ),
+    "runs": (
+        "loopml.cli.runs",
+        "runs",
+        "List, filter, show, compare, tag, rename and delete runs.",
+    ),
     "lineage": (
         "loopml.cli.lineage",
         "lineage",
@@ -34,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "fsck",
         "Check the store: every blob present and intact, no dangling rows.",
     ),
+    "gc": ("loopml.cli.gc", "gc", "Delete blobs no run or cache entry references any more."),
 }
 
 
@@ -94,14 +104,17 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="loopml", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("Aborted.", err=True)
+    except click.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            click.echo("Interrupted (Ctrl-C): stopped.", err=True)
+        else:
+            click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("Interrupted; the run was marked cancelled.", err=True)
+        click.echo("Interrupted (Ctrl-C): stopped.", err=True)
         sys.exit(130)
     except Exception as exc:
         from loopml.errors import LoopmlError, StepFailedError

@@ -1,17 +1,27 @@
-"""Shared CLI options and output: ``--json`` everywhere, Rich tables on a terminal."""
+"""Shared CLI options and output: ``--json`` everywhere, Rich tables on a terminal.
+
+Tables never drop a column silently: columns that do not fit the width (``COLUMNS``, the
+terminal, or 200 when piped) are left out *visibly*, with a line naming them and how to
+see them (``--columns``, ``--json``). Long user values are clipped for display with their
+full length shown; ``--json`` always prints them whole.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+PIPED_WIDTH = 200
+CELL_LIMIT = 40
 
 
 def json_option(fn: F) -> F:
@@ -32,14 +42,24 @@ def _clean(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(_clean(data), indent=2, sort_keys=True, default=str))
+    text = json.dumps(_clean(data), indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    click.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def width() -> int:
+    """Output width: ``COLUMNS`` if set, else the terminal's, else 200 when piped."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((100, 24)).columns
+    return PIPED_WIDTH
 
 
 def console() -> Any:
     from rich.console import Console
 
-    # Off a terminal (pipes, CI logs) use a wide fixed width so tables never wrap mid-word.
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+    return Console(highlight=False, soft_wrap=False, width=width())
 
 
 def fmt_time(ts: float | None) -> str:
@@ -62,23 +82,29 @@ def fmt_num(value: Any) -> str:
     return str(value)
 
 
-def fmt_cost(cost: float | None) -> str:
-    """Costs of small runs are fractions of a cent: keep their significant digits."""
-    if cost is None:
-        return "–"
-    if cost == 0 or cost >= 0.01:
-        return f"{cost:.4f}"
-    return f"{cost:.2e}"
+def fmt_cost(cost: float | None, currency: str = "USD") -> str:
+    from loopml.tracking.cost import format_cost
+
+    return format_cost(cost, currency)
 
 
 def fmt_bytes(n: int | None) -> str:
     if n is None:
         return "–"
+    size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
     return str(n)
+
+
+def clip(value: Any, limit: int = 200) -> str:
+    """A user value for display: at most ``limit`` characters, saying how long it really is."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text):,} characters; see --json)"
 
 
 def text(value: Any, style: str = "") -> Any:
@@ -107,7 +133,47 @@ STATUS_STYLE = {
 }
 
 
-def client() -> Any:
+def fit_table(
+    columns: Sequence[tuple[str, list[Any], str]], *, total: int | None = None
+) -> tuple[Any, list[str]]:
+    """A Rich table of as many columns as fit the output width, and the names left out.
+
+    Args:
+        columns: (header, cells, justify) in priority order; cells are str or Rich Text.
+        total: the width to fit (default: :func:`width`).
+    """
+    from rich.table import Table
+
+    room = total or width()
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    shown: list[tuple[str, list[Any], str]] = []
+    used = 0
+    omitted: list[str] = []
+    for header, cells, justify in columns:
+        need = max([len(header), *(len(str(c)) for c in cells)]) + 2
+        if used + need > room and shown:
+            omitted.append(header)
+            continue
+        shown.append((header, cells, justify))
+        used += need
+    for header, _, justify in shown:
+        table.add_column(text(header), justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    rows = len(shown[0][1]) if shown else 0
+    for i in range(rows):
+        table.add_row(*(c[1][i] for c in shown))
+    return table, omitted
+
+
+def omitted_note(omitted: Sequence[str]) -> str:
+    names = ", ".join(omitted[:8]) + (f", … ({len(omitted)} in all)" if len(omitted) > 8 else "")
+    return (
+        f"{len(omitted)} more column{'s' if len(omitted) != 1 else ''} did not fit: {names}. "
+        "Choose columns with --columns, widen the terminal (COLUMNS=…), or use --json."
+    )
+
+
+def client(*, readonly: bool = True) -> Any:
+    """The project's client; read-only unless the command writes."""
     from loopml.tracking.client import Client
 
-    return Client().open()
+    return Client(readonly=readonly).open()

@@ -1,4 +1,8 @@
-"""``loopml run PIPELINE``: run a project pipeline with live step progress."""
+"""``loopml run PIPELINE``: run a project pipeline with live step progress.
+
+Each step's line says why it ran or where it came from ("from cache: run train#3",
+"parameter alpha: 0.5 → 0.7"). Ctrl-C ends the run as ``cancelled`` and says so.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,15 @@ from typing import Any
 
 import click
 
-from loopml.cli.output import STATUS_STYLE, fmt_duration, fmt_num, json_option, print_json, text
+from loopml.cli.output import (
+    STATUS_STYLE,
+    fmt_cost,
+    fmt_duration,
+    fmt_num,
+    json_option,
+    print_json,
+    text,
+)
 
 
 class _Progress:
@@ -40,7 +52,8 @@ class _Progress:
         table = Table.grid(padding=(0, 2))
         for name, (status, detail) in self.rows.items():
             if status == "running":
-                detail = fmt_duration(time.perf_counter() - self.started[name])
+                elapsed = fmt_duration(time.perf_counter() - self.started[name])
+                detail = f"{elapsed}  ({detail})" if detail else elapsed
             table.add_row(
                 text(f"{status:>9}", STATUS_STYLE.get(status, "")), text(name), text(detail)
             )
@@ -55,12 +68,18 @@ class _Progress:
         return outer
 
     def __call__(self, event: str, name: str, **info: Any) -> None:
+        from loopml.store.reasons import describe
+
+        why = describe(info.get("reason"))
         if event == "started":
             self.started[name] = time.perf_counter()
-            self.rows[name] = ("running", "")
+            self.rows[name] = ("running", why)
         else:
             self.done += 1
-            detail = "from cache" if event == "cached" else fmt_duration(info.get("wall_s"))
+            if event == "cached":
+                detail = why or "from cache"
+            else:
+                detail = fmt_duration(info.get("wall_s")) + (f"  ({why})" if why else "")
             if info.get("error"):
                 detail += f"  {info['error'].splitlines()[-1][:120]}"
             self.rows[name] = ("cached" if event == "cached" else event, detail)
@@ -77,7 +96,7 @@ class _Progress:
 
 
 @click.command()
-@click.argument("pipeline")
+@click.argument("pipeline", required=False)
 @click.option(
     "-p",
     "--param",
@@ -95,9 +114,16 @@ class _Progress:
 )
 @json_option
 def run(
-    pipeline: str, params: tuple[str, ...], no_cache: bool, workers: int | None, as_json: bool
+    pipeline: str | None,
+    params: tuple[str, ...],
+    no_cache: bool,
+    workers: int | None,
+    as_json: bool,
 ) -> None:
     """Run PIPELINE from this project; every step is tracked and cached.
+
+    Without PIPELINE, lists the project's pipelines. Each step line says why the step
+    ran, or which earlier run its outputs came from.
 
     \b
     Examples:
@@ -109,6 +135,11 @@ def run(
     from loopml.tracking.client import Client
 
     settings = load_settings()
+    if pipeline is None:
+        from loopml.cli.pipelines import show_pipelines
+
+        show_pipelines(settings, as_json=as_json, hint=True)
+        return
     target = find_pipeline(settings, pipeline)
     values = target.parse_params(list(params))
     bound = target.bind(**values)
@@ -119,6 +150,10 @@ def run(
         result = target.run(
             bound, cache=not no_cache, workers=workers, client=client, progress=progress
         )
+    except KeyboardInterrupt:
+        progress.stop()
+        click.secho("Cancelled (Ctrl-C): the run was marked cancelled.", fg="yellow", err=True)
+        sys.exit(130)
     finally:
         progress.stop()
     record = result.record
@@ -135,15 +170,17 @@ def run(
                 "params": record.params,
                 "cached_steps": cached,
                 "steps": len(steps),
+                "step_reasons": {s.name: {"why": s.why, **(s.reason or {})} for s in steps},
                 "outputs": result.outputs(),
                 "cost": record.cost,
             }
         )
         return
-    metrics = "  ".join(f"{k}={fmt_num(v)}" for k, v in sorted(record.metrics.items()))
+    metrics = "  ".join(f"{k}={fmt_num(v)}" for k, v in sorted(record.metrics.items())[:20])
+    cost = fmt_cost(record.cost, settings.prices.currency)
     click.secho(
         f"Run {record.label} ({record.short_id}) {record.status} in {fmt_duration(record.duration_s)}"
-        f" · {cached}/{len(steps)} steps from cache",
+        f" · {cached}/{len(steps)} steps from cache · {cost}",
         fg="green",
         err=False,
     )

@@ -3,34 +3,52 @@
 The runner lives in the calling process and owns every metadata write about the run;
 executors only run step tasks (see ``base.py``). For each ready step it computes the
 cache key from the step's code fingerprint, its constant parameters and the digests of
-its inputs. A hit records the step as cached without loading anything; a miss submits
-a task. A failed step stops its downstream steps (``skipped``), lets running branches
-finish, and fails the run with the step's own traceback.
+its inputs. A hit (whose outputs are still intact) records the step as cached without
+loading anything; a miss submits a task. Either way the step records *why*: the run it
+was reused from, or what changed since the last run of that step (``store/reasons.py``).
+A failed step stops its downstream steps (``skipped``), lets running branches finish,
+and fails the run with the step's own traceback.
+
+Step records go to the store in batches (``StepWrites``): a chain of cached steps is one
+transaction.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import typing
 import uuid
+import weakref
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import LoopmlError, StepFailedError
 from loopml.execution.base import Executor, StepResult
-from loopml.execution.local import LocalExecutor
 from loopml.execution.task import StepTask
 from loopml.pipelines.dag import Dag, Node
-from loopml.pipelines.fingerprint import cache_key, code_fingerprint, params_json
+from loopml.pipelines.fingerprint import cache_key, code_parts, fingerprint_of, params_json
+from loopml.store import StepStatus, StepWrites
+from loopml.store.reasons import diff_basis
 from loopml.tracking.client import Client, default_client
+from loopml.tracking.cost import Usage
 from loopml.tracking.run import Run, status_for
 
 if TYPE_CHECKING:
     from loopml.pipelines.pipeline import Pipeline
 
 Progress = Callable[..., None]
-GB = 1024**3
+
+
+def make_executor(client: Client, workers: int | None) -> Executor:
+    """The executor named by ``[run] executor`` (a plugin), sized by ``workers``."""
+    from loopml import plugins
+
+    cls = plugins.load("executor", client.settings.executor)
+    return cls(workers=workers or client.settings.workers)  # type: ignore[no-any-return]
 
 
 def run_pipeline(
@@ -47,7 +65,7 @@ def run_pipeline(
     """Execute ``dag`` as a tracked run of ``pipeline`` and return the finished run."""
     client = (client or default_client()).open()
     own_executor = executor is None
-    executor = executor or LocalExecutor(workers or client.settings.workers)
+    executor = executor or make_executor(client, workers)
     run = Run.start(client, pipeline.name, executor=executor.name)
     runner = _Runner(
         client, run, dag, executor, cache=cache, progress=progress or (lambda *a, **k: None)
@@ -56,17 +74,17 @@ def run_pipeline(
         run.log_params({k: _param_text(v) for k, v in params.items()})
         runner.execute()
     except StepFailedError as exc:
-        run.end("failed", error=str(exc), cost=runner.cost)
+        run.end("failed", error=str(exc), **runner.usage())
         raise
     except BaseException as exc:
         status, error = status_for(exc)
         runner.abandon(status)
-        run.end(status, error=error, cost=runner.cost)
+        run.end(status, error=error, **runner.usage())
         raise
     finally:
         if own_executor:
             executor.shutdown()
-    run.end("succeeded", cost=runner.cost)
+    run.end("succeeded", **runner.usage())
     return run
 
 
@@ -98,57 +116,54 @@ class _Runner:
         self.digests: dict[str, str] = {}  # output ref -> digest
         self.values: dict[str, Any] = {}  # output ref -> value held in memory
         self.status: dict[str, str] = {}
-        self.cost = 0.0
-        self.deferred: list[Callable[[Any], None]] = []
-        self.prices = client.settings.prices
+        self.usages: list[Usage] = []
+        self.peak = 0
+        self.started = time.monotonic()
+        self.writes = StepWrites()
+        self.pipeline = run.pipeline
+        self.label = f"{run.pipeline}#{run.number}"
+        self.exclude = _store_folders(client)
+
+    def usage(self) -> dict[str, Any]:
+        """What ``Run.end`` needs for the cost: each step's resources and the process peak."""
+        return {"usages": self.usages, "peak_bytes": self.peak}
 
     # -- set-up ---------------------------------------------------------------------------
-
-    def _insert_pending(self) -> None:
-        def insert(conn: Any) -> None:
-            for position, node in enumerate(self.dag):
-                spec = node.step.spec
-                self.store.steps.insert(
-                    conn,
-                    id=self.step_ids[node.name],
-                    run_id=self.run.id,
-                    name=node.name,
-                    position=position,
-                    status="pending",
-                    cached=False,
-                    cpus=spec.cpus,
-                    gpus=spec.gpus,
-                )
-
-        self.store.db.write(insert)
 
     def _constants(self, node: Node) -> tuple[str, dict[str, str]]:
         """Canonical JSON of the node's plain parameters, and digests of the ones JSON cannot hold."""
         plain: dict[str, Any] = {}
         stored: dict[str, str] = {}
+        hints = _hints(node)
         for name, value in node.constants:
             try:
-                params_json({name: value})
+                params_json({name: value}, hints, exclude=self.exclude)
                 plain[name] = value
             except (TypeError, ValueError):
                 record = self.client.store_value(value)
                 stored[name] = record.digest
                 self.values[f"{node.name}:{name}"] = value
-        return params_json(plain), stored
+        return params_json(plain, hints, exclude=self.exclude), stored
 
     # -- the loop -------------------------------------------------------------------------
 
     def execute(self) -> None:
-        self._insert_pending()
-        fingerprints = {n.name: code_fingerprint(n.step) for n in self.dag}
+        self.store.steps.insert_pending(
+            self.run.id,
+            [(self.step_ids[n.name], n.name, n.step.spec.cpus, n.step.spec.gpus) for n in self.dag],
+        )
+        parts = {n.name: code_parts(n.step) for n in self.dag}
         pending = list(self.dag)
-        running: dict[Future[StepResult], tuple[Node, str, float]] = {}
+        running: dict[Future[StepResult], tuple[Node, str, dict[str, Any]]] = {}
         failed: StepResult | None = None
         failed_node: Node | None = None
         while pending or running:
             for node in list(pending):
-                if any(self.status.get(up) not in ("succeeded",) for up in node.upstream):
-                    if any(self.status.get(up) in ("failed", "skipped") for up in node.upstream):
+                if any(self.status.get(up) != StepStatus.SUCCEEDED for up in node.upstream):
+                    if any(
+                        self.status.get(up) in (StepStatus.FAILED, StepStatus.SKIPPED)
+                        for up in node.upstream
+                    ):
                         pending.remove(node)
                         self._skip(node)
                     continue
@@ -160,24 +175,38 @@ class _Runner:
                 params, stored = self._constants(node)
                 inputs = {param: self.digests[ref.ref] for param, ref in node.inputs} | stored
                 spec = node.step.spec
-                key = cache_key(
-                    f"{spec.module}.{spec.qualname}", fingerprints[node.name], params, inputs
-                )
-                if self.use_cache and spec.cache and self._try_cache(node, key, inputs):
-                    continue
-                self._mark_running(node, key)
+                step_id = f"{spec.module}.{spec.qualname}"
+                key = cache_key(step_id, fingerprint_of(parts[node.name]), params, inputs)
+                basis = {
+                    "step": step_id,
+                    "code": parts[node.name],
+                    "params": json.loads(params),
+                    "inputs": inputs,
+                }
+                if self.use_cache and spec.cache:
+                    entry = self.store.steps.cache_hit(key)
+                    if entry is not None and self._try_cache(node, key, inputs, entry):
+                        continue
+                    reason = self._reason(node, basis, entry)
+                elif not self.use_cache:
+                    reason = {"kind": "no-cache", "why": "cache disabled for this run (--no-cache)"}
+                else:
+                    reason = {
+                        "kind": "no-cache",
+                        "why": "cache disabled for this step (cache=False)",
+                    }
+                self._mark_running(node, key, reason, basis)
                 task = self._task(node, stored)
-                running[self.executor.submit(task)] = (node, key, time.time())
+                running[self.executor.submit(task)] = (node, key, reason)
             if not running:
                 continue
             # A timeout keeps the main thread responsive to Ctrl-C while steps run.
             done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: f.result().started_at):
-                node, key, _submitted = running.pop(future)
+                node, key, reason = running.pop(future)
                 result = future.result()
-                started = result.started_at
                 inputs = {param: self.digests[ref.ref] for param, ref in node.inputs}
-                self._record(node, key, started, result, inputs)
+                self._record(node, key, result, inputs, reason)
                 if isinstance(result.error, SystemExit | KeyboardInterrupt):
                     raise result.error  # the step asked to stop the whole program
                 if result.error is not None and failed is None:
@@ -186,11 +215,40 @@ class _Runner:
                 for future in [f for f in running if f.cancel()]:
                     node, _, _ = running.pop(future)
                     self._skip(node)
-        self.flush_deferred()
+        self.flush_writes()
         if failed is not None and failed_node is not None:
             raise StepFailedError(
                 failed_node.name, self.run.id, failed.error_text or "error", failed.traceback or ""
             ) from failed.error
+
+    def _reason(
+        self, node: Node, basis: dict[str, Any], entry: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Why this step must run: what changed since its last run, or why the cache failed."""
+        if entry is not None:
+            source = entry.get("source", {})
+            return {
+                "kind": "retry",
+                "why": f"the outputs cached by {source.get('run', 'an earlier run')} are missing "
+                "or damaged; running again",
+            }
+        previous = self.store.steps.previous_basis(self.pipeline, node.name, self.run.id)
+        if previous is None:
+            return {"kind": "first"}
+        old, pipeline, number, status = previous
+        label = f"{pipeline}#{number}"
+        changes = diff_basis(old, basis)
+        if changes:
+            return {"kind": "changed", "previous": label, "changes": changes}
+        if status == StepStatus.FAILED:
+            return {"kind": "retry", "why": f"the same step failed in {label}"}
+        if status != StepStatus.SUCCEEDED:
+            return {"kind": "retry", "why": f"the same step did not finish in {label} ({status})"}
+        return {
+            "kind": "retry",
+            "why": f"nothing changed since {label}, but its cache entry is gone (runs delete, "
+            "fsck --repair)",
+        }
 
     def _task(self, node: Node, stored: dict[str, str]) -> StepTask:
         sources: dict[str, tuple[str, str]] = {
@@ -209,33 +267,36 @@ class _Runner:
             task.values, task.client, task.run = self.values, self.client, self.run
         return task
 
-    def _try_cache(self, node: Node, key: str, inputs: dict[str, str]) -> bool:
-        entry = self.store.steps.cache_get(key)
-        if entry is None:
-            return False
+    def _try_cache(
+        self, node: Node, key: str, inputs: dict[str, str], entry: dict[str, Any]
+    ) -> bool:
         outputs: dict[str, str] = entry.get("outputs", {})
         if sorted(outputs) != sorted(node.output_refs()):
             return False
-        if not all(self.client.artifacts.exists(d) for d in outputs.values()):
+        sizes: dict[str, int] = entry.get("sizes", {})
+        # A damaged or missing blob is a miss: the step runs again and heals it.
+        if not all(self.client.artifacts.is_intact(d, sizes.get(d, -1)) for d in outputs.values()):
             return False
         now = time.time()
-
-        def record(conn: Any) -> None:
-            self.store.steps.update(
-                conn,
-                self.step_ids[node.name],
-                status="succeeded",
-                cached=True,
-                cache_key=key,
-                started_at=now,
-                ended_at=now,
-                wall_s=0.0,
-                cpu_s=0.0,
-            )
-            self._links(conn, node, inputs, outputs)
-
-        # Cached steps are recorded in one batch: one transaction for a whole cached chain.
-        self.deferred.append(record)
+        sid = self.step_ids[node.name]
+        source = entry.get("source") or {}
+        reason = {
+            "kind": "cached",
+            "run": source.get("run", "?"),
+            "step": source.get("step", node.name),
+        }
+        self.writes.update(
+            sid,
+            status=StepStatus.SUCCEEDED,
+            cached=True,
+            cache_key=key,
+            started_at=now,
+            ended_at=now,
+            wall_s=0.0,
+            cpu_s=0.0,
+            reason=reason,
+        )
+        self._links(node, inputs, outputs)
         logged = entry.get("logged", {})
         # Replay what the step logged when it really ran, so a cached run has the same metrics.
         self.run.log_params(logged.get("params", {}))
@@ -244,107 +305,120 @@ class _Runner:
         for name, step, value in logged.get("metrics", []):
             self.run.log_metric(name, value, step=step)
         self.digests.update(outputs)
-        self.status[node.name] = "succeeded"
-        self.progress("cached", node.name)
+        self.status[node.name] = StepStatus.SUCCEEDED
+        self.progress("cached", node.name, reason=reason)
         return True
 
-    def _links(
-        self, conn: Any, node: Node, inputs: dict[str, str], outputs: dict[str, str]
+    def _links(self, node: Node, inputs: dict[str, str], outputs: dict[str, str]) -> None:
+        sid = self.step_ids[node.name]
+        for param, digest in inputs.items():
+            self.writes.link(sid, "input", param, digest)
+        for ref, digest in outputs.items():
+            self.writes.link(sid, "output", ref, digest)
+
+    def flush_writes(self) -> None:
+        if self.writes:
+            self.store.steps.apply(self.run.id, self.writes.take())
+
+    def _mark_running(
+        self, node: Node, key: str, reason: dict[str, Any], basis: dict[str, Any]
     ) -> None:
-        links = [("input", param, digest) for param, digest in inputs.items()]
-        links += [("output", ref, digest) for ref, digest in outputs.items()]
-        self.store.lineage.link_many(conn, self.run.id, self.step_ids[node.name], links)
-
-    def _take_deferred(self) -> Callable[[Any], None]:
-        """The deferred writes as one idempotent function (safe to re-run after a retry)."""
-        batch, self.deferred = self.deferred, []
-
-        def write_all(conn: Any) -> None:
-            for write in batch:
-                write(conn)
-
-        return write_all
-
-    def flush_deferred(self) -> None:
-        if self.deferred:
-            self.store.db.write(self._take_deferred())
-
-    def _mark_running(self, node: Node, key: str) -> None:
-        started = time.time()
-        deferred = self._take_deferred()
-
-        def mark(conn: Any) -> None:
-            deferred(conn)
-            self.store.steps.update(
-                conn, self.step_ids[node.name], status="running", cache_key=key, started_at=started
-            )
-
-        self.store.db.write(mark)
-        self.progress("started", node.name)
+        self.writes.update(
+            self.step_ids[node.name],
+            status=StepStatus.RUNNING,
+            cache_key=key,
+            started_at=time.time(),
+            reason=reason,
+        )
+        self.writes.basis(key, basis)
+        self.flush_writes()
+        self.progress("started", node.name, reason=reason)
 
     def _skip(self, node: Node) -> None:
-        self.status[node.name] = "skipped"
-        self.deferred.append(
-            lambda conn: self.store.steps.update(conn, self.step_ids[node.name], status="skipped")
-        )
+        self.status[node.name] = StepStatus.SKIPPED
+        self.writes.update(self.step_ids[node.name], status=StepStatus.SKIPPED)
         self.progress("skipped", node.name)
 
     def _record(
-        self, node: Node, key: str, started: float, result: StepResult, inputs: dict[str, str]
+        self,
+        node: Node,
+        key: str,
+        result: StepResult,
+        inputs: dict[str, str],
+        reason: dict[str, Any],
     ) -> None:
         spec = node.step.spec
         ok = result.error is None
-        status = "succeeded" if ok else "failed"
+        status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
         outputs = {ref: rec.digest for ref, rec in result.outputs.items()} if ok else {}
-        logged = result.logged
-
-        def record(conn: Any) -> None:
-            self.store.steps.update(
-                conn,
-                self.step_ids[node.name],
-                status=status,
-                cached=False,
-                cache_key=key,
-                started_at=started,
-                ended_at=started + result.wall_s,
-                wall_s=result.wall_s,
-                cpu_s=result.cpu_s,
-                peak_mem_bytes=result.peak_mem_bytes,
-                stdout=result.stdout,
-                stderr=result.stderr,
-                error=result.error_text,
-                traceback=result.traceback,
-            )
-            self._links(conn, node, inputs, outputs)
-            if ok:
-                entry = {"outputs": outputs, "logged": logged}
-                self.store.steps.cache_put(conn, key, node.name, entry, self.step_ids[node.name])
-
-        self.store.db.write(record)
+        sid = self.step_ids[node.name]
+        self.writes.update(
+            sid,
+            status=status,
+            cached=False,
+            cache_key=key,
+            started_at=result.started_at,
+            ended_at=result.started_at + result.wall_s,
+            wall_s=result.wall_s,
+            cpu_s=result.cpu_s,
+            peak_mem_bytes=result.peak_mem_bytes,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            error=result.error_text,
+            traceback=result.traceback,
+        )
+        self._links(node, inputs, outputs)
+        if ok:
+            entry = {
+                "outputs": outputs,
+                "logged": result.logged,
+                "source": {"run": self.label, "step": node.name},
+            }
+            self.writes.cache_entry(key, node.name, entry, sid)
+        self.flush_writes()
         self.digests.update(outputs)
         self.values.update(result.values)
         self.status[node.name] = status
-        hours = result.wall_s / 3600
-        memory_gb = (spec.memory or result.peak_mem_bytes) / GB
-        self.cost += hours * (
-            spec.cpus * self.prices.cpu_hour
-            + spec.gpus * self.prices.gpu_hour
-            + memory_gb * self.prices.gb_hour
+        self.usages.append(Usage(result.wall_s, spec.cpus, spec.gpus, spec.memory))
+        self.peak = max(self.peak, result.peak_mem_bytes)
+        self.progress(
+            status, node.name, wall_s=result.wall_s, error=result.error_text, reason=reason
         )
-        self.progress(status, node.name, wall_s=result.wall_s, error=result.error_text)
 
     def abandon(self, status: str) -> None:
         """After an interrupt or exit: unfinished steps become ``cancelled`` (or ``skipped``)."""
-        status = "cancelled" if status == "cancelled" else "skipped"
-        deferred = self._take_deferred()
-
-        def mark(conn: Any) -> None:
-            deferred(conn)
-            for node in self.dag:
-                if self.status.get(node.name) is None:
-                    self.store.steps.update(conn, self.step_ids[node.name], status=status)
-
+        final = StepStatus.CANCELLED if status == "cancelled" else StepStatus.SKIPPED
+        for node in self.dag:
+            if self.status.get(node.name) is None:
+                self.writes.update(self.step_ids[node.name], status=final)
         try:
-            self.store.db.write(mark)
+            self.flush_writes()
         except LoopmlError:
             pass
+
+
+_HINTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _hints(node: Node) -> dict[str, Any]:
+    fn = node.step.fn
+    found = _HINTS.get(fn)
+    if found is None:
+        try:
+            found = typing.get_type_hints(fn)
+        except Exception:  # an annotation naming something undefined: raw annotations
+            found = dict(getattr(fn, "__annotations__", {}))
+        _HINTS[fn] = found
+    return found
+
+
+def _store_folders(client: Client) -> tuple[Path, ...]:
+    """The store's own folders: never hashed as part of a parameter (see fingerprint.py)."""
+    folders = []
+    path = client.metadata.db.sqlite_path
+    if path is not None:
+        folders.append(path.parent)
+    artifacts = client.settings.artifacts_uri
+    if "://" not in artifacts:
+        folders.append(Path(artifacts))
+    return tuple(folders)

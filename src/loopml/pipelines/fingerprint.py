@@ -10,6 +10,18 @@ Source is compared as an AST dump without docstrings, so comments, formatting an
 docstring edits keep the cache. This module is the only place loopml reads user source,
 and it only hashes it. Functions defined in notebook cells work too: IPython keeps cell
 source where ``inspect`` finds it.
+
+Parameters that are data (the rule users can predict, documented in docs/caching.md):
+
+- a ``Path`` value, or any value of a parameter annotated ``Path``, is content-hashed:
+  a file's bytes, or every file under a folder (by relative path and content);
+- a plain ``str`` is a value, unless it names an existing regular *file*, whose content
+  is then hashed too (``"data.csv"``); a string naming a folder (``"."``) is just text;
+- the store's own folder (``.loopml``), ``.git``, virtual environments and
+  ``__pycache__`` are never hashed.
+
+Each file's digest is remembered per process by its stat (path, size, mtime, inode), so
+editing any file inside a folder changes the key while unchanged files cost one ``stat``.
 """
 
 from __future__ import annotations
@@ -22,14 +34,18 @@ import os
 import sys
 import sysconfig
 import textwrap
+import time
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 _SOURCE_MEMO: dict[types.CodeType, str] = {}
 _FILE_MEMO: dict[tuple[str, int, int, int], str] = {}
 _SIMPLE = (int, float, str, bytes, bool, type(None))
+_SKIP_DIRS = {".git", ".loopml", "__pycache__", ".hg", ".svn"}
+_RACY_NS = 2_000_000_000  # stat of a file changed in the last 2 s is not trusted (racy git)
+_LOUD_BYTES = 256 << 20  # say so on stderr before hashing more than this
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -108,16 +124,50 @@ def _names(code: types.CodeType) -> Iterable[str]:
 
 def code_fingerprint(fn: Any) -> str:
     """Fingerprint of ``fn`` and every project-local function, class and constant it uses."""
-    parts: list[str] = []
+    return fingerprint_of(code_parts(fn))
+
+
+def fingerprint_of(parts: Mapping[str, Sequence[str]]) -> str:
+    """The fingerprint of a ``code_parts`` mapping (a pure function of it)."""
+    lines = [f"{name}:{value[0]}" for name, value in sorted(parts.items())]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def code_parts(fn: Any) -> dict[str, list[str]]:
+    """What the fingerprint covers, by name: ``{"helpers.standardize": [hash, "helpers.py"]}``.
+
+    Kept with each step run, so a re-run can say which helper changed.
+    """
+    parts: dict[str, list[str]] = {}
     _collect(getattr(fn, "fn", fn), parts, set())
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return parts
 
 
-def _collect(fn: Any, parts: list[str], seen: set[int]) -> None:
+def _where(obj: Any) -> str:
+    code = getattr(obj, "__code__", None)
+    file = (
+        code.co_filename
+        if code is not None
+        else getattr(sys.modules.get(getattr(obj, "__module__", "")), "__file__", "") or ""
+    )
+    return (
+        os.path.basename(file)
+        if file and not file.startswith("<")
+        else ("notebook" if file else "")
+    )
+
+
+def _label(obj: Any) -> str:
+    module = getattr(obj, "__module__", "") or ""
+    name = getattr(obj, "__qualname__", "?")
+    return name if module in ("__main__", "") else f"{module}.{name}"
+
+
+def _collect(fn: Any, parts: dict[str, list[str]], seen: set[int]) -> None:
     if id(fn) in seen:
         return
     seen.add(id(fn))
-    parts.append(f"{getattr(fn, '__qualname__', '?')}:{source_hash(fn)}")
+    parts[_label(fn)] = [source_hash(fn), _where(fn)]
     code = getattr(fn, "__code__", None)
     if code is None:
         return
@@ -133,7 +183,9 @@ def _collect(fn: Any, parts: list[str], seen: set[int]) -> None:
             continue
 
 
-def _visit(name: str, obj: Any, names: list[str], parts: list[str], seen: set[int]) -> None:
+def _visit(
+    name: str, obj: Any, names: list[str], parts: dict[str, list[str]], seen: set[int]
+) -> None:
     obj = getattr(obj, "fn", obj) if type(obj).__name__ == "Step" else obj
     if isinstance(obj, types.FunctionType):
         if is_project_code(obj):
@@ -141,7 +193,7 @@ def _visit(name: str, obj: Any, names: list[str], parts: list[str], seen: set[in
     elif isinstance(obj, type):
         if is_project_code(obj) and id(obj) not in seen:
             seen.add(id(obj))
-            parts.append(f"class {obj.__qualname__}:{source_hash(obj)}")
+            parts[f"class {_label(obj)}"] = [source_hash(obj), _where(obj)]
             for member in vars(obj).values():
                 if isinstance(member, types.FunctionType):
                     _collect(member, parts, seen)
@@ -158,52 +210,133 @@ def _visit(name: str, obj: Any, names: list[str], parts: list[str], seen: set[in
     elif isinstance(obj, _SIMPLE) or (
         isinstance(obj, tuple | frozenset) and all(isinstance(x, _SIMPLE) for x in obj)
     ):
-        parts.append(f"{name}={obj!r}")
+        value = hashlib.sha256(repr(obj).encode("utf-8", "backslashreplace")).hexdigest()
+        parts[f"constant {name}"] = [value, ""]
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's sorted (relative path, file digest) list; memoized by stat."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-    if key in _FILE_MEMO:
-        return _FILE_MEMO[key]
-    if path.is_dir():
-        entries = [
-            f"{p.relative_to(path).as_posix()}:{file_digest(p)}"
-            for p in sorted(path.rglob("*"))
-            if p.is_file()
-        ]
-        digest = hashlib.sha256("\n".join(entries).encode()).hexdigest()
-    else:
-        with path.open("rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    _FILE_MEMO[key] = digest
+def _skipped(folder: str, name: str, excluded: frozenset[str]) -> bool:
+    full = os.path.join(folder, name)
+    return (
+        name in _SKIP_DIRS
+        or os.path.realpath(full) in excluded
+        or os.path.isfile(os.path.join(full, "pyvenv.cfg"))  # a virtual environment
+    )
+
+
+def _one_file(path: str, st: os.stat_result) -> str:
+    key = (path, st.st_size, st.st_mtime_ns, st.st_ino)
+    found = _FILE_MEMO.get(key)
+    if found is not None:
+        return found
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    if time.time_ns() - st.st_mtime_ns >= _RACY_NS:
+        _FILE_MEMO[key] = digest
     return digest
 
 
-def canonical_param(value: Any) -> Any:
-    """A JSON-able, canonical form of a step parameter for the cache key.
+def file_digest(path: Path, *, exclude: Sequence[Path] = (), label: str = "") -> str:
+    """SHA-256 of a file, or of a folder's sorted (relative path, file digest) list.
 
-    A ``Path``, or a string naming an existing file or folder, also contributes the
-    content digest, so editing ``data.csv`` invalidates the steps that read it.
+    Every call lists the folder again and checks each file's stat, so an edit anywhere
+    inside it changes the digest; unchanged files are not read again in this process.
     """
-    if isinstance(value, Path) or (
-        isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value
-    ):
-        path = Path(value)
+    excluded = frozenset(os.path.realpath(p) for p in exclude)
+    root = os.path.realpath(path)
+    if os.path.isfile(root):
+        st = os.stat(root)
+        if (
+            st.st_size > _LOUD_BYTES
+            and (root, st.st_size, st.st_mtime_ns, st.st_ino) not in _FILE_MEMO
+        ):
+            _say(label, path, st.st_size)
+        return _one_file(root, st)
+    files: list[tuple[str, str, os.stat_result]] = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not _skipped(folder, d, excluded))
+        for name in names:
+            full = os.path.join(folder, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue  # a dangling symlink or a file removed meanwhile
+            if os.path.isfile(full):
+                files.append((os.path.relpath(full, root).replace(os.sep, "/"), full, st))
+    files.sort()
+    pending = sum(
+        st.st_size
+        for _, full, st in files
+        if (full, st.st_size, st.st_mtime_ns, st.st_ino) not in _FILE_MEMO
+    )
+    if pending > _LOUD_BYTES:
+        _say(label, path, pending)
+    entries = [f"{rel}:{_one_file(full, st)}" for rel, full, st in files]
+    return hashlib.sha256("\n".join(entries).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _say(label: str, path: Path, size: int) -> None:
+    what = f"parameter {label!r} ({path})" if label else str(path)
+    print(
+        f"loopml: hashing {what}, {size / 2**20:,.0f} MiB, for the step cache key…",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _is_path_annotation(annotation: Any) -> bool:
+    if annotation is None:
+        return False
+    if isinstance(annotation, str):
+        return annotation.replace(" ", "") in {
+            "Path",
+            "pathlib.Path",
+            "Path|None",
+            "Optional[Path]",
+        }
+    if annotation is Path or (isinstance(annotation, type) and issubclass(annotation, os.PathLike)):
+        return True
+    return any(
+        _is_path_annotation(a) for a in getattr(annotation, "__args__", ()) if a is not type(None)
+    )
+
+
+def canonical_param(
+    value: Any, annotation: Any = None, *, exclude: Sequence[Path] = (), name: str = ""
+) -> Any:
+    """A JSON-able, canonical form of a step parameter for the cache key (rules: module doc)."""
+    is_path = isinstance(value, os.PathLike) or (
+        isinstance(value, str) and _is_path_annotation(annotation)
+    )
+    if is_path:
+        text = os.fspath(value)
         try:
-            if path.exists():
-                return {"path": str(value), "content": file_digest(path)}
+            if os.path.exists(text):
+                return {
+                    "path": str(text),
+                    "content": file_digest(Path(text), exclude=exclude, label=name),
+                }
         except (OSError, ValueError):
             pass
-        return str(value) if isinstance(value, Path) else value
+        return str(text)
+    if isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value and "\0" not in value:
+        try:
+            if os.path.isfile(value):
+                return {"path": value, "content": file_digest(Path(value), label=name)}
+        except (OSError, ValueError):
+            pass
     return value
 
 
-def params_json(params: Mapping[str, Any]) -> str:
+def params_json(
+    params: Mapping[str, Any],
+    annotations: Mapping[str, Any] | None = None,
+    *,
+    exclude: Sequence[Path] = (),
+) -> str:
     """Canonical JSON of step parameters; raises TypeError for values JSON cannot hold."""
+    notes = annotations or {}
     return json.dumps(
-        {k: canonical_param(v) for k, v in params.items()},
+        {k: canonical_param(v, notes.get(k), exclude=exclude, name=k) for k, v in params.items()},
         sort_keys=True,
         separators=(",", ":"),
         allow_nan=True,

@@ -1,4 +1,6 @@
-"""Pipeline parameters from the command line (``-p alpha=0.5``), typed from the signature."""
+"""Pipeline parameters, typed from the signature: from the command line (``-p alpha=0.5``)
+and from Python (``train(alpha="0.5")``) alike, so both give the same values and the same
+cache keys."""
 
 from __future__ import annotations
 
@@ -53,16 +55,72 @@ def convert(name: str, raw: str, target: Any) -> Any:
         return raw
     except ValueError:
         kind = getattr(target, "__name__", str(target))
-        example = {
-            "bool": "true or false",
-            "int": "an integer such as 3",
-            "float": "a number such as 0.5",
-            "list": "a JSON list such as [1, 2]",
-            "dict": 'a JSON object such as {"a": 1}',
-        }.get(kind, kind)
+        example = _KINDS.get(kind, kind)
         raise InvalidParameterError(
             f"Parameter {name!r}: got {raw!r}; expected {example}."
         ) from None
+
+
+_KINDS = {
+    "bool": "true or false",
+    "int": "an integer such as 3",
+    "float": "a number such as 0.5",
+    "list": "a JSON list such as [1, 2]",
+    "dict": 'a JSON object such as {"a": 1}',
+    "tuple": "a list such as [1, 2]",
+    "Path": "a path",
+}
+
+
+def coerce(name: str, value: Any, param: inspect.Parameter, hints: dict[str, Any]) -> Any:
+    """Check (and convert) a value given from Python the way ``-p`` values are.
+
+    Strings are parsed like command-line text; ints become floats for ``float``
+    parameters (so ``alpha=1`` and ``-p alpha=1`` share a cache key); a value of the wrong
+    kind is refused. Annotations other than bool/int/float/str/Path/list/dict/tuple are
+    not checked.
+    """
+    annotation = hints.get(param.name, param.annotation)
+    if value is None and (
+        param.default is None or type(None) in typing.get_args(annotation) or annotation is None
+    ):
+        return None
+    target = _target_type(param, hints)
+    if (
+        isinstance(value, str)
+        and target is not str
+        and target in (bool, int, float, Path, list, dict, tuple)
+    ):
+        return convert(name, value, target)
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+        Path: lambda v: isinstance(v, str | Path),
+        list: lambda v: isinstance(v, list),
+        dict: lambda v: isinstance(v, dict),
+        tuple: lambda v: isinstance(v, tuple | list),
+    }.get(target)
+    if (
+        ok is None
+        or annotation is inspect.Parameter.empty
+        and param.default is inspect.Parameter.empty
+    ):
+        return value
+    if not ok(value):
+        kind = getattr(target, "__name__", str(target))
+        raise InvalidParameterError(
+            f"Parameter {name!r}: got {value!r} of type {type(value).__name__}; expected "
+            f"{_KINDS.get(kind, kind)}."
+        )
+    if target is float:
+        return float(value)
+    if target is Path:
+        return Path(value)
+    if target is tuple:
+        return tuple(value)
+    return value
 
 
 def parse_assignments(
@@ -79,12 +137,20 @@ def parse_assignments(
     params = signature.parameters
     values: dict[str, Any] = {}
     problems: list[str] = []
+    given: dict[str, str] = {}
     for item in assignments:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             problems.append(f"{item!r} is not KEY=VALUE (e.g. -p alpha=0.5)")
             continue
+        if key in given:
+            problems.append(
+                f"parameter {key!r} is given twice ({key}={given[key]} and {key}={raw}); "
+                "give it once"
+            )
+            continue
+        given[key] = raw
         if key not in params:
             problems.append(
                 f"{where} has no parameter {key!r}; its parameters are {list(params)}.{did_you_mean(key, params)}"

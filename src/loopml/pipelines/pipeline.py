@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from loopml.errors import InvalidParameterError, PipelineDefinitionError, did_you_mean
 from loopml.pipelines.dag import Dag, DagBuilder
-from loopml.pipelines.params import parse_assignments
+from loopml.pipelines.params import coerce, parse_assignments
 
 if TYPE_CHECKING:
     from loopml.tracking.run import Run
@@ -38,7 +38,11 @@ class Pipeline:
             raise PipelineDefinitionError(problems)
 
     def bind(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Check arguments against the signature and fill defaults; names every problem."""
+        """Check arguments against the signature, typed like ``-p`` values, and fill defaults.
+
+        Raises:
+            InvalidParameterError: names every unknown, missing or mistyped parameter.
+        """
         unknown = [k for k in kwargs if k not in self.signature.parameters]
         if unknown:
             names = list(self.signature.parameters)
@@ -51,14 +55,26 @@ class Pipeline:
         except TypeError as exc:
             raise InvalidParameterError(f"Pipeline {self.name!r}: {exc}.") from None
         bound.apply_defaults()
-        return dict(bound.arguments)
+        hints = self._hints()
+        values, problems = {}, []
+        for name, value in bound.arguments.items():
+            try:
+                values[name] = coerce(name, value, self.signature.parameters[name], hints)
+            except InvalidParameterError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise InvalidParameterError(f"Pipeline {self.name!r}: " + "\n".join(problems))
+        return values
+
+    def _hints(self) -> dict[str, Any]:
+        try:
+            return typing.get_type_hints(self.fn)
+        except Exception:  # unresolvable annotations: fall back to defaults' types
+            return {}
 
     def parse_params(self, assignments: list[str]) -> dict[str, Any]:
         """Type ``KEY=VALUE`` strings from the command line using this pipeline's signature."""
-        try:
-            hints = typing.get_type_hints(self.fn)
-        except Exception:  # unresolvable annotations: fall back to defaults' types
-            hints = {}
+        hints = self._hints()
         return parse_assignments(
             self.signature, assignments, where=f"Pipeline {self.name!r}", hints=hints
         )

@@ -1,20 +1,20 @@
 """The metadata store: runs, metrics, params, tags, step runs, artifacts rows, lineage, cache.
 
-``MetadataStore(url)`` is cheap to build (no I/O); the first use opens the database,
-creates or upgrades its schema under a lock, and marks runs with expired leases as
-crashed. SQLite is the embedded default; PostgreSQL is the team backend.
+``MetadataStore(url)`` is cheap to build (no I/O); the first use opens the database and
+creates or upgrades its schema under a lock. Each operation is a method that owns its
+transaction; callers never see a connection. SQLite is the embedded default; PostgreSQL
+is the team backend.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from loopml.store.engine import HEAD_REVISION, Database
 from loopml.store.lineage import Lineage
 from loopml.store.metrics import Metrics
 from loopml.store.records import ArtifactLink, ArtifactRecord, MetricPoint, RunRecord, StepRunRecord
 from loopml.store.runs import Runs
-from loopml.store.steps import Steps
+from loopml.store.status import RunStatus, StepStatus
+from loopml.store.steps import Steps, StepWrites
 
 __all__ = [
     "HEAD_REVISION",
@@ -23,7 +23,10 @@ __all__ = [
     "MetadataStore",
     "MetricPoint",
     "RunRecord",
+    "RunStatus",
     "StepRunRecord",
+    "StepStatus",
+    "StepWrites",
 ]
 
 
@@ -31,25 +34,26 @@ class MetadataStore:
     """All metadata of one store, grouped by noun: ``runs``, ``metrics``, ``steps``, ``lineage``.
 
     Args:
-        url: SQLAlchemy URL, e.g. ``sqlite:///project/.loopml/store.db`` or
-            ``postgresql+psycopg://user@host/db``.
+        url: ``sqlite:///project/.loopml/store.db`` or ``postgresql://user@host/db``.
+        readonly: open an existing store for reading only; never create or change it.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
         self.url = url
-        self.db = Database(url)
+        self.db = Database(url, readonly=readonly)
         self.runs = Runs(self.db)
         self.metrics = Metrics(self.db)
         self.steps = Steps(self.db)
         self.lineage = Lineage(self.db)
-        self._opened = False
+
+    @property
+    def readonly(self) -> bool:
+        """Opened by a reading command: never creates or upgrades the store."""
+        return self.db.readonly
 
     def open(self) -> MetadataStore:
-        """Connect, bring the schema to head, sweep crashed runs. Idempotent."""
-        if not self._opened:
-            self.db.connect()
-            self.runs.sweep_crashed()
-            self._opened = True
+        """Connect and bring the schema to head. Idempotent."""
+        self.db.connect()
         return self
 
     def search(
@@ -65,16 +69,12 @@ class MetadataStore:
 
         query = build_query(filter, sort, limit=limit, offset=offset)
         self.open()
-
-        def run(conn: Any) -> list[RunRecord]:
-            ids = list(conn.execute(query).scalars().all())
-            return self.runs.load(ids, conn)
-
-        return self.db.read(run)
+        return self.db.read(
+            lambda tx: self.runs.load([str(r[0]) for r in tx.all(query.sql, query.params)], tx)
+        )
 
     def close(self) -> None:
         self.db.dispose()
-        self._opened = False
 
     def __repr__(self) -> str:
         return f"MetadataStore({self.db.safe_url!r})"

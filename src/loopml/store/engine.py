@@ -1,54 +1,166 @@
-"""Connections to the metadata database: SQLite rules, retries, and schema creation.
+"""Connections to the metadata database: SQLite rules, retries, clocks, errors, schema.
 
-SQLite (RELIABILITY.md rule 1): every connection gets WAL, a 30 s busy timeout and
-foreign keys; write transactions start with ``BEGIN IMMEDIATE`` so two writers never
-deadlock upgrading a read lock. That needs two engines on the same file, because the
-``begin`` hook applies to every transaction of an engine and readers must not queue
-behind writers. PostgreSQL uses one engine for both.
+Store operations talk to the DB-API driver (``sqlite3``, ``psycopg``) directly. SQLAlchemy
+describes the schema (``schema.py``) and drives Alembic migrations, but it is imported only
+when a store is created or upgraded: importing it costs more than the rest of a short
+``python pipeline.py`` run (DESIGN.md §6 start-up budget), and the statements loopml runs
+are few and fixed.
 
-Schema creation and upgrades run once, under a lock (a file lock next to the SQLite file,
-``pg_advisory_lock`` on PostgreSQL), so 16 processes opening a new store at once create
-it exactly once. The fast path, an up-to-date store, reads one row and never imports
-Alembic.
+SQLite (RELIABILITY.md rule 1): every connection gets a 30 s busy timeout and foreign
+keys; the file is in WAL mode; write transactions start with ``BEGIN IMMEDIATE`` so two
+writers never deadlock upgrading a read lock. PostgreSQL transactions are retried on
+serialization failures and deadlocks.
+
+Time for leases comes from the database (``Tx.now``), never from the client: two hosts
+with skewed clocks must not mark each other's live runs crashed.
+
+Reading never creates: ``Database(url, readonly=True)`` refuses to create a store or its
+folder (:class:`StoreNotFoundError`) and never changes its schema. When the file or its
+folder is not writable (a read-only disk, an archived copy) it opens SQLite with
+``mode=ro`` (``immutable=1`` where WAL's shared-memory file cannot be created) and
+refuses writes; on a writable store it still lets the caller mark dead runs crashed.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
+import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from loopml._crashpoints import crash_point
-from loopml.errors import InvalidParameterError, StoreUnavailableError
+from loopml.errors import (
+    ConflictError,
+    InvalidParameterError,
+    LoopmlError,
+    StoreCorruptError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK_ID = 0x100F_0001
 _RETRYABLE_PG_CODES = {"40001", "40P01"}  # serialization failure, deadlock detected
 _NETWORK_FS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "9p", "fuse.sshfs"}
+_SQLITE_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+_PG_NOW = "(extract(epoch from now())::double precision)"  # stable within a transaction
+SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
 
 T = TypeVar("T")
 
 
-def _is_retryable(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) in _RETRYABLE_PG_CODES:
-        return True
-    text = str(orig or exc).lower()
-    return "database is locked" in text or "database is busy" in text
+class Tx:
+    """One open transaction: run statements written with ``?`` placeholders on any backend."""
+
+    __slots__ = ("_cur", "_pg", "now")
+
+    def __init__(self, cursor: Any, postgres: bool) -> None:
+        self._cur = cursor
+        self._pg = postgres
+        #: SQL expression for the database's clock, in Unix seconds.
+        self.now = _PG_NOW if postgres else _SQLITE_NOW
+
+    def _sql(self, sql: str) -> str:
+        return _pg_sql(sql) if self._pg else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        self._cur.execute(self._sql(sql), params)
+        return int(self._cur.rowcount)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self._cur.executemany(self._sql(sql), rows)
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._cur.execute(self._sql(sql), params)
+        return list(self._cur.fetchall())
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        self._cur.execute(self._sql(sql), params)
+        row = self._cur.fetchone()
+        return None if row is None else tuple(row)
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+    def marks(self, n: int) -> str:
+        """``?, ?, …`` for an IN list of ``n`` values."""
+        return ", ".join("?" * n)
 
 
-def _first_line(error: object) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+_PG_SQL: dict[str, str] = {}
+
+
+def _pg_sql(sql: str) -> str:
+    converted = _PG_SQL.get(sql)
+    if converted is None:  # loopml's SQL never holds a literal '?' or '%'
+        converted = _PG_SQL[sql] = sql.replace("%", "%%").replace("?", "%s")
+    return converted
+
+
+# --- URLs ------------------------------------------------------------------------------
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """Split a store URL into (backend, target): ``("sqlite", path)`` or ``("postgresql", conninfo)``.
+
+    Raises:
+        InvalidParameterError: the URL is malformed or names a database loopml cannot use.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise InvalidParameterError(
+            f"Store URI {url!r}: expected 'sqlite:///PATH' or 'postgresql://USER@HOST/DB' "
+            "(a plain path is also accepted in loopml.toml and LOOPML_STORE_URI)."
+        )
+    scheme = url.partition("://")[0].lower()
+    if scheme == "sqlite":
+        rest = url[len("sqlite://") :]
+        if not rest.startswith("/") or rest in ("/", "/:memory:"):
+            raise InvalidParameterError(
+                f"Store URI {url!r}: expected 'sqlite:///PATH' with a file path; an in-memory "
+                "store would be lost when the process ends."
+            )
+        return "sqlite", unquote(rest[1:].partition("?")[0])
+    if scheme in ("postgresql", "postgresql+psycopg", "postgres"):
+        conninfo = "postgresql://" + url.partition("://")[2]
+        try:
+            parts = urlsplit(conninfo)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise InvalidParameterError(f"Store URI {_mask(url)!r} is malformed: {exc}.") from None
+        if not parts.path.strip("/"):
+            raise InvalidParameterError(
+                f"Store URI {_mask(url)!r}: name the database, e.g. postgresql://user@host/loopml."
+            )
+        return "postgresql", conninfo
+    raise InvalidParameterError(
+        f"Store URI {_mask(url)!r}: loopml cannot use {scheme!r} databases; expected one of "
+        "'sqlite:///PATH' (embedded) or 'postgresql://USER@HOST/DB' (team). "
+        "Set LOOPML_STORE_URI or [store] uri in loopml.toml."
+    )
+
+
+def _mask(url: str) -> str:
+    """The URL with its password replaced by ``***``, for messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rpartition("@")
+        user = netloc[0].partition(":")[0]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    except ValueError:
+        return url.split("@")[-1]
 
 
 def _filesystem_type(path: Path) -> str:
@@ -69,91 +181,255 @@ def _filesystem_type(path: Path) -> str:
     return kind
 
 
+def _first_line(error: object) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+class _Retry(Exception):
+    """Internal: the transaction lost a race (lock, deadlock, serialization) and may run again."""
+
+
 class Database:
-    """The metadata database: engines plus a retrying write transaction.
+    """The metadata database: pooled DB-API connections and retrying transactions.
 
     Args:
-        url: an SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
+        url: ``sqlite:///path/store.db`` or ``postgresql://user@host/db``.
+        readonly: open an existing store for reading; never create or change files.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
         self.url = url
+        self.backend, self._target = parse_url(url)
+        self.readonly = readonly
         self.retries = 0
         self.busy_waits = 0
         self.longest_wait_s = 0.0
-        self._read: Engine | None = None
-        self._write: Engine | None = None
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()  # guards the idle connections
+        self._open_lock = threading.Lock()  # one thread creates or upgrades the schema
+        self._ready = False
+        self._immutable = False
+        self._ro = False  # opened read-only: the file or its folder is not writable
+
+    # -- identity -------------------------------------------------------------------------
 
     @property
     def is_sqlite(self) -> bool:
-        return self.url.startswith("sqlite")
+        return self.backend == "sqlite"
 
     @property
     def sqlite_path(self) -> Path | None:
-        if not self.is_sqlite:
-            return None
-        db = sa.engine.make_url(self.url).database
-        return Path(db) if db and db != ":memory:" else None
-
-    def connect(self) -> None:
-        """Create the engines and bring the schema to the head revision."""
-        if self._write is not None:
-            return
-        try:
-            self._create_engines()
-            self._ensure_schema()
-        except OperationalError as exc:
-            self.dispose()
-            raise StoreUnavailableError(
-                f"Cannot open the metadata store {self.safe_url}: {_first_line(exc.orig)}. Check that the "
-                "path is writable or the database server is running, or set LOOPML_STORE_URI."
-            ) from exc
-        except DBAPIError as exc:
-            self.dispose()
-            raise StoreUnavailableError(
-                f"Cannot open the metadata store {self.safe_url}: {_first_line(exc.orig)}."
-            ) from exc
-
-    def _create_engines(self) -> None:
-        if self._write is not None:
-            return
-        if self.is_sqlite:
-            self._read, self._write = self._sqlite_engines()
-        else:
-            self._read = self._write = sa.create_engine(self.url, pool_pre_ping=True)
+        return Path(self._target) if self.is_sqlite else None
 
     @property
     def safe_url(self) -> str:
         """The URL with any password masked, for messages."""
-        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        return _mask(self.url)
 
-    def _sqlite_engines(self) -> tuple[Engine, Engine]:
+    @property
+    def where(self) -> str:
+        return str(self.sqlite_path) if self.is_sqlite else self.safe_url
+
+    # -- connections ----------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the database and bring its schema to the head revision (once)."""
+        if self._ready:
+            return
+        with self._open_lock:
+            if self._ready:
+                return
+            if self.is_sqlite:
+                self._check_sqlite_location()
+            self._ensure_schema()
+            self._ready = True
+
+    def _check_sqlite_location(self) -> None:
         path = self.sqlite_path
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreUnavailableError(
-                    f"Cannot create the store folder {path.parent}: {exc.strerror}. "
-                    "Pick a writable location with LOOPML_STORE_URI or [store] uri in loopml.toml."
-                ) from exc
-            kind = _filesystem_type(path.parent)
-            if kind in _NETWORK_FS and not os.environ.get("LOOPML_ALLOW_NETWORK_FS"):
-                raise InvalidParameterError(
-                    f"The store {path} is on a network file system ({kind}); SQLite corrupts there "
-                    "under concurrent writers. Use a local disk or PostgreSQL "
-                    "(LOOPML_STORE_URI=postgresql+psycopg://…), or set LOOPML_ALLOW_NETWORK_FS=1 "
-                    "if only one process will ever write."
+        assert path is not None
+        if self.readonly:
+            if not path.is_file():
+                raise StoreNotFoundError(
+                    f"No loopml store at {path}: nothing has run here yet. Run a pipeline "
+                    "(`loopml run NAME`), create a project with `loopml init NAME`, or point "
+                    "LOOPML_STORE_URI at an existing store."
                 )
-        engines = []
-        for begin in ("BEGIN", "BEGIN IMMEDIATE"):
-            engine = sa.create_engine(
-                self.url,
-                connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            self._ro = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"Cannot create the store folder {path.parent}: {exc.strerror}. Pick a "
+                "writable location with LOOPML_STORE_URI or [store] uri in loopml.toml."
+            ) from exc
+        kind = _filesystem_type(path.parent)
+        if kind in _NETWORK_FS and not os.environ.get("LOOPML_ALLOW_NETWORK_FS"):
+            raise InvalidParameterError(
+                f"The store {path} is on a network file system ({kind}); SQLite corrupts there "
+                "under concurrent writers. Use a local disk or PostgreSQL "
+                "(LOOPML_STORE_URI=postgresql://…), or set LOOPML_ALLOW_NETWORK_FS=1 "
+                "if only one process will ever write."
             )
-            _install_sqlite_hooks(engine, begin, self._record_wait)
-            engines.append(engine)
-        return engines[0], engines[1]
+
+    def _new_connection(self) -> Any:
+        if self.is_sqlite:
+            return self._sqlite_connection()
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise StoreUnavailableError(
+                "A PostgreSQL store needs the psycopg driver: pip install 'loopml[postgres]'."
+            ) from exc
+        try:
+            return psycopg.connect(self._target, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(
+                f"Cannot open the metadata store {self.safe_url}: {_first_line(exc)}. Check that "
+                "the database server is running and the URI is right (LOOPML_STORE_URI)."
+            ) from exc
+
+    def _sqlite_connection(self) -> Any:
+        path = self.sqlite_path
+        assert path is not None
+        if self._ro:
+            mode = "immutable=1" if self._immutable else "mode=ro"
+            target, uri = f"file:{quote(str(path))}?{mode}", True
+        else:
+            target, uri = str(path), False
+        try:
+            conn = sqlite3.connect(
+                target,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,  # loopml issues BEGIN itself
+                check_same_thread=False,
+                uri=uri,
+            )
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if not self._ro:
+                # WAL + NORMAL survives process crashes; blobs are fsynced before their rows.
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+        except sqlite3.Error as exc:
+            raise self._translate(exc, "open") from exc
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._new_connection()
+
+    def _put(self, conn: Any, broken: bool) -> None:
+        if not broken:
+            with self._lock:
+                if len(self._idle) < 8:
+                    self._idle.append(conn)
+                    return
+        try:
+            conn.close()
+        except Exception:  # closing a broken connection may fail too; it is gone either way
+            pass
+
+    def dispose(self) -> None:
+        """Close every idle connection (the next use reconnects)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._ready = False
+        for conn in idle:
+            try:
+                conn.close()
+            except Exception:  # already closed by the server
+                pass
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def read(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in a read transaction."""
+        self.connect()
+        return self._run(fn, write=False, attempts=8)
+
+    def write(self, fn: Callable[[Tx], T], *, attempts: int = 8) -> T:
+        """Run ``fn`` in a write transaction, retrying on lock, deadlock and serialization errors.
+
+        ``fn`` must be safe to run again: it runs in a fresh transaction after a rollback.
+        """
+        self.connect()
+        if self._ro:
+            raise StoreUnavailableError(
+                f"The metadata store {self.where} is read-only (its file or folder is not "
+                "writable): this store can be read but not changed. Make it writable, or copy "
+                "it to a writable place."
+            )
+        return self._run(fn, write=True, attempts=attempts)
+
+    def _run(self, fn: Callable[[Tx], T], *, write: bool, attempts: int) -> T:
+        delay = 0.01
+        for attempt in range(attempts):
+            started = time.monotonic()
+            try:
+                return self._once(fn, write)
+            except _Retry as retry:
+                if attempt == attempts - 1:
+                    cause = retry.__cause__
+                    raise StoreUnavailableError(
+                        f"The metadata store {self.where} stayed busy after {attempts} attempts "
+                        f"({_first_line(cause)}); another program holds it. Nothing was written "
+                        "by this call; retry later."
+                    ) from cause
+                self.retries += 1
+                self.longest_wait_s = max(self.longest_wait_s, time.monotonic() - started)
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
+
+    def _once(self, fn: Callable[[Tx], T], write: bool) -> T:
+        conn = self._get()
+        broken = False
+        try:
+            if self.is_sqlite:
+                started = time.monotonic()
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                if write:
+                    self._record_wait(time.monotonic() - started)
+                cur = conn.cursor()
+                try:
+                    result = fn(Tx(cur, False))
+                    if write:
+                        crash_point("db-commit")
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    cur.close()
+            with conn.transaction(), conn.cursor() as cur:
+                result = fn(Tx(cur, True))
+                if write:
+                    crash_point("db-commit")
+                return result
+        except LoopmlError:
+            raise
+        except (sqlite3.Error, UnicodeEncodeError) as exc:
+            broken = isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+                exc, sqlite3.OperationalError | sqlite3.IntegrityError
+            )
+            raise self._translate(exc, "write" if write else "read") from exc
+        except Exception as exc:
+            if self.is_sqlite:
+                raise
+            import psycopg
+
+            if not isinstance(exc, psycopg.Error):
+                raise
+            broken = conn.closed or isinstance(exc, psycopg.OperationalError)
+            raise self._translate(exc, "write" if write else "read") from exc
+        finally:
+            self._put(conn, broken)
 
     def _record_wait(self, seconds: float) -> None:
         """Time spent waiting for SQLite's write lock inside busy_timeout (for R01's report)."""
@@ -161,140 +437,239 @@ class Database:
             self.busy_waits += 1
         self.longest_wait_s = max(self.longest_wait_s, seconds)
 
-    def dispose(self) -> None:
-        for engine in {e for e in (self._read, self._write) if e is not None}:
-            engine.dispose()
-        self._read = self._write = None
+    # -- errors ---------------------------------------------------------------------------
 
-    @property
-    def read_engine(self) -> Engine:
-        self.connect()
-        assert self._read is not None
-        return self._read
+    def _translate(self, exc: BaseException, action: str) -> Exception:
+        """A driver error as the loopml error a user can act on (or ``_Retry``)."""
+        if isinstance(exc, UnicodeEncodeError):
+            bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else "?"
+            return InvalidParameterError(
+                f"Text {bad!r} cannot be stored: it is not valid Unicode (a lone surrogate, as in "
+                "file names that are not UTF-8). Pass str(path.encode('utf-8', "
+                "'surrogateescape'), 'utf-8', 'backslashreplace') or fix the name."
+            )
+        if self.is_sqlite:
+            return self._translate_sqlite(exc, action)
+        return self._translate_pg(exc, action)
 
-    @property
-    def write_engine(self) -> Engine:
-        self.connect()
-        assert self._write is not None
-        return self._write
+    def _translate_sqlite(self, exc: BaseException, action: str) -> Exception:
+        text = str(exc).lower()
+        where = self.where
+        if "locked" in text or "busy" in text:
+            retry = _Retry()
+            retry.__cause__ = exc
+            return retry
+        if isinstance(exc, sqlite3.IntegrityError):
+            if "check constraint" in text:
+                return InvalidParameterError(f"The store refused a value: {_first_line(exc)}.")
+            return ConflictError(f"A concurrent change won: {_first_line(exc)}.")
+        if "readonly" in text or "read-only" in text:
+            return StoreUnavailableError(
+                f"The metadata store {where} is read-only ({_first_line(exc)}): loopml could not "
+                f"{action}. Read commands (loopml runs, runs show) still work; to write, make the "
+                "file and its folder writable by this user, or copy the store elsewhere."
+            )
+        if "disk is full" in text or "disk i/o error" in text:
+            free = _free_bytes(self.sqlite_path)
+            if "disk is full" in text or free == 0:
+                return StoreUnavailableError(
+                    f"The disk holding the metadata store {where} is full ({free:,} bytes free): "
+                    f"loopml could not {action}. Free some disk space, then retry; stored data is "
+                    "intact."
+                )
+            return StoreUnavailableError(
+                f"The metadata store {where} hit a disk I/O error while trying to {action} "
+                f"({free:,} bytes free). Check the disk (dmesg); stored data was not changed by "
+                "this call."
+            )
+        if "malformed" in text or "not a database" in text or "corrupt" in text:
+            return StoreCorruptError(
+                f"The metadata store {where} is damaged ({_first_line(exc)}). Restore it from a "
+                "backup; `loopml fsck` lists what it can still read."
+            )
+        if "unable to open" in text:
+            return StoreUnavailableError(
+                f"Cannot open the metadata store {where}: {_first_line(exc)}. Check that the "
+                "path is right and readable, or set LOOPML_STORE_URI."
+            )
+        return StoreUnavailableError(
+            f"The metadata store {where} failed ({_first_line(exc)}); nothing was written by "
+            "this call."
+        )
 
-    def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in a read transaction."""
-        return self._run(self.read_engine, fn)
+    def _translate_pg(self, exc: BaseException, action: str) -> Exception:
+        import psycopg
+        from psycopg import errors as pg
 
-    def write(self, fn: Callable[[Connection], T], *, attempts: int = 8) -> T:
-        """Run ``fn`` in a write transaction, retrying on lock, deadlock and serialization errors.
-
-        ``fn`` must be safe to run again: it runs in a fresh transaction after a rollback.
-        """
-
-        def then_commit(conn: Connection) -> T:
-            result = fn(conn)
-            crash_point("db-commit")
-            return result
-
-        return self._run(self.write_engine, then_commit, attempts=attempts)
-
-    def _run(self, engine: Engine, fn: Callable[[Connection], T], *, attempts: int = 8) -> T:
-        delay = 0.01
-        for attempt in range(attempts):
-            started = time.monotonic()
-            try:
-                with engine.begin() as conn:
-                    return fn(conn)
-            except DBAPIError as exc:
-                if not _is_retryable(exc) or attempt == attempts - 1:
-                    if isinstance(exc, OperationalError):
-                        raise StoreUnavailableError(
-                            f"The metadata store {self.safe_url} failed: {_first_line(exc.orig)}. If it is "
-                            "read-only or locked by another program, fix its permissions or stop "
-                            "that program; nothing was written by this call."
-                        ) from exc
-                    raise
-                self.retries += 1
-                self.longest_wait_s = max(self.longest_wait_s, time.monotonic() - started)
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 1.0)
-        raise AssertionError("unreachable")
+        code = getattr(exc, "sqlstate", None)
+        if code in _RETRYABLE_PG_CODES or isinstance(
+            exc, psycopg.OperationalError | psycopg.InterfaceError
+        ):
+            # A dropped connection is retried on a fresh one; a server that stays down
+            # becomes StoreUnavailableError when the attempts run out.
+            retry = _Retry()
+            retry.__cause__ = exc
+            return retry
+        if isinstance(exc, pg.UniqueViolation | pg.ForeignKeyViolation):
+            return ConflictError(f"A concurrent change won: {_first_line(exc)}.")
+        if isinstance(exc, pg.CheckViolation | psycopg.DataError):
+            return InvalidParameterError(
+                f"The store refused a value: {_first_line(exc)}. loopml checks names and values "
+                "before writing; please report this with the value that caused it."
+            )
+        if isinstance(exc, pg.InsufficientPrivilege | pg.ReadOnlySqlTransaction):
+            return StoreUnavailableError(
+                f"The metadata store {self.safe_url} refused to {action}: {_first_line(exc)}. "
+                "Grant this database user write access, or use a read-only command."
+            )
+        if isinstance(exc, pg.DiskFull):
+            return StoreUnavailableError(
+                f"The database server of {self.safe_url} is out of disk space: loopml could not "
+                f"{action}. Free space on the server, then retry."
+            )
+        return StoreUnavailableError(
+            f"The metadata store {self.safe_url} failed ({_first_line(exc)}); nothing was "
+            "written by this call."
+        )
 
     # -- schema ---------------------------------------------------------------------------
 
-    def current_revision(self, conn: Connection) -> str | None:
-        if not sa.inspect(conn).has_table("alembic_version"):
-            return None
-        row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-        return str(row[0]) if row else None
+    def _revision(self) -> str | None:
+        """The schema revision, or None for an empty database; no retries, no schema needed."""
+        conn = self._get()
+        broken = False
+        try:
+            try:
+                cur = conn.cursor()
+                try:
+                    cur.execute("SELECT version_num FROM alembic_version")
+                    row = cur.fetchone()
+                finally:
+                    cur.close()
+                return str(row[0]) if row else None
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if "no such table" in text:
+                    return None
+                if self._ro and not self._immutable and "unable to open" in text:
+                    # A WAL store on a read-only disk: its -shm file cannot be created.
+                    broken, self._immutable = True, True
+                    return self._revision_retry()
+                broken = True
+                raise self._translate(exc, "open") from exc
+            except sqlite3.DatabaseError as exc:
+                broken = True
+                raise self._translate(exc, "open") from exc
+            except Exception as exc:
+                if self.is_sqlite:
+                    raise
+                from psycopg import errors as pg
+
+                if isinstance(exc, pg.UndefinedTable):
+                    return None
+                broken = True
+                raise self._translate_open(exc) from exc
+        finally:
+            self._put(conn, broken)
+
+    def _revision_retry(self) -> str | None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+        return self._revision()
+
+    def _translate_open(self, exc: BaseException) -> Exception:
+        error = self._translate(exc, "open")
+        if isinstance(error, _Retry):
+            return StoreUnavailableError(
+                f"Cannot open the metadata store {self.safe_url}: {_first_line(exc)}."
+            )
+        return error
 
     def _ensure_schema(self) -> None:
-        assert self._read is not None
-        with self._read.connect() as conn:
-            try:
-                row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-            except DBAPIError:
-                row = None
-            if row and row[0] == HEAD_REVISION:
-                return
+        current = self._revision()
+        if current == HEAD_REVISION:
+            return
+        if current is None and self.readonly:
+            raise StoreNotFoundError(
+                f"No loopml store at {self.where}: the database has no loopml tables. Run a "
+                "pipeline there first, or point LOOPML_STORE_URI at an existing store."
+            )
+        if self.readonly or self._immutable:
+            raise StoreUnavailableError(
+                f"The metadata store {self.where} is at schema revision {current!r}; this loopml "
+                f"reads {HEAD_REVISION}. Run any writing command (e.g. `loopml runs tag`) once "
+                "with write access to upgrade it."
+            )
         self.migrate()
 
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema to ``revision`` under the migration lock (idempotent)."""
-        self._create_engines()
         if self.is_sqlite:
             from filelock import FileLock
 
             path = self.sqlite_path
-            lock_path = f"{path}.migrate.lock" if path else os.devnull
-            with FileLock(lock_path, timeout=120):
+            assert path is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(f"{path}.migrate.lock", timeout=120):
                 self._upgrade(revision)
-        else:
-            assert self._write is not None
-            with self._write.connect() as conn:
-                conn.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK_ID})")
-                try:
-                    self._upgrade(revision)
-                finally:
-                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK_ID})")
-                    conn.commit()
+            return
+        conn = self._new_connection()
+        try:
+            conn.execute(f"SELECT pg_advisory_lock({_MIGRATION_LOCK_ID})")
+            try:
+                self._upgrade(revision)
+            finally:
+                conn.execute(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK_ID})")
+        finally:
+            conn.close()
+
+    def sqlalchemy_url(self) -> str:
+        """The same database as an SQLAlchemy URL (for Alembic and schema tests)."""
+        if self.is_sqlite:
+            return f"sqlite:///{self._target}"
+        return "postgresql+psycopg://" + self._target.partition("://")[2]
 
     def _upgrade(self, revision: str) -> None:
+        import sqlalchemy as sa
         from alembic import command
         from alembic.config import Config
         from alembic.util import CommandError
 
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        assert self._write is not None
-        with self._write.connect() as conn:
-            current = self.current_revision(conn)
-            if current == (HEAD_REVISION if revision == "head" else revision):
-                return
-            config.attributes["connection"] = conn
-            try:
-                command.upgrade(config, revision)
-            except CommandError as exc:
-                raise StoreUnavailableError(
-                    f"The metadata store {self.safe_url} is at schema revision {current!r}, which this "
-                    f"loopml (schema {HEAD_REVISION}) does not know: a newer loopml wrote it. Upgrade "
-                    "loopml (pip install -U loopml) to use this store."
-                ) from exc
-            conn.commit()
+        engine = sa.create_engine(self.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                row = None
+                if sa.inspect(conn).has_table("alembic_version"):
+                    row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+                current = str(row[0]) if row else None
+                if current == (HEAD_REVISION if revision == "head" else revision):
+                    return
+                config.attributes["connection"] = conn
+                try:
+                    command.upgrade(config, revision)
+                except CommandError as exc:
+                    raise StoreUnavailableError(
+                        f"The metadata store {self.where} is at schema revision {current!r}, "
+                        f"which this loopml (schema {HEAD_REVISION}) does not know: a newer "
+                        "loopml wrote it. Upgrade loopml (pip install -U loopml) to use it."
+                    ) from exc
+                conn.commit()
+        except sa.exc.DBAPIError as exc:
+            raise self._translate_open(exc.orig or exc) from exc
+        finally:
+            engine.dispose()
 
 
-def _install_sqlite_hooks(engine: Engine, begin: str, on_wait: Callable[[float], None]) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA foreign_keys=ON")
-        # WAL + NORMAL survives process crashes; blobs are fsynced before their rows commit.
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        started = time.monotonic()
-        conn.exec_driver_sql(begin)
-        on_wait(time.monotonic() - started)
+def _free_bytes(path: Path | None) -> int:
+    if path is None:
+        return -1
+    try:
+        return shutil.disk_usage(path.parent).free
+    except OSError:
+        return -1

@@ -18,36 +18,18 @@ import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from loopml.errors import InvalidParameterError
-from loopml.store import schema as s
-from loopml.store.engine import Database
+from loopml.store.engine import Database, Tx
 from loopml.store.records import MetricPoint
+from loopml.store.runs import CHUNK, chunks, require_running
+from loopml.store.validate import MAX_KEY, check_key, storable_text  # noqa: F401 (re-exported)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-MAX_KEY = 250
 
 Point = tuple[str, int, float, float]  # key, step, value, timestamp
 
-
-def check_key(kind: str, key: object) -> str:
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY or "\x00" in key:
-        raise InvalidParameterError(
-            f"{kind} name {key!r}: expected a non-empty string of at most {MAX_KEY} characters "
-            "without NUL characters."
-        )
-    return key
-
-
-def check_text(kind: str, key: str, text: str) -> str:
-    """Reject values no backend can store (PostgreSQL text cannot hold NUL)."""
-    if "\x00" in text:
-        raise InvalidParameterError(
-            f"{kind} {key!r}: got a value containing a NUL character; remove it."
-        )
-    return text
+# Keys already checked in this process: logging a point must stay cheap (R01: >= 200k/s).
+_good_keys: set[str] = set()
 
 
 def check_point(key: object, value: object, step: object, timestamp: object) -> Point:
@@ -55,9 +37,7 @@ def check_point(key: object, value: object, step: object, timestamp: object) -> 
     # Fast path for the common exact types: numbers.Real/Integral are ABCs, and their
     # isinstance checks cost more than the rest of logging a point.
     if (
-        type(key) is str
-        and 0 < len(key) <= MAX_KEY
-        and "\x00" not in key
+        key in _good_keys
         and (type(value) is float or type(value) is int)
         and type(step) is int
         and INT64_MIN <= step <= INT64_MAX
@@ -84,6 +64,8 @@ def check_point(key: object, value: object, step: object, timestamp: object) -> 
         raise InvalidParameterError(
             f"Metric {name!r}: got timestamp {timestamp!r}; expected Unix seconds as a finite number, e.g. time.time()."
         )
+    if len(_good_keys) < 100_000:
+        _good_keys.add(name)
     return (name, int(step), float(value), float(timestamp))
 
 
@@ -100,46 +82,57 @@ def param_value(value: Any) -> tuple[str, float | None]:
     return text, None
 
 
+def param_row(key: object, value: Any) -> tuple[str, str, float | None]:
+    """(key, stored text, number) of one param, checked: what ``log_param`` buffers."""
+    name = check_key("Param", key)
+    text, num = param_value(value)
+    return name, storable_text("Param", name, text), num
+
+
+def tag_row(key: object, value: Any) -> tuple[str, str]:
+    name = check_key("Tag", key)
+    return name, storable_text("Tag", name, str(value))
+
+
+_METRIC_SQL = (
+    "INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, "
+    "timestamp = excluded.timestamp"
+)
+_LATEST_SQL = (
+    "INSERT INTO latest_metrics (run_id, key, step, value) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, value = excluded.value "
+    "WHERE excluded.step >= latest_metrics.step"
+)
+_PARAM_SQL = (
+    "INSERT INTO params (run_id, key, value, num) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num"
+)
+_TAG_SQL = (
+    "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
+)
+
+
 class Metrics:
     """Metric, param and tag writes and reads of one database."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def write_batch(
+    def batch_writer(
         self,
         run_id: str,
         points: Sequence[Point] = (),
         params: Mapping[str, Any] | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> None:
-        """Write points, params and tags in one transaction (retried as a whole)."""
-        params = dict(params or {})
-        tags = dict(tags or {})
-        if not points and not params and not tags:
-            return
-        qmark = self.db.is_sqlite
-        metric_sql = _upsert_sql(
-            "metrics",
-            ("run_id", "key", "step", "value", "timestamp"),
-            ("run_id", "key", "step"),
-            ("value", "timestamp"),
-            qmark,
-        )
-        latest_sql = _upsert_sql(
-            "latest_metrics",
-            ("run_id", "key", "step", "value"),
-            ("run_id", "key"),
-            ("step", "value"),
-            qmark,
-            guard="excluded.step >= latest_metrics.step",
-        )
-        param_sql = _upsert_sql(
-            "params", ("run_id", "key", "value", "num"), ("run_id", "key"), ("value", "num"), qmark
-        )
-        tag_sql = _upsert_sql(
-            "tags", ("run_id", "key", "value"), ("run_id", "key"), ("value",), qmark
-        )
+        tags: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """A function writing one batch inside a transaction (for ``Runs.finish``).
+
+        ``points`` must come from :func:`check_point`; params and tags are checked here.
+        The run must still be running: a run that was swept as crashed refuses further
+        writes (``LeaseLostError``).
+        """
         metric_rows = [
             (run_id, k, st, None if math.isnan(v) else v, ts) for k, st, v, ts in _dedupe(points)
         ]
@@ -150,55 +143,86 @@ class Metrics:
         latest_rows = [
             (run_id, k, st, None if math.isnan(v) else v) for k, (st, v) in latest.items()
         ]
-        param_rows = [(run_id, check_key("Param", k), *param_value(v)) for k, v in params.items()]
-        tag_rows = [(run_id, check_key("Tag", k), str(v)) for k, v in tags.items()]
+        param_rows = [(run_id, *param_row(k, v)) for k, v in (params or {}).items()]
+        tag_rows = [(run_id, *tag_row(k, v)) for k, v in (tags or {}).items()]
 
-        def write(conn: Connection) -> None:
-            for sql, rows in (
-                (metric_sql, metric_rows),
-                (latest_sql, latest_rows),
-                (param_sql, param_rows),
-                (tag_sql, tag_rows),
-            ):
-                if rows:
-                    conn.exec_driver_sql(sql, rows)
+        def write(tx: Tx) -> None:
+            require_running(tx, run_id)
+            tx.executemany(_METRIC_SQL, metric_rows)
+            tx.executemany(_LATEST_SQL, latest_rows)
+            tx.executemany(_PARAM_SQL, param_rows)
+            tx.executemany(_TAG_SQL, tag_rows)
 
-        self.db.write(write)
+        return write
+
+    def write_batch(
+        self,
+        run_id: str,
+        points: Sequence[Point] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write points, params and tags in one transaction (retried as a whole)."""
+        if not points and not params and not tags:
+            return
+        self.db.write(self.batch_writer(run_id, points, params, tags))
 
     def history(self, run_id: str, key: str) -> list[MetricPoint]:
         """All points of one series, sorted by step."""
-        rows = self.db.read(
-            lambda c: c.execute(
-                sa.select(s.metrics.c.step, s.metrics.c.value, s.metrics.c.timestamp)
-                .where(s.metrics.c.run_id == run_id, s.metrics.c.key == key)
-                .order_by(s.metrics.c.step)
-            ).all()
-        )
-        return [
-            MetricPoint(int(st), float("nan") if v is None else float(v), float(ts))
-            for st, v, ts in rows
-        ]
+        return self.histories(run_id, [key]).get(key, [])
+
+    def histories(
+        self, run_id: str, keys: Sequence[str], *, min_points: int = 1
+    ) -> dict[str, list[MetricPoint]]:
+        """Series of several keys in one query per chunk; keys with fewer points are left out."""
+        found: dict[str, list[MetricPoint]] = {}
+        for chunk in chunks(list(keys), CHUNK):
+
+            def read(tx: Tx, chunk: list[str] = chunk) -> list[tuple[Any, ...]]:
+                marks = tx.marks(len(chunk))
+                wanted = chunk
+                if min_points > 1:
+                    wanted = [
+                        r[0]
+                        for r in tx.all(
+                            f"SELECT key FROM metrics WHERE run_id = ? AND key IN ({marks}) "
+                            "GROUP BY key HAVING COUNT(*) >= ?",
+                            (run_id, *chunk, min_points),
+                        )
+                    ]
+                    if not wanted:
+                        return []
+                return tx.all(
+                    "SELECT key, step, value, timestamp FROM metrics WHERE run_id = ? "
+                    f"AND key IN ({tx.marks(len(wanted))}) ORDER BY key, step",
+                    (run_id, *wanted),
+                )
+
+            for key, st, v, ts in self.db.read(read):
+                found.setdefault(key, []).append(
+                    MetricPoint(int(st), float("nan") if v is None else float(v), float(ts))
+                )
+        return found
 
     def keys(self, run_id: str) -> list[str]:
-        return list(
-            self.db.read(
-                lambda c: (
-                    c.execute(
-                        sa.select(s.latest_metrics.c.key)
-                        .where(s.latest_metrics.c.run_id == run_id)
-                        .order_by(s.latest_metrics.c.key)
-                    )
-                    .scalars()
-                    .all()
+        return [
+            str(r[0])
+            for r in self.db.read(
+                lambda tx: tx.all(
+                    "SELECT key FROM latest_metrics WHERE run_id = ? ORDER BY key", (run_id,)
                 )
             )
-        )
+        ]
 
     def count(self, run_id: str | None = None) -> int:
-        q = sa.select(sa.func.count()).select_from(s.metrics)
-        if run_id is not None:
-            q = q.where(s.metrics.c.run_id == run_id)
-        return int(self.db.read(lambda c: c.execute(q).scalar() or 0))
+        if run_id is None:
+            return int(self.db.read(lambda tx: tx.scalar("SELECT COUNT(*) FROM metrics")) or 0)
+        return int(
+            self.db.read(
+                lambda tx: tx.scalar("SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,))
+            )
+            or 0
+        )
 
 
 def _dedupe(points: Iterable[Point]) -> list[Point]:
@@ -207,22 +231,3 @@ def _dedupe(points: Iterable[Point]) -> list[Point]:
     for p in points:
         last[(p[0], p[1])] = p
     return list(last.values())
-
-
-def _upsert_sql(
-    table: str,
-    columns: tuple[str, ...],
-    key: tuple[str, ...],
-    update: tuple[str, ...],
-    qmark: bool,
-    guard: str | None = None,
-) -> str:
-    # Written by hand (fixed identifiers, bound values) because executemany through the
-    # driver is ~5x faster than SQLAlchemy's insertmanyvalues for 10k-row metric batches.
-    marks = ", ".join(["?" if qmark else "%s"] * len(columns))
-    sets = ", ".join(f"{c} = excluded.{c}" for c in update)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
-    )
-    return sql + (f" WHERE {guard}" if guard else "")

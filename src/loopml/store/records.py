@@ -34,6 +34,8 @@ class RunRecord:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    lease_s: float = 0.0
+    owner: str | None = None
 
     @property
     def short_id(self) -> str:
@@ -42,6 +44,20 @@ class RunRecord:
     @property
     def label(self) -> str:
         """``pipeline#number``, the human name of a run."""
+        return f"{self.pipeline}#{self.number}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """What creating a run returns: its id and number, without reading the row back."""
+
+    id: str
+    pipeline: str
+    number: int
+    name: str
+
+    @property
+    def label(self) -> str:
         return f"{self.pipeline}#{self.number}"
 
 
@@ -67,6 +83,14 @@ class StepRunRecord:
     stderr: str | None
     error: str | None
     traceback: str | None
+    reason: dict[str, Any] | None = None  # why it ran, or where its outputs came from
+
+    @property
+    def why(self) -> str:
+        """The reason as one line, e.g. ``"parameter alpha: 0.5 → 0.7"``."""
+        from loopml.store.reasons import describe
+
+        return describe(self.reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,29 +1,41 @@
-"""Run rows: create with a per-pipeline number, heartbeat, finish, sweep the dead, read.
+"""Run rows: create with a per-pipeline number, heartbeat, finish, sweep the dead, read, delete.
 
 Liveness (RELIABILITY.md rule 3): a running run holds a lease (``heartbeat_at`` +
-``lease_s``) and a random ``lease_token``. Only the token holder may heartbeat or finish
-it; every state change is guarded by ``status = 'running'`` so finishing and being swept
-as crashed cannot both win. Ownership never depends on "is that PID alive".
+``lease_s``, both on the database's clock) and a random ``lease_token``. Only the token
+holder may heartbeat or finish it; every state change is guarded by ``status = 'running'``
+so finishing and being swept as crashed cannot both win. A run is swept when its owner
+process is gone from this machine (pid + start time, so a reused pid does not fool it),
+or, for owners elsewhere, when its lease has expired. An owner that is alive on this
+machine is never swept, however long its lease has lapsed: a step holding the GIL or a
+stopped (SIGSTOP) process is slow, not dead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from loopml.errors import ConflictError, InvalidParameterError, LeaseLostError, NotFoundError
+from loopml.store.engine import Database, Tx
+from loopml.store.records import NewRun, RunRecord
+from loopml.store.status import FINAL_RUN_STATUSES, RunStatus, StepStatus
+from loopml.store.validate import MAX_NAME, check_key, check_name, storable_text
 
-from loopml.errors import ConflictError, InvalidParameterError, NotFoundError
-from loopml.store import schema as s
-from loopml.store.engine import Database
-from loopml.store.records import RunRecord
+_RUN_COLUMNS = (
+    "id, pipeline, number, name, kind, status, started_at, ended_at, duration_s, heartbeat_at, "
+    "host, pid, executor, git_commit, git_dirty, git_diff_digest, python_version, env_digest, "
+    "cpu_s, cost, error, lease_s, owner"
+)
+_HEX = set("0123456789abcdef")
 
-FINAL_STATUSES = ("succeeded", "failed", "cancelled", "crashed")
+
+def environment_digest(env: dict[str, Any]) -> tuple[str, str]:
+    """(digest, canonical JSON) of an environment; equal environments share one row."""
+    data = json.dumps(env, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode("utf-8", "backslashreplace")).hexdigest(), data
 
 
 class Runs:
@@ -31,6 +43,9 @@ class Runs:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._environments: dict[str, dict[str, Any]] = {}
+
+    # -- the owner's writes ---------------------------------------------------------------
 
     def create(
         self,
@@ -41,66 +56,76 @@ class Runs:
         host: str,
         pid: int,
         executor: str,
+        owner: str | None = None,
         lease_s: float,
         python_version: str | None = None,
-    ) -> tuple[RunRecord, str]:
-        """Insert a running run; returns the record and the lease token that owns it."""
-        run_id = uuid.uuid4().hex
-        token = uuid.uuid4().hex
-        now = time.time()
+        environment: dict[str, Any] | None = None,
+        git: dict[str, Any] | None = None,
+    ) -> tuple[NewRun, str]:
+        """Insert a running run; returns it (id, number) and the lease token that owns it."""
+        check_name("Pipeline name", pipeline)
+        if name is not None:
+            check_name("Run name", name)
+        check_name("Executor name", executor, 64)
+        run_id, token = uuid.uuid4().hex, uuid.uuid4().hex
+        env_row = environment_digest(environment) if environment is not None else None
+        git = git or {}
 
-        def insert(conn: Connection) -> int:
-            # MAX() inside the write transaction (BEGIN IMMEDIATE / unique constraint on PG).
-            top = conn.execute(
-                sa.select(sa.func.max(s.runs.c.number)).where(s.runs.c.pipeline == pipeline)
-            ).scalar()
-            number = int(top or 0) + 1
-            conn.execute(
-                s.runs.insert().values(
-                    id=run_id,
-                    pipeline=pipeline,
-                    number=number,
-                    name=name or f"{pipeline}#{number}",
-                    kind=kind,
-                    status="running",
-                    started_at=now,
-                    heartbeat_at=now,
-                    lease_s=lease_s,
-                    lease_token=token,
-                    host=host,
-                    pid=pid,
-                    executor=executor,
-                    python_version=python_version,
+        def insert(tx: Tx) -> NewRun:
+            if env_row is not None:
+                tx.execute(
+                    "INSERT INTO environments (digest, data) VALUES (?, ?) "
+                    "ON CONFLICT (digest) DO NOTHING",
+                    env_row,
                 )
+            # MAX() inside the write transaction (BEGIN IMMEDIATE / unique constraint on PG).
+            top = tx.scalar("SELECT MAX(number) FROM runs WHERE pipeline = ?", (pipeline,))
+            number = int(top or 0) + 1
+            label = name or f"{pipeline}#{number}"
+            if len(label) > MAX_NAME:
+                label = f"{pipeline[: MAX_NAME - 12]}…#{number}"
+            tx.execute(
+                "INSERT INTO runs (id, pipeline, number, name, kind, status, started_at, "
+                "heartbeat_at, lease_s, lease_token, host, pid, executor, python_version, "
+                "env_digest, git_commit, git_dirty, git_diff_digest, owner) VALUES "
+                f"(?, ?, ?, ?, ?, 'running', {tx.now}, {tx.now}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    pipeline,
+                    number,
+                    label,
+                    kind,
+                    lease_s,
+                    token,
+                    host[:255],
+                    pid,
+                    executor,
+                    python_version,
+                    env_row[0] if env_row else None,
+                    git.get("commit"),
+                    git.get("dirty"),
+                    git.get("diff_digest"),
+                    owner,
+                ),
             )
-            return number
+            return NewRun(run_id, pipeline, number, label)
 
         for _ in range(50):
             try:
-                self.db.write(insert)
-                break
-            except SAIntegrityError:
-                self.db.retries += 1
-                continue  # another process took this number first: roll back and retry
-        else:
-            raise ConflictError(f"Could not allocate a run number for pipeline {pipeline!r}.")
-        return self.get(run_id), token
+                return self.db.write(insert), token
+            except ConflictError:
+                self.db.retries += 1  # another process took this number first: retry
+        raise ConflictError(f"Could not allocate a run number for pipeline {pipeline!r}.")
 
     def heartbeat(self, run_id: str, token: str) -> bool:
         """Extend the lease; False when the run is no longer ours (swept or finished)."""
-        now = time.time()
 
-        def beat(conn: Connection) -> int:
-            res = conn.execute(
-                s.runs.update()
-                .where(
-                    s.runs.c.id == run_id,
-                    s.runs.c.lease_token == token,
-                    s.runs.c.status == "running",
-                )
-                .values(heartbeat_at=now)
+        def beat(tx: Tx) -> int:
+            return tx.execute(
+                f"UPDATE runs SET heartbeat_at = {tx.now} "
+                "WHERE id = ? AND lease_token = ? AND status = 'running'",
+                (run_id, token),
             )
-            return int(res.rowcount)
 
         return self.db.write(beat) == 1
 
@@ -113,75 +138,140 @@ class Runs:
         error: str | None = None,
         cpu_s: float | None = None,
         cost: float | None = None,
+        before: Callable[[Tx], None] | None = None,
     ) -> bool:
-        """Move a running run to a final status; False if it had already left ``running``."""
-        if status not in FINAL_STATUSES:
-            raise InvalidParameterError(
-                f"Run status: got {status!r}; expected one of {FINAL_STATUSES}."
-            )
-        now = time.time()
+        """Move a running run to a final status; False if it had already left ``running``.
 
-        def end(conn: Connection) -> int:
-            res = conn.execute(
-                s.runs.update()
-                .where(
-                    s.runs.c.id == run_id,
-                    s.runs.c.lease_token == token,
-                    s.runs.c.status == "running",
-                )
-                .values(
-                    status=status,
-                    ended_at=now,
-                    duration_s=now - s.runs.c.started_at,
-                    error=error,
-                    cpu_s=cpu_s,
-                    cost=cost,
-                )
+        ``before`` runs first in the same transaction (the last buffered metrics), so a run
+        never reads as finished without its final writes.
+        """
+        if status not in FINAL_RUN_STATUSES:
+            raise InvalidParameterError(
+                f"Run status: got {status!r}; expected one of {[str(s) for s in FINAL_RUN_STATUSES]}."
             )
-            return int(res.rowcount)
+
+        def end(tx: Tx) -> int:
+            if before is not None:
+                before(tx)
+            return tx.execute(
+                f"UPDATE runs SET status = ?, ended_at = {tx.now}, "
+                f"duration_s = {tx.now} - started_at, error = ?, cpu_s = ?, cost = ? "
+                "WHERE id = ? AND lease_token = ? AND status = 'running'",
+                (status, error, cpu_s, cost, run_id, token),
+            )
 
         return self.db.write(end) == 1
 
-    def update_info(self, run_id: str, **values: Any) -> None:
-        """Set capture fields (git, environment, cost) on a run, whatever its status."""
-        if "environment" in values and not isinstance(values["environment"], str):
-            values["environment"] = json.dumps(values["environment"], sort_keys=True)
-        self.db.write(
-            lambda conn: conn.execute(s.runs.update().where(s.runs.c.id == run_id).values(**values))
-        )
+    def note_lost_lease(self, run_id: str, token: str, note: str) -> None:
+        """Add what the owner saw to a run that was swept while it still worked."""
 
-    def sweep_crashed(self, now: float | None = None) -> int:
-        """Mark every running run whose lease expired as ``crashed``; returns how many."""
-        now = time.time() if now is None else now
-        expired = (s.runs.c.status == "running") & (s.runs.c.heartbeat_at + s.runs.c.lease_s < now)
-        found = self.db.read(
-            lambda conn: conn.execute(sa.select(s.runs.c.id).where(expired).limit(1)).first()
+        def write(tx: Tx) -> None:
+            tx.execute(
+                "UPDATE runs SET error = COALESCE(error, '') || ? "
+                "WHERE id = ? AND lease_token = ? AND status = 'crashed'",
+                (f" {note}", run_id, token),
+            )
+
+        self.db.write(write)
+
+    def update_info(
+        self, run_id: str, *, environment: dict[str, Any] | None = None, **values: Any
+    ) -> None:
+        """Set capture fields (git, environment) on a run, whatever its status."""
+        allowed = {"git_commit", "git_dirty", "git_diff_digest"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise InvalidParameterError(f"update_info: unknown fields {sorted(unknown)}.")
+        env_row = environment_digest(environment) if environment is not None else None
+        if env_row is not None:
+            values["env_digest"] = env_row[0]
+        if not values:
+            return
+
+        def write(tx: Tx) -> None:
+            if env_row is not None:
+                tx.execute(
+                    "INSERT INTO environments (digest, data) VALUES (?, ?) "
+                    "ON CONFLICT (digest) DO NOTHING",
+                    env_row,
+                )
+            names = sorted(values)
+            tx.execute(
+                f"UPDATE runs SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
+                (*(values[n] for n in names), run_id),
+            )
+
+        self.db.write(write)
+
+    # -- liveness -------------------------------------------------------------------------
+
+    def sweep_crashed(
+        self, alive: Callable[[str | None], bool | None] | None = None, *, now: float | None = None
+    ) -> int:
+        """Mark dead runs ``crashed``; returns how many.
+
+        Args:
+            alive: ``owner -> True/False`` for owners on this machine, None for others;
+                without it only leases decide.
+            now: judge leases at this time instead of the database's clock (tests, and
+                "what would be swept at …").
+        """
+
+        def clock(tx: Tx) -> str:
+            return tx.now if now is None else repr(float(now))
+
+        rows = self.db.read(
+            lambda tx: tx.all(
+                f"SELECT id, owner, heartbeat_at + lease_s < {clock(tx)} FROM runs "
+                "WHERE status = 'running'"
+            )
         )
-        if found is None:
+        dead, expired = [], []
+        for run_id, owner, lapsed in rows:
+            state = alive(owner) if alive is not None else None
+            if state is False:
+                dead.append(run_id)
+            elif state is None and lapsed:
+                expired.append(run_id)
+        if not dead and not expired:
             return 0
 
-        def sweep(conn: Connection) -> int:
-            ids = list(conn.execute(sa.select(s.runs.c.id).where(expired)).scalars())
-            if not ids:
-                return 0
-            conn.execute(
-                s.step_runs.update()
-                .where(
-                    s.step_runs.c.run_id.in_(ids), s.step_runs.c.status.in_(("running", "pending"))
+        def sweep(tx: Tx) -> int:
+            count = 0
+            for ids, guard, why in (
+                (dead, "", "Its process exited without ending the run (killed or crashed)."),
+                (
+                    expired,
+                    f" AND heartbeat_at + lease_s < {clock(tx)}",
+                    "No heartbeat reached the store within its lease: its process was killed, "
+                    "lost the store, or its host is down.",
+                ),
+            ):
+                if not ids:
+                    continue
+                found = [
+                    r[0]
+                    for r in tx.all(
+                        f"SELECT id FROM runs WHERE id IN ({tx.marks(len(ids))}) "
+                        f"AND status = 'running'{guard}",
+                        ids,
+                    )
+                ]
+                if not found:
+                    continue
+                marks = tx.marks(len(found))
+                tx.execute(
+                    f"UPDATE step_runs SET status = '{StepStatus.CRASHED}' WHERE run_id IN "
+                    f"({marks}) AND status IN ('{StepStatus.PENDING}', '{StepStatus.RUNNING}')",
+                    found,
                 )
-                .values(status="crashed")
-            )
-            res = conn.execute(
-                s.runs.update()
-                .where(s.runs.c.id.in_(ids), s.runs.c.status == "running")
-                .values(
-                    status="crashed",
-                    ended_at=s.runs.c.heartbeat_at,
-                    duration_s=s.runs.c.heartbeat_at - s.runs.c.started_at,
-                    error="The run's process stopped sending heartbeats (killed or lost).",
+                count += tx.execute(
+                    "UPDATE runs SET status = 'crashed', ended_at = heartbeat_at, "
+                    "duration_s = heartbeat_at - started_at, error = ? "
+                    f"WHERE id IN ({marks}) AND status = 'running'",
+                    (why, *found),
                 )
-            )
-            return int(res.rowcount)
+            return count
 
         return self.db.write(sweep)
 
@@ -189,118 +279,235 @@ class Runs:
 
     def resolve(self, ref: str) -> str:
         """Turn a run reference into a run id: a full id, a unique id prefix, or ``pipeline#N``."""
+        if not isinstance(ref, str):
+            raise InvalidParameterError(f"Run reference: got {ref!r}; expected a string.")
         ref = ref.strip()
         if "#" in ref:
             pipeline, _, number = ref.rpartition("#")
-            if not number.isdigit():
+            if not number.isdigit() or len(number) > 18:
                 raise InvalidParameterError(
                     f"Run reference {ref!r}: expected 'PIPELINE#NUMBER', e.g. 'train#3'."
                 )
-            row = self.db.read(
-                lambda c: c.execute(
-                    sa.select(s.runs.c.id).where(
-                        s.runs.c.pipeline == pipeline, s.runs.c.number == int(number)
-                    )
-                ).first()
+            found = self.db.read(
+                lambda tx: tx.scalar(
+                    "SELECT id FROM runs WHERE pipeline = ? AND number = ?",
+                    (pipeline, int(number)),
+                )
             )
-            if row is None:
+            if found is None:
                 raise NotFoundError(f"No run {ref!r}. List runs with `loopml runs`.")
-            return str(row[0])
-        if not ref or not all(ch in "0123456789abcdef" for ch in ref.lower()):
+            return str(found)
+        lowered = ref.lower()
+        if not lowered or not set(lowered) <= _HEX or len(lowered) > 32:
             raise InvalidParameterError(
-                f"Run reference {ref!r}: expected a run id (hex, at least 4 characters) or 'PIPELINE#NUMBER'."
+                f"Run reference {ref!r}: expected a run id (hex, at least 4 characters) or "
+                "'PIPELINE#NUMBER'."
             )
-        if len(ref) < 4:
+        if len(lowered) < 4:
             raise InvalidParameterError(
                 f"Run id prefix {ref!r} is too short; give at least 4 characters."
             )
-        ids = self.db.read(
-            lambda c: (
-                c.execute(
-                    sa.select(s.runs.c.id).where(s.runs.c.id.like(ref.lower() + "%")).limit(3)
-                )
-                .scalars()
-                .all()
+        if len(lowered) == 32:
+            found = self.db.read(
+                lambda tx: tx.scalar("SELECT id FROM runs WHERE id = ?", (lowered,))
+            )
+            if found is None:
+                raise NotFoundError(f"No run with id {ref!r}. List runs with `loopml runs`.")
+            return str(found)
+        # A prefix is a range on the primary key: 'ab12' <= id < 'ab13'.
+        upper = _next_prefix(lowered)
+        rows = self.db.read(
+            lambda tx: tx.all(
+                "SELECT id, pipeline, number FROM runs WHERE id >= ? AND id < ? "
+                "ORDER BY id LIMIT 6",
+                (lowered, upper),
             )
         )
-        if not ids:
+        if not rows:
             raise NotFoundError(f"No run with id {ref!r}. List runs with `loopml runs`.")
-        if len(ids) > 1:
+        if len(rows) > 1:
+            listed = ", ".join(f"{r[0][:12]} ({r[1]}#{r[2]})" for r in rows[:5])
+            more = " and more" if len(rows) > 5 else ""
             raise InvalidParameterError(
-                f"Run id prefix {ref!r} is ambiguous ({', '.join(i[:12] for i in ids)} …); give more characters."
+                f"Run id prefix {ref!r} is ambiguous: it matches {listed}{more}. Give more "
+                "characters."
             )
-        return str(ids[0])
+        return str(rows[0][0])
 
     def get(self, ref: str) -> RunRecord:
-        run_id = self.resolve(ref)
-        records = self.load([run_id])
-        return records[0]
+        return self.load([self.resolve(ref)], environment=True)[0]
 
-    def load(self, run_ids: Iterable[str], conn: Connection | None = None) -> list[RunRecord]:
+    def load(
+        self, run_ids: Iterable[str], tx: Tx | None = None, *, environment: bool = True
+    ) -> list[RunRecord]:
         """Records for ``run_ids`` in the given order, with params, metrics and tags."""
-        ids = list(run_ids)
+        ids = list(dict.fromkeys(run_ids))
         if not ids:
             return []
-        if conn is None:
-            return self.db.read(lambda c: self.load(ids, c))
-        rows: dict[str, Any] = {}
-        extras: dict[str, dict[str, dict[str, Any]]] = {
-            i: {"params": {}, "metrics": {}, "tags": {}} for i in ids
+        if tx is None:
+            return self.db.read(lambda t: self.load(ids, t, environment=environment))
+        rows: dict[str, tuple[Any, ...]] = {}
+        extras: dict[str, tuple[dict[str, str], dict[str, float], dict[str, str]]] = {
+            i: ({}, {}, {}) for i in ids
         }
-        for chunk in _chunks(ids, 500):
-            for row in conn.execute(sa.select(s.runs).where(s.runs.c.id.in_(chunk))).mappings():
-                rows[row["id"]] = row
-            for run_id, key, value in conn.execute(
-                sa.select(s.params.c.run_id, s.params.c.key, s.params.c.value).where(
-                    s.params.c.run_id.in_(chunk)
+        for chunk in chunks(ids, CHUNK):
+            marks = tx.marks(len(chunk))
+            for row in tx.all(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN ({marks})", chunk):
+                rows[row[0]] = row
+            for run_id, key, value in tx.all(
+                f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})", chunk
+            ):
+                extras[run_id][0][key] = value
+            for run_id, key, value in tx.all(
+                f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
+            ):
+                extras[run_id][1][key] = float("nan") if value is None else value
+            for run_id, key, value in tx.all(
+                f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})", chunk
+            ):
+                extras[run_id][2][key] = value
+        envs = (
+            self._load_environments(tx, {r[17] for r in rows.values() if r[17]})
+            if environment
+            else {}
+        )
+        return [_record(rows[i], extras[i], envs) for i in ids if i in rows]
+
+    def _load_environments(self, tx: Tx, digests: set[str]) -> dict[str, dict[str, Any]]:
+        # Environments are immutable (keyed by their digest): parse each once per store.
+        missing = [d for d in digests if d not in self._environments]
+        for chunk in chunks(missing, CHUNK):
+            for digest, data in tx.all(
+                f"SELECT digest, data FROM environments WHERE digest IN ({tx.marks(len(chunk))})",
+                chunk,
+            ):
+                self._environments[digest] = json.loads(data)
+        return self._environments
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def delete(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """Hard-delete finished runs with everything that hangs off them, and their cache entries.
+
+        Raises:
+            ConflictError: one of the runs is still running (end or cancel it first).
+        """
+        counts = {"runs": 0, "cache_entries": 0}
+        for chunk in chunks(list(run_ids), CHUNK):
+
+            def delete(tx: Tx, chunk: list[str] = chunk) -> tuple[int, int]:
+                marks = tx.marks(len(chunk))
+                live = tx.all(
+                    f"SELECT pipeline, number FROM runs WHERE id IN ({marks}) "
+                    "AND status = 'running'",
+                    chunk,
                 )
-            ):
-                extras[run_id]["params"][key] = value
-            for run_id, key, value in conn.execute(
-                sa.select(
-                    s.latest_metrics.c.run_id, s.latest_metrics.c.key, s.latest_metrics.c.value
-                ).where(s.latest_metrics.c.run_id.in_(chunk))
-            ):
-                extras[run_id]["metrics"][key] = float("nan") if value is None else value
-            for run_id, key, value in conn.execute(
-                sa.select(s.tags.c.run_id, s.tags.c.key, s.tags.c.value).where(
-                    s.tags.c.run_id.in_(chunk)
-                )
-            ):
-                extras[run_id]["tags"][key] = value
-        return [_record(rows[i], extras[i]) for i in ids if i in rows]
+                if live:
+                    names = ", ".join(f"{p}#{n}" for p, n in live)
+                    raise ConflictError(
+                        f"Cannot delete running runs ({names}); wait for them to end, or stop "
+                        "them (Ctrl-C / kill) first. Nothing was deleted."
+                    )
+                steps = f"SELECT id FROM step_runs WHERE run_id IN ({marks})"
+                cached = tx.execute(f"DELETE FROM step_cache WHERE step_run_id IN ({steps})", chunk)
+                for table in ("metrics", "latest_metrics", "params", "tags", "artifact_links"):
+                    tx.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", chunk)
+                tx.execute(f"DELETE FROM step_runs WHERE run_id IN ({marks})", chunk)
+                return tx.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk), cached
+
+            deleted, cached = self.db.write(delete)
+            counts["runs"] += deleted
+            counts["cache_entries"] += cached
+        return counts
+
+    def rename(self, run_id: str, name: str) -> None:
+        check_name("Run name", name)
+
+        def write(tx: Tx) -> None:
+            if tx.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id)) != 1:
+                raise NotFoundError(f"No run with id {run_id!r}.")
+
+        self.db.write(write)
+
+    def set_tags(self, run_id: str, tags: dict[str, Any], remove: Sequence[str] = ()) -> None:
+        """Set (and remove) tags on any run, running or finished."""
+        rows = [
+            (run_id, check_key("Tag", k), storable_text("Tag", k, str(v))) for k, v in tags.items()
+        ]
+
+        def write(tx: Tx) -> None:
+            if tx.scalar("SELECT 1 FROM runs WHERE id = ?", (run_id,)) is None:
+                raise NotFoundError(f"No run with id {run_id!r}.")
+            tx.executemany(
+                "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                rows,
+            )
+            tx.executemany(
+                "DELETE FROM tags WHERE run_id = ? AND key = ?", [(run_id, k) for k in remove]
+            )
+
+        self.db.write(write)
 
 
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+CHUNK = 500
+
+
+def require_running(tx: Tx, run_id: str) -> None:
+    """Refuse a write for a run that is no longer running (swept or finished)."""
+    row = tx.one("SELECT status, pipeline, number, error FROM runs WHERE id = ?", (run_id,))
+    if row is None:
+        raise NotFoundError(f"No run with id {run_id!r}: it was deleted.")
+    if row[0] != RunStatus.RUNNING:
+        raise LeaseLostError(
+            f"Run {row[1]}#{row[2]} is {row[0]}, not running, so its writes are refused"
+            + (f": {row[3]}" if row[3] else ".")
+        )
+
+
+def chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
-def _record(row: Any, extra: dict[str, dict[str, Any]]) -> RunRecord:
-    env = json.loads(row["environment"]) if row["environment"] else {}
+def _next_prefix(prefix: str) -> str:
+    """The smallest string above every string starting with ``prefix`` (hex digits only)."""
+    last = prefix[-1]
+    if last == "f":
+        return _next_prefix(prefix[:-1]) if len(prefix) > 1 else "g"
+    return prefix[:-1] + "0123456789abcdef"[int(last, 16) + 1]
+
+
+def _record(
+    row: tuple[Any, ...],
+    extra: tuple[dict[str, str], dict[str, float], dict[str, str]],
+    envs: dict[str, dict[str, Any]],
+) -> RunRecord:
     return RunRecord(
-        id=row["id"],
-        pipeline=row["pipeline"],
-        number=row["number"],
-        name=row["name"],
-        kind=row["kind"],
-        status=row["status"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        duration_s=row["duration_s"],
-        heartbeat_at=row["heartbeat_at"],
-        host=row["host"],
-        pid=row["pid"],
-        executor=row["executor"],
-        git_commit=row["git_commit"],
-        git_dirty=row["git_dirty"],
-        git_diff_digest=row["git_diff_digest"],
-        python_version=row["python_version"],
-        environment=env,
-        cpu_s=row["cpu_s"],
-        cost=row["cost"],
-        error=row["error"],
-        params=extra["params"],
-        metrics=extra["metrics"],
-        tags=extra["tags"],
+        id=row[0],
+        pipeline=row[1],
+        number=row[2],
+        name=row[3],
+        kind=row[4],
+        status=RunStatus(row[5]),
+        started_at=row[6],
+        ended_at=row[7],
+        duration_s=row[8],
+        heartbeat_at=row[9],
+        host=row[10],
+        pid=row[11],
+        executor=row[12],
+        git_commit=row[13],
+        git_dirty=None if row[14] is None else bool(row[14]),
+        git_diff_digest=row[15],
+        python_version=row[16],
+        environment=envs.get(row[17], {}) if row[17] else {},
+        cpu_s=row[18],
+        cost=row[19],
+        error=row[20],
+        params=extra[0],
+        metrics=extra[1],
+        tags=extra[2],
+        lease_s=row[21],
+        owner=row[22],
     )

@@ -1,8 +1,10 @@
-"""The metadata tables, as SQLAlchemy Core (no ORM: rows become frozen records in ``records.py``).
+"""The metadata tables, as SQLAlchemy Core: the *head* schema that migrations must produce.
 
-Times are UTC epoch seconds in floats: portable across SQLite and PostgreSQL, cheap to
-compare, and never ambiguous about time zones. This module describes the *head* revision;
-``migrations/versions`` must produce exactly this schema (a test compares them).
+Store operations run plain SQL against these tables (see ``engine.py`` for why); this
+module is imported only by Alembic and tests, which check that ``migrations/versions``
+produces exactly this schema. Times are UTC epoch seconds in floats: portable across
+SQLite and PostgreSQL, cheap to compare, and never ambiguous about time zones. Lease times
+(``started_at``, ``heartbeat_at``, ``ended_at`` of runs) come from the database's clock.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -22,9 +25,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from loopml.store.status import RunStatus, StepStatus
+
 metadata = MetaData()
 
-RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "crashed")
+
+def _one_of(column: str, values: type[RunStatus] | type[StepStatus]) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
 
 runs = Table(
     "runs",
@@ -48,11 +56,13 @@ runs = Table(
     Column("git_dirty", Boolean),
     Column("git_diff_digest", String(64)),
     Column("python_version", String(32)),
-    Column("environment", Text),
+    Column("env_digest", String(64)),
     Column("cpu_s", Float),
     Column("error", Text),
     Column("cost", Float),
+    Column("owner", String(200)),  # machine:pid:start of the owning process (liveness)
     UniqueConstraint("pipeline", "number", name="uq_runs_pipeline_number"),
+    CheckConstraint(_one_of("status", RunStatus), name="ck_runs_status"),
 )
 Index("ix_runs_status_heartbeat", runs.c.status, runs.c.heartbeat_at)
 Index("ix_runs_started_at", runs.c.started_at)
@@ -116,8 +126,18 @@ step_runs = Table(
     Column("stderr", Text),
     Column("error", Text),
     Column("traceback", Text),
+    Column("reason", Text),  # JSON: why it ran, or which run it was reused from
+    CheckConstraint(_one_of("status", StepStatus), name="ck_step_runs_status"),
 )
 Index("ix_step_runs_run_id", step_runs.c.run_id)
+Index("ix_step_runs_name_started", step_runs.c.name, step_runs.c.started_at)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the canonical JSON
+    Column("data", Text, nullable=False),
+)
 
 artifacts = Table(
     "artifacts",
@@ -128,6 +148,7 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("meta", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("touched_at", Float),  # last time a writer or a cache hit claimed it (gc grace)
 )
 
 artifact_links = Table(
@@ -151,4 +172,23 @@ step_cache = Table(
     Column("outputs", Text, nullable=False),  # JSON {output name: digest}
     Column("step_run_id", String(32), nullable=False),
     Column("created_at", Float, nullable=False),
+)
+Index("ix_step_cache_step_run_id", step_cache.c.step_run_id)
+
+# The digests each cache entry hands out: what gc must keep while the entry lives.
+cache_outputs = Table(
+    "cache_outputs",
+    metadata,
+    Column("key", String(64), ForeignKey("step_cache.key", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(64), ForeignKey("artifacts.digest"), primary_key=True),
+)
+Index("ix_cache_outputs_digest", cache_outputs.c.digest)
+
+# What a cache key was computed from (code parts, params, input digests), to say why a
+# step re-ran. Keyed by cache key, so runs that share a key share one row.
+step_basis = Table(
+    "step_basis",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("basis", Text, nullable=False),
 )

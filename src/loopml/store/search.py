@@ -4,17 +4,16 @@ Every value becomes a bound parameter and every identifier comes from a fixed ta
 so no filter text ever reaches SQL. Metric and param comparisons use
 ``runs.id IN (SELECT run_id FROM … WHERE key = ? AND value < ?)`` so the
 ``(key, value)`` indexes answer them; metric sorts join ``latest_metrics`` once per key.
+The SQL is written by hand (placeholders ``?``, see ``engine.Tx``): both backends accept
+the same text.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
-
 from loopml.errors import InvalidParameterError
-from loopml.store import schema as s
 from loopml.store.filter import (
     And,
     Compare,
@@ -29,99 +28,114 @@ from loopml.store.filter import (
 
 MAX_LIMIT = 10_000
 
-ATTRIBUTES: dict[str, Any] = {
-    "status": s.runs.c.status,
-    "pipeline": s.runs.c.pipeline,
-    "name": s.runs.c.name,
-    "id": s.runs.c.id,
-    "number": s.runs.c.number,
-    "started": s.runs.c.started_at,
-    "ended": s.runs.c.ended_at,
-    "duration": s.runs.c.duration_s,
-    "cost": s.runs.c.cost,
-    "executor": s.runs.c.executor,
-    "host": s.runs.c.host,
-    "git_commit": s.runs.c.git_commit,
+ATTRIBUTES: dict[str, str] = {
+    "status": "runs.status",
+    "pipeline": "runs.pipeline",
+    "name": "runs.name",
+    "id": "runs.id",
+    "number": "runs.number",
+    "started": "runs.started_at",
+    "ended": "runs.ended_at",
+    "duration": "runs.duration_s",
+    "cost": "runs.cost",
+    "executor": "runs.executor",
+    "host": "runs.host",
+    "git_commit": "runs.git_commit",
 }
+_TABLES = {"metrics": "latest_metrics", "params": "params", "tags": "tags"}
+_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
-def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    if op == "~":
-        # lower() on both sides: SQLite's LIKE ignores case, PostgreSQL's does not.
-        return sa.func.lower(column).like(tilde_to_like(str(value)).lower(), escape="\\")
-    if op in ("in", "not in"):
-        expr: ColumnElement[bool] = column.in_(list(value))
-        return ~expr if op == "not in" else expr
-    if value is None:
-        result: ColumnElement[bool] = column.is_(None) if op == "=" else column.is_not(None)
-        return result
-    ops = {
-        "=": column.__eq__,
-        "!=": column.__ne__,
-        "<": column.__lt__,
-        "<=": column.__le__,
-        ">": column.__gt__,
-        ">=": column.__ge__,
-    }
-    return ops[op](value)  # type: ignore[no-any-return]
+@dataclass
+class Query:
+    """SQL text with ``?`` placeholders and its parameters."""
+
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.params: list[Any] = []
+        self.aliases = 0
+
+    def bind(self, value: Any) -> str:
+        self.params.append(value)
+        return "?"
+
+    def alias(self, prefix: str) -> str:
+        self.aliases += 1
+        return f"{prefix}{self.aliases}"
+
+    def compare(self, column: str, op: str, value: Any) -> str:
+        if op == "~":
+            # lower() on both sides: SQLite's LIKE ignores case, PostgreSQL's does not.
+            pattern = tilde_to_like(str(value)).lower()
+            return f"lower({column}) LIKE {self.bind(pattern)} ESCAPE '\\'"
+        if op in ("in", "not in"):
+            values = list(value)
+            if not values:
+                return "1 = 0" if op == "in" else "1 = 1"
+            inner = ", ".join(self.bind(v) for v in values)
+            return f"{column} {'NOT IN' if op == 'not in' else 'IN'} ({inner})"
+        if value is None:
+            return f"{column} IS NULL" if op == "=" else f"{column} IS NOT NULL"
+        return f"{column} {_OPS[op]} {self.bind(value)}"
+
+    def has_row(self, table: str, where: list[str], correlated: bool) -> str:
+        """Runs with a matching row: an IN list, or an EXISTS probed per visited run.
+
+        The IN list is built in full before the first row comes out; EXISTS costs one
+        primary-key lookup per run visited, so it wins when the outer query walks an index
+        in sort order and stops at LIMIT.
+        """
+        t = self.alias("f")
+        conditions = " AND ".join(w.replace("$", t) for w in where)
+        if correlated:
+            return f"EXISTS (SELECT 1 FROM {table} {t} WHERE {t}.run_id = runs.id AND {conditions})"
+        return f"runs.id IN (SELECT {t}.run_id FROM {table} {t} WHERE {conditions})"
+
+    def condition(self, node: Any, correlated: bool) -> str:
+        if isinstance(node, And):
+            return f"({self.condition(node.left, correlated)} AND {self.condition(node.right, correlated)})"
+        if isinstance(node, Or):
+            return f"({self.condition(node.left, correlated)} OR {self.condition(node.right, correlated)})"
+        if isinstance(node, Not):
+            return f"NOT ({self.condition(node.operand, correlated)})"
+        assert isinstance(node, Compare)
+        fld, op, value = node.field, node.op, node.value
+        if fld.kind == "attr":
+            return self.compare(ATTRIBUTES[fld.name], op, value)
+        table = _TABLES[fld.kind]
+        key = f"$.key = {self.bind(fld.name)}"
+        if fld.kind == "metrics":
+            if value is None:  # metrics.x = null: runs without a (non-NaN) value for x
+                has = self.has_row(table, [key, "$.value IS NOT NULL"], correlated)
+                return f"NOT {has}" if op == "=" else has
+            column = "$.value"
+        elif fld.kind == "params":
+            sample = value[0] if isinstance(value, tuple) and value else value
+            column = "$.num" if _is_number(sample) else "$.value"
+            if isinstance(value, bool):
+                column, value = "$.value", "true" if value else "false"
+        else:
+            column = "$.value"
+            value = (
+                tuple(str(v) for v in value)
+                if isinstance(value, tuple)
+                else (value if value is None else str(value))
+            )
+        if value is None:  # params.x = null: runs without that key
+            has = self.has_row(table, [key], correlated)
+            return f"NOT {has}" if op == "=" else has
+        negate = op == "not in"
+        inner = self.compare(column, "in" if negate else op, value)
+        matched = self.has_row(table, [key, inner], correlated)
+        return f"NOT {matched}" if negate else matched
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _subquery(table: Any, where: tuple[Any, ...], correlated: bool) -> ColumnElement[bool]:
-    """Runs with a matching row in ``table``: an IN list, or an EXISTS probed per visited run.
-
-    The IN list is built in full before the first row comes out; EXISTS costs one
-    primary-key lookup per run visited, so it wins when the outer query walks an index
-    in sort order and stops at LIMIT.
-    """
-    if correlated:
-        return sa.exists().where(table.c.run_id == s.runs.c.id, *where)
-    return s.runs.c.id.in_(sa.select(table.c.run_id).where(*where))
-
-
-def _condition(node: Any, correlated: bool = False) -> ColumnElement[bool]:
-    if isinstance(node, And):
-        return sa.and_(_condition(node.left, correlated), _condition(node.right, correlated))
-    if isinstance(node, Or):
-        return sa.or_(_condition(node.left, correlated), _condition(node.right, correlated))
-    if isinstance(node, Not):
-        return sa.not_(_condition(node.operand, correlated))
-    assert isinstance(node, Compare)
-    field, op, value = node.field, node.op, node.value
-    if field.kind == "attr":
-        return _compare(ATTRIBUTES[field.name], op, value)
-    if field.kind == "metrics":
-        table = s.latest_metrics
-        if value is None:  # metrics.x = null: runs without a (non-NaN) value for x
-            has = _subquery(
-                table, (table.c.key == field.name, table.c.value.is_not(None)), correlated
-            )
-            return ~has if op == "=" else has
-        column = table.c.value
-    elif field.kind == "params":
-        table = s.params
-        sample = value[0] if isinstance(value, tuple) and value else value
-        column = table.c.num if _is_number(sample) else table.c.value
-        if isinstance(value, bool):
-            column, value = table.c.value, "true" if value else "false"
-    else:
-        table = s.tags
-        column = table.c.value
-        value = (
-            tuple(str(v) for v in value)
-            if isinstance(value, tuple)
-            else (value if value is None else str(value))
-        )
-    if value is None:  # params.x = null: runs without that key
-        has = _subquery(table, (table.c.key == field.name,), correlated)
-        return ~has if op == "=" else has
-    negate = op == "not in"
-    inner = _compare(column, "in" if negate else op, value)
-    matched = _subquery(table, (table.c.key == field.name, inner), correlated)
-    return ~matched if negate else matched
 
 
 def _conjuncts(node: Any) -> list[Any]:
@@ -131,32 +145,35 @@ def _conjuncts(node: Any) -> list[Any]:
     return [node]
 
 
-def _is_range_on(node: Any, field: Field) -> bool:
-    numeric = _is_number(node.value) if isinstance(node, Compare) else False
+def _is_range_on(node: Any, fld: Field) -> bool:
     return (
         isinstance(node, Compare)
-        and node.field == field
+        and node.field == fld
         and node.op in ("<", "<=", ">", ">=", "=")
-        and numeric
+        and _is_number(node.value)
     )
+
+
+def _order(column: str, descending: bool) -> str:
+    return f"{column} {'DESC' if descending else 'ASC'} NULLS LAST"
 
 
 def build_query(
     filter: str | None = None, sort: str | None = None, *, limit: int = 100, offset: int = 0
-) -> sa.Select[Any]:
+) -> Query:
     """A SELECT of run ids matching ``filter``, ordered by ``sort`` (default: newest first).
 
     Raises:
         FilterSyntaxError: the filter or sort text is malformed (names the position).
         InvalidParameterError: ``limit`` or ``offset`` is out of range.
     """
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidParameterError(
             f"limit: got {limit!r}; expected an integer from 1 to {MAX_LIMIT}."
         )
-    if not isinstance(offset, int) or offset < 0:
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= 2**62:
         raise InvalidParameterError(f"offset: got {offset!r}; expected an integer >= 0.")
-    query = sa.select(s.runs.c.id).select_from(s.runs)
+    b = _Builder()
     keys: list[SortKey] = (
         parse_sort(sort) if sort and sort.strip() else [SortKey(Field("attr", "started"), True)]
     )
@@ -167,29 +184,28 @@ def build_query(
     first = keys[0].field
     pushed = [p for p in parts if first.kind == "metrics" and _is_range_on(p, first)]
     parts = [p for p in parts if p not in pushed]
-    query = query.where(*(_condition(p, correlated=bool(pushed)) for p in parts))
-    order = []
-    source: Any = s.runs
+    joins: list[str] = []
+    order: list[str] = []
     for i, key in enumerate(keys):
         if key.field.kind == "attr":
-            column: Any = ATTRIBUTES[key.field.name]
+            order.append(_order(ATTRIBUTES[key.field.name], key.descending))
+            continue
+        t = f"sort{i}"
+        on = f"{t}.run_id = runs.id AND {t}.key = {b.bind(key.field.name)}"
+        if i == 0 and pushed:  # metrics only: the pushed terms need K, so an inner join is equal
+            joins.append(f"JOIN {_TABLES[key.field.kind]} {t} ON {on}")
         else:
-            table = {"metrics": s.latest_metrics, "params": s.params, "tags": s.tags}[
-                key.field.kind
-            ].alias(f"sort{i}")
-            on = (table.c.run_id == s.runs.c.id) & (table.c.key == key.field.name)
-            if (
-                i == 0 and pushed
-            ):  # metrics only: the pushed terms need K, so an inner join is equal
-                source = source.join(table, on)
-                query = query.where(*(_compare(table.c.value, p.op, p.value) for p in pushed))
-            else:
-                source = source.outerjoin(table, on)
-            if key.field.kind == "params":  # numbers by value, then text params by text
-                order.append(
-                    (table.c.num.desc() if key.descending else table.c.num.asc()).nulls_last()
-                )
-            column = table.c.value
-        order.append((column.desc() if key.descending else column.asc()).nulls_last())
-    order.append(s.runs.c.started_at.desc())
-    return query.select_from(source).order_by(*order).limit(limit).offset(offset)
+            joins.append(f"LEFT JOIN {_TABLES[key.field.kind]} {t} ON {on}")
+        if key.field.kind == "params":  # numbers by value, then text params by text
+            order.append(_order(f"{t}.num", key.descending))
+        order.append(_order(f"{t}.value", key.descending))
+    where = [b.compare("sort0.value", p.op, p.value) for p in pushed]
+    where += [b.condition(p, correlated=bool(pushed)) for p in parts]
+    order.append("runs.started_at DESC")
+    sql = (
+        "SELECT runs.id FROM runs "
+        + " ".join(joins)
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY {', '.join(order)} LIMIT {b.bind(limit)} OFFSET {b.bind(offset)}"
+    )
+    return Query(sql, b.params)

@@ -24,8 +24,14 @@ __all__ = [
 ]
 
 
-def start_run(name: str = "adhoc", *, tags: dict[str, str] | None = None) -> Run:
+def start_run(
+    name: str = "adhoc", *, tags: dict[str, str] | None = None, run_id: str | None = None
+) -> Run:
     """Start an ad-hoc tracked run; use it as ``with loopml.start_run("try") as run:``.
+
+    With ``run_id``, log into a run another process started and owns (each worker of a
+    distributed job): its metrics, params, tags and artifacts land in that run, none lost;
+    the owner ends it, and writes after it ended are refused.
 
     Example:
         >>> import loopml
@@ -35,7 +41,7 @@ def start_run(name: str = "adhoc", *, tags: dict[str, str] | None = None) -> Run
     """
     from loopml.tracking.client import default_client
 
-    return default_client().start_run(name, tags=tags)
+    return default_client().start_run(name, tags=tags, run_id=run_id)
 
 
 def log_metric(

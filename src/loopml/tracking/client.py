@@ -1,26 +1,42 @@
-"""``Client``: one store (metadata + artifacts) and the reading API over it.
+"""``Client``: one store (metadata + artifacts) and the one API over it.
 
-``Client()`` finds the project like the CLI does; ``Client(store_uri=…, artifacts_uri=…)``
-points anywhere. The module-level functions use :func:`default_client`, one per store
-location per process.
+The CLI, the REST server and notebooks all go through these methods, so they can never
+disagree. ``Client()`` finds the project like the CLI does;
+``Client(store_uri=…, artifacts_uri=…)`` points anywhere, and two clients on two stores
+work side by side in one process: each owns its connections, artifact store, materializer
+registry and heartbeat. ``Client(readonly=True)`` only reads: it never creates a store,
+folders or files (it still marks dead runs crashed when the store is writable, the one
+write every ``loopml`` process does, RELIABILITY.md rule 3).
+
+The module-level functions (``loopml.runs()``, ``start_run``, ``load``) use
+:func:`default_client`, one per store location per process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml._crashpoints import crash_point
+from loopml._process import owner_alive
 from loopml.config import Settings, load_settings
-from loopml.store import ArtifactRecord, MetadataStore, RunRecord
+from loopml.errors import InvalidParameterError, LoopmlError, StoreUnavailableError
+from loopml.store import ArtifactLink, ArtifactRecord, MetadataStore, MetricPoint, RunRecord
+from loopml.store.records import StepRunRecord
+from loopml.tracking.liveness import Heartbeat
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.artifacts import ArtifactStore
+    from loopml.artifacts.materializers import MaterializerRegistry
+    from loopml.tracking.fsck import FsckReport
+    from loopml.tracking.gc import GcReport
     from loopml.tracking.run import Run
 
 
@@ -29,8 +45,9 @@ class Client:
 
     Args:
         settings: project settings (default: found from the working directory).
-        store_uri: override the metadata store (an SQLAlchemy URL or a SQLite path).
+        store_uri: override the metadata store (an SQLAlchemy-style URL or a SQLite path).
         artifacts_uri: override the artifact store (a folder or an fsspec URL).
+        readonly: only read; never create or change the store (see the module doc).
     """
 
     def __init__(
@@ -39,65 +56,71 @@ class Client:
         *,
         store_uri: str | None = None,
         artifacts_uri: str | None = None,
+        readonly: bool = False,
     ) -> None:
         settings = settings or load_settings()
         if store_uri is not None:
-            from loopml.config import _store_uri
+            from loopml.config import store_url
 
-            settings = replace(settings, store_uri=_store_uri(store_uri, settings.root))
+            settings = replace(settings, store_uri=store_url(store_uri, settings.root))
         if artifacts_uri is not None:
-            from loopml.config import _artifacts_uri
+            from loopml.config import artifacts_location
 
-            settings = replace(settings, artifacts_uri=_artifacts_uri(artifacts_uri, settings.root))
+            settings = replace(
+                settings, artifacts_uri=artifacts_location(artifacts_uri, settings.root)
+            )
         self.settings = settings
-        self.metadata = MetadataStore(settings.store_uri)
+        self.readonly = readonly
+        self.metadata = MetadataStore(settings.store_uri, readonly=readonly)
+        self.heartbeat = Heartbeat()
         self._artifacts: ArtifactStore | None = None
+        self._materializers: MaterializerRegistry | None = None
         self._opened = False
+        self._diffs: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def materializers(self) -> MaterializerRegistry:
+        """This client's materializers: the process-wide registrations plus its own."""
+        if self._materializers is None:
+            from loopml.artifacts.materializers import MaterializerRegistry, default_registry
+
+            self._materializers = MaterializerRegistry(parent=default_registry)
+        return self._materializers
 
     @property
     def artifacts(self) -> ArtifactStore:
+        """The blob store (content-addressed, verified on read)."""
         if self._artifacts is None:
             from loopml.artifacts import ArtifactStore
 
-            self._artifacts = ArtifactStore(self.settings.artifacts_uri)
+            self._artifacts = ArtifactStore.from_uri(
+                self.settings.artifacts_uri,
+                storage_options=self.settings.storage_options,
+                materializers=self.materializers,
+            )
         return self._artifacts
 
     def open(self) -> Client:
-        """Open the metadata store (schema, crash sweep) and clear dead writers' temp files."""
+        """Open the metadata store, mark dead runs crashed, clear dead writers' temp files."""
         if not self._opened:
             self.metadata.open()
-            self.artifacts.clean_temp()
+            self.sweep()
+            if not self.readonly:
+                self.artifacts.clean_temp()
             self._opened = True
         return self
 
-    # -- artifacts ------------------------------------------------------------------------
+    def sweep(self) -> int:
+        """Mark runs whose process is gone (or whose lease expired elsewhere) as crashed."""
+        try:
+            return self.metadata.runs.sweep_crashed(owner_alive)
+        except StoreUnavailableError:
+            if self.readonly:
+                return 0  # a read-only or full store can still be read
+            raise
 
-    def store_value(self, value: Any) -> ArtifactRecord:
-        """Materialize ``value`` into the artifact store and record its row; returns the record."""
-        self.open()
-        if isinstance(value, Path):
-            stored = self.artifacts.put_file(value)
-        else:
-            stored = self.artifacts.put_value(value)
-        crash_point("blob-published")
-        record = ArtifactRecord(
-            digest=stored.digest,
-            materializer=stored.materializer,
-            type_name=stored.type_name,
-            size=stored.size,
-            metadata=stored.metadata,
-            created_at=time.time(),
-        )
-        self.metadata.db.write(lambda conn: self.metadata.lineage.insert_artifacts([record], conn))
-        return record
-
-    def load_artifact(self, ref: str) -> Any:
-        """Load an artifact by digest (or unique prefix); the blob is verified first."""
-        self.open()
-        record = self.metadata.lineage.get(ref)
-        return self.artifacts.get_value(record.digest, record.materializer, record.metadata)
-
-    # -- runs -----------------------------------------------------------------------------
+    # -- runs: reading --------------------------------------------------------------------
 
     def search_runs(
         self,
@@ -109,7 +132,7 @@ class Client:
     ) -> list[RunRecord]:
         """Runs matching ``filter`` (e.g. ``"metrics.auc > 0.9 and status = 'succeeded'"``)."""
         self.open()
-        self.metadata.runs.sweep_crashed()  # a long-lived process (a notebook) sees dead runs too
+        self.sweep()  # a long-lived process (a notebook) sees dead runs too
         return self.metadata.search(filter, sort, limit=limit, offset=offset)
 
     def runs(
@@ -124,7 +147,7 @@ class Client:
                 "id": r.id,
                 "run": r.label,
                 "pipeline": r.pipeline,
-                "status": r.status,
+                "status": str(r.status),
                 "started": pd.Timestamp(r.started_at, unit="s", tz="UTC"),
                 "duration_s": r.duration_s,
                 "cost": r.cost,
@@ -136,26 +159,205 @@ class Client:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def resolve_run(self, ref: str) -> str:
+        """A run id from an id, a unique id prefix (≥ 4 characters) or ``pipeline#N``."""
+        self.open()
+        return self.metadata.runs.resolve(ref)
+
     def get_run(self, ref: str) -> Run:
         """A run by id, id prefix or ``pipeline#number``."""
         from loopml.tracking.run import Run
 
         self.open()
-        self.metadata.runs.sweep_crashed()
+        self.sweep()
         return Run(self, self.metadata.runs.resolve(ref))
 
-    def start_run(self, name: str = "adhoc", *, tags: dict[str, str] | None = None) -> Run:
-        """Start an ad-hoc tracked run (use it as a context manager)."""
+    def run_record(self, ref: str) -> RunRecord:
+        """One run's stored record (attributes, params, latest metrics, tags, environment)."""
+        self.open()
+        self.sweep()
+        return self.metadata.runs.get(ref)
+
+    def steps(self, ref: str) -> list[StepRunRecord]:
+        """The steps of a run, in pipeline order, with why each ran or was reused."""
+        return self.metadata.steps.for_run(self.resolve_run(ref))
+
+    def metric_history(self, ref: str, key: str) -> list[MetricPoint]:
+        """Every point of one metric series of a run, sorted by step."""
+        return self.metadata.metrics.history(self.resolve_run(ref), key)
+
+    def metric_histories(
+        self, ref: str, keys: Sequence[str], *, min_points: int = 1
+    ) -> dict[str, list[MetricPoint]]:
+        """Several series of one run in one query; keys with fewer than ``min_points`` are left out."""
+        return self.metadata.metrics.histories(self.resolve_run(ref), keys, min_points=min_points)
+
+    def links(self, *, digest: str | None = None, run: str | None = None) -> list[ArtifactLink]:
+        """Lineage links: of one artifact (who produced, read or logged it) or of one run."""
+        self.open()
+        run_id = self.metadata.runs.resolve(run) if run is not None else None
+        return self.metadata.lineage.links(digest=digest, run_id=run_id)
+
+    def runs_by_id(self, run_ids: Sequence[str]) -> dict[str, RunRecord]:
+        """Records of several runs by full id (missing ids are left out)."""
+        self.open()
+        return {r.id: r for r in self.metadata.runs.load(run_ids)}
+
+    # -- runs: writing --------------------------------------------------------------------
+
+    def start_run(
+        self,
+        name: str = "adhoc",
+        *,
+        tags: dict[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """Start an ad-hoc tracked run (use it as a context manager).
+
+        With ``run_id``, attach to a run another process started and still owns: metrics,
+        params, tags and artifacts logged here land in that run (e.g. from each rank of a
+        distributed training job); the owner ends it.
+        """
         from loopml.tracking.run import Run
 
         self.open()
-        run = Run.start(self, name, kind="adhoc")
+        if run_id is not None:
+            run = Run.attach(self, run_id)
+        else:
+            run = Run.start(self, name, kind="adhoc")
         for key, value in (tags or {}).items():
             run.set_tag(key, value)
         return run
 
+    def delete_runs(
+        self, refs: Sequence[str] = (), *, filter: str | None = None, dry_run: bool = False
+    ) -> tuple[list[RunRecord], dict[str, int]]:
+        """Hard-delete runs (by reference and/or filter) with their metrics, steps, links and
+        cache entries; returns (the runs, counts). Blobs are freed by :meth:`gc`.
+
+        Raises:
+            ConflictError: a chosen run is still running; nothing is deleted.
+        """
+        self.open()
+        ids = [self.metadata.runs.resolve(r) for r in refs]
+        if filter is not None:
+            ids += [r.id for r in self.metadata.search(filter, limit=10_000)]
+        if not refs and filter is None:
+            raise InvalidParameterError(
+                "runs delete: give runs (ids, prefixes or PIPELINE#N) or --filter; nothing "
+                "is deleted by default."
+            )
+        records = self.metadata.runs.load(ids)
+        if dry_run or not records:
+            return records, {"runs": 0, "cache_entries": 0}
+        return records, self.metadata.runs.delete([r.id for r in records])
+
+    def tag_run(self, ref: str, tags: dict[str, Any], *, remove: Sequence[str] = ()) -> None:
+        """Set (or remove) tags on a run, finished or not."""
+        self.metadata.runs.set_tags(self.resolve_run(ref), tags, remove)
+
+    def rename_run(self, ref: str, name: str) -> None:
+        self.metadata.runs.rename(self.resolve_run(ref), name)
+
+    # -- artifacts ------------------------------------------------------------------------
+
+    def artifact(self, ref: str) -> ArtifactRecord:
+        """An artifact's row by digest or unique prefix (≥ 6 hex characters)."""
+        self.open()
+        return self.metadata.lineage.get(ref)
+
+    def list_artifacts(self, *, limit: int = 100, run: str | None = None) -> list[ArtifactRecord]:
+        """Artifacts, newest first; only those linked to ``run`` when given."""
+        self.open()
+        run_id = self.metadata.runs.resolve(run) if run is not None else None
+        return self.metadata.lineage.recent(limit=limit, run_id=run_id)
+
+    def store_value(self, value: Any) -> ArtifactRecord:
+        """Materialize ``value`` into the artifact store and record its row; returns the record.
+
+        The row is claimed before the blob is published, so a concurrent ``gc`` can never
+        delete the blob between the two (see ``store/lineage.py``).
+        """
+        self.open()
+        staged = self.artifacts.stage(value)
+        try:
+            record = ArtifactRecord(
+                digest=staged.digest,
+                materializer=staged.materializer,
+                type_name=staged.type_name,
+                size=staged.size,
+                metadata=staged.metadata,
+                created_at=time.time(),
+            )
+            self.metadata.lineage.reserve([record])
+            self.artifacts.publish(staged)
+            crash_point("blob-published")
+        finally:
+            staged.discard()
+        return record
+
+    def load_artifact(self, ref: str) -> Any:
+        """Load an artifact by digest (or unique prefix); the blob is verified first."""
+        record = self.artifact(ref)
+        return self.artifacts.get_value(record.digest, record.materializer, record.metadata)
+
+    def export_artifact(
+        self, ref: str, dest: str | Path | None = None, *, force: bool = False
+    ) -> Path:
+        """Write an artifact where a user wants it (verified first); returns the path written.
+
+        Raises:
+            ConflictError: ``dest`` exists and ``force`` is false.
+        """
+        record = self.artifact(ref)
+        return self.artifacts.export(
+            record.digest, record.materializer, dest, force=force, metadata=record.metadata
+        )
+
+    def git_row(self, git: dict[str, Any]) -> dict[str, Any]:
+        """Git state as stored on a run: the diff (when dirty) becomes an artifact once per text."""
+        row = {"commit": git.get("commit"), "dirty": git.get("dirty"), "diff_digest": None}
+        diff = git.get("diff")
+        if diff:
+            key = hashlib.sha256(diff.encode("utf-8", "backslashreplace")).hexdigest()
+            with self._lock:
+                digest = self._diffs.get(key)
+            if digest is None:
+                try:
+                    digest = self.store_value(diff.encode("utf-8", "backslashreplace")).digest
+                except LoopmlError:
+                    digest = None  # capture is best effort: never fail a run over its diff
+                with self._lock:
+                    if digest is not None:
+                        self._diffs[key] = digest
+            row["diff_digest"] = digest
+        return row
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    def fsck(
+        self, *, repair: bool = False, on_progress: Callable[[int, int], None] | None = None
+    ) -> FsckReport:
+        """Check the whole store (and repair what can be repaired); see ``loopml fsck``."""
+        from loopml.tracking.fsck import fsck
+
+        return fsck(self, repair=repair, on_progress=on_progress)
+
+    def gc(
+        self,
+        *,
+        dry_run: bool = False,
+        grace_s: float = 3600.0,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> GcReport:
+        """Delete blobs no run, cache entry or version references; see ``loopml gc``."""
+        from loopml.tracking.gc import gc
+
+        return gc(self, dry_run=dry_run, grace_s=grace_s, on_progress=on_progress)
+
     def close(self) -> None:
         self.metadata.close()
+        self._opened = False
 
     def __repr__(self) -> str:
         return f"Client(store={self.metadata.db.safe_url!r}, artifacts={self.settings.artifacts_uri!r})"

@@ -1,19 +1,40 @@
-"""What a run records about where it ran: git commit/dirty/diff, Python, packages, host."""
+"""What a run records about where it ran: git commit/dirty/diff, Python, packages, host.
+
+Capturing is done once per process and refreshed only when something changed, so
+creating a run costs no subprocess and no thread (DESIGN.md §6: ≥ 2,000 runs/s):
+
+- packages are re-read when ``sys.modules`` has grown (a step imported scikit-learn);
+  a run's environment is re-checked when it ends, so imports inside steps are recorded;
+- git state is re-read when ``.git/HEAD``, ``.git/index`` or a tracked file's stat
+  changed, checked at most every ``GIT_RECHECK_S`` seconds;
+- the first capture of a process runs on one shared background thread, so a short
+  ``python pipeline.py`` does not wait for ``git`` before its first step.
+"""
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
+
+GIT_RECHECK_S = 0.5
+_MAX_TRACKED = 20_000
 
 
 def _git(root: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, timeout=10, check=False
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            timeout=10,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -37,7 +58,7 @@ def packages() -> dict[str, str]:
     Read from each module's ``__version__`` (falling back to the installed distribution of
     the same name), so nothing scans site-packages: ``importlib.metadata.
     packages_distributions()`` parses every distribution's RECORD file, 0.1-0.3 s per
-    process, paid by every short ``python pipeline.py`` because ``Run.end`` waits for it.
+    process.
     """
     from importlib import metadata
 
@@ -57,16 +78,13 @@ def packages() -> dict[str, str]:
     return found
 
 
-def capture(root: Path) -> dict[str, Any]:
-    """Everything above in one dict; a part that fails is left out, the others are kept."""
+def _static() -> dict[str, Any]:
     parts: dict[str, Any] = {
-        "git": lambda: git_state(root),
         "python": platform.python_version,
         "implementation": platform.python_implementation,
         "platform": platform.platform,
         "host": socket.gethostname,
         "argv": lambda: list(sys.argv),
-        "packages": packages,
     }
     found: dict[str, Any] = {}
     for key, read in parts.items():
@@ -75,3 +93,117 @@ def capture(root: Path) -> dict[str, Any]:
         except Exception:  # best effort: capture must never fail a run
             continue
     return found
+
+
+class _GitWatch:
+    """Git state of one folder, re-read only when the repository's files changed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state: dict[str, Any] | None = None
+        self.stamp: tuple[Any, ...] | None = None
+        self.checked = 0.0
+        self.top: Path | None = None
+        self.tracked: list[str] = []
+
+    def _stamp(self) -> tuple[Any, ...]:
+        if self.top is None:
+            return ()
+        parts: list[Any] = []
+        for name in (".git/HEAD", ".git/index"):
+            try:
+                st = os.stat(self.top / name)
+                parts.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                parts.append(None)
+        for rel in self.tracked:
+            try:
+                st = os.stat(self.top / rel)
+                parts.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                parts.append(None)
+        return tuple(parts)
+
+    def read(self) -> dict[str, Any]:
+        now = time.monotonic()
+        if self.state is not None and now - self.checked < GIT_RECHECK_S:
+            return self.state
+        self.checked = now
+        if self.state is not None and self.stamp is not None and self._stamp() == self.stamp:
+            return self.state
+        if self.top is None:
+            top = _git(self.root, "rev-parse", "--show-toplevel")
+            if top is None:
+                self.state, self.stamp = {}, None
+                return self.state
+            self.top = Path(top.strip())
+            listed = _git(self.top, "ls-files", "-z") or ""
+            self.tracked = [p for p in listed.split("\0") if p][:_MAX_TRACKED]
+        stamp = self._stamp()
+        self.state = git_state(self.root)
+        self.stamp = stamp
+        return self.state
+
+
+class EnvironmentCache:
+    """Per-process cache of the environment facts a run records (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._static: dict[str, Any] | None = None
+        self._packages: dict[str, str] = {}
+        self._modules_seen = -1
+        self._git: dict[Path, _GitWatch] = {}
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    def _packages_now(self) -> dict[str, str]:
+        if len(sys.modules) != self._modules_seen:
+            self._modules_seen = len(sys.modules)
+            self._packages = packages()
+        return self._packages
+
+    def capture(self, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(environment, git state) now; git ``{}`` outside a repository."""
+        with self._lock:
+            if self._static is None:
+                self._static = _static()
+            env = {**self._static, "packages": self._packages_now()}
+            watch = self._git.get(root)
+            if watch is None:
+                watch = self._git[root] = _GitWatch(root)
+            try:
+                git = watch.read()
+            except Exception:  # best effort: capture must never fail a run
+                git = {}
+        return env, git
+
+    def peek(self, root: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The capture if one is cheap now; otherwise start it in the background and return None."""
+        if self._ready.is_set():
+            return self.capture(root)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._warm, args=(root,), name="loopml-env", daemon=True
+                )
+                self._thread.start()
+        return None
+
+    def _warm(self, root: Path) -> None:
+        from loopml._signals import leave_signals_to_main_thread
+
+        leave_signals_to_main_thread()
+        try:
+            self.capture(root)
+        finally:
+            self._ready.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for the first background capture; False if it is still running."""
+        if self._thread is None:
+            return True
+        return self._ready.wait(timeout)
+
+
+environments = EnvironmentCache()

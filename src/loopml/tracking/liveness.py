@@ -1,23 +1,31 @@
 """Keeping live runs honest: heartbeats, periodic flushes, signals and interpreter exit.
 
-One daemon thread per process serves every live run: it flushes buffered writes about
-once a second and renews each run's lease every heartbeat interval. A run whose process
-dies without ending it (SIGKILL, ``os._exit``, a killed notebook kernel) stops renewing
-its lease, and the next ``loopml`` process to open the store marks it ``crashed``.
+Each :class:`~loopml.tracking.client.Client` owns one :class:`Heartbeat`: a daemon thread
+that serves that client's live runs. It renews each run's lease every heartbeat interval
+*first*, then flushes buffered writes (about once a second), so a slow flush can never let
+a lease lapse. A run whose process dies without ending it (SIGKILL, ``os._exit``, a killed
+notebook kernel) stops renewing its lease, and the next ``loopml`` process to look marks
+it ``crashed`` (at once when the dead process was on the same machine).
 
-While a run is live in the main thread, SIGTERM is turned into ``KeyboardInterrupt`` so
-both Ctrl-C and ``kill`` end it as ``cancelled``. At interpreter exit any run still live is
-ended: ``failed`` after an uncaught exception, ``succeeded`` otherwise (as if ``end()``
-had been called).
+A renewal that finds the run no longer ours (another process swept it) is loud: a warning
+on stderr at once, every later write of the run raises ``LeaseLostError``, and ending the
+run raises it too, so a script or ``loopml run`` exits non-zero.
+
+What must be process-wide is: while a run is live in the main thread, SIGTERM is turned
+into ``KeyboardInterrupt`` so both Ctrl-C and ``kill`` end it as ``cancelled``; at
+interpreter exit any run still live is ended (``failed`` after an uncaught exception,
+``succeeded`` otherwise, as if ``end()`` had been called).
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import signal
 import sys
 import threading
 import time
+import weakref
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +35,83 @@ if TYPE_CHECKING:
     from loopml.tracking.run import Run
 
 FLUSH_SECONDS = 1.0
+log = logging.getLogger("loopml")
 
-_lock = threading.Lock()
-_live: dict[str, Run] = {}
-_thread: threading.Thread | None = None
-_wake = threading.Event()
+
+class Heartbeat:
+    """One thread renewing the leases of, and flushing, the live runs of one client."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[str, Run] = {}
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self.beats = 0
+
+    def live_runs(self) -> list[Run]:
+        with self._lock:
+            return list(self._live.values())
+
+    def register(self, run: Run) -> None:
+        """Start serving ``run``: heartbeats, flushes, signal and exit handling."""
+        _install_process_hooks()
+        with self._lock:
+            self._live[run.id] = run
+            self._wake.set()  # recompute the wake interval now: this run's lease may be short
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="loopml-heartbeat", daemon=True
+                )
+                self._thread.start()
+        _heartbeats.add(self)
+        _take_sigterm()
+
+    def unregister(self, run: Run) -> None:
+        with self._lock:
+            self._live.pop(run.id, None)
+        _give_back_sigterm()
+
+    def _loop(self) -> None:
+        leave_signals_to_main_thread()
+        last_beat: dict[str, float] = {}
+        last_flush = 0.0
+        interval = FLUSH_SECONDS
+        while True:
+            self._wake.wait(interval)
+            self._wake.clear()
+            runs = self.live_runs()
+            if not runs:
+                interval = FLUSH_SECONDS
+                continue
+            # Beat well inside the shortest lease: a lease is 2.5 heartbeats long.
+            interval = min([FLUSH_SECONDS, *(r.heartbeat_seconds * 0.4 for r in runs)])
+            now = time.monotonic()
+            for run in runs:  # leases first: a slow flush must not let one lapse
+                if now - last_beat.get(run.id, 0.0) >= run.heartbeat_seconds * 0.9:
+                    try:
+                        run.beat()
+                        last_beat[run.id] = now
+                        self.beats += 1
+                    except Exception:  # a busy or briefly unavailable store: retry next tick
+                        continue
+            if now - last_flush >= FLUSH_SECONDS * 0.9:
+                last_flush = now
+                for run in runs:
+                    run.flush(background=True)
+
+
+# --- process-wide hooks ------------------------------------------------------------------
+
+_heartbeats: weakref.WeakSet[Heartbeat] = weakref.WeakSet()
 _hooks_installed = False
 _uncaught: list[BaseException] = []
 _previous_sigterm: Any = None
+_sigterm_users = 0
+_sigterm_lock = threading.Lock()
+
+
+def _all_live() -> list[Run]:
+    return [run for hb in list(_heartbeats) for run in hb.live_runs()]
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -50,13 +127,13 @@ _original_excepthook = sys.excepthook
 
 
 def _at_exit() -> None:
-    for run in list(_live.values()):
+    for run in _all_live():
         status = "failed" if _uncaught else "succeeded"
         error = f"{type(_uncaught[0]).__name__}: {_uncaught[0]}" if _uncaught else None
         try:
             run.end(status, error=error)
-        except Exception:  # the store may be gone at exit; the lease will expire instead
-            continue
+        except Exception as exc:  # the store may be gone at exit; the lease expires instead
+            log.warning("loopml: could not end run %s at exit: %s", run.id[:8], exc)
 
 
 def _install_process_hooks() -> None:
@@ -68,57 +145,28 @@ def _install_process_hooks() -> None:
     atexit.register(_at_exit)
 
 
-def _loop() -> None:
-    leave_signals_to_main_thread()
-    last_beat: dict[str, float] = {}
-    interval = FLUSH_SECONDS
-    while True:
-        _wake.wait(interval)
-        _wake.clear()
-        with _lock:
-            runs = list(_live.values())
-            if not runs:
-                interval = FLUSH_SECONDS
-                continue
-        # Beat well inside the shortest lease: a lease is 2.5 heartbeats long.
-        interval = min([FLUSH_SECONDS, *(r.heartbeat_seconds * 0.4 for r in runs)])
-        now = time.monotonic()
-        for run in runs:
-            try:
-                run.flush()
-                if now - last_beat.get(run.id, 0.0) >= run.heartbeat_seconds * 0.9:
-                    run.beat()
-                    last_beat[run.id] = now
-            except Exception:  # a busy or briefly unavailable store: try again next tick
-                continue
+def _take_sigterm() -> None:
+    """While any run is live, SIGTERM in the main thread means Ctrl-C."""
+    global _previous_sigterm, _sigterm_users
+    with _sigterm_lock:
+        _sigterm_users += 1
+        if _sigterm_users != 1 or threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            current = signal.getsignal(signal.SIGTERM)
+            if current in (signal.SIG_DFL, None):
+                _previous_sigterm = current
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main interpreter thread
+            pass
 
 
-def register(run: Run) -> None:
-    """Start serving ``run``: heartbeats, flushes, signal and exit handling."""
-    global _thread, _previous_sigterm
-    _install_process_hooks()
-    with _lock:
-        _live[run.id] = run
-        _wake.set()  # recompute the wake interval now: this run's lease may be short
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_loop, name="loopml-heartbeat", daemon=True)
-            _thread.start()
-        if threading.current_thread() is threading.main_thread() and len(_live) == 1:
-            try:
-                current = signal.getsignal(signal.SIGTERM)
-                if current in (signal.SIG_DFL, None):
-                    _previous_sigterm = current
-                    signal.signal(signal.SIGTERM, _on_sigterm)
-            except ValueError:  # not the main interpreter thread
-                pass
-
-
-def unregister(run: Run) -> None:
-    global _previous_sigterm
-    with _lock:
-        _live.pop(run.id, None)
+def _give_back_sigterm() -> None:
+    global _previous_sigterm, _sigterm_users
+    with _sigterm_lock:
+        _sigterm_users = max(0, _sigterm_users - 1)
         if (
-            not _live
+            _sigterm_users == 0
             and _previous_sigterm is not None
             and threading.current_thread() is threading.main_thread()
         ):

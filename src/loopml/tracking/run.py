@@ -1,33 +1,41 @@
 """``Run``: one execution, live (logging) or finished (reading), in Python and notebooks.
 
-A live run owns a lease token, a :class:`BatchWriter` and a slot in the heartbeat thread;
-a finished run is a view over the store. Both are the same class, so
+A live run owns a lease token, a :class:`BatchWriter` and a slot in its client's
+heartbeat; a finished run is a view over the store. Both are the same class, so
 ``run = train(alpha=0.5)`` and ``with loopml.start_run() as run`` give the same object.
+``Run.attach`` gives another process (an executor's worker, a distributed training
+job) a handle that logs into a run it does not own.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import math
 import os
 import platform
+import resource
 import socket
-import threading
 import time
 import traceback
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import LoopmlError, NotFoundError, did_you_mean
+from loopml._process import owner_token
+from loopml.errors import LeaseLostError, LoopmlError, NotFoundError, did_you_mean
 from loopml.store import MetricPoint, RunRecord, StepRunRecord
-from loopml.tracking import liveness
+from loopml.store.runs import environment_digest
 from loopml.tracking.context import _active
+from loopml.tracking.cost import Usage, run_cost
+from loopml.tracking.environment import environments
 from loopml.tracking.writer import BatchWriter
 
 if TYPE_CHECKING:
+    from loopml.store.engine import Tx
     from loopml.tracking.client import Client
 
 LEASE_FACTOR = 2.5
+log = logging.getLogger("loopml")
 
 
 class Run:
@@ -43,10 +51,15 @@ class Run:
         self._token = token
         self._writer = BatchWriter(client.metadata, run_id) if token else None
         self._ctx_token: Any = None
+        self._started = time.monotonic()
         self._started_cpu = time.process_time()
-        self._env_thread: threading.Thread | None = None
+        self._env_digest: str | None = None
+        self._git: dict[str, Any] | None = None
+        self._lost: LeaseLostError | None = None
         self._ended = False
         self.heartbeat_seconds = client.settings.heartbeat_seconds
+        self.pipeline = ""
+        self.number = 0
 
     # -- creating -------------------------------------------------------------------------
 
@@ -60,59 +73,49 @@ class Run:
         kind: str = "pipeline",
         executor: str = "local",
     ) -> Run:
-        """Create a live run: stored as ``running``, heartbeating, capturing its environment."""
-        store = client.metadata
-        record, token = store.runs.create(
+        """Create a live run: stored as ``running``, heartbeating, with its environment."""
+        captured = environments.peek(client.settings.root)
+        env, git = captured if captured is not None else (None, None)
+        git_row = client.git_row(git) if git is not None else None
+        new, token = client.metadata.runs.create(
             pipeline=pipeline,
             name=name,
             kind=kind,
             host=socket.gethostname(),
             pid=os.getpid(),
+            owner=owner_token(),
             executor=executor,
             lease_s=client.settings.heartbeat_seconds * LEASE_FACTOR,
             python_version=platform.python_version(),
+            environment=env,
+            git=git_row,
         )
-        run = cls(client, record.id, token=token)
-        liveness.register(run)
-        run._env_thread = threading.Thread(
-            target=run._capture_environment, name="loopml-env", daemon=True
-        )
-        run._env_thread.start()
+        run = cls(client, new.id, token=token)
+        run.pipeline, run.number = pipeline, new.number
+        if env is not None:
+            run._env_digest = environment_digest(env)[0]
+            run._git = git_row
+        client.heartbeat.register(run)
         return run
-
-    def _capture_environment(self) -> None:
-        from loopml._signals import leave_signals_to_main_thread
-        from loopml.tracking.environment import capture
-
-        leave_signals_to_main_thread()
-        try:
-            env = capture(self.client.settings.root)
-            git = env.pop("git", {})
-            diff_digest = None
-            if git.get("diff"):
-                stored = self.client.store_value(git["diff"].encode("utf-8"))
-                self.client.metadata.lineage.record(
-                    stored, run_id=self.id, step_run_id=None, direction="logged", name="git.diff"
-                )
-                diff_digest = stored.digest
-            self.client.metadata.runs.update_info(
-                self.id,
-                environment=env,
-                git_commit=git.get("commit"),
-                git_dirty=git.get("dirty"),
-                git_diff_digest=diff_digest,
-            )
-        except Exception:  # capture is best effort; it must never fail the run
-            return
 
     @classmethod
     def attach(cls, client: Client, run_id: str) -> Run:
-        """A logging handle on a run another process owns (an executor's worker).
+        """A logging handle on a run another process owns (an executor's worker, a DDP rank).
 
-        It logs and flushes; only the owner heartbeats and ends the run.
+        It logs and flushes; only the owner heartbeats and ends the run. Writes are refused
+        once the run has ended.
+
+        Raises:
+            NotFoundError: no run has that id.
+            LeaseLostError: the run is not running.
         """
-        run = cls(client, run_id)
-        run._writer = BatchWriter(client.metadata, run_id)
+        run = cls(client, client.metadata.runs.resolve(run_id))
+        status = run.record.status
+        if status != "running":
+            raise LeaseLostError(
+                f"Run {run.label} is {status}; only a running run can be attached to."
+            )
+        run._writer = BatchWriter(client.metadata, run.id)
         return run
 
     # -- live logging ---------------------------------------------------------------------
@@ -122,6 +125,8 @@ class Run:
         return self._writer is not None and not self._ended
 
     def _require_live(self) -> BatchWriter:
+        if self._lost is not None:
+            raise self._lost
         if self._writer is None or self._ended:
             raise LoopmlError(
                 f"Run {self.label} is not live in this process; it can be read but not logged to."
@@ -165,19 +170,45 @@ class Run:
         """What one step logged to this run (kept with its cache entry for replay on a hit)."""
         return self._writer.take_step_log(step_run_id) if self._writer is not None else {}
 
-    def flush(self) -> None:
+    def flush(self, *, background: bool = False) -> None:
         if self._writer is not None:
-            self._writer.flush()
+            self._writer.flush(background=background)
 
     def beat(self) -> None:
-        # Beats go on while end() runs: the lease must outlive the final writes.
-        if self._token:
-            self.client.metadata.runs.heartbeat(self.id, self._token)
+        """Renew the lease (the heartbeat thread calls this); a lost lease is reported at once."""
+        if not self._token or self._lost is not None:
+            return
+        if self.client.metadata.runs.heartbeat(self.id, self._token):
+            return
+        record = self.client.metadata.runs.get(self.id)
+        if record.status == "running" or self._ended:
+            return  # finished by end() between the check and now
+        self._lost = LeaseLostError(
+            f"Run {record.label} lost its lease: another process marked it {record.status} "
+            f"({record.error or 'no reason recorded'}) while this process was still working. "
+            "Its further writes are refused. This happens when the process was stopped or "
+            "starved longer than the lease (heartbeat_seconds × 2.5), or its clock or network "
+            "failed; raise [run] heartbeat_seconds if steps block the interpreter for long."
+        )
+        log.warning("loopml: %s", self._lost)
+        if self._writer is not None:
+            self._writer.failure = self._lost
 
     def end(
-        self, status: str = "succeeded", *, error: str | None = None, cost: float | None = None
+        self,
+        status: str = "succeeded",
+        *,
+        error: str | None = None,
+        cost: float | None = None,
+        usages: list[Usage] | None = None,
+        peak_bytes: int | None = None,
     ) -> None:
-        """Flush and move the run to a final status (idempotent)."""
+        """Flush and move the run to a final status (idempotent).
+
+        Raises:
+            LeaseLostError: the run had been marked crashed by another process while this
+                one still worked; its final status stays ``crashed``, with a note.
+        """
         if self._writer is None or self._ended:
             return
         if self._token is None:  # attached handle: the owner ends the run
@@ -185,22 +216,108 @@ class Run:
             return
         self._ended = True
         try:
-            try:
-                self._writer.flush()
-            except Exception as exc:  # writes failed: the run cannot be called a success
-                status, error = "failed", f"Could not store buffered metrics: {exc}"
-            if self._env_thread is not None:
-                self._env_thread.join(timeout=10)
-            cpu_s = time.process_time() - self._started_cpu
+            batch = self._writer.take()
+            wall = time.monotonic() - self._started
             if cost is None:
-                record = self.record
-                hours = (time.time() - record.started_at) / 3600
-                cost = hours * self.client.settings.prices.cpu_hour
-            self.client.metadata.runs.finish(
-                self.id, self._token, status, error=error, cpu_s=cpu_s, cost=cost
-            )
+                peak = peak_bytes if peak_bytes is not None else _peak_rss()
+                cost = run_cost(
+                    self.client.settings.prices,
+                    usages if usages is not None else [Usage(wall)],
+                    run_wall_s=wall,
+                    peak_bytes=peak,
+                )
+            write_env = self._final_environment()
+            metrics = self.client.metadata.metrics.batch_writer(self.id, *batch)
+
+            def before(tx: Tx) -> None:
+                metrics(tx)
+                write_env(tx)
+
+            try:
+                ended = self.client.metadata.runs.finish(
+                    self.id,
+                    self._token,
+                    status,
+                    error=error,
+                    cpu_s=time.process_time() - self._started_cpu,
+                    cost=cost,
+                    before=before,
+                )
+            except LeaseLostError:
+                ended = False
+            except LoopmlError as exc:
+                if not self._is_refused_batch(exc):
+                    raise
+                # A value the store refused must not cost the run its final status.
+                self._writer.restore(batch)
+                try:
+                    self._writer.flush()
+                except LoopmlError as flush_error:
+                    status, error = "failed", f"Could not store buffered metrics: {flush_error}"
+                ended = self.client.metadata.runs.finish(
+                    self.id, self._token, status, error=error, cost=cost
+                )
+            if not ended:
+                self._report_lost(status)
         finally:  # only now stop heartbeating: until finish() the run must look alive
-            liveness.unregister(self)
+            self.client.heartbeat.unregister(self)
+
+    @staticmethod
+    def _is_refused_batch(exc: LoopmlError) -> bool:
+        from loopml.errors import InvalidParameterError
+
+        return isinstance(exc, InvalidParameterError)
+
+    def _final_environment(self) -> Any:
+        """A write (for the finish transaction) updating the environment if it changed.
+
+        Packages imported inside steps (scikit-learn in the init template) are only in
+        ``sys.modules`` now, so the environment is captured again when the run ends.
+        """
+        if not environments.wait(10):
+            return lambda tx: None
+        env, git = environments.capture(self.client.settings.root)
+        digest, data = environment_digest(env)
+        git_row = self.client.git_row(git)
+        if digest == self._env_digest and git_row == self._git:
+            return lambda tx: None
+        diff_digest = git_row.get("diff_digest")
+
+        def write(tx: Tx) -> None:
+            tx.execute(
+                "INSERT INTO environments (digest, data) VALUES (?, ?) "
+                "ON CONFLICT (digest) DO NOTHING",
+                (digest, data),
+            )
+            tx.execute(
+                "UPDATE runs SET env_digest = ?, git_commit = ?, git_dirty = ?, "
+                "git_diff_digest = ? WHERE id = ?",
+                (digest, git_row.get("commit"), git_row.get("dirty"), diff_digest, self.id),
+            )
+            if diff_digest:
+                tx.execute(
+                    "INSERT INTO artifact_links (run_id, step_run_id, digest, direction, name) "
+                    "VALUES (?, NULL, ?, 'logged', 'git.diff')",
+                    (self.id, diff_digest),
+                )
+
+        return write
+
+    def _report_lost(self, wanted: str) -> None:
+        record = self.client.metadata.runs.get(self.id)
+        if record.status == wanted:
+            return
+        note = (
+            f"The process kept working after that and tried to end the run as {wanted} "
+            f"at {time.strftime('%H:%M:%S')}."
+        )
+        assert self._token is not None
+        self.client.metadata.runs.note_lost_lease(self.id, self._token, note)
+        raise LeaseLostError(
+            f"Run {record.label} ended as {record.status}, not {wanted}: another process "
+            f"marked it {record.status} while this one still worked ({record.error}). Its "
+            "outputs so far are stored; re-run it to record a successful run."
+        )
 
     # -- context manager (start_run) ------------------------------------------------------
 
@@ -215,7 +332,12 @@ class Run:
             _active.reset(self._ctx_token)
             self._ctx_token = None
         status, error = status_for(exc)
-        self.end(status, error=error)
+        try:
+            self.end(status, error=error)
+        except LeaseLostError:
+            if exc is None:
+                raise
+            # The block's own exception is what the user must see first.
 
     # -- reading --------------------------------------------------------------------------
 
@@ -225,9 +347,9 @@ class Run:
 
     @property
     def status(self) -> str:
-        """Fresh from the store; a run whose process died reads as ``crashed`` once its lease is over."""
+        """Fresh from the store; a run whose process died reads as ``crashed``."""
         if not self.live:
-            self.client.metadata.runs.sweep_crashed()
+            self.client.sweep()
         return self.record.status
 
     @property
@@ -254,7 +376,8 @@ class Run:
 
     def metric_history(self, name: str) -> list[MetricPoint]:
         """Every point of one metric series, sorted by step."""
-        self.flush()
+        if self.live:
+            self.flush()
         return self.client.metadata.metrics.history(self.id, name)
 
     def outputs(self) -> dict[str, str]:
@@ -301,7 +424,9 @@ class Run:
         return dag_svg([s.name for s in steps], edges, status={s.name: s.status for s in steps})
 
     def _repr_html_(self) -> str:
-        """Notebook display: status, timing, params, metrics and steps as tables."""
+        """Notebook display: status, timing, params, metrics and steps (with why each ran)."""
+        from loopml.tracking.cost import format_cost
+
         rec = self.record
         e = html.escape
         colour = {
@@ -312,31 +437,37 @@ class Run:
             "crashed": "#cf222e",
         }.get(rec.status, "#000")
         rows = "".join(
-            f"<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>" for k, v in sorted(rec.params.items())
+            f"<tr><td>{e(k)}</td><td>{e(_clip(str(v)))}</td></tr>"
+            for k, v in sorted(rec.params.items())
         )
         mets = "".join(
             f"<tr><td>{e(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in sorted(rec.metrics.items())
         )
         steps = "".join(
             f"<tr><td>{e(s.name)}</td><td>{e(s.status)}{' (cached)' if s.cached else ''}</td>"
-            f"<td>{_fmt(s.wall_s or 0)} s</td><td>{_mem(s.peak_mem_bytes)}</td></tr>"
+            f"<td>{_fmt(s.wall_s or 0)} s</td><td>{_mem(s.peak_mem_bytes)}</td>"
+            f"<td>{e(s.why)}</td></tr>"
             for s in self.steps
         )
         from loopml.tracking.charts import svg_line
 
         charts = self._dag_svg()
-        for key in sorted(rec.metrics)[:12]:
-            series = self.client.metadata.metrics.history(self.id, key)
-            if len(series) > 1:
-                charts += svg_line(key, [p.step for p in series], [p.value for p in series])
+        keys = sorted(rec.metrics)[:12]
+        series = self.client.metadata.metrics.histories(self.id, keys, min_points=2)
+        for key in keys:
+            if key in series:
+                points = series[key]
+                charts += svg_line(key, [p.step for p in points], [p.value for p in points])
+        currency = self.client.settings.prices.currency
         return (
             f"<div><b>Run {e(rec.label)}</b> <code>{e(rec.short_id)}</code> "
             f"<span style='color:{colour};font-weight:bold'>{e(rec.status)}</span> "
-            f"{_fmt(rec.duration_s or 0)} s"
+            f"{_fmt(rec.duration_s or 0)} s · {e(format_cost(rec.cost, currency))}"
             + (f"<table><tr><th>param</th><th>value</th></tr>{rows}</table>" if rows else "")
             + (f"<table><tr><th>metric</th><th>latest</th></tr>{mets}</table>" if mets else "")
             + (
-                f"<table><tr><th>step</th><th>status</th><th>time</th><th>peak mem</th></tr>{steps}</table>"
+                "<table><tr><th>step</th><th>status</th><th>time</th>"
+                f"<th>peak mem (process)</th><th>why</th></tr>{steps}</table>"
                 if steps
                 else ""
             )
@@ -355,6 +486,18 @@ def status_for(exc: BaseException | None) -> tuple[str, str | None]:
         code = exc.code
         return ("succeeded", None) if code in (0, None) else ("failed", f"SystemExit({code!r})")
     return "failed", "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def _peak_rss() -> int:
+    """This process's peak resident set size so far, in bytes (Linux reports KiB)."""
+    try:
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except (OSError, ValueError):
+        return 0
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + f"… ({len(text):,} characters)"
 
 
 def _fmt(value: float) -> str:

@@ -3,7 +3,17 @@
 Points are validated when logged (so the caller gets the error), buffered in memory and
 written in one transaction per batch: when the buffer reaches ``max_points``, when the
 heartbeat thread ticks (about once a second), and when the run ends or the process is
-interrupted. A failed flush keeps the buffer and raises, so no point is dropped silently.
+interrupted.
+
+Nothing is dropped silently:
+
+- a store that is briefly unavailable keeps the batch buffered for the next flush;
+- a row the store refuses (it should have been refused at the call) does not sink the
+  batch: the batch is split until the bad rows are isolated, the rest is stored, and the
+  bad rows are reported;
+- a run swept as crashed refuses the batch (``LeaseLostError``), and says how much was lost.
+
+An error met by a background flush is raised by the next logging call of the run.
 """
 
 from __future__ import annotations
@@ -12,9 +22,12 @@ import threading
 import time
 from typing import Any
 
+from loopml.errors import InvalidParameterError, LeaseLostError, LoopmlError
 from loopml.store import MetadataStore
-from loopml.store.metrics import Point, check_key, check_point, check_text, param_value
+from loopml.store.metrics import Point, check_point, param_row, tag_row
 from loopml.tracking.context import active_step_run
+
+_Batch = tuple[list[Point], dict[str, Any], dict[str, Any]]
 
 
 class BatchWriter:
@@ -26,13 +39,19 @@ class BatchWriter:
         self.max_points = max_points
         self.points: list[Point] = []
         self.params: dict[str, Any] = {}
-        self.tags: dict[str, str] = {}
+        self.tags: dict[str, Any] = {}
         self.written = 0
+        self.failure: LoopmlError | None = None
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._next_step: dict[str, int] = {}
         # What each running step logged, so a later cache hit can replay it into its run.
         self.by_step: dict[str, dict[str, Any]] = {}
+
+    def _raise_failure(self) -> None:
+        failure, self.failure = self.failure, None
+        if failure is not None:
+            raise failure
 
     def _step_log(self) -> dict[str, Any] | None:
         step_run = active_step_run()
@@ -46,6 +65,8 @@ class BatchWriter:
             return self.by_step.pop(step_run_id, {"metrics": [], "params": {}, "tags": {}})
 
     def metric(self, key: str, value: float, step: int | None, timestamp: object) -> None:
+        if self.failure is not None:
+            self._raise_failure()
         ts = time.time() if timestamp is None else timestamp
         with self._lock:
             if step is None:
@@ -65,41 +86,135 @@ class BatchWriter:
             self.metric(key, value, step, timestamp)
 
     def param(self, key: str, value: Any) -> None:
-        check_key("Param", key)
-        check_text("Param", key, param_value(value)[0])
+        if self.failure is not None:
+            self._raise_failure()
+        name, text, _ = param_row(key, value)  # checked now: the caller gets the error
         with self._lock:
-            self.params[key] = value
+            self.params[name] = value
             log = self._step_log()
             if log is not None:
-                log["params"][key] = (
-                    value
-                    if isinstance(value, bool | int | float | str) or value is None
-                    else repr(value)
+                log["params"][name] = (
+                    value if isinstance(value, bool | int | float) or value is None else text
                 )
 
     def tag(self, key: str, value: Any) -> None:
-        check_key("Tag", key)
-        check_text("Tag", key, str(value))
+        if self.failure is not None:
+            self._raise_failure()
+        name, text = tag_row(key, value)
         with self._lock:
-            self.tags[key] = str(value)
+            self.tags[name] = value
             log = self._step_log()
             if log is not None:
-                log["tags"][key] = str(value)
+                log["tags"][name] = text
 
-    def flush(self) -> None:
-        """Write everything buffered; on failure the data stays buffered and the error is raised."""
+    def take(self) -> _Batch:
+        """Everything buffered, removed from the buffer (put it back with ``restore``)."""
+        with self._lock:
+            batch = (self.points, self.params, self.tags)
+            self.points, self.params, self.tags = [], {}, {}
+        return batch
+
+    def restore(self, batch: _Batch) -> None:
+        points, params, tags = batch
+        with self._lock:
+            self.points[:0] = points
+            self.params = {**params, **self.params}
+            self.tags = {**tags, **self.tags}
+
+    def flush(self, *, background: bool = False) -> None:
+        """Write everything buffered.
+
+        A transient failure leaves the data buffered and raises; in the background (the
+        heartbeat thread) it is kept for the next call of the run's owner instead.
+        """
         with self._flush_lock:
-            with self._lock:
-                points, params, tags = self.points, self.params, self.tags
-                self.points, self.params, self.tags = [], {}, {}
-            if not (points or params or tags):
+            batch = self.take()
+            if not any(batch):
+                if not background:
+                    self._raise_failure()
                 return
             try:
-                self.store.metrics.write_batch(self.run_id, points, params, tags)
-            except BaseException:
-                with self._lock:
-                    self.points[:0] = points
-                    self.params = {**params, **self.params}
-                    self.tags = {**tags, **self.tags}
+                self._write(batch)
+            except LeaseLostError as exc:
+                lost = LeaseLostError(f"{exc} {_describe(batch)} were not stored.")
+                if background:
+                    self.failure = lost
+                    return
+                raise lost from exc
+            except InvalidParameterError as exc:
+                refused = self._store_isolating(batch, exc)
+                if background:
+                    self.failure = refused
+                    return
+                raise refused from exc
+            except LoopmlError:
+                self.restore(batch)
+                if background:
+                    return  # a busy or briefly unavailable store: the next tick retries
                 raise
-            self.written += len(points)
+            self.written += len(batch[0])
+            if not background:
+                self._raise_failure()
+
+    def _write(self, batch: _Batch) -> None:
+        self.store.metrics.write_batch(self.run_id, *batch)
+
+    def _store_isolating(
+        self, batch: _Batch, first: InvalidParameterError
+    ) -> InvalidParameterError:
+        """Store every row of ``batch`` the store accepts; return an error naming the others."""
+        refused: list[str] = []
+
+        def attempt(part: _Batch) -> None:
+            try:
+                self._write(part)
+                self.written += len(part[0])
+            except InvalidParameterError:
+                halves = _split(part)
+                if halves is None:
+                    refused.append(_describe(part))
+                    return
+                for half in halves:
+                    attempt(half)
+
+        points, params, tags = batch
+        parts: list[_Batch] = [(points, {}, {}), ([], params, {}), ([], {}, tags)]
+        for part in parts:
+            if any(part):
+                attempt(part)
+        shown = "; ".join(refused[:3]) + (
+            f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+        )
+        return InvalidParameterError(
+            f"The store refused {len(refused)} row{'s' if len(refused) != 1 else ''} of run "
+            f"{self.run_id[:8]} ({shown}); the rest of the batch was stored. First error: {first}"
+        )
+
+
+def _split(batch: _Batch) -> list[_Batch] | None:
+    """Halves of a batch holding more than one row, or None for a single row."""
+    points, params, tags = batch
+    if len(points) > 1:
+        mid = len(points) // 2
+        return [(points[:mid], {}, {}), (points[mid:], {}, {})]
+    for kind, rows in (("params", params), ("tags", tags)):
+        if len(rows) > 1:
+            items = list(rows.items())
+            mid = len(items) // 2
+            halves = [dict(items[:mid]), dict(items[mid:])]
+            if kind == "params":
+                return [([], halves[0], {}), ([], halves[1], {})]
+            return [([], {}, halves[0]), ([], {}, halves[1])]
+    return None
+
+
+def _describe(batch: _Batch) -> str:
+    points, params, tags = batch
+    parts = []
+    if points:
+        parts.append(f"{len(points):,} metric point{'s' if len(points) != 1 else ''}")
+    if params:
+        parts.append(f"param{'s' if len(params) != 1 else ''} {', '.join(sorted(params)[:5])}")
+    if tags:
+        parts.append(f"tag{'s' if len(tags) != 1 else ''} {', '.join(sorted(tags)[:5])}")
+    return ", ".join(parts) or "nothing"

@@ -8,6 +8,10 @@ built-ins, so the most specific registration wins and a user's wins a tie.
 
 A materializer may also define ``problem(value) -> str | None``: a reason why it cannot
 store this particular value (a dict with int keys is not JSON), so lookup moves on.
+
+Registrations live in a :class:`MaterializerRegistry`. ``register_materializer`` adds to
+the process-wide default; each ``Client`` has its own registry whose lookups fall back to
+the default, so two clients (a server holding two projects) can register differently.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from loopml.errors import MaterializerError, NotFoundError, did_you_mean
+from loopml.plugins import BUILTINS
 
 __all__ = [
     "Materializer",
+    "MaterializerRegistry",
+    "default_registry",
     "materializer_for",
     "materializer_named",
     "register_materializer",
@@ -60,17 +67,7 @@ class Materializer(Protocol):
         ...
 
 
-_BUILTIN_CLASSES: dict[str, str] = {
-    "bytes": "loopml.artifacts.materializers.builtin:BytesMaterializer",
-    "text": "loopml.artifacts.materializers.builtin:TextMaterializer",
-    "json": "loopml.artifacts.materializers.builtin:JsonMaterializer",
-    "pandas.parquet": "loopml.artifacts.materializers.pandas:PandasParquetMaterializer",
-    "polars.parquet": "loopml.artifacts.materializers.polars:PolarsParquetMaterializer",
-    "numpy.npy": "loopml.artifacts.materializers.numpy:NumpyMaterializer",
-    "sklearn.pickle": "loopml.artifacts.materializers.sklearn:SklearnPickleMaterializer",
-    "file": "loopml.artifacts.materializers.files:FileMaterializer",
-    "folder.tar": "loopml.artifacts.materializers.files:FolderMaterializer",
-}
+_BUILTIN_CLASSES = BUILTINS["materializer"]
 
 _JSON_TYPES = (dict, list, tuple, int, float, bool, type(None))
 # Keys are classes (cheap stdlib types) or "module.QualName" strings (third-party types,
@@ -100,8 +97,6 @@ _SUPPORTED = (
 )
 
 _builtin_instances: dict[str, Materializer] = {}
-_user_types: dict[type | str, list[Materializer]] = {}
-_user_named: dict[str, Materializer] = {}
 
 
 def type_name(cls: type) -> str:
@@ -112,8 +107,9 @@ def type_name(cls: type) -> str:
 def _builtin(name: str) -> Materializer:
     found = _builtin_instances.get(name)
     if found is None:
-        module, _, attr = _BUILTIN_CLASSES[name].partition(":")
-        found = getattr(importlib.import_module(module), attr)()
+        from loopml.plugins import load
+
+        found = load("materializer", name)()
         _builtin_instances[name] = found
     return found
 
@@ -122,8 +118,123 @@ def _describe(cls: type | str) -> str:
     return cls if isinstance(cls, str) else type_name(cls)
 
 
+class MaterializerRegistry:
+    """Which materializer stores values of which type; user registrations win over built-ins.
+
+    Args:
+        parent: a registry consulted after this one's own registrations (the default).
+    """
+
+    def __init__(self, parent: MaterializerRegistry | None = None) -> None:
+        self.parent = parent
+        self._types: dict[type | str, list[Materializer]] = {}
+        self._named: dict[str, Materializer] = {}
+
+    def register(self, type_: type | str, materializer: Materializer) -> None:
+        """Use ``materializer`` for values of ``type_`` and its subclasses (see
+        :func:`register_materializer`)."""
+        if not (isinstance(type_, type) or (isinstance(type_, str) and _is_dotted(type_))):
+            raise MaterializerError(
+                f"register_materializer() needs a class or a 'module.QualName' string as type_; "
+                f"got {type_!r}. Example: register_materializer('pandas.DataFrame', MyMaterializer())."
+            )
+        _check_materializer(materializer)
+        name = materializer.name
+        if name in _BUILTIN_CLASSES and type_name(type(materializer)) != _BUILTIN_CLASSES[
+            name
+        ].replace(":", "."):
+            raise MaterializerError(
+                f"Materializer name {name!r} belongs to a built-in materializer; artifacts stored "
+                f"under it must keep loading. Give {type(materializer).__qualname__} another name."
+            )
+        previous = self._lookup_name(name)
+        if previous is not None and type_name(type(previous)) != type_name(type(materializer)):
+            raise MaterializerError(
+                f"Materializer name {name!r} is already registered by {type_name(type(previous))}; "
+                f"got another one from {type_name(type(materializer))}. Names are stored with "
+                "artifacts, so each must mean one format: choose a different name."
+            )
+        self._named[name] = materializer
+        others = [m for m in self._types.get(type_, []) if m.name != name]
+        self._types[type_] = [materializer, *others]
+
+    def _lookup_name(self, name: str) -> Materializer | None:
+        found = self._named.get(name)
+        if found is None and self.parent is not None:
+            return self.parent._lookup_name(name)
+        return found
+
+    def _user_types(self) -> list[dict[type | str, list[Materializer]]]:
+        chain, reg = [], self
+        while reg is not None:
+            chain.append(reg._types)
+            reg = reg.parent  # type: ignore[assignment]
+        return chain
+
+    def _candidates(self, cls: type) -> Iterator[Materializer]:
+        spelled = type_name(cls)
+        for types_ in self._user_types():
+            yield from types_.get(cls, ())
+            yield from types_.get(spelled, ())
+            # Libraries rewrite __module__ (pandas.core.frame.DataFrame says "pandas"), so a
+            # user's string also matches when it names this very class by another path.
+            for key, registered in list(types_.items()):
+                if isinstance(key, str) and key != spelled and _resolve(key) is cls:
+                    yield from registered
+        for key in (cls, spelled):
+            for name in _BUILTIN_TYPES.get(key, ()):
+                yield _builtin(name)
+
+    def for_value(self, value: Any, *, source: str | None = None) -> Materializer:
+        """The materializer that stores ``value`` (see :func:`materializer_for`)."""
+        reasons: list[str] = []
+        for cls in type(value).__mro__:
+            for materializer in self._candidates(cls):
+                problem = getattr(materializer, "problem", None)
+                reason = problem(value) if callable(problem) else None
+                if reason is None:
+                    return materializer
+                reasons.append(f"{materializer.name}: {reason}")
+        spelled = type_name(type(value))
+        origin = f" (returned by {source})" if source else ""
+        why = f" Tried {'; '.join(reasons)}." if reasons else ""
+        user = sorted({_describe(t) for types_ in self._user_types() for t in types_})
+        extra = f", plus your registrations: {', '.join(user)}" if user else ""
+        raise MaterializerError(
+            f"No materializer for values of type {spelled!r}{origin}.{why} Supported types: "
+            f"{_SUPPORTED}{extra}. To store it, convert it to one of these, or register a "
+            f"materializer: `loopml.register_materializer({spelled!r}, MyMaterializer())` "
+            "(see loopml.artifacts.Materializer)."
+        )
+
+    def named(self, name: str) -> Materializer:
+        """The materializer recorded as ``name`` (see :func:`materializer_named`)."""
+        if isinstance(name, str) and name in _BUILTIN_CLASSES:
+            return _builtin(name)
+        found = self._lookup_name(name) if isinstance(name, str) else None
+        if found is not None:
+            return found
+        from loopml.plugins import names
+
+        if isinstance(name, str) and name in names("materializer"):
+            return _builtin(name)
+        known = sorted({*_BUILTIN_CLASSES, *self._all_names()})
+        raise NotFoundError(
+            f"Unknown materializer {name!r}. Known materializers: {known}."
+            f"{did_you_mean(str(name), known)} If it is your own, call "
+            "loopml.register_materializer(...) before loading artifacts stored with it."
+        )
+
+    def _all_names(self) -> set[str]:
+        found = set(self._named)
+        return found | (self.parent._all_names() if self.parent is not None else set())
+
+
+default_registry = MaterializerRegistry()
+
+
 def register_materializer(type_: type | str, materializer: Materializer) -> None:
-    """Use ``materializer`` for values of ``type_`` and its subclasses.
+    """Use ``materializer`` for values of ``type_`` and its subclasses, in every client.
 
     Args:
         type_: A class, or its ``"module.QualName"`` so the library need not be imported.
@@ -144,30 +255,7 @@ def register_materializer(type_: type | str, materializer: Materializer) -> None
         >>> materializer_for(Point(1, 2)).name
         'example.point'
     """
-    if not (isinstance(type_, type) or (isinstance(type_, str) and _is_dotted(type_))):
-        raise MaterializerError(
-            f"register_materializer() needs a class or a 'module.QualName' string as type_; "
-            f"got {type_!r}. Example: register_materializer('pandas.DataFrame', MyMaterializer())."
-        )
-    _check_materializer(materializer)
-    name = materializer.name
-    if name in _BUILTIN_CLASSES and type_name(type(materializer)) != _BUILTIN_CLASSES[name].replace(
-        ":", "."
-    ):
-        raise MaterializerError(
-            f"Materializer name {name!r} belongs to a built-in materializer; artifacts stored "
-            f"under it must keep loading. Give {type(materializer).__qualname__} another name."
-        )
-    previous = _user_named.get(name)
-    if previous is not None and type_name(type(previous)) != type_name(type(materializer)):
-        raise MaterializerError(
-            f"Materializer name {name!r} is already registered by {type_name(type(previous))}; "
-            f"got another one from {type_name(type(materializer))}. Names are stored with "
-            "artifacts, so each must mean one format: choose a different name."
-        )
-    _user_named[name] = materializer
-    others = [m for m in _user_types.get(type_, []) if m.name != name]
-    _user_types[type_] = [materializer, *others]
+    default_registry.register(type_, materializer)
 
 
 def _is_dotted(text: str) -> bool:
@@ -209,22 +297,8 @@ def _resolve(dotted: str) -> object | None:
     return None
 
 
-def _candidates(cls: type) -> Iterator[Materializer]:
-    spelled = type_name(cls)
-    yield from _user_types.get(cls, ())
-    yield from _user_types.get(spelled, ())
-    # Libraries rewrite __module__ (pandas.core.frame.DataFrame says "pandas"), so a
-    # user's string also matches when it names this very class by another path.
-    for key, registered in list(_user_types.items()):
-        if isinstance(key, str) and key != spelled and _resolve(key) is cls:
-            yield from registered
-    for key in (cls, spelled):
-        for name in _BUILTIN_TYPES.get(key, ()):
-            yield _builtin(name)
-
-
 def materializer_for(value: Any, *, source: str | None = None) -> Materializer:
-    """Return the materializer that stores ``value``, chosen by its type.
+    """Return the materializer that stores ``value``, chosen by its type (default registry).
 
     Args:
         value: Any Python value.
@@ -233,25 +307,7 @@ def materializer_for(value: Any, *, source: str | None = None) -> Materializer:
     Raises:
         MaterializerError: No registered materializer accepts the value.
     """
-    reasons: list[str] = []
-    for cls in type(value).__mro__:
-        for materializer in _candidates(cls):
-            problem = getattr(materializer, "problem", None)
-            reason = problem(value) if callable(problem) else None
-            if reason is None:
-                return materializer
-            reasons.append(f"{materializer.name}: {reason}")
-    spelled = type_name(type(value))
-    origin = f" (returned by {source})" if source else ""
-    why = f" Tried {'; '.join(reasons)}." if reasons else ""
-    user = sorted(_describe(t) for t in _user_types)
-    extra = f", plus your registrations: {', '.join(user)}" if user else ""
-    raise MaterializerError(
-        f"No materializer for values of type {spelled!r}{origin}.{why} Supported types: "
-        f"{_SUPPORTED}{extra}. To store it, convert it to one of these, or register a "
-        f"materializer: `loopml.register_materializer({spelled!r}, MyMaterializer())` "
-        "(see loopml.artifacts.Materializer)."
-    )
+    return default_registry.for_value(value, source=source)
 
 
 def materializer_named(name: str) -> Materializer:
@@ -260,16 +316,7 @@ def materializer_named(name: str) -> Materializer:
     Raises:
         NotFoundError: No materializer has that name; the message suggests the closest.
     """
-    if isinstance(name, str) and name in _BUILTIN_CLASSES:
-        return _builtin(name)
-    if isinstance(name, str) and name in _user_named:
-        return _user_named[name]
-    known = sorted({*_BUILTIN_CLASSES, *_user_named})
-    raise NotFoundError(
-        f"Unknown materializer {name!r}. Known materializers: {known}."
-        f"{did_you_mean(str(name), known)} If it is your own, call "
-        "loopml.register_materializer(...) before loading artifacts stored with it."
-    )
+    return default_registry.named(name)
 
 
 def require(module: str, purpose: str, extra: str) -> Any:

@@ -3,7 +3,11 @@
 The tar holds entries in sorted order with mtime 0, uid/gid 0 and no owner names, so the
 same folder content always gives the same bytes and digest. Symlinks are kept only when
 they point inside the folder (stored relative); one pointing outside is refused, as are
-FIFOs, sockets and devices. Extraction always uses tarfile's ``"data"`` filter.
+FIFOs, sockets and devices. Extraction goes through ``safetar.safe_extract``, which checks
+every member itself instead of trusting tarfile's version-dependent ``"data"`` filter.
+
+Both materializers *unpack*: the artifact store unpacks a digest once into
+``unpacked/<digest>/`` and hands every later load the same read-only path.
 """
 
 from __future__ import annotations
@@ -21,14 +25,15 @@ from loopml.errors import InvalidParameterError
 _COPY_BUFFER = 1 << 20
 
 
-def _safe_name(name: object, default: str) -> str:
+def safe_name(name: object, default: str) -> str:
+    """A stored file name reduced to one safe path component (never a directory)."""
     # The name comes back from the metadata store: never let it pick a directory.
     text = Path(str(name)).name if name else ""
     return text if text not in ("", ".", "..") else default
 
 
 class FileMaterializer:
-    """A ``pathlib.Path`` to a file ↔ the file's bytes; loads as a fresh temporary copy."""
+    """A ``pathlib.Path`` to a file ↔ the file's bytes; loads as a file with its original name."""
 
     name = "file"
     extension = ""
@@ -40,11 +45,17 @@ class FileMaterializer:
         shutil.copyfile(value, path)
         return {"name": Path(value).name}
 
-    def load(self, path: Path, metadata: dict[str, Any]) -> Path:
-        folder = Path(tempfile.mkdtemp(prefix="loopml-file-"))
-        target = folder / _safe_name(metadata.get("name"), "artifact")
-        shutil.copyfile(path, target)
+    def unpack(self, blob: Path, folder: Path, metadata: dict[str, Any]) -> Path:
+        """Write the file into the empty ``folder`` under its original name."""
+        target = folder / safe_name(metadata.get("name"), "artifact")
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(blob, target)
+        os.chmod(target, 0o444)
         return target
+
+    def load(self, path: Path, metadata: dict[str, Any]) -> Path:
+        """A private copy in a new temp folder (the artifact store shares one via ``unpack``)."""
+        return self.unpack(path, Path(tempfile.mkdtemp(prefix="loopml-file-")), metadata)
 
 
 class FolderMaterializer:
@@ -60,12 +71,15 @@ class FolderMaterializer:
         files, total = write_tar(Path(value), path)
         return {"name": Path(value).name, "files": files, "bytes": total}
 
-    def load(self, path: Path, metadata: dict[str, Any]) -> Path:
-        target = Path(tempfile.mkdtemp(prefix="loopml-folder-")) / _safe_name(
-            metadata.get("name"), "folder"
-        )
-        extract_tar(path, target)
+    def unpack(self, blob: Path, folder: Path, metadata: dict[str, Any]) -> Path:
+        """Extract the folder into ``folder`` under its original name."""
+        target = folder / safe_name(metadata.get("name"), "folder")
+        extract_tar(blob, target)
         return target
+
+    def load(self, path: Path, metadata: dict[str, Any]) -> Path:
+        """A private copy in a new temp folder (the artifact store shares one via ``unpack``)."""
+        return self.unpack(path, Path(tempfile.mkdtemp(prefix="loopml-folder-")), metadata)
 
 
 def _entries(root: Path, rel: Path = Path()) -> list[Path]:
@@ -143,17 +157,11 @@ def _kind(mode: int) -> str:
 
 
 def extract_tar(blob: Path, dest: Path) -> None:
-    """Extract the tar at ``blob`` into ``dest`` with the ``"data"`` filter.
+    """Extract the tar at ``blob`` into the new or empty folder ``dest``.
 
     Raises:
         InvalidParameterError: A member would escape ``dest`` or is not plain data.
     """
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(blob, mode="r:") as tar:
-        try:
-            tar.extractall(dest, filter="data")
-        except tarfile.FilterError as exc:
-            raise InvalidParameterError(
-                f"Refused to extract {blob} into {dest}: {exc}. The archive holds a member "
-                "that would escape the target folder or is not plain data."
-            ) from exc
+    from loopml.artifacts.safetar import safe_extract
+
+    safe_extract(blob, dest)

@@ -1,0 +1,98 @@
+"""Why a step ran, or where its outputs came from: computed once, stored with the step run.
+
+A step's *basis* is what its cache key was computed from::
+
+    {"code": {"train": ["<hash>", "pipelines.py"], "helpers.standardize": [...]},
+     "params": {"alpha": 0.5}, "inputs": {"df": "<digest>"}}
+
+On a cache miss the runner compares the basis with the one of the latest earlier run of
+the same pipeline step and stores the differences as the step's ``reason``; on a hit the
+reason names the run and step that made the outputs. ``describe`` turns a reason into
+the one line users see in ``loopml run``, ``runs show`` and notebooks.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_MAX_SHOWN = 60
+_MISSING = object()
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, dict) and "content" in value and "path" in value:
+        text = f"{value['path']} (content {str(value['content'])[:12]})"
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
+
+
+def diff_basis(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """What differs between two bases, most telling first: code, then params, then inputs."""
+    changes: list[dict[str, Any]] = []
+    old_code, new_code = old.get("code", {}), new.get("code", {})
+    for name in sorted(set(old_code) | set(new_code)):
+        before, after = old_code.get(name), new_code.get(name)
+        if before == after:
+            continue
+        where = (after or before or [None, ""])[1]
+        kind = "changed" if before and after else ("added" if after else "removed")
+        changes.append({"what": "code", "name": name, "file": where, "change": kind})
+    for what in ("params", "inputs"):
+        before_all, after_all = old.get(what, {}), new.get(what, {})
+        for name in sorted(set(before_all) | set(after_all)):
+            if before_all.get(name, _MISSING) != after_all.get(name, _MISSING):
+                changes.append(
+                    {
+                        "what": what[:-1],
+                        "name": name,
+                        "old": before_all.get(name, "<none>"),
+                        "new": after_all.get(name, "<none>"),
+                    }
+                )
+    if not changes and old.get("step") != new.get("step"):
+        changes.append({"what": "step", "name": new.get("step"), "old": old.get("step")})
+    return changes
+
+
+def describe(reason: dict[str, Any] | None) -> str:
+    """One line for a stored reason (empty when none was recorded)."""
+    if not reason:
+        return ""
+    kind = reason.get("kind")
+    if kind == "cached":
+        return f"from cache: run {reason.get('run', '?')}, step {reason.get('step', '?')}"
+    if kind == "no-cache":
+        return str(reason.get("why", "cache disabled"))
+    if kind == "first":
+        return "no earlier run of this step"
+    if kind == "retry":
+        return str(reason.get("why", "cached outputs could not be used"))
+    if kind == "changed":
+        parts = []
+        for change in reason.get("changes", [])[:3]:
+            what = change.get("what")
+            if what == "code":
+                verb = {"added": "now calls", "removed": "no longer calls"}.get(
+                    change.get("change", ""), "code changed:"
+                )
+                where = f" in {change['file']}" if change.get("file") else ""
+                parts.append(f"{verb} `{change['name']}`{where}")
+            elif what == "param":
+                parts.append(
+                    f"parameter {change['name']}: {_short(change['old'])} → {_short(change['new'])}"
+                )
+            elif what == "input":
+                parts.append(
+                    f"input {change['name']} changed ({str(change['old'])[:12]} → "
+                    f"{str(change['new'])[:12]})"
+                )
+            else:
+                parts.append(
+                    f"step definition changed ({change.get('old')} → {change.get('name')})"
+                )
+        more = len(reason.get("changes", [])) - 3
+        tail = f" (+{more} more)" if more > 0 else ""
+        since = f" since {reason['previous']}" if reason.get("previous") else ""
+        return "; ".join(parts) + tail + since if parts else f"inputs changed{since}"
+    return str(reason.get("why", kind))

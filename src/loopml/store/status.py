@@ -1,0 +1,36 @@
+"""The one list of run and step statuses.
+
+The schema holds the same lists as CHECK constraints (migration 0003), so a status that is
+not here can never be stored. ``StrEnum`` members compare equal to their text, so
+``record.status == "failed"`` and ``record.status == RunStatus.FAILED`` both work.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its life; every status but ``running`` is final."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # an exception, or a non-zero exit
+    CANCELLED = "cancelled"  # Ctrl-C or SIGTERM
+    CRASHED = "crashed"  # its process stopped heartbeating (killed, lost)
+
+
+class StepStatus(StrEnum):
+    """Where one step of a run is; ``pending`` and ``running`` are not final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # an upstream step failed, or the run stopped first
+    CANCELLED = "cancelled"
+    CRASHED = "crashed"
+
+
+FINAL_RUN_STATUSES = tuple(s for s in RunStatus if s is not RunStatus.RUNNING)
+UNFINISHED_STEP_STATUSES = (StepStatus.PENDING, StepStatus.RUNNING)

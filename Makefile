@@ -34,10 +34,11 @@ demo: install
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml run train -p alpha=0.05
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml runs --sort metrics.rmse
 	@echo
-	@echo "Done. Look at the project in $(DEMO_DIR)/churn:"
-	@echo "  cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml runs show train#1"
-	@echo "  ../../../$(VENV)/bin/loopml runs compare train#1 train#3"
-	@echo "  ../../../$(VENV)/bin/loopml lineage train#1"
+	@echo "Done. Put loopml on your PATH, then look at the project in $(DEMO_DIR)/churn:"
+	@echo "  source $(VENV)/bin/activate && cd $(DEMO_DIR)/churn"
+	@echo "  loopml runs show train#2        # steps reused from train#1, and why"
+	@echo "  loopml runs compare train#1 train#3"
+	@echo "  loopml lineage train#1"
 
 ## test: install Python and Debian dependencies (PostgreSQL), lint, then the whole suite.
 test: install-dev system-deps

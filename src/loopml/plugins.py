@@ -67,9 +67,11 @@ def _check(kind: str, name: str, target: Any) -> Any:
     """Return ``target`` if it provides what ``kind`` needs, else raise naming what is missing."""
     missing = [attr for attr in KINDS[kind] if not hasattr(target, attr)]
     if missing:
+        article = "an" if kind[0] in "aeiou" else "a"
         raise InvalidParameterError(
-            f"Plugin {kind} {name!r}: {target!r} is not a {kind}; it lacks "
-            f"{', '.join(missing)}. A {kind} provides {', '.join(KINDS[kind])}."
+            f"Plugin {kind} {name!r}: {target!r} is not {article} {kind}; it lacks "
+            f"{', '.join(missing)}. {article.capitalize()} {kind} provides "
+            f"{', '.join(KINDS[kind])}."
         )
     return target
 

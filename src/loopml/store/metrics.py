@@ -126,12 +126,15 @@ class Metrics:
         points: Sequence[Point] = (),
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
+        *,
+        guarded: bool = True,
     ) -> Any:
         """A function writing one batch inside a transaction (for ``Runs.finish``).
 
         ``points`` must come from :func:`check_point`; params and tags are checked here.
         The run must still be running: a run that was swept as crashed refuses further
-        writes (``LeaseLostError``).
+        writes (``LeaseLostError``). ``guarded=False`` skips that check for a caller that
+        made it already in the same transaction (``Runs.finish``).
         """
         metric_rows = [
             (run_id, k, st, None if math.isnan(v) else v, ts) for k, st, v, ts in _dedupe(points)
@@ -147,7 +150,8 @@ class Metrics:
         tag_rows = [(run_id, *tag_row(k, v)) for k, v in (tags or {}).items()]
 
         def write(tx: Tx) -> None:
-            require_running(tx, run_id)
+            if guarded:
+                require_running(tx, run_id)
             tx.executemany(_METRIC_SQL, metric_rows)
             tx.executemany(_LATEST_SQL, latest_rows)
             tx.executemany(_PARAM_SQL, param_rows)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from loopml.errors import ConflictError, InvalidParameterError, LeaseLostError, NotFoundError
@@ -32,10 +33,24 @@ _RUN_COLUMNS = (
 _HEX = set("0123456789abcdef")
 
 
-def environment_digest(env: dict[str, Any]) -> tuple[str, str]:
-    """(digest, canonical JSON) of an environment; equal environments share one row."""
+@dataclass(frozen=True, slots=True)
+class EnvRow:
+    """An environment as stored: its canonical JSON and that text's SHA-256."""
+
+    digest: str
+    data: str
+
+
+def environment_row(env: dict[str, Any]) -> EnvRow:
+    """The row of an environment; equal environments share one row."""
     data = json.dumps(env, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(data.encode("utf-8", "backslashreplace")).hexdigest(), data
+    return EnvRow(hashlib.sha256(data.encode("utf-8", "backslashreplace")).hexdigest(), data)
+
+
+def _env_row(environment: EnvRow | dict[str, Any] | None) -> EnvRow | None:
+    if environment is None or isinstance(environment, EnvRow):
+        return environment
+    return environment_row(environment)
 
 
 class Runs:
@@ -59,7 +74,7 @@ class Runs:
         owner: str | None = None,
         lease_s: float,
         python_version: str | None = None,
-        environment: dict[str, Any] | None = None,
+        environment: EnvRow | dict[str, Any] | None = None,
         git: dict[str, Any] | None = None,
     ) -> tuple[NewRun, str]:
         """Insert a running run; returns it (id, number) and the lease token that owns it."""
@@ -68,7 +83,7 @@ class Runs:
             check_name("Run name", name)
         check_name("Executor name", executor, 64)
         run_id, token = uuid.uuid4().hex, uuid.uuid4().hex
-        env_row = environment_digest(environment) if environment is not None else None
+        env_row = _env_row(environment)
         git = git or {}
 
         def insert(tx: Tx) -> NewRun:
@@ -76,7 +91,7 @@ class Runs:
                 tx.execute(
                     "INSERT INTO environments (digest, data) VALUES (?, ?) "
                     "ON CONFLICT (digest) DO NOTHING",
-                    env_row,
+                    (env_row.digest, env_row.data),
                 )
             # MAX() inside the write transaction (BEGIN IMMEDIATE / unique constraint on PG).
             top = tx.scalar("SELECT MAX(number) FROM runs WHERE pipeline = ?", (pipeline,))
@@ -101,7 +116,7 @@ class Runs:
                     pid,
                     executor,
                     python_version,
-                    env_row[0] if env_row else None,
+                    env_row.digest if env_row else None,
                     git.get("commit"),
                     git.get("dirty"),
                     git.get("diff_digest"),
@@ -142,8 +157,9 @@ class Runs:
     ) -> bool:
         """Move a running run to a final status; False if it had already left ``running``.
 
-        ``before`` runs first in the same transaction (the last buffered metrics), so a run
-        never reads as finished without its final writes.
+        ``before`` runs in the same transaction once the run is known to be ours (the last
+        buffered metrics), so a run never reads as finished without its final writes, and a
+        run someone else already ended gets none of them.
         """
         if status not in FINAL_RUN_STATUSES:
             raise InvalidParameterError(
@@ -151,14 +167,15 @@ class Runs:
             )
 
         def end(tx: Tx) -> int:
-            if before is not None:
-                before(tx)
-            return tx.execute(
+            ended = tx.execute(
                 f"UPDATE runs SET status = ?, ended_at = {tx.now}, "
                 f"duration_s = {tx.now} - started_at, error = ?, cpu_s = ?, cost = ? "
                 "WHERE id = ? AND lease_token = ? AND status = 'running'",
                 (status, error, cpu_s, cost, run_id, token),
             )
+            if ended == 1 and before is not None:
+                before(tx)
+            return ended
 
         return self.db.write(end) == 1
 
@@ -175,16 +192,16 @@ class Runs:
         self.db.write(write)
 
     def update_info(
-        self, run_id: str, *, environment: dict[str, Any] | None = None, **values: Any
+        self, run_id: str, *, environment: EnvRow | dict[str, Any] | None = None, **values: Any
     ) -> None:
         """Set capture fields (git, environment) on a run, whatever its status."""
         allowed = {"git_commit", "git_dirty", "git_diff_digest"}
         unknown = set(values) - allowed
         if unknown:
             raise InvalidParameterError(f"update_info: unknown fields {sorted(unknown)}.")
-        env_row = environment_digest(environment) if environment is not None else None
+        env_row = _env_row(environment)
         if env_row is not None:
-            values["env_digest"] = env_row[0]
+            values["env_digest"] = env_row.digest
         if not values:
             return
 
@@ -193,7 +210,7 @@ class Runs:
                 tx.execute(
                     "INSERT INTO environments (digest, data) VALUES (?, ?) "
                     "ON CONFLICT (digest) DO NOTHING",
-                    env_row,
+                    (env_row.digest, env_row.data),
                 )
             names = sorted(values)
             tx.execute(

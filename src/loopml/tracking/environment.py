@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from loopml.store.runs import EnvRow, environment_row
+
 GIT_RECHECK_S = 0.5
 _MAX_TRACKED = 20_000
 
@@ -153,6 +155,7 @@ class EnvironmentCache:
         self._static: dict[str, Any] | None = None
         self._packages: dict[str, str] = {}
         self._modules_seen = -1
+        self._row: EnvRow | None = None
         self._git: dict[Path, _GitWatch] = {}
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -163,12 +166,16 @@ class EnvironmentCache:
             self._packages = packages()
         return self._packages
 
-    def capture(self, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(environment, git state) now; git ``{}`` outside a repository."""
+    def capture(self, root: Path) -> tuple[EnvRow, dict[str, Any]]:
+        """(environment row, git state) now; git ``{}`` outside a repository."""
         with self._lock:
             if self._static is None:
                 self._static = _static()
-            env = {**self._static, "packages": self._packages_now()}
+            seen = self._modules_seen
+            packages = self._packages_now()
+            if self._row is None or seen != self._modules_seen:
+                self._row = environment_row({**self._static, "packages": packages})
+            env = self._row
             watch = self._git.get(root)
             if watch is None:
                 watch = self._git[root] = _GitWatch(root)
@@ -178,7 +185,7 @@ class EnvironmentCache:
                 git = {}
         return env, git
 
-    def peek(self, root: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    def peek(self, root: Path) -> tuple[EnvRow, dict[str, Any]] | None:
         """The capture if one is cheap now; otherwise start it in the background and return None."""
         if self._ready.is_set():
             return self.capture(root)

@@ -46,6 +46,7 @@ class Heartbeat:
         self._live: dict[str, Run] = {}
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
+        self._interval = FLUSH_SECONDS
         self.beats = 0
 
     def live_runs(self) -> list[Run]:
@@ -57,7 +58,8 @@ class Heartbeat:
         _install_process_hooks()
         with self._lock:
             self._live[run.id] = run
-            self._wake.set()  # recompute the wake interval now: this run's lease may be short
+            if run.heartbeat_seconds * 0.4 < self._interval:
+                self._wake.set()  # this run's lease is shorter than the loop's period
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._loop, name="loopml-heartbeat", daemon=True
@@ -75,19 +77,25 @@ class Heartbeat:
         leave_signals_to_main_thread()
         last_beat: dict[str, float] = {}
         last_flush = 0.0
-        interval = FLUSH_SECONDS
         while True:
-            self._wake.wait(interval)
+            self._wake.wait(self._interval)
             self._wake.clear()
             runs = self.live_runs()
             if not runs:
-                interval = FLUSH_SECONDS
+                self._interval = FLUSH_SECONDS
+                last_beat.clear()
                 continue
             # Beat well inside the shortest lease: a lease is 2.5 heartbeats long.
-            interval = min([FLUSH_SECONDS, *(r.heartbeat_seconds * 0.4 for r in runs)])
+            self._interval = min([FLUSH_SECONDS, *(r.heartbeat_seconds * 0.4 for r in runs)])
             now = time.monotonic()
+            for gone in set(last_beat) - {r.id for r in runs}:
+                del last_beat[gone]
             for run in runs:  # leases first: a slow flush must not let one lapse
-                if now - last_beat.get(run.id, 0.0) >= run.heartbeat_seconds * 0.9:
+                # A new run's lease starts at its creation: its first beat is due a period later.
+                if (
+                    now - last_beat.setdefault(run.id, run.started_monotonic)
+                    >= run.heartbeat_seconds * 0.9
+                ):
                     try:
                         run.beat()
                         last_beat[run.id] = now

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from loopml._process import owner_token
 from loopml.errors import LeaseLostError, LoopmlError, NotFoundError, did_you_mean
 from loopml.store import MetricPoint, RunRecord, StepRunRecord
-from loopml.store.runs import environment_digest
 from loopml.tracking.context import _active
 from loopml.tracking.cost import Usage, run_cost
 from loopml.tracking.environment import environments
@@ -51,7 +50,7 @@ class Run:
         self._token = token
         self._writer = BatchWriter(client.metadata, run_id) if token else None
         self._ctx_token: Any = None
-        self._started = time.monotonic()
+        self._started = self.started_monotonic = time.monotonic()
         self._started_cpu = time.process_time()
         self._env_digest: str | None = None
         self._git: dict[str, Any] | None = None
@@ -93,7 +92,7 @@ class Run:
         run = cls(client, new.id, token=token)
         run.pipeline, run.number = pipeline, new.number
         if env is not None:
-            run._env_digest = environment_digest(env)[0]
+            run._env_digest = env.digest
             run._git = git_row
         client.heartbeat.register(run)
         return run
@@ -227,7 +226,7 @@ class Run:
                     peak_bytes=peak,
                 )
             write_env = self._final_environment()
-            metrics = self.client.metadata.metrics.batch_writer(self.id, *batch)
+            metrics = self.client.metadata.metrics.batch_writer(self.id, *batch, guarded=False)
 
             def before(tx: Tx) -> None:
                 metrics(tx)
@@ -277,7 +276,7 @@ class Run:
         if not environments.wait(10):
             return lambda tx: None
         env, git = environments.capture(self.client.settings.root)
-        digest, data = environment_digest(env)
+        digest, data = env.digest, env.data
         git_row = self.client.git_row(git)
         if digest == self._env_digest and git_row == self._git:
             return lambda tx: None

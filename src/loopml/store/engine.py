@@ -46,6 +46,7 @@ from loopml.errors import (
 
 HEAD_REVISION = "0003"
 BUSY_TIMEOUT_MS = 30_000
+RESERVE_BYTES = 1 << 20  # kept free next to a SQLite store so a run's end can be recorded
 _MIGRATION_LOCK_ID = 0x100F_0001
 _RETRYABLE_PG_CODES = {"40001", "40P01"}  # serialization failure, deadlock detected
 _NETWORK_FS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "9p", "fuse.sshfs"}
@@ -243,6 +244,8 @@ class Database:
             if self.is_sqlite:
                 self._check_sqlite_location()
             self._ensure_schema()
+            if not self.readonly:
+                self._keep_reserve()
             self._ready = True
 
     def _check_sqlite_location(self) -> None:
@@ -272,6 +275,39 @@ class Database:
                 "(LOOPML_STORE_URI=postgresql://…), or set LOOPML_ALLOW_NETWORK_FS=1 "
                 "if only one process will ever write."
             )
+
+    # -- disk-full reserve -------------------------------------------------------------------
+
+    @property
+    def reserve_path(self) -> Path | None:
+        path = self.sqlite_path
+        return None if path is None else path.with_name(path.name + ".reserve")
+
+    def _keep_reserve(self) -> None:
+        """Keep ``RESERVE_BYTES`` of disk next to the store: a full disk (an output that
+        filled it) must not stop a run from recording how it ended."""
+        reserve = self.reserve_path
+        if reserve is None or reserve.exists():
+            return
+        try:
+            with open(reserve, "xb") as f:
+                os.posix_fallocate(f.fileno(), 0, RESERVE_BYTES)
+        except (OSError, AttributeError):
+            try:
+                reserve.unlink()
+            except OSError:
+                pass  # no room for a reserve now: the next open tries again
+
+    def release_reserve(self) -> bool:
+        """Free the reserve after a disk-full error; True if there was one to free."""
+        reserve = self.reserve_path
+        if reserve is None:
+            return False
+        try:
+            reserve.unlink()
+            return True
+        except OSError:
+            return False
 
     def _new_connection(self) -> Any:
         if self.is_sqlite:
@@ -314,6 +350,11 @@ class Database:
                 conn.execute("PRAGMA synchronous=NORMAL")
             return conn
         except sqlite3.Error as exc:
+            if self.readonly and not self._immutable and _cannot_open_for_reading(exc):
+                # A reader on a full or read-only disk: WAL's -shm file cannot be created.
+                # Read the database file as it is (a checkpointed store is complete there).
+                self._ro = self._immutable = True
+                return self._sqlite_connection()
             raise self._translate(exc, "open") from exc
 
     def _get(self) -> Any:
@@ -551,9 +592,9 @@ class Database:
                 text = str(exc).lower()
                 if "no such table" in text:
                     return None
-                if self._ro and not self._immutable and "unable to open" in text:
+                if self.readonly and not self._immutable and _cannot_open_for_reading(exc):
                     # A WAL store on a read-only disk: its -shm file cannot be created.
-                    broken, self._immutable = True, True
+                    broken, self._ro, self._immutable = True, True, True
                     return self._revision_retry()
                 broken = True
                 raise self._translate(exc, "open") from exc
@@ -664,6 +705,14 @@ class Database:
             raise self._translate_open(exc.orig or exc) from exc
         finally:
             engine.dispose()
+
+
+def _cannot_open_for_reading(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(
+        needle in text
+        for needle in ("unable to open", "disk is full", "disk i/o error", "readonly", "read-only")
+    )
 
 
 def _free_bytes(path: Path | None) -> int:

@@ -22,7 +22,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from loopml._process import owner_token
-from loopml.errors import LeaseLostError, LoopmlError, NotFoundError, did_you_mean
+from loopml.errors import (
+    LeaseLostError,
+    LoopmlError,
+    NotFoundError,
+    StoreUnavailableError,
+    did_you_mean,
+)
 from loopml.store import MetricPoint, RunRecord, StepRunRecord
 from loopml.tracking.context import _active
 from loopml.tracking.cost import Usage, run_cost
@@ -244,6 +250,9 @@ class Run:
                 )
             except LeaseLostError:
                 ended = False
+            except StoreUnavailableError as exc:
+                self._record_disk_full(exc, batch, error)
+                raise
             except LoopmlError as exc:
                 if not self._is_refused_batch(exc):
                     raise
@@ -260,6 +269,23 @@ class Run:
                 self._report_lost(status)
         finally:  # only now stop heartbeating: until finish() the run must look alive
             self.client.heartbeat.unregister(self)
+
+    def _record_disk_full(self, exc: StoreUnavailableError, batch: Any, error: str | None) -> bool:
+        """The final write failed on a full disk: free the store's reserve and record the
+        run as ``failed`` with why (its last buffered metrics are dropped); False when the
+        failure was something else."""
+        if "full" not in str(exc).lower() or not self.client.metadata.db.release_reserve():
+            return False
+        assert self._token is not None
+        lost = sum(len(part) for part in batch)
+        why = (
+            error
+            if error and str(exc) in error
+            else (f"{error + ' ' if error else ''}Could not record the end of the run: {exc}")
+        )
+        if lost:
+            why += f" ({lost:,} buffered metrics, params and tags were not stored)"
+        return self.client.metadata.runs.finish(self.id, self._token, "failed", error=why)
 
     @staticmethod
     def _is_refused_batch(exc: LoopmlError) -> bool:

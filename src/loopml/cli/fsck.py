@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from loopml.cli.output import console, esc, fmt_bytes, json_option, print_json
+from loopml.cli.output import console, esc, fmt_bytes, json_option, print_json, with_progress
 
 
 @click.command()
@@ -33,17 +33,11 @@ def fsck(repair: bool, as_json: bool) -> None:
 
     c = Client(readonly=not repair)
     out = console()
-    if sys.stderr.isatty() and not as_json:
-        from rich.progress import Progress
-
-        with Progress(transient=True) as bar:
-            task = bar.add_task("verifying blobs", total=None)
-            report = c.fsck(
-                repair=repair,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    else:
-        report = c.fsck(repair=repair)
+    report = with_progress(
+        "verifying blobs",
+        lambda progress: c.fsck(repair=repair, on_progress=progress),
+        show=not as_json,
+    )
     remaining = report.unrepaired if repair else report.problems
     if as_json:
         print_json(

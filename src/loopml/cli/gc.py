@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from loopml.cli.output import console, fmt_bytes, json_option, print_json
+from loopml.cli.output import console, fmt_bytes, json_option, print_json, with_progress
 
 
 def _seconds(text: str) -> float:
@@ -51,17 +49,11 @@ def gc(dry_run: bool, grace: str, as_json: bool) -> None:
 
     c = Client()
     grace_s = _seconds(grace)
-    if sys.stderr.isatty() and not as_json and not dry_run:
-        from rich.progress import Progress
-
-        with Progress(transient=True) as bar:
-            task = bar.add_task("deleting blobs", total=None)
-            report = c.gc(
-                grace_s=grace_s,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    else:
-        report = c.gc(dry_run=dry_run, grace_s=grace_s)
+    report = with_progress(
+        "deleting blobs",
+        lambda progress: c.gc(dry_run=dry_run, grace_s=grace_s, on_progress=progress),
+        show=not as_json and not dry_run,
+    )
     chosen = [d for d, _ in report.candidates] if dry_run else report.deleted
     if as_json:
         print_json({"dry_run": dry_run, "digests": chosen, "bytes": report.bytes})

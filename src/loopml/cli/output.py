@@ -172,6 +172,22 @@ def omitted_note(omitted: Sequence[str]) -> str:
     )
 
 
+T = TypeVar("T")
+
+
+def with_progress(
+    label: str, work: Callable[[Callable[[int, int], None] | None], T], *, show: bool
+) -> T:
+    """Run ``work(on_progress)`` under a progress bar on a terminal (stderr), silently otherwise."""
+    if not (show and sys.stderr.isatty()):
+        return work(None)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
+
+
 def client(*, readonly: bool = True) -> Any:
     """The project's client; read-only unless the command writes."""
     from loopml.tracking.client import Client

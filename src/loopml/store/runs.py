@@ -47,6 +47,14 @@ def environment_row(env: dict[str, Any]) -> EnvRow:
     return EnvRow(hashlib.sha256(data.encode("utf-8", "backslashreplace")).hexdigest(), data)
 
 
+def insert_environment(tx: Tx, env: EnvRow) -> None:
+    """Store an environment once; runs refer to it by digest."""
+    tx.execute(
+        "INSERT INTO environments (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
+        (env.digest, env.data),
+    )
+
+
 def _env_row(environment: EnvRow | dict[str, Any] | None) -> EnvRow | None:
     if environment is None or isinstance(environment, EnvRow):
         return environment
@@ -88,11 +96,7 @@ class Runs:
 
         def insert(tx: Tx) -> NewRun:
             if env_row is not None:
-                tx.execute(
-                    "INSERT INTO environments (digest, data) VALUES (?, ?) "
-                    "ON CONFLICT (digest) DO NOTHING",
-                    (env_row.digest, env_row.data),
-                )
+                insert_environment(tx, env_row)
             # MAX() inside the write transaction (BEGIN IMMEDIATE / unique constraint on PG).
             top = tx.scalar("SELECT MAX(number) FROM runs WHERE pipeline = ?", (pipeline,))
             number = int(top or 0) + 1
@@ -207,11 +211,7 @@ class Runs:
 
         def write(tx: Tx) -> None:
             if env_row is not None:
-                tx.execute(
-                    "INSERT INTO environments (digest, data) VALUES (?, ?) "
-                    "ON CONFLICT (digest) DO NOTHING",
-                    (env_row.digest, env_row.data),
-                )
+                insert_environment(tx, env_row)
             names = sorted(values)
             tx.execute(
                 f"UPDATE runs SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",

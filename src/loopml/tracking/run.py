@@ -30,6 +30,7 @@ from loopml.errors import (
     did_you_mean,
 )
 from loopml.store import MetricPoint, RunRecord, StepRunRecord
+from loopml.store.runs import insert_environment
 from loopml.tracking.context import _active
 from loopml.tracking.cost import Usage, run_cost
 from loopml.tracking.environment import environments
@@ -302,22 +303,17 @@ class Run:
         if not environments.wait(10):
             return lambda tx: None
         env, git = environments.capture(self.client.settings.root)
-        digest, data = env.digest, env.data
         git_row = self.client.git_row(git)
-        if digest == self._env_digest and git_row == self._git:
+        if env.digest == self._env_digest and git_row == self._git:
             return lambda tx: None
         diff_digest = git_row.get("diff_digest")
 
         def write(tx: Tx) -> None:
-            tx.execute(
-                "INSERT INTO environments (digest, data) VALUES (?, ?) "
-                "ON CONFLICT (digest) DO NOTHING",
-                (digest, data),
-            )
+            insert_environment(tx, env)
             tx.execute(
                 "UPDATE runs SET env_digest = ?, git_commit = ?, git_dirty = ?, "
                 "git_diff_digest = ? WHERE id = ?",
-                (digest, git_row.get("commit"), git_row.get("dirty"), diff_digest, self.id),
+                (env.digest, git_row.get("commit"), git_row.get("dirty"), diff_digest, self.id),
             )
             if diff_digest:
                 tx.execute(

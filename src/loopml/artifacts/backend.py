@@ -351,7 +351,7 @@ class FsspecBackend:
         except LoopmlError:
             raise
         except Exception as exc:
-            raise storage_error("upload the blob to", target, exc, nbytes) from exc
+            raise storage_error("upload the blob to", target, exc, None, nbytes) from exc
         if uploaded is not None and int(uploaded) != nbytes:
             self.delete(key)
             raise StorageError(

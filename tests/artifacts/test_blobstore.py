@@ -178,6 +178,20 @@ def test_a_blob_rewritten_in_place_loses_its_seal(store: ArtifactStore) -> None:
         store.get_bytes(stored.digest)
 
 
+def test_same_size_damage_is_healed_by_a_new_put(store: ArtifactStore) -> None:
+    """Locally a re-put re-hashes an unsealed blob, so a flipped byte is replaced (on S3
+    only the size is compared: see test_remote.py)."""
+    stored = store.put_bytes(b"heal me" * 100)
+    flip_byte(store.blob_path(stored.digest), 5)
+    staged = store.stage(b"heal me" * 100)
+    try:
+        assert store.publish(staged) is True
+    finally:
+        staged.discard()
+    assert store.get_bytes(stored.digest) == b"heal me" * 100
+    assert store.is_intact(stored.digest, stored.size)
+
+
 # --- temp files and their writers ---------------------------------------------------
 
 

@@ -12,6 +12,7 @@ version: :meth:`Place.version` proves that a de-duplicated put wrote nothing.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,12 @@ from s3_server import S3Server
 
 def key_of(digest: str) -> str:
     return f"objects/{digest[:2]}/{digest[2:]}"
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)  # a TOML basic string for the ASCII values used here
 
 
 @dataclass
@@ -50,6 +57,12 @@ class Place:
             storage_options=self.storage_options,
             cache_dir=self.tmp / f"cache-{self._opened}",
         )
+
+    def configure(self, project: Path) -> None:
+        """Point the project's ``loopml.toml`` here: ``[store] artifacts`` and ``options``."""
+        table = {"artifacts": self.uri, "options": self.storage_options}
+        lines = [f"{k} = {_toml(v)}" for k, v in table.items() if v]
+        (project / "loopml.toml").write_text('[project]\nname = "t"\n[store]\n' + "\n".join(lines))
 
     def location(self, digest: str) -> str:
         """What error messages call the blob: its path, or its ``s3://`` URL."""

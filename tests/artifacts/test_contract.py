@@ -319,21 +319,13 @@ def test_export_a_folder(any_place: Place, any_store: ArtifactStore, tmp_path: P
 # --- gc through a Client whose settings name the store --------------------------------
 
 
-def _toml(value: object) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
-    return json.dumps(value)  # a TOML basic string for the ASCII values used here
-
-
 def test_gc_through_a_client(
     any_place: Place, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``[store] artifacts`` and ``[store] options`` in loopml.toml reach the blob store."""
     from loopml.tracking.client import Client
 
-    table = {"artifacts": any_place.uri, "options": any_place.storage_options}
-    lines = [f"{k} = {_toml(v)}" for k, v in table.items() if v]
-    (project / "loopml.toml").write_text('[project]\nname = "t"\n[store]\n' + "\n".join(lines))
+    any_place.configure(project)
     monkeypatch.setenv("LOOPML_CACHE_DIR", str(tmp_path / "cache-client"))
     db = str(tmp_path / "meta.db")
     client = Client(store_uri=db).open()

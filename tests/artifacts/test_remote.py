@@ -10,6 +10,7 @@ contract in ``test_contract.py``.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from places import Place, key_of
@@ -111,3 +112,29 @@ def test_a_store_at_the_bucket_root(s3_place: Place) -> None:
     assert root.open().get_bytes(stored.digest) == b"at the root"
     store.delete(stored.digest)
     assert list(root.open().iter_digests()) == []
+
+
+def test_fsck_repairs_a_damaged_object_from_a_verified_copy(
+    s3_place: Place, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``loopml fsck --repair`` does on S3 for damage only ``verify`` can see."""
+    from loopml.tracking.client import Client
+
+    s3_place.configure(project)
+    monkeypatch.setenv("LOOPML_CACHE_DIR", str(tmp_path / "cache-client"))
+    client = Client(store_uri=str(tmp_path / "meta.db")).open()
+    try:
+        with client.start_run("train") as run:
+            digest = run.log_artifact(b"weights" * 100, "model")
+        s3_place.flip(digest)
+        report = client.fsck()
+        assert [(p.kind, p.digest, p.path) for p in report.problems] == [
+            ("corrupt", digest, s3_place.location(digest))
+        ]
+        repaired = client.fsck(repair=True)
+        assert repaired.repaired == 1
+        assert "uploaded again from the verified local copy" in repaired.problems[0].repair
+        assert s3_place.read(digest) == b"weights" * 100
+        assert client.fsck().problems == []
+    finally:
+        client.close()

@@ -144,7 +144,7 @@ def download_verified(
         except LoopmlError:
             raise
         except Exception as exc:
-            raise storage_error("download", location, exc, size) from exc
+            raise storage_error("download", location, exc, size, info.size) from exc
         if size != info.size:
             raise StorageError(
                 f"Download of {location} is incomplete: got {size:,} of {info.size:,} bytes. "

@@ -241,17 +241,45 @@ class LocalBackend:
 # --- any fsspec filesystem ------------------------------------------------------------
 
 
+# Object stores whose fsspec filesystem caches listings: another machine's writes and
+# deletes would otherwise go unseen (a deleted blob "exists", so a re-put is skipped).
+_LISTING_CACHES = {"s3", "s3a", "gs", "gcs"}
+# botocore retries connection errors, throttling and 5xx; s3fs retries a response cut
+# mid-body. With botocore's legacy default (5 attempts, long backoff) a dead network took
+# about 10 s to report; AWS's "standard" mode with 3 attempts in all takes 1-2 s. Options
+# that set config_kwargs["retries"] themselves are left alone.
+_BOTOCORE_RETRIES = {"mode": "standard", "total_max_attempts": 3}
+
+
+def _open_options(uri: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The options loopml opens a filesystem with: the user's, plus these defaults.
+
+    Each backend gets its own filesystem instance (fsspec otherwise shares one per set of
+    options, listings cache included), and object stores never cache listings.
+    """
+    options = {"skip_instance_cache": True, **(storage_options or {})}
+    scheme = uri.partition("://")[0].lower()
+    if scheme in _LISTING_CACHES:
+        options.setdefault("use_listings_cache", False)
+    if scheme in ("s3", "s3a"):
+        config = dict(options.get("config_kwargs") or {})
+        config.setdefault("retries", dict(_BOTOCORE_RETRIES))
+        options["config_kwargs"] = config
+    return options
+
+
 class FsspecBackend:
     """Blobs on any fsspec filesystem (``s3://``, ``gs://``, ``memory://`` …).
 
     ``write`` uploads a complete local file with one ``put`` to the final key: on S3 a
     key appears only when its PUT or multipart upload completes, so no reader can see
-    half a blob. fsspec is imported on first use, never at import time.
+    half a blob. Every call asks the store itself (no cached listings, see
+    :func:`_open_options`). fsspec is imported on first use, never at import time.
     """
 
     def __init__(self, uri: str, storage_options: Mapping[str, Any] | None = None) -> None:
         self.uri = uri.rstrip("/")
-        self._options = dict(storage_options or {})
+        self._options = _open_options(self.uri, storage_options)
         self._fs: Any = None
         self._root = ""
 
@@ -332,7 +360,7 @@ class FsspecBackend:
         except LoopmlError:
             raise
         except Exception as exc:
-            raise storage_error("upload the blob to", target, exc, nbytes) from exc
+            raise storage_error("upload the blob to", target, exc, None, nbytes) from exc
         if uploaded is not None and int(uploaded) != nbytes:
             self.delete(key)
             raise StorageError(

@@ -150,11 +150,13 @@ def _where(obj: Any) -> str:
         if code is not None
         else getattr(sys.modules.get(getattr(obj, "__module__", "")), "__file__", "") or ""
     )
-    return (
-        os.path.basename(file)
-        if file and not file.startswith("<")
-        else ("notebook" if file else "")
-    )
+    if not file:
+        return ""
+    # IPython names a cell "<ipython-input-…>", ipykernel "<tmp>/ipykernel_<pid>/<hash>.py":
+    # neither name means anything to the user.
+    if file.startswith("<") or os.path.basename(os.path.dirname(file)).startswith("ipykernel_"):
+        return "notebook"
+    return os.path.basename(file)
 
 
 def _label(obj: Any) -> str:

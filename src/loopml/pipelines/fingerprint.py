@@ -14,7 +14,8 @@ source where ``inspect`` finds it.
 Parameters that are data (the rule users can predict, documented in docs/caching.md):
 
 - a ``Path`` value, or any value of a parameter annotated ``Path``, is content-hashed:
-  a file's bytes, or every file under a folder (by relative path and content);
+  a file's bytes, or every file under a folder (by relative path and content,
+  following symlinked sub-folders);
 - a plain ``str`` is a value, unless it names an existing regular *file*, whose content
   is then hashed too (``"data.csv"``); a string naming a folder (``"."``) is just text;
 - the store's own folder (``.loopml``), ``.git``, virtual environments and
@@ -254,8 +255,17 @@ def file_digest(path: Path, *, exclude: Sequence[Path] = (), label: str = "") ->
             _say(label, path, st.st_size)
         return _one_file(root, st)
     files: list[tuple[str, str, os.stat_result]] = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not _skipped(folder, d, excluded))
+    # Symlinked sub-folders are data too (``data/raw -> /mnt/raw``); each real folder is
+    # listed once, which also ends symlink loops.
+    visited = {root}
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        kept = []
+        for d in sorted(dirs):
+            real = os.path.realpath(os.path.join(folder, d))
+            if real not in visited and not _skipped(folder, d, excluded):
+                visited.add(real)
+                kept.append(d)
+        dirs[:] = kept
         for name in names:
             full = os.path.join(folder, name)
             try:

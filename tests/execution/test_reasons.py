@@ -121,11 +121,11 @@ def test_a_parameter_change_names_the_parameter_and_both_values(user_project: Lo
     first = pipelines.train(alpha=0.5)
     run = pipelines.train(alpha=0.7)
     steps = by_name(run)
-    assert [steps["load"].cached, steps["prepare"].cached, steps["fit"].cached] == [
-        True,
-        True,
-        False,
-    ]
+    assert {name: s.cached for name, s in steps.items()} == {
+        "load": True,
+        "prepare": True,
+        "fit": False,
+    }
     assert steps["fit"].reason == {
         "kind": "changed",
         "previous": first.label,

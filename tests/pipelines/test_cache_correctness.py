@@ -30,6 +30,7 @@ import pytest
 from cli_runner import run_cli
 from loopml import Run
 from loopml.errors import InvalidParameterError
+from loopml.store.records import StepRunRecord
 
 RESOURCES = Path(__file__).parents[1] / "resources"
 
@@ -65,13 +66,17 @@ def cli_run(*args: str) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
-def only_step(run: Run) -> Any:
+def only_step(run: Run) -> StepRunRecord:
     (step,) = run.steps
     return step
 
 
-def changed_params(reason: dict[str, Any]) -> list[str]:
-    assert reason["kind"] == "changed", reason
+def only_cached(run: Run) -> dict[str, bool]:
+    return {s.name: s.cached for s in run.steps}
+
+
+def changed_params(reason: dict[str, Any] | None) -> list[str]:
+    assert reason is not None and reason["kind"] == "changed", reason
     return [c["name"] for c in reason["changes"] if c["what"] == "param"]
 
 
@@ -102,18 +107,20 @@ def test_editing_a_folder_parameter_reruns_its_step_in_the_same_process(
     data: Path, edit: Callable[[Path], None]
 ) -> None:
     first = pl_cache.folder_flow(folder=data)
-    assert only_step(first).reason == {"kind": "first"}
     unchanged = only_step(pl_cache.folder_flow(folder=data))
-    assert unchanged.cached and unchanged.reason["kind"] == "cached"
+    assert unchanged.cached
 
     edit(data)
     run = pl_cache.folder_flow(folder=data)
     step = only_step(run)
     assert not step.cached
-    assert changed_params(step.reason) == ["folder"]
-    assert step.why.startswith("parameter folder: ")
     assert run.output("scan") == {p.name: p.read_text() for p in sorted(data.glob("*.txt"))}
     assert only_step(pl_cache.folder_flow(folder=data)).cached  # and unchanged again: a hit
+
+    assert only_step(first).reason == {"kind": "first"}
+    assert unchanged.reason == {"kind": "cached", "run": first.label, "step": "scan"}
+    assert changed_params(step.reason) == ["folder"]
+    assert step.why.startswith(f"parameter folder: {data} (content ")
 
 
 def test_editing_a_folder_parameter_reruns_its_step_in_a_fresh_process(data: Path) -> None:
@@ -359,10 +366,6 @@ def test_a_damaged_cached_output_is_a_miss_and_is_healed(
     assert blob.read_bytes() == good
     run.client.artifacts.verify(run.outputs()["numbers"])
     assert only_cached(pl_cache.chain()) == {"numbers": True, "echo": False, "total": True}
-
-
-def only_cached(run: Run) -> dict[str, bool]:
-    return {s.name: s.cached for s in run.steps}
 
 
 # -- 6. parameters from Python are typed like the CLI ------------------------------------

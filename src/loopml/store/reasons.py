@@ -21,9 +21,12 @@ _MISSING = object()
 
 
 def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     if isinstance(value, dict) and "content" in value and "path" in value:
-        text = f"{value['path']} (content {str(value['content'])[:12]})"
+        # The content digest is what changed: keep it, and the path's end (its own name).
+        content = f" (content {str(value['content'])[:12]})"
+        path, room = str(value["path"]), _MAX_SHOWN - len(content)
+        return (path if len(path) <= room else "…" + path[-(room - 1) :]) + content
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
 
 

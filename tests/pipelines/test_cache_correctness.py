@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -120,7 +121,14 @@ def test_editing_a_folder_parameter_reruns_its_step_in_the_same_process(
     assert only_step(first).reason == {"kind": "first"}
     assert unchanged.reason == {"kind": "cached", "run": first.label, "step": "scan"}
     assert changed_params(step.reason) == ["folder"]
-    assert step.why.startswith(f"parameter folder: {data} (content ")
+    assert step.reason is not None
+    old, new = (step.reason["changes"][0][side]["content"][:12] for side in ("old", "new"))
+    # however long the path, the line shows what changed: the content digests
+    assert re.fullmatch(
+        rf"parameter folder: (…\S*)?/project/data \(content {old}\) → "
+        rf"(…\S*)?/project/data \(content {new}\) since folder_flow#2",
+        step.why,
+    ), step.why
 
 
 def test_editing_a_folder_parameter_reruns_its_step_in_a_fresh_process(data: Path) -> None:

@@ -134,6 +134,17 @@ def test_a_parameter_change_names_the_parameter_and_both_values(user_project: Lo
     assert steps["fit"].why == f"parameter alpha: 0.5 → 0.7 since {first.label}"
 
 
+def test_a_long_parameter_shows_where_its_two_values_differ(user_project: Loader) -> None:
+    pipelines = user_project()
+    heading = "Quarterly revenue of the northern region and all of its subsidiaries, "
+    first = pipelines.report(heading=heading + "draft")
+    step = by_name(pipelines.report(heading=heading + "final"))["title"]
+    assert step.why == (
+        "parameter heading: … and all of its subsidiaries, draft → "
+        f"… and all of its subsidiaries, final since {first.label}"
+    )
+
+
 def test_an_edited_helper_in_another_module_is_named_with_its_file(
     user_project: Loader, project: Path
 ) -> None:

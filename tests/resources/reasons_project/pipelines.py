@@ -1,4 +1,5 @@
-"""A user's project: ``train`` (load -> prepare -> fit), a step that never caches, a flaky step.
+"""A user's project: ``train`` (load -> prepare -> fit), ``report`` (a text parameter), a
+step that never caches (``live``) and a flaky one (``retried``).
 
 ``prepare`` calls ``helpers.standardize`` from the project's own ``helpers.py``; ``flaky``
 fails while a file named ``FAIL`` exists (a hard-coded path: not part of its cache key).
@@ -29,6 +30,11 @@ def fit(values: list[float], alpha: float) -> float:
     return alpha * sum(v * v for v in values)
 
 
+@step
+def title(values: list[float], heading: str) -> str:
+    return f"{heading}: {len(values)} values"
+
+
 @step(cache=False)
 def clock() -> float:
     return time.time()
@@ -44,6 +50,11 @@ def flaky(n: int) -> int:
 @pipeline
 def train(n: int = 5, alpha: float = 0.5):
     return fit(prepare(load(n)), alpha)
+
+
+@pipeline
+def report(heading: str = "Report"):
+    return title(load(3), heading)
 
 
 @pipeline

@@ -30,7 +30,13 @@ from loopml.errors import LoopmlError, StepFailedError
 from loopml.execution.base import Executor, StepResult
 from loopml.execution.task import StepTask
 from loopml.pipelines.dag import Dag, Node
-from loopml.pipelines.fingerprint import cache_key, code_parts, fingerprint_of, params_json
+from loopml.pipelines.fingerprint import (
+    cache_key,
+    canonical_param,
+    code_parts,
+    fingerprint_of,
+    params_json,
+)
 from loopml.store import StepStatus, StepWrites
 from loopml.store.reasons import diff_basis
 from loopml.tracking.client import Client, default_client
@@ -136,14 +142,16 @@ class _Runner:
         stored: dict[str, str] = {}
         hints = _hints(node)
         for name, value in node.constants:
+            # Canonical once: a folder parameter's files are read (or stat'ed) once per run.
+            canonical = canonical_param(value, hints.get(name), exclude=self.exclude, name=name)
             try:
-                params_json({name: value}, hints, exclude=self.exclude)
-                plain[name] = value
+                json.dumps(canonical, allow_nan=True)
+                plain[name] = canonical
             except (TypeError, ValueError):
                 record = self.client.store_value(value)
                 stored[name] = record.digest
                 self.values[f"{node.name}:{name}"] = value
-        return params_json(plain, hints, exclude=self.exclude), stored
+        return params_json(plain), stored
 
     # -- the loop -------------------------------------------------------------------------
 

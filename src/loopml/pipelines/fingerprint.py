@@ -14,7 +14,8 @@ source where ``inspect`` finds it.
 Parameters that are data (the rule users can predict, documented in docs/caching.md):
 
 - a ``Path`` value, or any value of a parameter annotated ``Path``, is content-hashed:
-  a file's bytes, or every file under a folder (by relative path and content);
+  a file's bytes, or every file under a folder (by relative path and content,
+  following symlinked sub-folders);
 - a plain ``str`` is a value, unless it names an existing regular *file*, whose content
   is then hashed too (``"data.csv"``); a string naming a folder (``"."``) is just text;
 - the store's own folder (``.loopml``), ``.git``, virtual environments and
@@ -150,11 +151,13 @@ def _where(obj: Any) -> str:
         if code is not None
         else getattr(sys.modules.get(getattr(obj, "__module__", "")), "__file__", "") or ""
     )
-    return (
-        os.path.basename(file)
-        if file and not file.startswith("<")
-        else ("notebook" if file else "")
-    )
+    if not file:
+        return ""
+    # IPython names a cell "<ipython-input-…>", ipykernel "<tmp>/ipykernel_<pid>/<hash>.py":
+    # neither name means anything to the user.
+    if file.startswith("<") or os.path.basename(os.path.dirname(file)).startswith("ipykernel_"):
+        return "notebook"
+    return os.path.basename(file)
 
 
 def _label(obj: Any) -> str:
@@ -252,8 +255,17 @@ def file_digest(path: Path, *, exclude: Sequence[Path] = (), label: str = "") ->
             _say(label, path, st.st_size)
         return _one_file(root, st)
     files: list[tuple[str, str, os.stat_result]] = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not _skipped(folder, d, excluded))
+    # Symlinked sub-folders are data too (``data/raw -> /mnt/raw``); each real folder is
+    # listed once, which also ends symlink loops.
+    visited = {root}
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        kept = []
+        for d in sorted(dirs):
+            real = os.path.realpath(os.path.join(folder, d))
+            if real not in visited and not _skipped(folder, d, excluded):
+                visited.add(real)
+                kept.append(d)
+        dirs[:] = kept
         for name in names:
             full = os.path.join(folder, name)
             try:

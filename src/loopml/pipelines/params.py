@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import numbers
 import typing
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,8 @@ def coerce(name: str, value: Any, param: inspect.Parameter, hints: dict[str, Any
     """Check (and convert) a value given from Python the way ``-p`` values are.
 
     Strings are parsed like command-line text; ints become floats for ``float``
-    parameters (so ``alpha=1`` and ``-p alpha=1`` share a cache key); a value of the wrong
+    parameters (so ``alpha=1`` and ``-p alpha=1`` share a cache key) and numpy scalars
+    become Python ``int``/``float`` (so ``n=np.int64(3)`` is ``n=3``); a value of the wrong
     kind is refused. Annotations other than bool/int/float/str/Path/list/dict/tuple are
     not checked.
     """
@@ -94,8 +96,9 @@ def coerce(name: str, value: Any, param: inspect.Parameter, hints: dict[str, Any
         return convert(name, value, target)
     ok = {
         bool: lambda v: isinstance(v, bool),
-        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-        float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        # numbers.* accepts numpy scalars (np.int64 from np.arange), converted below
+        int: lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
         str: lambda v: isinstance(v, str),
         Path: lambda v: isinstance(v, str | Path),
         list: lambda v: isinstance(v, list),
@@ -116,6 +119,8 @@ def coerce(name: str, value: Any, param: inspect.Parameter, hints: dict[str, Any
         )
     if target is float:
         return float(value)
+    if target is int:
+        return int(value)
     if target is Path:
         return Path(value)
     if target is tuple:

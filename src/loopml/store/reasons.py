@@ -14,17 +14,38 @@ the one line users see in ``loopml run``, ``runs show`` and notebooks.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 _MAX_SHOWN = 60
+_CONTEXT = 30  # characters kept before the first difference of two long values
 _MISSING = object()
 
 
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+def _text(value: Any) -> str:
     if isinstance(value, dict) and "content" in value and "path" in value:
-        text = f"{value['path']} (content {str(value['content'])[:12]})"
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
+        return f"{value['path']} (content {str(value['content'])[:12]})"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _pair(old: Any, new: Any) -> tuple[str, str]:
+    """Both values as short text, cut so that where they differ stays in view.
+
+    Cutting both at the same length would show two identical prefixes of a long path or
+    string; the window starts a little before the first difference instead.
+    """
+    a, b = _text(old), _text(new)
+    common = len(os.path.commonprefix([a, b]))
+    start = common - _CONTEXT if common >= _MAX_SHOWN - 10 else 0
+    return _window(a, start), _window(b, start)
+
+
+def _window(text: str, start: int) -> str:
+    head = "…" if start > 0 else ""
+    body = text[start:]
+    if len(head) + len(body) > _MAX_SHOWN:
+        body = body[: _MAX_SHOWN - len(head) - 1] + "…"
+    return head + body
 
 
 def diff_basis(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
@@ -79,9 +100,8 @@ def describe(reason: dict[str, Any] | None) -> str:
                 where = f" in {change['file']}" if change.get("file") else ""
                 parts.append(f"{verb} `{change['name']}`{where}")
             elif what == "param":
-                parts.append(
-                    f"parameter {change['name']}: {_short(change['old'])} → {_short(change['new'])}"
-                )
+                before, after = _pair(change["old"], change["new"])
+                parts.append(f"parameter {change['name']}: {before} → {after}")
             elif what == "input":
                 parts.append(
                     f"input {change['name']} changed ({str(change['old'])[:12]} → "

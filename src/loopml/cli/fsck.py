@@ -58,7 +58,7 @@ def fsck(repair: bool, as_json: bool) -> None:
                 out.print(f"          [dim]→ {esc(p.repair)}[/]", highlight=False)
         n = len(report.problems)
         summary = (
-            f"{report.verified} blobs verified ({fmt_bytes(report.bytes_verified)}), "
+            f"{report.verified} blob{'' if report.verified == 1 else 's'} verified ({fmt_bytes(report.bytes_verified)}), "
             f"{n} problem{'s' if n != 1 else ''}"
         )
         if repair:

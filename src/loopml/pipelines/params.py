@@ -95,7 +95,7 @@ def coerce(name: str, value: Any, param: inspect.Parameter, hints: dict[str, Any
     ):
         return convert(name, value, target)
     ok = {
-        bool: lambda v: isinstance(v, bool),
+        bool: lambda v: isinstance(v, bool) or type(v).__name__ == "bool_",  # numpy's bool
         # numbers.* accepts numpy scalars (np.int64 from np.arange), converted below
         int: lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
         float: lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
@@ -121,6 +121,8 @@ def coerce(name: str, value: Any, param: inspect.Parameter, hints: dict[str, Any
         return float(value)
     if target is int:
         return int(value)
+    if target is bool:
+        return bool(value)
     if target is Path:
         return Path(value)
     if target is tuple:

@@ -24,6 +24,7 @@ FIGURES = [
     "10 tiny steps in-process, int steps (JSON outputs)",
     "10 tiny steps, whole `python pipeline.py` process, cold (every step misses)",
     "10 tiny steps, whole `python pipeline.py` process, every step cached",
+    "10 tiny steps, whole process, Hamilton (cold / every step cached)",
     "10 tiny steps, whole process, first run in a new project (creates the store)",
     "metric logging (run.log_metric)",
     "metric logging (run.log_metrics)",

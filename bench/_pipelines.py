@@ -5,7 +5,9 @@ In-process overhead is (pipeline call - the same functions called bare) / 10, on
 store that already exists. "Cold" means every step misses the cache (a new seed each
 time, so every cache key is new); "cached" means every step hits. Whole-process figures
 spawn ``python pipeline.py`` in the project and compare with a bare script doing the
-same work (both import pandas), interleaved run by run.
+same work (both import pandas), interleaved run by run; when Hamilton happens to be
+installed (it is never a dependency) its run of the same 10 functions, with its own cache,
+is interleaved with them too.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ from __future__ import annotations
 import gc
 import hashlib
 import importlib
+import importlib.util
 import os
 import pickle
 from pathlib import Path
 from typing import Any
 
-from _sources import BIG_PIPELINE, FANOUT_BARE, FANOUT_PIPELINE, TINY_BARE, TINY_PIPELINE
+from _sources import (
+    BIG_PIPELINE,
+    FANOUT_BARE,
+    FANOUT_PIPELINE,
+    HAMILTON_SCRIPT,
+    HAMILTON_STEPS,
+    TINY_BARE,
+    TINY_PIPELINE,
+)
 from _timing import (
     PYTHON,
     Options,
@@ -102,18 +113,29 @@ def bench_step_overhead(opts: Options) -> None:
 
 def _process_figures(opts: Options, root: Path) -> None:
     write_module(root, "bare.py", TINY_BARE)
+    hamilton = importlib.util.find_spec("hamilton") is not None  # never a dependency
+    if hamilton:
+        write_module(root, "hamilton_steps.py", HAMILTON_STEPS)
+        write_module(root, "hamilton_tiny.py", HAMILTON_SCRIPT)
     where = "project in a git repo" if git_init(root) else "project not in git (git unavailable)"
     runs = opts.pick(10, 2)
     env = clean_env()
     script = str(root / "tiny_pipeline.py")
-    times = interleaved(
-        {
-            "bare": lambda i: run_process([PYTHON, str(root / "bare.py"), "0"], cwd=root, env=env),
-            "cold": lambda i: run_process([PYTHON, script, str(100_000 + i)], cwd=root, env=env),
-            "cached": lambda i: run_process([PYTHON, script, "0"], cwd=root, env=env),
-        },
-        runs,
-    )
+    commands = {
+        "bare": lambda i: run_process([PYTHON, str(root / "bare.py"), "0"], cwd=root, env=env),
+        "cold": lambda i: run_process([PYTHON, script, str(100_000 + i)], cwd=root, env=env),
+        "cached": lambda i: run_process([PYTHON, script, "0"], cwd=root, env=env),
+    }
+    if hamilton:
+        # Without these Hamilton imports a plugin for every library it finds installed
+        # (seconds when MLflow or scikit-learn is there) and tries to send telemetry.
+        h_env = clean_env(HAMILTON_AUTOLOAD_EXTENSIONS="0", HAMILTON_TELEMETRY_ENABLED="false")
+        h_script = str(root / "hamilton_tiny.py")
+        commands["h_cold"] = lambda i: run_process(
+            [PYTHON, h_script, str(100_000 + i)], cwd=root, env=h_env
+        )
+        commands["h_cached"] = lambda i: run_process([PYTHON, h_script, "0"], cwd=root, env=h_env)
+    times = interleaved(commands, runs)
     bare = median(times["bare"])
     for kind, budget in (("cold", PROCESS_MISS_BUDGET_S), ("cached", PROCESS_HIT_BUDGET_S)):
         ours = median(times[kind])
@@ -127,6 +149,11 @@ def _process_figures(opts: Options, root: Path) -> None:
             f"≤ bare + {budget:g} s",
             judged(opts, added <= budget, size_dependent=False),
         )
+    report(
+        opts,
+        "10 tiny steps, whole process, Hamilton (cold / every step cached)",
+        _hamilton_figure(times, runs) if hamilton else "(Hamilton not installed)",
+    )
     first = []
     for _ in range(opts.pick(3, 1)):
         with temp_project("first") as fresh:
@@ -136,6 +163,23 @@ def _process_figures(opts: Options, root: Path) -> None:
         opts,
         "10 tiny steps, whole process, first run in a new project (creates the store)",
         f"{fmt_s(median(first))} (+{fmt_s(median(first) - bare)} over bare; median of {len(first)})",
+    )
+
+
+def _hamilton_figure(times: dict[str, list[float]], runs: int) -> str:
+    import hamilton
+
+    version = getattr(hamilton, "__version__", "?")
+    if isinstance(version, tuple):
+        version = ".".join(map(str, version))
+    parts = []
+    for ours, label in (("cold", "cold"), ("cached", "every step cached")):
+        theirs = times[f"h_{ours}"]
+        ratio = median([a / b for a, b in zip(times[ours], theirs, strict=True)])
+        parts.append(f"{label} {fmt_s(median(theirs))} (loopml/Hamilton {ratio:.2f}, paired)")
+    return (
+        f"{'; '.join(parts)}; Hamilton {version} with its cache, the same 10 functions, "
+        f"median of {runs} interleaved with the runs above"
     )
 
 

@@ -83,6 +83,46 @@ if __name__ == "__main__":
     bare(int(sys.argv[1]))
 '''
 
+
+def _hamilton_functions() -> str:
+    parts = [
+        "def load(seed: int) -> pd.DataFrame:\n"
+        "    return pd.DataFrame({'x': np.arange(100, dtype='float64') + seed, 'y': np.arange(100) * 0.5})\n"
+    ]
+    previous = "load"
+    for i in range(1, TINY_STEPS + 1):
+        parts.append(
+            f"def step_{i}({previous}: pd.DataFrame) -> pd.DataFrame:\n"
+            f"    return {previous}.assign(x={previous}['x'] + {i})\n"
+        )
+        previous = f"step_{i}"
+    return "\n\n".join(parts)
+
+
+# Hamilton (only when it is installed, never a dependency): the same 10 functions as a
+# dataflow, with Hamilton's own cache so "cached" means what it means for loopml.
+HAMILTON_STEPS = f'''"""The same 10 functions as tiny_pipeline.py, as Hamilton nodes."""
+import numpy as np
+import pandas as pd
+
+
+{_hamilton_functions()}
+'''
+
+HAMILTON_SCRIPT = f'''"""Run hamilton_steps.py with Hamilton's cache, as ``python hamilton_tiny.py SEED``."""
+import sys
+
+from hamilton import driver
+
+import hamilton_steps
+
+if __name__ == "__main__":
+    dr = driver.Builder().with_modules(hamilton_steps).with_cache(path=".hamilton_cache").build()
+    out = dr.execute(["step_{TINY_STEPS}"], inputs={{"seed": int(sys.argv[1])}})
+    assert len(out["step_{TINY_STEPS}"]) == 100
+'''
+
+
 BIG_TRANSFORMS = 9
 
 

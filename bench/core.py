@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -31,14 +32,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _artifacts import bench_artifacts  # noqa: E402
 from _pipelines import bench_big_frame, bench_fanout, bench_step_overhead  # noqa: E402
 from _startup import bench_startup  # noqa: E402
+from _store import bench_gc, bench_run_get  # noqa: E402
 from _timing import Options  # noqa: E402
-from _tracking import bench_metric_logging, bench_runs_query  # noqa: E402
+from _tracking import (  # noqa: E402
+    bench_metric_logging,
+    bench_run_creation,
+    bench_runs_query,
+    bench_search_many,
+)
 
 BENCHMARKS: dict[str, Callable[[Options], None]] = {
     "startup": lambda opts: bench_startup(opts, Path(tempfile.gettempdir())),
     "steps": bench_step_overhead,
     "metrics": bench_metric_logging,
     "query": bench_runs_query,
+    "create": bench_run_creation,
+    "search": bench_search_many,
+    "get": bench_run_get,
+    "gc": bench_gc,
     "artifacts": bench_artifacts,
     "dataframe": bench_big_frame,
     "fanout": bench_fanout,
@@ -57,6 +68,15 @@ def _header(opts: Options) -> None:
     )
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its reaped children (less skewed by load than wall time)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="about 10x smaller sizes (smoke test)")
@@ -73,11 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     started = time.perf_counter()
     for name in chosen:
+        began, began_cpu = time.perf_counter(), _cpu_s()
         try:
             BENCHMARKS[name](opts)
         except Exception:  # one broken benchmark must not hide the others' figures
             failed.append(name)
             print(f"{name}: ERROR\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        print(
+            f"# {name} took {time.perf_counter() - began:.1f} s "
+            f"(CPU {_cpu_s() - began_cpu:.1f} s, with child processes)",
+            flush=True,
+        )
     print(
         f"# {len(opts.lines)} figures in {time.perf_counter() - started:.0f} s"
         + (f"; benchmarks that crashed: {', '.join(failed)}" if failed else ""),

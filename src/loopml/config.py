@@ -286,6 +286,32 @@ def _env_float(name: str) -> float | None:
     return value
 
 
+_parsed: dict[Path, tuple[tuple[int, int], ConfigFile]] = {}
+
+
+def _read_config(path: Path) -> ConfigFile:
+    """Parse ``loopml.toml``, once per version of the file (keyed by its mtime and size)."""
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (-1, -1)
+    cached = _parsed.get(path)
+    if cached is not None and cached[0] == stamp and stamp != (-1, -1):
+        return cached[1]
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidParameterError(f"{path} is not valid TOML: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidParameterError(
+            f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8."
+        ) from exc
+    config = parse_config(table, path)
+    _parsed[path] = (stamp, config)
+    return config
+
+
 def load_settings(start: Path | None = None) -> Settings:
     """Find the project and read its settings; environment variables win over the file.
 
@@ -295,18 +321,7 @@ def load_settings(start: Path | None = None) -> Settings:
     """
     found = find_project(start)
     root = found or (start or Path.cwd()).resolve()
-    config = ConfigFile()
-    if found:
-        path = found / CONFIG_FILE
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidParameterError(f"{path} is not valid TOML: {exc}.") from exc
-        except UnicodeDecodeError as exc:
-            raise InvalidParameterError(
-                f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8."
-            ) from exc
-        config = parse_config(table, path)
+    config = _read_config(found / CONFIG_FILE) if found else ConfigFile()
     heartbeat = _env_float("LOOPML_HEARTBEAT_SECONDS") or config.run.heartbeat_seconds
     store = os.environ.get("LOOPML_STORE_URI") or config.store.uri
     artifacts = os.environ.get("LOOPML_ARTIFACTS_URI") or config.store.artifacts

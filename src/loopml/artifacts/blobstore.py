@@ -601,6 +601,44 @@ class ArtifactStore:
             self._local.delete(key)
         _remove_tree(self._local.root / "unpacked" / digest)
 
+    def retire(self, digest: str) -> None:
+        """Take a blob out of the store at once, cheaply (gc, inside its transaction).
+
+        A local blob is renamed into ``trash/`` (a rename, not an unlink, so the database
+        lock gc holds meanwhile is short); :meth:`empty_trash` deletes it afterwards. A
+        remote blob is deleted.
+        """
+        key = key_for(check_digest(digest))
+        _remove_tree(self._local.root / "unpacked" / digest)
+        if self._remote:
+            self.backend.delete(key)
+            self._local.delete(key)
+            return
+        trash = self._local.root / "trash"
+        try:
+            trash.mkdir(exist_ok=True)
+            os.rename(self._local.path(key), trash / f"{digest}.{_part_tag()}")
+        except FileNotFoundError:
+            pass  # already gone
+        except OSError as exc:
+            raise storage_error("retire the blob", self._local.path(key), exc) from exc
+
+    def empty_trash(self) -> int:
+        """Delete retired blobs; returns how many."""
+        trash = self._local.root / "trash"
+        removed = 0
+        try:
+            entries = list(os.scandir(trash))
+        except OSError:
+            return 0
+        for entry in entries:
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                continue
+        return removed
+
     def blob_path(self, digest: str) -> str:
         """Where the blob lives: a local path, or the remote URL."""
         key = key_for(check_digest(digest))
@@ -608,7 +646,11 @@ class ArtifactStore:
 
     def clean_temp(self) -> int:
         """Remove temp files left by writers that are gone; return how many were removed."""
-        return self._local.staging.clean() + _clean_parts(self._local.root / "unpacked")
+        return (
+            self._local.staging.clean()
+            + _clean_parts(self._local.root / "unpacked")
+            + self.empty_trash()
+        )
 
     def iter_temp(self) -> Iterator[str]:
         """Yield the temp files currently present (live writers' and dead ones')."""

@@ -82,8 +82,14 @@ def param_value(value: Any) -> tuple[str, float | None]:
     return text, None
 
 
+class Checked(tuple[str, "float | None"]):
+    """A param value already checked and converted (by the writer at the call): (text, number)."""
+
+
 def param_row(key: object, value: Any) -> tuple[str, str, float | None]:
     """(key, stored text, number) of one param, checked: what ``log_param`` buffers."""
+    if type(value) is Checked and type(key) is str:
+        return key, value[0], value[1]
     name = check_key("Param", key)
     text, num = param_value(value)
     return name, storable_text("Param", name, text), num

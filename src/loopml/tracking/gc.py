@@ -77,7 +77,8 @@ def gc(
     done = 0
     for start in range(0, total, 200):
         batch = [d for d, _ in report.candidates[start : start + 200]]
-        report.deleted += store.lineage.collect(batch, cutoff, blobs.delete)
+        report.deleted += store.lineage.collect(batch, cutoff, blobs.retire)
+        blobs.empty_trash()  # the unlinks, outside the transaction
         done += len(batch)
         if on_progress:
             on_progress(done, total)

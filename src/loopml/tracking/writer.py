@@ -24,7 +24,7 @@ from typing import Any
 
 from loopml.errors import InvalidParameterError, LeaseLostError, LoopmlError
 from loopml.store import MetadataStore
-from loopml.store.metrics import Point, check_point, param_row, tag_row
+from loopml.store.metrics import Checked, Point, check_point, param_row, tag_row
 from loopml.tracking.context import active_step_run
 
 _Batch = tuple[list[Point], dict[str, Any], dict[str, Any]]
@@ -88,9 +88,9 @@ class BatchWriter:
     def param(self, key: str, value: Any) -> None:
         if self.failure is not None:
             self._raise_failure()
-        name, text, _ = param_row(key, value)  # checked now: the caller gets the error
+        name, text, num = param_row(key, value)  # checked now: the caller gets the error
         with self._lock:
-            self.params[name] = value
+            self.params[name] = Checked((text, num))
             log = self._step_log()
             if log is not None:
                 log["params"][name] = (

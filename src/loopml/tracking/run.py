@@ -34,7 +34,7 @@ from loopml.store.runs import insert_environment
 from loopml.tracking.context import _active
 from loopml.tracking.cost import Usage, run_cost
 from loopml.tracking.environment import environments
-from loopml.tracking.writer import BatchWriter
+from loopml.tracking.writer import BatchWriter, _describe
 
 if TYPE_CHECKING:
     from loopml.store.engine import Tx
@@ -267,7 +267,7 @@ class Run:
                     self.id, self._token, status, error=error, cost=cost
                 )
             if not ended:
-                self._report_lost(status)
+                self._report_lost(status, unstored=batch)
         finally:  # only now stop heartbeating: until finish() the run must look alive
             self.client.heartbeat.unregister(self)
 
@@ -324,20 +324,27 @@ class Run:
 
         return write
 
-    def _report_lost(self, wanted: str) -> None:
+    def _report_lost(self, wanted: str, *, unstored: Any = None) -> None:
+        """Raise for a run swept while this process worked; ``unstored``: the final batch."""
         record = self.client.metadata.runs.get(self.id)
         if record.status == wanted:
             return
+        lost = _describe(unstored) if unstored is not None and any(unstored) else ""
         note = (
             f"The process kept working after that and tried to end the run as {wanted} "
-            f"at {time.strftime('%H:%M:%S')}."
+            f"at {time.strftime('%H:%M:%S')}" + (f"; {lost} were not stored." if lost else ".")
         )
         assert self._token is not None
         self.client.metadata.runs.note_lost_lease(self.id, self._token, note)
         raise LeaseLostError(
             f"Run {record.label} ended as {record.status}, not {wanted}: another process "
-            f"marked it {record.status} while this one still worked ({record.error}). Its "
-            "outputs so far are stored; re-run it to record a successful run."
+            f"marked it {record.status} while this one still worked ({record.error}). "
+            + (
+                f"The last {lost} it logged were not stored; what it wrote before is "
+                if lost
+                else "Its outputs so far are "
+            )
+            + "stored; re-run it to record a successful run."
         )
 
     # -- context manager (start_run) ------------------------------------------------------

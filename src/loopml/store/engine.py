@@ -111,6 +111,12 @@ def _pg_sql(sql: str) -> str:
 # --- URLs ------------------------------------------------------------------------------
 
 
+_FORMS = (
+    "expected 'sqlite:///PATH' (embedded) or 'postgresql://USER@HOST/DB' (team); set "
+    "LOOPML_STORE_URI or [store] uri in loopml.toml (a plain path means SQLite)."
+)
+
+
 def parse_url(url: str) -> tuple[str, str]:
     """Split a store URL into (backend, target): ``("sqlite", path)`` or ``("postgresql", conninfo)``.
 
@@ -118,17 +124,14 @@ def parse_url(url: str) -> tuple[str, str]:
         InvalidParameterError: the URL is malformed or names a database loopml cannot use.
     """
     if not isinstance(url, str) or "://" not in url:
-        raise InvalidParameterError(
-            f"Store URI {url!r}: expected 'sqlite:///PATH' or 'postgresql://USER@HOST/DB' "
-            "(a plain path is also accepted in loopml.toml and LOOPML_STORE_URI)."
-        )
+        raise InvalidParameterError(f"Store URI {url!r}: {_FORMS}")
     scheme = url.partition("://")[0].lower()
     if scheme == "sqlite":
         rest = url[len("sqlite://") :]
         if not rest.startswith("/") or rest in ("/", "/:memory:"):
             raise InvalidParameterError(
-                f"Store URI {url!r}: expected 'sqlite:///PATH' with a file path; an in-memory "
-                "store would be lost when the process ends."
+                f"Store URI {url!r} has no file path (an in-memory store would be lost when the "
+                f"process ends): {_FORMS}"
             )
         return "sqlite", unquote(rest[1:].partition("?")[0])
     if scheme in ("postgresql", "postgresql+psycopg", "postgres"):
@@ -137,16 +140,17 @@ def parse_url(url: str) -> tuple[str, str]:
             parts = urlsplit(conninfo)
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError as exc:
-            raise InvalidParameterError(f"Store URI {_mask(url)!r} is malformed: {exc}.") from None
+            raise InvalidParameterError(
+                f"Store URI {_mask(url)!r} is malformed ({exc}): {_FORMS}"
+            ) from None
         if not parts.path.strip("/"):
             raise InvalidParameterError(
-                f"Store URI {_mask(url)!r}: name the database, e.g. postgresql://user@host/loopml."
+                f"Store URI {_mask(url)!r}: name the database, e.g. postgresql://user@host/loopml; "
+                f"{_FORMS}"
             )
         return "postgresql", conninfo
     raise InvalidParameterError(
-        f"Store URI {_mask(url)!r}: loopml cannot use {scheme!r} databases; expected one of "
-        "'sqlite:///PATH' (embedded) or 'postgresql://USER@HOST/DB' (team). "
-        "Set LOOPML_STORE_URI or [store] uri in loopml.toml."
+        f"Store URI {_mask(url)!r}: loopml cannot use {scheme!r} databases; {_FORMS}"
     )
 
 

@@ -418,7 +418,7 @@ class Database:
                 return result
         except LoopmlError:
             raise
-        except (sqlite3.Error, UnicodeEncodeError) as exc:
+        except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             broken = isinstance(exc, sqlite3.DatabaseError) and not isinstance(
                 exc, sqlite3.OperationalError | sqlite3.IntegrityError
             )
@@ -451,6 +451,11 @@ class Database:
                 f"Text {bad!r} cannot be stored: it is not valid Unicode (a lone surrogate, as in "
                 "file names that are not UTF-8). Pass str(path.encode('utf-8', "
                 "'surrogateescape'), 'utf-8', 'backslashreplace') or fix the name."
+            )
+        if isinstance(exc, OverflowError):  # sqlite3 cannot bind an int beyond 64 bits
+            return InvalidParameterError(
+                f"The store refused a value: {exc}; integers are stored in 64 bits "
+                "([-2**63, 2**63 - 1]), as on PostgreSQL."
             )
         if self.is_sqlite:
             return self._translate_sqlite(exc, action)

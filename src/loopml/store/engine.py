@@ -560,8 +560,14 @@ class Database:
                 text = str(exc).lower()
                 if "no such table" in text:
                     return None
-                if self._ro and not self._immutable and "unable to open" in text:
-                    # A WAL store on a read-only disk: its -shm file cannot be created.
+                if (
+                    self._ro
+                    and not self._immutable
+                    and ("unable to open" in text or "readonly" in text)
+                ):
+                    # A WAL store on a read-only disk: its -shm file cannot be created
+                    # (SQLite says "unable to open" or, when no -wal file exists either,
+                    # "attempt to write a readonly database").
                     broken, self._immutable = True, True
                     return self._revision_retry()
                 broken = True

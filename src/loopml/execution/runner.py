@@ -31,7 +31,7 @@ from loopml.execution.base import Executor, StepResult
 from loopml.execution.task import StepTask
 from loopml.pipelines.dag import Dag, Node
 from loopml.pipelines.fingerprint import cache_key, code_parts, fingerprint_of, params_json
-from loopml.store import StepStatus, StepWrites
+from loopml.store import RunStatus, StepStatus, StepWrites
 from loopml.store.reasons import diff_basis
 from loopml.tracking.client import Client, default_client
 from loopml.tracking.cost import Usage
@@ -74,7 +74,7 @@ def run_pipeline(
         run.log_params({k: _param_text(v) for k, v in params.items()})
         runner.execute()
     except StepFailedError as exc:
-        run.end("failed", error=str(exc), **runner.usage())
+        run.end(RunStatus.FAILED, error=str(exc), **runner.usage())
         raise
     except BaseException as exc:
         status, error = status_for(exc)
@@ -84,7 +84,7 @@ def run_pipeline(
     finally:
         if own_executor:
             executor.shutdown()
-    run.end("succeeded", **runner.usage())
+    run.end(RunStatus.SUCCEEDED, **runner.usage())
     return run
 
 
@@ -337,7 +337,7 @@ class _Runner:
     def _skip(self, node: Node) -> None:
         self.status[node.name] = StepStatus.SKIPPED
         self.writes.update(self.step_ids[node.name], status=StepStatus.SKIPPED)
-        self.progress("skipped", node.name)
+        self.progress(StepStatus.SKIPPED, node.name)
 
     def _record(
         self,
@@ -387,7 +387,7 @@ class _Runner:
 
     def abandon(self, status: str) -> None:
         """After an interrupt or exit: unfinished steps become ``cancelled`` (or ``skipped``)."""
-        final = StepStatus.CANCELLED if status == "cancelled" else StepStatus.SKIPPED
+        final = StepStatus.CANCELLED if status == RunStatus.CANCELLED else StepStatus.SKIPPED
         for node in self.dag:
             if self.status.get(node.name) is None:
                 self.writes.update(self.step_ids[node.name], status=final)

@@ -15,6 +15,7 @@ transaction.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -48,7 +49,13 @@ def make_executor(client: Client, workers: int | None) -> Executor:
     from loopml import plugins
 
     cls = plugins.load("executor", client.settings.executor)
-    return cls(workers=workers or client.settings.workers)  # type: ignore[no-any-return]
+    try:  # an executor that does not size itself need not take ``workers``
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        params = None
+    if params is None or any(p.name == "workers" or p.kind is p.VAR_KEYWORD for p in params):
+        return cls(workers=workers or client.settings.workers)  # type: ignore[no-any-return]
+    return cls()  # type: ignore[no-any-return]
 
 
 def run_pipeline(

@@ -239,7 +239,10 @@ def test_a_damaged_sqlite_file_is_a_loopml_error(project: Path) -> None:
     writer = Client(store_uri=str(path))
     with writer.start_run("r"):
         pass
-    writer.close()  # the last connection checkpoints the WAL into the file
+    writer.close()
+    with sqlite3.connect(path) as con:  # everything into the main file, the WAL emptied
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
     data = bytearray(path.read_bytes())
     data[:16] = b"not a database!!"
     path.write_bytes(bytes(data))

@@ -214,7 +214,7 @@ def _table(cls: type, table: dict[str, Any], path: tuple[str, ...]) -> Any:
     for key, raw in table.items():
         if key not in fields:
             known = sorted(fields)
-            what = f"section [{key}]" if not path else f"key {key!r} in {_label(path)}"
+            what = f"section [{key}]" if not path else f"key {key!r} in [{'.'.join(path)}]"
             raise InvalidParameterError(
                 f"Unknown {what}; expected one of {known}.{did_you_mean(key, known)}"
             )
@@ -226,6 +226,20 @@ def _table(cls: type, table: dict[str, Any], path: tuple[str, ...]) -> Any:
                 f"{_expected(hints[key])} {fields[key].metadata['rule']}."
             )
         values[key] = value
+    required = [
+        name
+        for name, f in fields.items()
+        if name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if required:
+        where = f"[{'.'.join(path)}]" if path else "the top level"
+        raise InvalidParameterError(
+            f"{where}: missing required key{'s' if len(required) > 1 else ''} "
+            + ", ".join(f"{name!r} ({_expected(hints[name])})" for name in required)
+            + "; add it to the table."
+        )
     return cls(**values)
 
 

@@ -27,7 +27,7 @@ ENTRY_POINT_GROUP = "loopml.plugins"
 
 #: What an extension of each kind must provide (attributes and methods).
 KINDS: dict[str, tuple[str, ...]] = {
-    "executor": ("name", "submit", "shutdown"),
+    "executor": ("name", "shares_memory", "submit", "shutdown"),
     "backend": ("exists", "info", "read", "write", "list", "delete"),
     "materializer": ("name", "extension", "save", "load"),
 }

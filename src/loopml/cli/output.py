@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import click
 
+from loopml.store.status import StepStatus
+
 F = TypeVar("F", bound=Callable[..., Any])
 PIPED_WIDTH = 200
 CELL_LIMIT = 40
@@ -122,14 +124,14 @@ def esc(value: Any) -> str:
 
 
 STATUS_STYLE = {
-    "succeeded": "green",
-    "failed": "red",
-    "crashed": "red",
-    "cancelled": "yellow",
-    "running": "cyan",
-    "skipped": "dim",
-    "pending": "dim",
-    "cached": "blue",
+    StepStatus.SUCCEEDED: "green",
+    StepStatus.FAILED: "red",
+    StepStatus.CRASHED: "red",
+    StepStatus.CANCELLED: "yellow",
+    StepStatus.RUNNING: "cyan",
+    StepStatus.SKIPPED: "dim",
+    StepStatus.PENDING: "dim",
+    "cached": "blue",  # a step taken from the cache (succeeded, not run)
 }
 
 

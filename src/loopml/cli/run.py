@@ -21,6 +21,7 @@ from loopml.cli.output import (
     print_json,
     text,
 )
+from loopml.store.status import StepStatus
 
 
 class _Progress:
@@ -51,7 +52,7 @@ class _Progress:
 
         table = Table.grid(padding=(0, 2))
         for name, (status, detail) in self.rows.items():
-            if status == "running":
+            if status == StepStatus.RUNNING:
                 elapsed = fmt_duration(time.perf_counter() - self.started[name])
                 detail = f"{elapsed}  ({detail})" if detail else elapsed
             table.add_row(
@@ -73,7 +74,7 @@ class _Progress:
         why = describe(info.get("reason"))
         if event == "started":
             self.started[name] = time.perf_counter()
-            self.rows[name] = ("running", why)
+            self.rows[name] = (StepStatus.RUNNING, why)
         else:
             self.done += 1
             if event == "cached":

@@ -15,6 +15,7 @@ transaction.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -37,7 +38,7 @@ from loopml.pipelines.fingerprint import (
     fingerprint_of,
     params_json,
 )
-from loopml.store import StepStatus, StepWrites
+from loopml.store import RunStatus, StepStatus, StepWrites
 from loopml.store.reasons import diff_basis
 from loopml.tracking.client import Client, default_client
 from loopml.tracking.cost import Usage
@@ -54,7 +55,13 @@ def make_executor(client: Client, workers: int | None) -> Executor:
     from loopml import plugins
 
     cls = plugins.load("executor", client.settings.executor)
-    return cls(workers=workers or client.settings.workers)  # type: ignore[no-any-return]
+    try:  # an executor that does not size itself need not take ``workers``
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        params = None
+    if params is None or any(p.name == "workers" or p.kind is p.VAR_KEYWORD for p in params):
+        return cls(workers=workers or client.settings.workers)  # type: ignore[no-any-return]
+    return cls()  # type: ignore[no-any-return]
 
 
 def run_pipeline(
@@ -80,7 +87,7 @@ def run_pipeline(
         run.log_params({k: _param_text(v) for k, v in params.items()})
         runner.execute()
     except StepFailedError as exc:
-        run.end("failed", error=str(exc), **runner.usage())
+        run.end(RunStatus.FAILED, error=str(exc), **runner.usage())
         raise
     except BaseException as exc:
         status, error = status_for(exc)
@@ -90,7 +97,7 @@ def run_pipeline(
     finally:
         if own_executor:
             executor.shutdown()
-    run.end("succeeded", **runner.usage())
+    run.end(RunStatus.SUCCEEDED, **runner.usage())
     return run
 
 
@@ -345,7 +352,7 @@ class _Runner:
     def _skip(self, node: Node) -> None:
         self.status[node.name] = StepStatus.SKIPPED
         self.writes.update(self.step_ids[node.name], status=StepStatus.SKIPPED)
-        self.progress("skipped", node.name)
+        self.progress(StepStatus.SKIPPED, node.name)
 
     def _record(
         self,
@@ -395,7 +402,7 @@ class _Runner:
 
     def abandon(self, status: str) -> None:
         """After an interrupt or exit: unfinished steps become ``cancelled`` (or ``skipped``)."""
-        final = StepStatus.CANCELLED if status == "cancelled" else StepStatus.SKIPPED
+        final = StepStatus.CANCELLED if status == RunStatus.CANCELLED else StepStatus.SKIPPED
         for node in self.dag:
             if self.status.get(node.name) is None:
                 self.writes.update(self.step_ids[node.name], status=final)

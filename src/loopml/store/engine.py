@@ -112,6 +112,12 @@ def _pg_sql(sql: str) -> str:
 # --- URLs ------------------------------------------------------------------------------
 
 
+_FORMS = (
+    "expected 'sqlite:///PATH' (embedded) or 'postgresql://USER@HOST/DB' (team); set "
+    "LOOPML_STORE_URI or [store] uri in loopml.toml (a plain path means SQLite)."
+)
+
+
 def parse_url(url: str) -> tuple[str, str]:
     """Split a store URL into (backend, target): ``("sqlite", path)`` or ``("postgresql", conninfo)``.
 
@@ -119,17 +125,14 @@ def parse_url(url: str) -> tuple[str, str]:
         InvalidParameterError: the URL is malformed or names a database loopml cannot use.
     """
     if not isinstance(url, str) or "://" not in url:
-        raise InvalidParameterError(
-            f"Store URI {url!r}: expected 'sqlite:///PATH' or 'postgresql://USER@HOST/DB' "
-            "(a plain path is also accepted in loopml.toml and LOOPML_STORE_URI)."
-        )
+        raise InvalidParameterError(f"Store URI {url!r}: {_FORMS}")
     scheme = url.partition("://")[0].lower()
     if scheme == "sqlite":
         rest = url[len("sqlite://") :]
         if not rest.startswith("/") or rest in ("/", "/:memory:"):
             raise InvalidParameterError(
-                f"Store URI {url!r}: expected 'sqlite:///PATH' with a file path; an in-memory "
-                "store would be lost when the process ends."
+                f"Store URI {url!r} has no file path (an in-memory store would be lost when the "
+                f"process ends): {_FORMS}"
             )
         return "sqlite", unquote(rest[1:].partition("?")[0])
     if scheme in ("postgresql", "postgresql+psycopg", "postgres"):
@@ -138,16 +141,17 @@ def parse_url(url: str) -> tuple[str, str]:
             parts = urlsplit(conninfo)
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError as exc:
-            raise InvalidParameterError(f"Store URI {_mask(url)!r} is malformed: {exc}.") from None
+            raise InvalidParameterError(
+                f"Store URI {_mask(url)!r} is malformed ({exc}): {_FORMS}"
+            ) from None
         if not parts.path.strip("/"):
             raise InvalidParameterError(
-                f"Store URI {_mask(url)!r}: name the database, e.g. postgresql://user@host/loopml."
+                f"Store URI {_mask(url)!r}: name the database, e.g. postgresql://user@host/loopml; "
+                f"{_FORMS}"
             )
         return "postgresql", conninfo
     raise InvalidParameterError(
-        f"Store URI {_mask(url)!r}: loopml cannot use {scheme!r} databases; expected one of "
-        "'sqlite:///PATH' (embedded) or 'postgresql://USER@HOST/DB' (team). "
-        "Set LOOPML_STORE_URI or [store] uri in loopml.toml."
+        f"Store URI {_mask(url)!r}: loopml cannot use {scheme!r} databases; {_FORMS}"
     )
 
 
@@ -455,7 +459,7 @@ class Database:
                 return result
         except LoopmlError:
             raise
-        except (sqlite3.Error, UnicodeEncodeError) as exc:
+        except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             broken = isinstance(exc, sqlite3.DatabaseError) and not isinstance(
                 exc, sqlite3.OperationalError | sqlite3.IntegrityError
             )
@@ -488,6 +492,11 @@ class Database:
                 f"Text {bad!r} cannot be stored: it is not valid Unicode (a lone surrogate, as in "
                 "file names that are not UTF-8). Pass str(path.encode('utf-8', "
                 "'surrogateescape'), 'utf-8', 'backslashreplace') or fix the name."
+            )
+        if isinstance(exc, OverflowError):  # sqlite3 cannot bind an int beyond 64 bits
+            return InvalidParameterError(
+                f"The store refused a value: {exc}; integers are stored in 64 bits "
+                "([-2**63, 2**63 - 1]), as on PostgreSQL."
             )
         if self.is_sqlite:
             return self._translate_sqlite(exc, action)

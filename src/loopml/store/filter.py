@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Literal, TypeAlias, cast
 
 from loopml.errors import FilterSyntaxError, did_you_mean
+from loopml.store.status import RunStatus
 
 __all__ = [
     "ATTRIBUTES",
@@ -76,7 +77,7 @@ ATTRIBUTES = (
     "host",
     "git_commit",
 )
-STATUSES = ("cancelled", "crashed", "failed", "running", "succeeded")
+STATUSES = tuple(sorted(str(s) for s in RunStatus))
 MAX_DEPTH = 100  # nested '(' and 'not': keeps recursion far below Python's limit
 MAX_CONDITIONS = 100  # keeps the And/Or tree, and the SQL built from it, shallow
 MAX_VALUES = 1000  # values in one 'in (...)' list

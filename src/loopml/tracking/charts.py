@@ -10,6 +10,8 @@ import html
 import math
 from collections.abc import Sequence
 
+from loopml.store.status import StepStatus
+
 _BARS = "▁▂▃▄▅▆▇█"
 
 
@@ -86,13 +88,13 @@ def dag_svg(
     }
     width = PAD * 2 + len(columns) * (BOX_W + GAP_X) - GAP_X
     height = PAD * 2 + max(len(v) for v in columns.values()) * (BOX_H + GAP_Y) - GAP_Y
-    fills = {
-        "succeeded": "#dafbe1",
-        "failed": "#ffebe9",
-        "crashed": "#ffebe9",
-        "skipped": "#f6f8fa",
-        "running": "#fff8c5",
-        "cancelled": "#f6f8fa",
+    fills: dict[str, str] = {
+        StepStatus.SUCCEEDED: "#dafbe1",
+        StepStatus.FAILED: "#ffebe9",
+        StepStatus.CRASHED: "#ffebe9",
+        StepStatus.SKIPPED: "#f6f8fa",
+        StepStatus.RUNNING: "#fff8c5",
+        StepStatus.CANCELLED: "#f6f8fa",
     }
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

@@ -30,6 +30,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from loopml._signals import leave_signals_to_main_thread
+from loopml.store.status import RunStatus
 
 if TYPE_CHECKING:
     from loopml.tracking.run import Run
@@ -136,7 +137,7 @@ _original_excepthook = sys.excepthook
 
 def _at_exit() -> None:
     for run in _all_live():
-        status = "failed" if _uncaught else "succeeded"
+        status = RunStatus.FAILED if _uncaught else RunStatus.SUCCEEDED
         error = f"{type(_uncaught[0]).__name__}: {_uncaught[0]}" if _uncaught else None
         try:
             run.end(status, error=error)

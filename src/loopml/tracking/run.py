@@ -29,7 +29,7 @@ from loopml.errors import (
     StoreUnavailableError,
     did_you_mean,
 )
-from loopml.store import MetricPoint, RunRecord, StepRunRecord
+from loopml.store import MetricPoint, RunRecord, RunStatus, StepRunRecord
 from loopml.store.runs import insert_environment
 from loopml.tracking.context import _active
 from loopml.tracking.cost import Usage, run_cost
@@ -117,7 +117,7 @@ class Run:
         """
         run = cls(client, client.metadata.runs.resolve(run_id))
         status = run.record.status
-        if status != "running":
+        if status != RunStatus.RUNNING:
             raise LeaseLostError(
                 f"Run {run.label} is {status}; only a running run can be attached to."
             )
@@ -187,7 +187,7 @@ class Run:
         if self.client.metadata.runs.heartbeat(self.id, self._token):
             return
         record = self.client.metadata.runs.get(self.id)
-        if record.status == "running" or self._ended:
+        if record.status == RunStatus.RUNNING or self._ended:
             return  # finished by end() between the check and now
         self._lost = LeaseLostError(
             f"Run {record.label} lost its lease: another process marked it {record.status} "
@@ -202,7 +202,7 @@ class Run:
 
     def end(
         self,
-        status: str = "succeeded",
+        status: str = RunStatus.SUCCEEDED,
         *,
         error: str | None = None,
         cost: float | None = None,
@@ -262,7 +262,10 @@ class Run:
                 try:
                     self._writer.flush()
                 except LoopmlError as flush_error:
-                    status, error = "failed", f"Could not store buffered metrics: {flush_error}"
+                    status, error = (
+                        RunStatus.FAILED,
+                        f"Could not store buffered metrics: {flush_error}",
+                    )
                 ended = self.client.metadata.runs.finish(
                     self.id, self._token, status, error=error, cost=cost
                 )
@@ -457,13 +460,14 @@ class Run:
 
         rec = self.record
         e = html.escape
-        colour = {
-            "succeeded": "#1a7f37",
-            "failed": "#cf222e",
-            "running": "#9a6700",
-            "cancelled": "#6e7781",
-            "crashed": "#cf222e",
-        }.get(rec.status, "#000")
+        colours: dict[str, str] = {
+            RunStatus.SUCCEEDED: "#1a7f37",
+            RunStatus.FAILED: "#cf222e",
+            RunStatus.RUNNING: "#9a6700",
+            RunStatus.CANCELLED: "#6e7781",
+            RunStatus.CRASHED: "#cf222e",
+        }
+        colour = colours.get(rec.status, "#000")
         rows = "".join(
             f"<tr><td>{e(k)}</td><td>{e(_clip(str(v)))}</td></tr>"
             for k, v in sorted(rec.params.items())
@@ -507,13 +511,15 @@ class Run:
 def status_for(exc: BaseException | None) -> tuple[str, str | None]:
     """The final status for a block that ended with ``exc`` (the R07 table)."""
     if exc is None:
-        return "succeeded", None
+        return RunStatus.SUCCEEDED, None
     if isinstance(exc, KeyboardInterrupt):
-        return "cancelled", "Interrupted (Ctrl-C or SIGTERM)."
+        return RunStatus.CANCELLED, "Interrupted (Ctrl-C or SIGTERM)."
     if isinstance(exc, SystemExit):
         code = exc.code
-        return ("succeeded", None) if code in (0, None) else ("failed", f"SystemExit({code!r})")
-    return "failed", "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        if code in (0, None):
+            return RunStatus.SUCCEEDED, None
+        return RunStatus.FAILED, f"SystemExit({code!r})"
+    return RunStatus.FAILED, "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
 def _peak_rss() -> int:

@@ -289,7 +289,7 @@ class Run:
         )
         if lost:
             why += f" ({lost:,} buffered metrics, params and tags were not stored)"
-        return self.client.metadata.runs.finish(self.id, self._token, "failed", error=why)
+        return self.client.metadata.runs.finish(self.id, self._token, RunStatus.FAILED, error=why)
 
     @staticmethod
     def _is_refused_batch(exc: LoopmlError) -> bool:

@@ -97,7 +97,8 @@ def test_registering_the_wrong_object_fails_at_once_naming_the_interface(
     message = str(caught.value)
     for needle in needles:
         assert needle in message, message
-    assert f"A {kind} provides {', '.join(plugins.KINDS[kind])}" in message, message
+    article = "An" if kind[0] in "aeiou" else "A"
+    assert f"{article} {kind} provides {', '.join(plugins.KINDS[kind])}" in message, message
     assert name not in plugins.names(kind)
 
 

@@ -96,6 +96,11 @@ def test_queued_step_times_are_when_it_really_ran() -> None:
 
 def test_steps_still_queued_when_another_fails_do_not_start() -> None:
     ran: list[str] = []
+    skipped = threading.Event()
+
+    def progress(event: str, name: str, **_: object) -> None:
+        if (event, name) == ("skipped", "queued"):
+            skipped.set()
 
     @step
     def fails_fast(x: int) -> int:
@@ -103,7 +108,9 @@ def test_steps_still_queued_when_another_fails_do_not_start() -> None:
 
     @step
     def busy(x: int) -> int:
-        time.sleep(0.5)
+        # Holds the only worker until the runner has dealt with the failure, however long
+        # a busy machine makes that take (a 0.5 s nap here was a guess).
+        assert skipped.wait(60), "the queued step was never skipped"
         ran.append("busy")
         return x
 
@@ -117,7 +124,7 @@ def test_steps_still_queued_when_another_fails_do_not_start() -> None:
         return fails_fast(x), busy(x), queued(x)
 
     with pytest.raises(StepFailedError):
-        crowd.run({}, workers=1)
+        crowd.run({}, workers=1, progress=progress)
     statuses = {s.name: s.status for s in Client().get_run("crowd#1").steps}
     assert "queued" not in ran
     assert statuses["fails_fast"] == "failed" and statuses["queued"] == "skipped"

@@ -4,7 +4,7 @@ CI size: 20 kills at random moments plus 15 at the test-only crash points of
 ``loopml._crashpoints`` (during a blob write, between a blob's rename and its row's
 commit, and inside a DB write transaction before its commit), of a 5-step pipeline whose
 first step writes a 20 MB blob. The plan says 50 kills and a 200 MB blob; both are cut to
-keep this file well under 2 min on the 2-core CI machine.
+keep this file around a minute on an idle 2-core CI machine.
 
 The random kills wait on events, never on a clock: the child announces on a pipe each
 step as it begins, and its last step never returns. Each kill picks a step at random,
@@ -17,12 +17,12 @@ After each kill:
 1. the run is ``crashed`` (never ``running``) for every Client opened after its lease;
    the time from the kill to the first Client that saw it is the crash-detection latency;
 2. that open removed the dead writer's temp files (leftovers must be 0);
-3. SQLite ``PRAGMA integrity_check`` is ``ok`` and fsck (what ``loopml fsck`` runs) finds no missing,
-   corrupt, dangling or database problem. A kill between a blob's publish and its row's
-   commit leaves an *orphan* blob, which is by design (``gc`` reclaims it); every orphan
-   must still hash to its name, i.e. no partial blob is visible under a digest;
-4. re-running with the same parameters reuses exactly the steps that completed before the
-   kill, and afterwards fsck reports nothing at all.
+3. SQLite ``PRAGMA integrity_check`` is ``ok`` and fsck (what ``loopml fsck`` runs) finds
+   no missing, corrupt, dangling or database problem. A kill between a blob's publish and
+   its row's commit leaves an *orphan* blob, which is by design (``gc`` reclaims it); every
+   orphan must still hash to its name, i.e. no partial blob is visible under a digest;
+4. re-running with the same parameters (in this process, as ``loopml run`` would) reuses
+   exactly the steps that completed before the kill, and afterwards fsck reports nothing.
 """
 
 from __future__ import annotations

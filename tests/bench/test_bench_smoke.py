@@ -4,6 +4,12 @@ Figures are never asserted (budgets are judged by people reading the output), bu
 script must not rot: ``--quick`` has to exit 0 and print one well-formed line per figure.
 Two checks inside the script are about correctness, not speed, and are asserted: no
 logged metric point may be lost, and the runs query must return the right runs.
+
+Each benchmark runs in its own process (``--only NAME``), so no single test waits for the
+whole script (about a minute idle, several on a busy 2-core machine) and pytest-xdist can
+spread them. The timeout only catches a hung benchmark. The slowest, ``steps``, takes
+~22 s idle but started ~12 Python processes that import pandas, and took 240 s at load
+average 13 on 2 cores; so the timeout is 9 min, above the suite's usual 5.
 """
 
 from __future__ import annotations
@@ -14,64 +20,91 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "core.py"
+import pytest
 
-FIGURES = [
-    "import loopml",
-    "loopml --help",
-    "10 tiny steps in-process, cache miss",
-    "10 tiny steps in-process, all cached",
-    "10 tiny steps in-process, int steps (JSON outputs)",
-    "10 tiny steps, whole `python pipeline.py` process, cold (every step misses)",
-    "10 tiny steps, whole `python pipeline.py` process, every step cached",
-    "10 tiny steps, whole process, Hamilton (cold / every step cached)",
-    "10 tiny steps, whole process, first run in a new project (creates the store)",
-    "metric logging (run.log_metric)",
-    "metric logging (run.log_metrics)",
-    "runs query over 1,000 runs",
-    "runs query over 10,000 runs",
-    "create a run (client.start_run, 10 params + 5 metrics, ended)",
-    "create a run (loopml.start_run, default client, 10 params + 5 metrics, ended)",
-    "create a run, MLflow (mlflow.start_run + log_params + log_metrics)",
-    "search 1,000 runs returning ~500 with params and metrics (Client.search_runs)",
-    "search 1,000 runs returning ~500 with params and metrics (loopml.runs(), DataFrame)",
-    "runs.get by full id at 20,000 runs",
-    "runs.get by 8-char prefix at 20,000 runs",
-    "gc --dry-run over a store of 10,000 blobs",
-    "gc over a store of 10,000 blobs",
-    "artifact put, bytes object (put_value, as log_artifact does)",
-    "artifact put, bytes object (put_bytes)",
-    "artifact put, file (put_file)",
-    "artifact get, verified (get_bytes)",
-    "artifact get, verified (get_value of a bytes artifact, as loopml.load does)",
-    "100,000 x 20 DataFrame through 10 steps, cold (persisted + hashed)",
-    "100,000 x 20 DataFrame through 10 steps, all cached",
-    "20 independent 0.05 s steps -> join, whole process, default workers",
-    "20 independent 0.05 s steps -> join, whole process, workers=20",
-]
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "core.py"
+TIMEOUT_S = 540
+pytestmark = pytest.mark.timeout(TIMEOUT_S + 60)
+
+FIGURES = {
+    "startup": ["import loopml", "loopml --help"],
+    "steps": [
+        "10 tiny steps in-process, cache miss",
+        "10 tiny steps in-process, all cached",
+        "10 tiny steps in-process, int steps (JSON outputs)",
+        "10 tiny steps, whole `python pipeline.py` process, cold (every step misses)",
+        "10 tiny steps, whole `python pipeline.py` process, every step cached",
+        "10 tiny steps, whole process, Hamilton (cold / every step cached)",
+        "10 tiny steps, whole process, first run in a new project (creates the store)",
+    ],
+    "metrics": ["metric logging (run.log_metric)", "metric logging (run.log_metrics)"],
+    "query": ["runs query over 1,000 runs", "runs query over 10,000 runs"],
+    "create": [
+        "create a run (client.start_run, 10 params + 5 metrics, ended)",
+        "create a run (loopml.start_run, default client, 10 params + 5 metrics, ended)",
+        "create a run, MLflow (mlflow.start_run + log_params + log_metrics)",
+    ],
+    "search": [
+        "search 1,000 runs returning ~500 with params and metrics (Client.search_runs)",
+        "search 1,000 runs returning ~500 with params and metrics (loopml.runs(), DataFrame)",
+    ],
+    "get": [
+        "runs.get by full id at 20,000 runs",
+        "runs.get by 8-char prefix at 20,000 runs",
+    ],
+    "gc": ["gc --dry-run over a store of 10,000 blobs", "gc over a store of 10,000 blobs"],
+    "artifacts": [
+        "artifact put, bytes object (put_value, as log_artifact does)",
+        "artifact put, bytes object (put_bytes)",
+        "artifact put, file (put_file)",
+        "artifact get, verified (get_bytes)",
+        "artifact get, verified (get_value of a bytes artifact, as loopml.load does)",
+    ],
+    "dataframe": [
+        "100,000 x 20 DataFrame through 10 steps, cold (persisted + hashed)",
+        "100,000 x 20 DataFrame through 10 steps, all cached",
+    ],
+    "fanout": [
+        "20 independent 0.05 s steps -> join, whole process, default workers",
+        "20 independent 0.05 s steps -> join, whole process, workers=20",
+    ],
+}
 VERDICT = r"(MET|MISSED|n/a \(--quick\)|\(info\))"
 
 
-def test_quick_benchmark_prints_every_figure(tmp_path: Path) -> None:
+def _bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     env["TMPDIR"] = str(tmp_path)  # every temp project and store lands in the test's folder
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick"],
+    return subprocess.run(
+        [sys.executable, str(BENCH), *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=TIMEOUT_S,
         check=False,
     )
+
+
+def test_the_smoke_covers_every_benchmark(tmp_path: Path) -> None:
+    done = _bench(tmp_path, "--only", "no-such-benchmark")
+    assert done.returncode == 2, done.stdout + done.stderr
+    choices = re.search(r"choose from (.+)$", done.stderr.strip())
+    assert choices, done.stderr
+    assert choices.group(1).split(", ") == list(FIGURES)
+
+
+@pytest.mark.parametrize("benchmark", list(FIGURES))
+def test_quick_benchmark_prints_every_figure(tmp_path: Path, benchmark: str) -> None:
+    done = _bench(tmp_path, "--quick", "--only", benchmark)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    for name in FIGURES:
+    for name in FIGURES[benchmark]:
         pattern = re.compile(rf"^{re.escape(name)}: .+ {VERDICT}$")
         assert any(pattern.match(line) for line in lines), (
             f"no line for {name!r} in:\n{done.stdout}"
         )
     figure_lines = [line for line in lines if not line.startswith("#")]
-    assert len(figure_lines) == len(FIGURES), done.stdout
+    assert len(figure_lines) == len(FIGURES[benchmark]), done.stdout
     assert "POINTS LOST" not in done.stdout
     assert "WRONG RESULT" not in done.stdout

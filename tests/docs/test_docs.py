@@ -249,6 +249,7 @@ class Placeholders:
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
+        self.found: dict[str, str] = {}
 
     def _json(self, *args: str) -> object:
         result = run_cli(*args, "--json", cwd=self.cwd)
@@ -271,9 +272,19 @@ class Placeholders:
         )
 
     def fill(self, text: str) -> str:
-        return PLACEHOLDER.sub(lambda m: self.value(m.group(1)), text)
+        def once(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.found:
+                self.found[name] = self.value(name)
+            return self.found[name]
+
+        return PLACEHOLDER.sub(once, text)
 
 
+# Each page runs its ~25 commands as real CLI processes one after another (cli.md: 25 s
+# idle). At load average 12 on 2 cores that passed the suite's 5 min limit; each command
+# keeps run_cli's own 2 min hang guard, so the page as a whole gets 15 min.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("page", CLI_PAGES)
 def test_cli_lines_run(page: str, tmp_path: Path) -> None:
     lines = cli_lines(page)

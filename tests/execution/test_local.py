@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +96,11 @@ def test_queued_step_times_are_when_it_really_ran() -> None:
 
 def test_steps_still_queued_when_another_fails_do_not_start() -> None:
     ran: list[str] = []
+    skipped = threading.Event()
+
+    def progress(event: str, name: str, **_: object) -> None:
+        if (event, name) == ("skipped", "queued"):
+            skipped.set()
 
     @step
     def fails_fast(x: int) -> int:
@@ -100,7 +108,9 @@ def test_steps_still_queued_when_another_fails_do_not_start() -> None:
 
     @step
     def busy(x: int) -> int:
-        time.sleep(0.5)
+        # Holds the only worker until the runner has dealt with the failure, however long
+        # a busy machine makes that take (a 0.5 s nap here was a guess).
+        assert skipped.wait(60), "the queued step was never skipped"
         ran.append("busy")
         return x
 
@@ -114,24 +124,82 @@ def test_steps_still_queued_when_another_fails_do_not_start() -> None:
         return fails_fast(x), busy(x), queued(x)
 
     with pytest.raises(StepFailedError):
-        crowd.run({}, workers=1)
+        crowd.run({}, workers=1, progress=progress)
     statuses = {s.name: s.status for s in Client().get_run("crowd#1").steps}
     assert "queued" not in ran
     assert statuses["fails_fast"] == "failed" and statuses["queued"] == "skipped"
 
 
-def test_workers_setting_in_loopml_toml_is_the_default(
-    project: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pathlib import Path
+@dataclass
+class Crowd:
+    """What the steps of a crowd pipeline saw: most running at once, and on which threads."""
 
-    root = Path(str(project))
-    (root / "loopml.toml").write_text('[project]\nname = "t"\n\n[run]\nworkers = 2\n')
+    limit: int
+    running: int = 0
+    peak: int = 0
+    threads: set[str] = field(default_factory=set)
+
+
+def crowd_pipeline(limit: int) -> tuple[Pipeline, Crowd]:
+    """Five independent steps; each waits until ``limit`` of them run at once, then ends.
+
+    The wait is on an Event set by the step that makes ``limit`` run at once, so reaching
+    the limit never depends on timing; a counter under a lock records the most ever running.
+    The counter alone cannot prove the cap (with 16 workers the first two steps may end
+    before the third starts), so the steps also record their threads: five steps on
+    ``limit`` threads, each running one step at a time, never had more than ``limit`` at once.
+    """
+    crowd = Crowd(limit)
+    lock = threading.Lock()
+    full = threading.Event()
+
+    def member(i: int) -> Any:
+        @step(name=f"member_{i}")
+        def run_one(x: int) -> int:
+            with lock:
+                crowd.running += 1
+                crowd.peak = max(crowd.peak, crowd.running)
+                crowd.threads.add(threading.current_thread().name)
+                if crowd.running == limit:
+                    full.set()
+            try:
+                assert full.wait(60), f"{limit} steps never ran at once"
+            finally:
+                with lock:
+                    crowd.running -= 1
+            return x + i
+
+        return run_one
+
+    m0, m1, m2, m3, m4 = (member(i) for i in range(5))
+
+    @pipeline
+    def gathering(x: int = 1) -> tuple[Any, ...]:
+        return m0(x), m1(x), m2(x), m3(x), m4(x)
+
+    return gathering, crowd
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_caps_how_many_steps_run_at_once(workers: int) -> None:
+    gathering, crowd = crowd_pipeline(limit=workers)
+    run = gathering.run({}, workers=workers)
+    assert run.status == "succeeded"
+    assert [run.output(f"member_{i}") for i in range(5)] == [1, 2, 3, 4, 5]
+    assert crowd.peak == workers  # `workers` steps did run at once
+    assert len(crowd.threads) == workers  # and never more: five steps shared `workers` threads
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_setting_in_loopml_toml_is_the_default(project: Path, workers: int) -> None:
+    (project / "loopml.toml").write_text(f'[project]\nname = "t"\n\n[run]\nworkers = {workers}\n')
     from loopml.tracking import client as client_module
 
     client_module._clients.clear()
-    meet, _ = barrier_pipeline(timeout=10)
-    assert meet().status == "succeeded"
+    gathering, crowd = crowd_pipeline(limit=workers)
+    assert gathering().status == "succeeded"
+    assert crowd.peak == workers
+    assert len(crowd.threads) == workers  # the default of 16 would have used five
 
 
 def test_captured_output_of_parallel_steps_does_not_mix() -> None:

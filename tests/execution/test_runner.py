@@ -9,13 +9,14 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pl_basic
 import pl_failing
 import pytest
 from pl_basic import train
 
-from loopml import Client, Run, pipeline, step
+from loopml import Client, Run, pipeline, register_materializer, step
 from loopml.errors import MaterializerError, StepFailedError
 
 
@@ -86,14 +87,61 @@ def test_step_with_cache_false_always_runs_but_identical_output_keeps_downstream
     assert cached(second) == {"fetch": False, "describe": True}
 
 
-def test_cache_survives_a_new_client_and_only_reads_what_it_needs(project: Path) -> None:
+class Counted:
+    """A value whose materializer counts every time loopml reads one back from the store."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+class CountingMaterializer:
+    name, extension = "test.counted", ".txt"
+
+    def __init__(self) -> None:
+        self.loads = 0
+
+    def save(self, value: Counted, path: Path) -> dict[str, Any]:
+        path.write_text(str(value.value))
+        return {}
+
+    def load(self, path: Path, metadata: dict[str, Any]) -> Counted:
+        self.loads += 1
+        return Counted(int(path.read_text()))
+
+
+def test_cache_survives_a_new_client_and_only_reads_what_it_needs(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.artifacts import materializers as registry
     from loopml.tracking import client as client_module
 
-    train(n=4)
-    client_module._clients.clear()
-    run = train(n=4)
-    assert all(cached(run).values())
-    assert run.client is not None
+    for table in ("_user_types", "_user_named"):  # the registration ends with the test
+        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
+    counter = CountingMaterializer()
+    register_materializer(Counted, counter)
+
+    @step
+    def make(n: int) -> Counted:
+        return Counted(n)
+
+    @step
+    def use(item: Counted, k: int) -> int:
+        return item.value * k
+
+    @pipeline
+    def reader(n: int = 3, k: int = 2) -> Any:
+        return use(make(n), k)
+
+    assert reader().output("use") == 6
+    assert counter.loads == 0  # a fresh output is handed on in memory, not read back
+    client_module._clients.clear()  # a new client: the cache lives in the store
+    again = reader()
+    assert cached(again) == {"make": True, "use": True}
+    assert counter.loads == 0  # all cached: make's stored output is never read
+    changed = reader(k=5)
+    assert cached(changed) == {"make": True, "use": False}
+    assert changed.output("use") == 15
+    assert counter.loads == 1  # use re-ran and read make's stored output, once
 
 
 def test_deleted_blob_is_a_cache_miss_not_a_broken_run(project: Path) -> None:

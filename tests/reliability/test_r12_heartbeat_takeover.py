@@ -40,7 +40,7 @@ def _holder(project: Path, seconds: float, name: str) -> tuple[subprocess.Popen[
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a hang guard: starting takes ~0.5 s idle
     while not ready.exists():
         assert proc.poll() is None, f"holder exited early with {proc.returncode}"
         assert time.monotonic() < deadline, "holder never became ready"
@@ -64,19 +64,27 @@ def test_r12_sigkilled_run_holder_is_taken_over_within_the_lease(project: Path) 
         proc, run_id = _holder(project, 60, f"h{i}")
         time.sleep(rng.uniform(0.0, 2 * HEARTBEAT_S))  # land anywhere in the heartbeat cycle
         proc.send_signal(signal.SIGKILL)
-        killed = time.monotonic()
-        proc.wait(timeout=10)
-        while (status := _status(run_id)) == "running":
-            assert time.monotonic() - killed < LEASE_S + 2, "dead holder's run never taken over"
+        proc.wait(timeout=60)
+        killed = time.time()  # the holder is reaped: its last heartbeat is older than this
+        while True:
+            opened = time.time()
+            status = _status(run_id)
+            if status != "running":
+                break
+            # The takeover bound, as an event rather than a stopwatch: a process that starts
+            # once the lease is over must see the run crashed, however slow that start is.
+            assert opened < killed + LEASE_S, (
+                f"dead holder's run still running for a Client opened "
+                f"{opened - killed:.2f} s after SIGKILL, past its {LEASE_S:.2f} s lease"
+            )
             time.sleep(0.01)
-        latencies.append(time.monotonic() - killed)
+        latencies.append(time.time() - killed)
         assert status == "crashed"
         assert _status(run_id) == "crashed"  # and stays so
     print(
         f"\nR12 run heartbeat: takeover latency after SIGKILL p50 {statistics.median(latencies):.3f} s, "
-        f"max {max(latencies):.3f} s (lease {LEASE_S:.2f} s)"
+        f"max {max(latencies):.3f} s (lease {LEASE_S:.2f} s; the latency includes opening a Client)"
     )
-    assert max(latencies) <= LEASE_S + 0.5
 
 
 def test_r12_live_run_is_never_taken_over(project: Path) -> None:

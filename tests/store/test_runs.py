@@ -29,15 +29,37 @@ def _create(
     return store.runs.get(new.id), token
 
 
+def _row(run_id: str, pipeline: str, number: int) -> dict[str, object]:
+    """A finished run row with a chosen id, for inserting directly."""
+    now = time.time()
+    return dict(
+        id=run_id,
+        pipeline=pipeline,
+        number=number,
+        name=f"{pipeline}#{number}",
+        kind="pipeline",
+        status="succeeded",
+        started_at=now,
+        heartbeat_at=now,
+        lease_s=1.0,
+        lease_token=uuid.uuid4().hex,
+        host="h",
+        pid=1,
+        executor="local",
+    )
+
+
 def _insert_with_id(store: MetadataStore, run_id: str, pipeline: str, number: int) -> None:
     """A run row with a chosen id (to build ambiguous prefixes deterministically)."""
-    now = time.time()
+    _insert_rows(store, [_row(run_id, pipeline, number)])
+
+
+def _insert_rows(store: MetadataStore, rows: list[dict[str, object]]) -> None:
+    columns = list(rows[0])
     store.db.write(
-        lambda tx: tx.execute(
-            "INSERT INTO runs (id, pipeline, number, name, kind, status, started_at, "
-            "heartbeat_at, lease_s, lease_token, host, pid, executor) VALUES "
-            "(?, ?, ?, ?, 'pipeline', 'succeeded', ?, ?, 1.0, ?, 'h', 1, 'local')",
-            (run_id, pipeline, number, f"{pipeline}#{number}", now, now, uuid.uuid4().hex),
+        lambda tx: tx.executemany(
+            f"INSERT INTO runs ({', '.join(columns)}) VALUES ({tx.marks(len(columns))})",
+            [tuple(r[c] for c in columns) for r in rows],
         )
     )
 
@@ -272,9 +294,44 @@ def test_load_keeps_the_requested_order_and_skips_unknown_ids(store: MetadataSto
 
 
 def test_load_many_runs_in_chunks(store: MetadataStore) -> None:
-    runs = [_create(store, f"p{i % 3}")[0] for i in range(12)]
-    loaded = store.runs.load([r.id for r in reversed(runs)])
-    assert [r.id for r in loaded] == [r.id for r in reversed(runs)]
+    """1,200 runs: more than two of load's 500-id chunks, each run whole and in the asked order."""
+    count = 1_200
+    rows = [_row(uuid.uuid4().hex, f"p{i % 3}", i // 3 + 1) for i in range(count)]
+    _insert_rows(store, rows)
+    # params, metrics and tags on every 8th run and on both sides of each chunk boundary
+    extras = sorted({*range(0, count, 8), 499, 500, 999, 1000, count - 1})
+    store.db.write(
+        lambda tx: [
+            (
+                tx.execute(
+                    "INSERT INTO params (run_id, key, value, num) VALUES (?, 'i', ?, ?)",
+                    (rows[i]["id"], str(i), float(i)),
+                ),
+                tx.execute(
+                    "INSERT INTO latest_metrics (run_id, key, step, value) VALUES (?, 'loss', 0, ?)",
+                    (rows[i]["id"], i / 10),
+                ),
+                tx.execute(
+                    "INSERT INTO tags (run_id, key, value) VALUES (?, 'run', ?)",
+                    (rows[i]["id"], str(i)),
+                ),
+            )
+            for i in extras
+        ]
+    )
+    wanted = [str(row["id"]) for row in reversed(rows)]
+    loaded = store.runs.load(wanted)
+    assert [r.id for r in loaded] == wanted
+    for i, record in zip(reversed(range(count)), loaded, strict=True):
+        assert record.name == rows[i]["name"] and record.status == "succeeded"
+        if i in extras:
+            assert (record.params, record.metrics, record.tags) == (
+                {"i": str(i)},
+                {"loss": i / 10},
+                {"run": str(i)},
+            ), i
+        else:
+            assert (record.params, record.metrics, record.tags) == ({}, {}, {}), i
 
 
 def test_update_info_stores_capture_fields(store: MetadataStore) -> None:

@@ -112,10 +112,10 @@ class CountingMaterializer:
 def test_cache_survives_a_new_client_and_only_reads_what_it_needs(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loopml.artifacts import materializers as registry
+    from loopml.artifacts.materializers import default_registry as registry
     from loopml.tracking import client as client_module
 
-    for table in ("_user_types", "_user_named"):  # the registration ends with the test
+    for table in ("_types", "_named"):  # the registration ends with the test
         monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
     counter = CountingMaterializer()
     register_materializer(Counted, counter)

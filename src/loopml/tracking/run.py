@@ -221,6 +221,9 @@ class Run:
             self._writer.flush()
             return
         self._ended = True
+        # Holding the flush lock: a background flush still writing finishes first, and
+        # none can take the last batch from under the final transaction.
+        self._writer.hold()
         try:
             batch = self._writer.take()
             wall = time.monotonic() - self._started
@@ -272,6 +275,7 @@ class Run:
             if not ended:
                 self._report_lost(status, unstored=batch)
         finally:  # only now stop heartbeating: until finish() the run must look alive
+            self._writer.release()
             self.client.heartbeat.unregister(self)
 
     def _record_disk_full(self, exc: StoreUnavailableError, batch: Any, error: str | None) -> bool:

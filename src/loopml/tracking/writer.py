@@ -43,7 +43,7 @@ class BatchWriter:
         self.written = 0
         self.failure: LoopmlError | None = None
         self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
+        self._flush_lock = threading.RLock()  # re-entered by Run.end when it flushes
         self._next_step: dict[str, int] = {}
         # What each running step logged, so a later cache hit can replay it into its run.
         self.by_step: dict[str, dict[str, Any]] = {}
@@ -106,6 +106,14 @@ class BatchWriter:
             log = self._step_log()
             if log is not None:
                 log["tags"][name] = text
+
+    def hold(self) -> None:
+        """Stop flushes (waiting for one in progress) until :meth:`release`: the run's end
+        writes the last batch itself, in its final transaction."""
+        self._flush_lock.acquire()
+
+    def release(self) -> None:
+        self._flush_lock.release()
 
     def take(self) -> _Batch:
         """Everything buffered, removed from the buffer (put it back with ``restore``)."""

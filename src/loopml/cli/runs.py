@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from typing import Any
 
@@ -46,7 +47,9 @@ def _reader() -> Any:
     except StoreNotFoundError:
         from loopml.config import load_settings
 
-        if load_settings().has_config:
+        # An empty project has no runs yet; a store named in LOOPML_STORE_URI that does not
+        # exist is a mistake (a typo) the user must see, not an empty list.
+        if load_settings().has_config and not os.environ.get("LOOPML_STORE_URI"):
             return None
         raise
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from _cli_helpers import assert_error, cli, cli_json, listing, read_only_copy, write_pipelines
+
 from cli_runner import run_cli
 
 READ_COMMANDS = [
@@ -48,7 +48,9 @@ def test_runs_in_a_project_that_never_ran_says_no_runs_yet(project: Path) -> Non
     assert listing(project) == before == ["loopml.toml"]
 
 
-@pytest.mark.parametrize("command", [("runs",), ("runs", "show", "small#1"), ("fsck",)], ids=" ".join)
+@pytest.mark.parametrize(
+    "command", [("runs",), ("runs", "show", "small#1"), ("fsck",)], ids=" ".join
+)
 def test_a_mistyped_sqlite_store_uri_creates_no_folders(
     tmp_path: Path, project: Path, command: tuple[str, ...]
 ) -> None:

@@ -211,6 +211,7 @@ class Database:
         self._ready = False
         self._immutable = False
         self._ro = False  # opened read-only: the file or its folder is not writable
+        self._full = False  # opened read-only because the disk is full
 
     # -- identity -------------------------------------------------------------------------
 
@@ -242,8 +243,37 @@ class Database:
                 return
             if self.is_sqlite:
                 self._check_sqlite_location()
-            self._ensure_schema()
+            try:
+                self._ensure_schema()
+            except StoreUnavailableError:
+                if not self._read_full_disk():
+                    raise
+                self._ensure_schema()
             self._ready = True
+
+    def _read_full_disk(self) -> bool:
+        """Switch a reader on a full disk to reading the database file as it is; True if done.
+
+        On a full disk SQLite cannot create or grow the WAL index (``-shm``), so every
+        ordinary open fails, reads included. When the WAL is empty the database file holds
+        every commit and ``immutable=1`` reads it without the index; with a non-empty WAL
+        that would miss commits, so the error stands.
+        """
+        path = self.sqlite_path
+        if not self.readonly or path is None or self._immutable or _free_bytes(path) != 0:
+            return False
+        wal = path.with_name(path.name + "-wal")
+        try:
+            if wal.stat().st_size > 0:
+                return False
+        except FileNotFoundError:
+            pass
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+        self._ro = self._immutable = self._full = True
+        return True
 
     def _check_sqlite_location(self) -> None:
         path = self.sqlite_path
@@ -357,6 +387,12 @@ class Database:
         ``fn`` must be safe to run again: it runs in a fresh transaction after a rollback.
         """
         self.connect()
+        if self._full:
+            raise StoreUnavailableError(
+                f"The disk holding the metadata store {self.where} is full "
+                f"({_free_bytes(self.sqlite_path):,} bytes free): this store can be read but "
+                "not changed. Free some disk space, then retry; stored data is intact."
+            )
         if self._ro:
             raise StoreUnavailableError(
                 f"The metadata store {self.where} is read-only (its file or folder is not "

@@ -46,6 +46,7 @@ from loopml.errors import (
 
 HEAD_REVISION = "0003"
 BUSY_TIMEOUT_MS = 30_000
+RESERVE_BYTES = 1 << 20  # freed on a full disk so that runs can still record how they ended
 _MIGRATION_LOCK_ID = 0x100F_0001
 _RETRYABLE_PG_CODES = {"40001", "40P01"}  # serialization failure, deadlock detected
 _NETWORK_FS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "9p", "fuse.sshfs"}
@@ -243,6 +244,8 @@ class Database:
                 return
             if self.is_sqlite:
                 self._check_sqlite_location()
+                if not self.readonly:
+                    self._keep_reserve()
             try:
                 self._ensure_schema()
             except StoreUnavailableError:
@@ -250,6 +253,44 @@ class Database:
                     raise
                 self._ensure_schema()
             self._ready = True
+
+    def _reserve_path(self) -> Path:
+        path = self.sqlite_path
+        assert path is not None
+        return path.with_name(path.name + ".reserve")
+
+    def _keep_reserve(self) -> None:
+        """Keep ``store.db.reserve``, space given back when the disk fills (RELIABILITY.md R10).
+
+        A run whose disk filled up must still record how it ended (``failed``, with the
+        ENOSPC error), not be left ``running`` and later marked ``crashed``. Random bytes,
+        so that no file system stores it sparse or compressed.
+        """
+        reserve = self._reserve_path()
+        if reserve.exists():
+            return
+        tmp = reserve.with_name(f"{reserve.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(os.urandom(RESERVE_BYTES))
+            os.replace(tmp, reserve)
+        except OSError:
+            pass  # no room for it now; the next writer tries again
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def _release_reserve(self) -> bool:
+        """Give the reserve back when the disk is (nearly) full; True if there was one."""
+        if not self.is_sqlite or _free_bytes(self.sqlite_path) >= RESERVE_BYTES:
+            return False
+        try:
+            os.unlink(self._reserve_path())
+        except OSError:
+            return False
+        return True
 
     def _read_full_disk(self) -> bool:
         """Switch a reader on a full disk to reading the database file as it is; True if done.
@@ -399,7 +440,12 @@ class Database:
                 "writable): this store can be read but not changed. Make it writable, or copy "
                 "it to a writable place."
             )
-        return self._run(fn, write=True, attempts=attempts)
+        try:
+            return self._run(fn, write=True, attempts=attempts)
+        except StoreUnavailableError:
+            if not self._release_reserve():
+                raise
+            return self._run(fn, write=True, attempts=attempts)
 
     def _run(self, fn: Callable[[Tx], T], *, write: bool, attempts: int) -> T:
         delay = 0.01

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 import click
@@ -32,7 +32,8 @@ SPARKLINES = 20
 
 
 def _run_dict(record: Any) -> dict[str, Any]:
-    data = asdict(record)
+    # Shallow: asdict() deep-copies every value, seconds for a run with 1,000,000 metrics.
+    data = {f.name: getattr(record, f.name) for f in fields(record)}
     data["run"] = record.label
     data["status"] = str(record.status)
     return data

@@ -8,6 +8,7 @@ pipeline and ``gc`` then bring the store back to clean.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -48,8 +49,14 @@ def test_fsck_reports_a_damaged_sqlite_file_as_a_database_problem(
             run.log_metrics({f"m{k}": i + k for k in range(40)})
     client.close()
     db = project / ".loopml" / "store.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    # A compact copy with every commit in the file itself (no WAL) and no free pages, so
+    # that the damaged pages are ones the database uses.
+    packed = db.with_name("packed.db")
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("VACUUM INTO ?", (str(packed),))
+    for leftover in ("store.db-wal", "store.db-shm"):
+        db.with_name(leftover).unlink(missing_ok=True)
+    os.replace(packed, db)
     pages = db.stat().st_size // PAGE
     assert pages > 40
     first = pages // 2 if where == "middle" else 0

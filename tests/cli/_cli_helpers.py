@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,17 @@ def assert_error(result: Any, *needles: str) -> None:
     assert "Error: " in err, err
     for needle in needles:
         assert needle in err, (needle, err)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (a writer killed mid-way, as far as loopml knows)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stdout)
 
 
 def listing(folder: Path) -> list[str]:

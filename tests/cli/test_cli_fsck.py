@@ -14,13 +14,11 @@ import os
 import random
 import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _cli_helpers import cli, cli_json, write_pipelines
+from _cli_helpers import cli, cli_json, dead_pid, write_pipelines
 
 from cli_runner import run_cli
 from loopml.tracking.client import Client
@@ -79,16 +77,6 @@ def _said(out: str) -> dict[str, str]:
     return {block.split()[0]: " ".join(block.split()) for block in blocks if block.strip()}
 
 
-def _dead_pid() -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(done.stdout)
-
-
 def test_fsck_repair_says_what_it_did_and_the_next_fsck_lists_only_what_remains(
     project: Path,
 ) -> None:
@@ -111,7 +99,7 @@ def test_fsck_repair_says_what_it_did_and_the_next_fsck_lists_only_what_remains(
     client = Client().open()
     orphan = client.artifacts.put_bytes(b"bytes no row points to").digest
     client.close()
-    temp = blobs / "tmp" / f"{_dead_pid()}.12345.{'ab' * 16}.tmp"
+    temp = blobs / "tmp" / f"{dead_pid()}.12345.{'ab' * 16}.tmp"
     temp.parent.mkdir(exist_ok=True)
     temp.write_bytes(b"half a blob")
 

@@ -13,8 +13,11 @@ def run_cli(
 ):  # type: ignore[no-untyped-def]
     """Run the real ``loopml`` console script in a subprocess."""
     exe = Path(sys.executable).parent / "loopml"
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("COLUMNS", None)
+    full_env = dict(os.environ)
+    full_env.pop(
+        "COLUMNS", None
+    )  # the caller's terminal width must not leak in; ``env`` may set it
+    full_env.update(env or {})
     return subprocess.run(
         [str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )

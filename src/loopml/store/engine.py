@@ -46,7 +46,7 @@ from loopml.errors import (
 
 HEAD_REVISION = "0003"
 BUSY_TIMEOUT_MS = 30_000
-RESERVE_BYTES = 1 << 20  # kept free next to a SQLite store so a run's end can be recorded
+RESERVE_BYTES = 1 << 20  # freed on a full disk so that runs can still record how they ended
 _MIGRATION_LOCK_ID = 0x100F_0001
 _RETRYABLE_PG_CODES = {"40001", "40P01"}  # serialization failure, deadlock detected
 _NETWORK_FS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "9p", "fuse.sshfs"}
@@ -216,6 +216,7 @@ class Database:
         self._ready = False
         self._immutable = False
         self._ro = False  # opened read-only: the file or its folder is not writable
+        self._full = False  # opened read-only because the disk is full
 
     # -- identity -------------------------------------------------------------------------
 
@@ -247,9 +248,14 @@ class Database:
                 return
             if self.is_sqlite:
                 self._check_sqlite_location()
-            self._ensure_schema()
-            if not self.readonly:
-                self._keep_reserve()
+                if not self.readonly:
+                    self._keep_reserve()
+            try:
+                self._ensure_schema()
+            except StoreUnavailableError:
+                if not self._read_full_disk():
+                    raise
+                self._ensure_schema()
             self._ready = True
 
     def _check_sqlite_location(self) -> None:
@@ -280,38 +286,69 @@ class Database:
                 "if only one process will ever write."
             )
 
-    # -- disk-full reserve -------------------------------------------------------------------
+    # -- a full disk -----------------------------------------------------------------------
 
-    @property
-    def reserve_path(self) -> Path | None:
+    def _reserve_path(self) -> Path:
         path = self.sqlite_path
-        return None if path is None else path.with_name(path.name + ".reserve")
+        assert path is not None
+        return path.with_name(path.name + ".reserve")
 
     def _keep_reserve(self) -> None:
-        """Keep ``RESERVE_BYTES`` of disk next to the store: a full disk (an output that
-        filled it) must not stop a run from recording how it ended."""
-        reserve = self.reserve_path
-        if reserve is None or reserve.exists():
-            return
-        try:
-            with open(reserve, "xb") as f:
-                os.posix_fallocate(f.fileno(), 0, RESERVE_BYTES)
-        except (OSError, AttributeError):
-            try:
-                reserve.unlink()
-            except OSError:
-                pass  # no room for a reserve now: the next open tries again
+        """Keep ``store.db.reserve``, space given back when the disk fills (RELIABILITY.md R10).
 
-    def release_reserve(self) -> bool:
-        """Free the reserve after a disk-full error; True if there was one to free."""
-        reserve = self.reserve_path
-        if reserve is None:
+        A run whose disk filled up must still record how it ended (``failed``, with the
+        ENOSPC error), not be left ``running`` and later marked ``crashed``. Random bytes,
+        so that no file system stores it sparse or compressed.
+        """
+        reserve = self._reserve_path()
+        if reserve.exists():
+            return
+        tmp = reserve.with_name(f"{reserve.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(os.urandom(RESERVE_BYTES))
+            os.replace(tmp, reserve)
+        except OSError:
+            pass  # no room for it now; the next writer tries again
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def _release_reserve(self) -> bool:
+        """Give the reserve back when the disk is (nearly) full; True if there was one."""
+        if not self.is_sqlite or _free_bytes(self.sqlite_path) >= RESERVE_BYTES:
             return False
         try:
-            reserve.unlink()
-            return True
+            os.unlink(self._reserve_path())
         except OSError:
             return False
+        return True
+
+    def _read_full_disk(self) -> bool:
+        """Switch a reader on a full disk to reading the database file as it is; True if done.
+
+        On a full disk SQLite cannot create or grow the WAL index (``-shm``), so every
+        ordinary open fails, reads included. When the WAL is empty the database file holds
+        every commit and ``immutable=1`` reads it without the index; with a non-empty WAL
+        that would miss commits, so the error stands.
+        """
+        path = self.sqlite_path
+        if not self.readonly or path is None or self._immutable or _free_bytes(path) != 0:
+            return False
+        wal = path.with_name(path.name + "-wal")
+        try:
+            if wal.stat().st_size > 0:
+                return False
+        except FileNotFoundError:
+            pass
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+        self._ro = self._immutable = self._full = True
+        return True
 
     def _new_connection(self) -> Any:
         if self.is_sqlite:
@@ -354,11 +391,6 @@ class Database:
                 conn.execute("PRAGMA synchronous=NORMAL")
             return conn
         except sqlite3.Error as exc:
-            if self.readonly and not self._immutable and _cannot_open_for_reading(exc):
-                # A reader on a full or read-only disk: WAL's -shm file cannot be created.
-                # Read the database file as it is (a checkpointed store is complete there).
-                self._ro = self._immutable = True
-                return self._sqlite_connection()
             raise self._translate(exc, "open") from exc
 
     def _get(self) -> Any:
@@ -402,13 +434,24 @@ class Database:
         ``fn`` must be safe to run again: it runs in a fresh transaction after a rollback.
         """
         self.connect()
+        if self._full:
+            raise StoreUnavailableError(
+                f"The disk holding the metadata store {self.where} is full "
+                f"({_free_bytes(self.sqlite_path):,} bytes free): this store can be read but "
+                "not changed. Free some disk space, then retry; stored data is intact."
+            )
         if self._ro:
             raise StoreUnavailableError(
                 f"The metadata store {self.where} is read-only (its file or folder is not "
                 "writable): this store can be read but not changed. Make it writable, or copy "
                 "it to a writable place."
             )
-        return self._run(fn, write=True, attempts=attempts)
+        try:
+            return self._run(fn, write=True, attempts=attempts)
+        except StoreUnavailableError:
+            if not self._release_reserve():
+                raise
+            return self._run(fn, write=True, attempts=attempts)
 
     def _run(self, fn: Callable[[Tx], T], *, write: bool, attempts: int) -> T:
         delay = 0.01
@@ -717,11 +760,10 @@ class Database:
 
 
 def _cannot_open_for_reading(exc: BaseException) -> bool:
+    """SQLite's words for a WAL store whose -shm file cannot be created on a read-only disk
+    ("unable to open", or "attempt to write a readonly database" when no -wal exists)."""
     text = str(exc).lower()
-    return any(
-        needle in text
-        for needle in ("unable to open", "disk is full", "disk i/o error", "readonly", "read-only")
-    )
+    return any(needle in text for needle in ("unable to open", "readonly", "read-only"))
 
 
 def _free_bytes(path: Path | None) -> int:

@@ -89,6 +89,9 @@ def fsck(
 ) -> FsckReport:
     """Check every artifact and blob (and repair what can be, with ``repair``)."""
     report = FsckReport()
+    # Opening a writable client already removes dead writers' temp files: list them first
+    # so that --repair can say what it removed.
+    temps = set(client.artifacts.iter_temp()) if repair else set()
     try:
         client.open()
     except StoreCorruptError as exc:
@@ -153,7 +156,18 @@ def fsck(
             )
         )
     if repair:
+        temps |= set(blobs.iter_temp())
         blobs.clean_temp()
+        for temp in sorted(temps - set(blobs.iter_temp())):
+            report.problems.append(
+                Problem(
+                    "temp",
+                    "",
+                    temp,
+                    "temporary file left by a writer that is gone",
+                    "repaired: removed it",
+                )
+            )
     for temp in blobs.iter_temp():
         report.problems.append(
             Problem(

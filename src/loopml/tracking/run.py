@@ -26,7 +26,6 @@ from loopml.errors import (
     LeaseLostError,
     LoopmlError,
     NotFoundError,
-    StoreUnavailableError,
     did_you_mean,
 )
 from loopml.store import MetricPoint, RunRecord, RunStatus, StepRunRecord
@@ -254,9 +253,6 @@ class Run:
                 )
             except LeaseLostError:
                 ended = False
-            except StoreUnavailableError as exc:
-                self._record_disk_full(exc, batch, error)
-                raise
             except LoopmlError as exc:
                 if not self._is_refused_batch(exc):
                     raise
@@ -277,23 +273,6 @@ class Run:
         finally:  # only now stop heartbeating: until finish() the run must look alive
             self._writer.release()
             self.client.heartbeat.unregister(self)
-
-    def _record_disk_full(self, exc: StoreUnavailableError, batch: Any, error: str | None) -> bool:
-        """The final write failed on a full disk: free the store's reserve and record the
-        run as ``failed`` with why (its last buffered metrics are dropped); False when the
-        failure was something else."""
-        if "full" not in str(exc).lower() or not self.client.metadata.db.release_reserve():
-            return False
-        assert self._token is not None
-        lost = sum(len(part) for part in batch)
-        why = (
-            error
-            if error and str(exc) in error
-            else (f"{error + ' ' if error else ''}Could not record the end of the run: {exc}")
-        )
-        if lost:
-            why += f" ({lost:,} buffered metrics, params and tags were not stored)"
-        return self.client.metadata.runs.finish(self.id, self._token, RunStatus.FAILED, error=why)
 
     @staticmethod
     def _is_refused_batch(exc: LoopmlError) -> bool:

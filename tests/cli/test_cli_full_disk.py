@@ -51,13 +51,14 @@ def big(mb: int = 8):
 @step
 def hog(path: str) -> bytes:
     """Fill the disk, as another program could, then return a value to store."""
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(os.urandom(65536))
-                f.flush()
-        except OSError:
-            pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # unbuffered: no close() error
+    try:
+        while True:
+            os.write(fd, os.urandom(65536))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     return os.urandom(100_000)
 
 

@@ -23,7 +23,6 @@ keeps working around ``InvalidParameterError``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -104,5 +103,7 @@ class StorageError(LoopmlError, OSError):
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choice, or an empty string."""
+    import difflib  # only on the error path: not worth its import time on every start
+
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""

@@ -62,8 +62,6 @@ def packages() -> dict[str, str]:
     packages_distributions()`` parses every distribution's RECORD file, 0.1-0.3 s per
     process.
     """
-    from importlib import metadata
-
     found: dict[str, str] = {}
     for name in sorted(
         {m.partition(".")[0] for m in list(sys.modules)} - set(sys.stdlib_module_names)
@@ -71,8 +69,14 @@ def packages() -> dict[str, str]:
         if name.startswith("_"):
             continue
         try:  # lazy or odd modules may raise anything from attribute access
-            version = getattr(sys.modules.get(name), "__version__", None)
+            module = sys.modules.get(name)
+            version = getattr(module, "__version__", None)
             if not isinstance(version, str):
+                if getattr(module, "__file__", None) is None:
+                    continue  # a built-in or namespace module: no distribution to ask
+                # importlib.metadata costs ~30 ms to import: only when a module needs it.
+                from importlib import metadata
+
                 version = metadata.version(name)
         except Exception:
             continue

@@ -48,6 +48,7 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._interval = FLUSH_SECONDS
+        self._nudged = False
         self.beats = 0
 
     def live_runs(self) -> list[Run]:
@@ -68,6 +69,11 @@ class Heartbeat:
                 self._thread.start()
         _heartbeats.add(self)
         _take_sigterm()
+
+    def nudge(self) -> None:
+        """A run has many points waiting: flush now instead of at the next tick."""
+        self._nudged = True
+        self._wake.set()
 
     def unregister(self, run: Run) -> None:
         with self._lock:
@@ -103,10 +109,13 @@ class Heartbeat:
                         self.beats += 1
                     except Exception:  # a busy or briefly unavailable store: retry next tick
                         continue
-            if now - last_flush >= FLUSH_SECONDS * 0.9:
-                last_flush = now
+            nudged, self._nudged = self._nudged, False
+            if nudged or now - last_flush >= FLUSH_SECONDS * 0.9:
+                if not nudged:
+                    last_flush = now
                 for run in runs:
-                    run.flush(background=True)
+                    if not nudged or run.pending():
+                        run.flush(background=True)
 
 
 # --- process-wide hooks ------------------------------------------------------------------

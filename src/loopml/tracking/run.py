@@ -9,12 +9,10 @@ job) a handle that logs into a run it does not own.
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import os
 import platform
-import resource
 import socket
 import time
 import traceback
@@ -54,7 +52,9 @@ class Run:
         self.client = client
         self.id = run_id
         self._token = token
-        self._writer = BatchWriter(client.metadata, run_id) if token else None
+        self._writer = (
+            BatchWriter(client.metadata, run_id, nudge=client.heartbeat.nudge) if token else None
+        )
         self._ctx_token: Any = None
         self._started = self.started_monotonic = time.monotonic()
         self._started_cpu = time.process_time()
@@ -120,7 +120,7 @@ class Run:
             raise LeaseLostError(
                 f"Run {run.label} is {status}; only a running run can be attached to."
             )
-        run._writer = BatchWriter(client.metadata, run.id)
+        run._writer = BatchWriter(client.metadata, run.id, nudge=client.heartbeat.nudge)
         return run
 
     # -- live logging ---------------------------------------------------------------------
@@ -178,6 +178,10 @@ class Run:
     def flush(self, *, background: bool = False) -> None:
         if self._writer is not None:
             self._writer.flush(background=background)
+
+    def pending(self) -> int:
+        """Metric points logged but not yet written."""
+        return self._writer.pending() if self._writer is not None else 0
 
     def beat(self) -> None:
         """Renew the lease (the heartbeat thread calls this); a lost lease is reported at once."""
@@ -442,6 +446,8 @@ class Run:
         from loopml.tracking.cost import format_cost
 
         rec = self.record
+        import html
+
         e = html.escape
         colours: dict[str, str] = {
             RunStatus.SUCCEEDED: "#1a7f37",
@@ -507,6 +513,8 @@ def status_for(exc: BaseException | None) -> tuple[str, str | None]:
 
 def _peak_rss() -> int:
     """This process's peak resident set size so far, in bytes (Linux reports KiB)."""
+    import resource
+
     try:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
     except (OSError, ValueError):

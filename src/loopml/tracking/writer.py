@@ -1,9 +1,11 @@
 """Buffered, batched metric/param/tag writes for one run.
 
 Points are validated when logged (so the caller gets the error), buffered in memory and
-written in one transaction per batch: when the buffer reaches ``max_points``, when the
-heartbeat thread ticks (about once a second), and when the run ends or the process is
-interrupted.
+written in one transaction per batch by the heartbeat thread: about once a second, and at
+once when ``soft_limit`` points are waiting (the thread is nudged, and SQLite releases
+the interpreter lock while it writes, so logging goes on meanwhile). Only a caller that
+gets ``max_points`` ahead of the database writes the batch itself (back-pressure), and
+the run's end writes the rest in its final transaction.
 
 Nothing is dropped silently:
 
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from loopml.errors import InvalidParameterError, LeaseLostError, LoopmlError
 from loopml.store import MetadataStore
 from loopml.store.metrics import Checked, Point, check_point, param_row, tag_row
-from loopml.tracking.context import active_step_run
+from loopml.tracking.context import _step_run
 
 _Batch = tuple[list[Point], dict[str, Any], dict[str, Any]]
 
@@ -33,10 +36,21 @@ _Batch = tuple[list[Point], dict[str, Any], dict[str, Any]]
 class BatchWriter:
     """Thread-safe buffer of one run's tracking writes."""
 
-    def __init__(self, store: MetadataStore, run_id: str, *, max_points: int = 20_000) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        run_id: str,
+        *,
+        max_points: int = 200_000,
+        soft_limit: int = 20_000,
+        nudge: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.max_points = max_points
+        self.soft_limit = soft_limit
+        self._nudge = nudge
+        self._nudged = False
         self.points: list[Point] = []
         self.params: dict[str, Any] = {}
         self.tags: dict[str, Any] = {}
@@ -54,9 +68,10 @@ class BatchWriter:
             raise failure
 
     def _step_log(self) -> dict[str, Any] | None:
-        step_run = active_step_run()
-        if step_run is None:
-            return None
+        step_run = _step_run.get()
+        return None if step_run is None else self._step_log_of(step_run)
+
+    def _step_log_of(self, step_run: str) -> dict[str, Any]:
         return self.by_step.setdefault(step_run, {"metrics": [], "params": {}, "tags": {}})
 
     def take_step_log(self, step_run_id: str) -> dict[str, Any]:
@@ -65,21 +80,32 @@ class BatchWriter:
             return self.by_step.pop(step_run_id, {"metrics": [], "params": {}, "tags": {}})
 
     def metric(self, key: str, value: float, step: int | None, timestamp: object) -> None:
+        # The hot path of logging (DESIGN.md §6: >= 200,000 points/s): keep it flat.
         if self.failure is not None:
             self._raise_failure()
         ts = time.time() if timestamp is None else timestamp
         with self._lock:
+            nxt = self._next_step
             if step is None:
-                step = self._next_step.get(key, 0)
+                step = nxt.get(key, 0)
             point = check_point(key, value, step, ts)
-            self._next_step[key] = max(self._next_step.get(key, 0), point[1] + 1)
-            self.points.append(point)
-            log = self._step_log()
-            if log is not None:
-                log["metrics"].append([point[0], point[1], point[2]])
-            full = len(self.points) >= self.max_points
-        if full:
+            if point[1] >= nxt.get(point[0], 0):
+                nxt[point[0]] = point[1] + 1
+            points = self.points
+            points.append(point)
+            step_run = _step_run.get()
+            if step_run is not None:
+                self._step_log_of(step_run)["metrics"].append([point[0], point[1], point[2]])
+            waiting = len(points)
+        if waiting >= self.soft_limit and not self._nudged and self._nudge is not None:
+            self._nudged = True
+            self._nudge()
+        if waiting >= self.max_points:
             self.flush()
+
+    def pending(self) -> int:
+        """How many metric points wait to be written."""
+        return len(self.points)
 
     def metrics(self, values: dict[str, float], step: int | None, timestamp: float | None) -> None:
         for key, value in values.items():
@@ -120,6 +146,7 @@ class BatchWriter:
         with self._lock:
             batch = (self.points, self.params, self.tags)
             self.points, self.params, self.tags = [], {}, {}
+            self._nudged = False
         return batch
 
     def restore(self, batch: _Batch) -> None:

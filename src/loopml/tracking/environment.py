@@ -138,6 +138,8 @@ class _GitWatch:
         if self.state is not None and self.stamp is not None and self._stamp() == self.stamp:
             return self.state
         if self.top is None:
+            if self.state == {} and not (self.root / ".git").exists():
+                return self.state  # still not a repository: no subprocess to find that out
             top = _git(self.root, "rev-parse", "--show-toplevel")
             if top is None:
                 self.state, self.stamp = {}, None

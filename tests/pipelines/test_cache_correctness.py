@@ -195,6 +195,21 @@ def test_a_path_annotated_step_parameter_given_a_str_is_content_hashed(data: Pat
     assert run.output("scan") == {"a.txt": "ALPHA", "b.txt": "bravo"}
 
 
+def test_every_file_of_a_list_of_paths_is_content_hashed(data: Path) -> None:
+    first = pl_cache.files_flow()
+    assert first.output("concat") == "alphabravo"
+    assert only_step(pl_cache.files_flow()).cached
+    (data / "b.txt").write_text("BRAVO")  # the second file, same size
+    run = pl_cache.files_flow()
+    step = only_step(run)
+    assert run.output("concat") == "alphaBRAVO"
+    assert changed_params(step.reason) == ["files[1]"]  # the element that changed, by index
+    assert step.why.startswith("parameter files[1]: data/b.txt (content "), step.why
+    # the same files named by plain strings are the same data: a hit on the same entry
+    again = only_step(pl_cache.files_flow(files=["data/a.txt", "data/b.txt"]))
+    assert again.cached and again.reason["run"] == run.label
+
+
 def write_in(folder: Path, rel: str, text: str) -> None:
     path = folder / rel
     path.parent.mkdir(parents=True, exist_ok=True)

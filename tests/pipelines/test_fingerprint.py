@@ -7,11 +7,13 @@ edits a file the way a user would, reloads the modules and runs again.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import types
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -237,3 +239,24 @@ def test_param_naming_a_file_hashes_its_content(project: Path) -> None:
     data.write_text("2\n")
     assert params_json({"path": "table.csv"}) != before
     assert params_json({"path": "no-such-file.csv"}) == '{"path":"no-such-file.csv"}'
+
+
+def test_lists_tuples_and_dicts_of_paths_are_hashed_element_by_element(project: Path) -> None:
+    (project / "a.csv").write_text("1\n")
+    (project / "raw").mkdir()
+    (project / "raw" / "x.txt").write_text("x")
+    hints = {"files": list[Path], "named": dict[str, Path], "pair": "tuple[Path, ...]"}
+    params: dict[str, Any] = {
+        "files": ["a.csv", "raw"],  # str elements of a list[Path]: paths, folders included
+        "named": {"train": "raw"},
+        "pair": ("raw",),
+        "words": ["raw", "north"],  # list[str]: a folder name is only text
+    }
+    before = params_json(params, hints)
+    (project / "raw" / "x.txt").write_text("y")
+    after = json.loads(params_json(params, hints))
+    assert json.loads(before)["words"] == after["words"] == ["raw", "north"]
+    for name in ("files", "named", "pair"):
+        assert json.loads(before)[name] != after[name], name
+    assert after["files"][0]["path"] == "a.csv"  # the unchanged element keeps its digest
+    assert json.loads(before)["files"][0] == after["files"][0]

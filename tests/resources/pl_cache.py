@@ -1,7 +1,8 @@
 """Pipelines whose parameters name data on disk, and a small chain for damaged-blob tests.
 
 ``scan`` reads the ``*.txt`` files directly inside a folder given as a ``Path``;
-``read_text`` reads a file named by a plain ``str``; ``fmt`` takes ``decimal``, a ``str``
+``concat`` reads the files of a ``list[Path]``; ``read_text`` reads a file named by a
+plain ``str``; ``fmt`` takes ``decimal``, a ``str``
 that happens to name the working directory (``"."``) but is only text.
 """
 
@@ -31,6 +32,12 @@ def read_tree(folder: Path) -> dict[str, str]:
             path = Path(where, name)
             found[path.relative_to(folder).as_posix()] = path.read_text()
     return found
+
+
+@step
+def concat(files: list[Path]) -> str:
+    """Several files given as one ``list[Path]`` parameter."""
+    return "".join(Path(f).read_text() for f in files)
 
 
 @step
@@ -68,6 +75,11 @@ def folder_flow(folder: Path = Path("data")):
 @pipeline
 def tree_flow(folder: Path = Path("data")):
     return read_tree(folder)
+
+
+@pipeline
+def files_flow(files: list[Path] = [Path("data/a.txt"), Path("data/b.txt")]):  # noqa: B006
+    return concat(files)
 
 
 @pipeline

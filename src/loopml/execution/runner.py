@@ -33,10 +33,10 @@ from loopml.execution.task import StepTask
 from loopml.pipelines.dag import Dag, Node
 from loopml.pipelines.fingerprint import (
     cache_key,
+    canonical_json,
     canonical_param,
     code_parts,
     fingerprint_of,
-    params_json,
 )
 from loopml.store import RunStatus, StepStatus, StepWrites
 from loopml.store.reasons import diff_basis
@@ -158,7 +158,7 @@ class _Runner:
                 record = self.client.store_value(value)
                 stored[name] = record.digest
                 self.values[f"{node.name}:{name}"] = value
-        return params_json(plain), stored
+        return canonical_json(plain), stored
 
     # -- the loop -------------------------------------------------------------------------
 

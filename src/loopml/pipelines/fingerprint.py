@@ -18,6 +18,8 @@ Parameters that are data (the rule users can predict, documented in docs/caching
   following symlinked sub-folders);
 - a plain ``str`` is a value, unless it names an existing regular *file*, whose content
   is then hashed too (``"data.csv"``); a string naming a folder (``"."``) is just text;
+- lists, tuples and dict values follow the same rules element by element, with the
+  element annotation (``list[Path]``, ``dict[str, Path]``);
 - the store's own folder (``.loopml``), ``.git``, virtual environments and
   ``__pycache__`` are never hashed.
 
@@ -37,6 +39,7 @@ import sysconfig
 import textwrap
 import time
 import types
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -307,9 +310,38 @@ def _is_path_annotation(annotation: Any) -> bool:
         }
     if annotation is Path or (isinstance(annotation, type) and issubclass(annotation, os.PathLike)):
         return True
-    return any(
-        _is_path_annotation(a) for a in getattr(annotation, "__args__", ()) if a is not type(None)
-    )
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):  # Path | None
+        return False
+    return any(_is_path_annotation(a) for a in typing.get_args(annotation) if a is not type(None))
+
+
+def _element_annotation(annotation: Any, container: Any) -> Any:
+    """``Path`` for ``list[Path]``, ``tuple[Path, ...]``, ``Sequence[Path]``, ``dict[str, Path]``."""
+    if isinstance(annotation, str):
+        text = annotation.replace(" ", "")
+        head, _, rest = text.partition("[")
+        if not rest.endswith("]") or head.rsplit(".", 1)[-1] not in _CONTAINERS:
+            return None
+        args = rest[:-1].split(",")
+        return args[-1] if isinstance(container, dict) else args[0]
+    args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+    if not args or getattr(typing.get_origin(annotation), "__name__", "") not in _CONTAINERS:
+        return None
+    return args[-1] if isinstance(container, dict) else args[0]
+
+
+_CONTAINERS = {
+    "list",
+    "tuple",
+    "Sequence",
+    "Iterable",
+    "Collection",
+    "List",
+    "Tuple",
+    "dict",
+    "Mapping",
+    "Dict",
+}
 
 
 def canonical_param(
@@ -319,6 +351,18 @@ def canonical_param(
     is_path = isinstance(value, os.PathLike) or (
         isinstance(value, str) and _is_path_annotation(annotation)
     )
+    if isinstance(value, list | tuple | dict) and value:
+        # The same rule, element by element: ``files: list[Path]`` hashes every file.
+        inner = _element_annotation(annotation, value)
+        if isinstance(value, dict):
+            return {
+                k: canonical_param(v, inner, exclude=exclude, name=f"{name}[{k!r}]")
+                for k, v in value.items()
+            }
+        return [
+            canonical_param(v, inner, exclude=exclude, name=f"{name}[{i}]")
+            for i, v in enumerate(value)
+        ]
     if is_path:
         text = os.fspath(value)
         try:
@@ -347,12 +391,14 @@ def params_json(
 ) -> str:
     """Canonical JSON of step parameters; raises TypeError for values JSON cannot hold."""
     notes = annotations or {}
-    return json.dumps(
-        {k: canonical_param(v, notes.get(k), exclude=exclude, name=k) for k, v in params.items()},
-        sort_keys=True,
-        separators=(",", ":"),
-        allow_nan=True,
+    return canonical_json(
+        {k: canonical_param(v, notes.get(k), exclude=exclude, name=k) for k, v in params.items()}
     )
+
+
+def canonical_json(canonical: Mapping[str, Any]) -> str:
+    """The JSON text of parameters already in canonical form (``canonical_param``)."""
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), allow_nan=True)
 
 
 def cache_key(

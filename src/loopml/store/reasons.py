@@ -62,18 +62,31 @@ def diff_basis(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]
     for what in ("params", "inputs"):
         before_all, after_all = old.get(what, {}), new.get(what, {})
         for name in sorted(set(before_all) | set(after_all)):
-            if before_all.get(name, _MISSING) != after_all.get(name, _MISSING):
-                changes.append(
-                    {
-                        "what": what[:-1],
-                        "name": name,
-                        "old": before_all.get(name, "<none>"),
-                        "new": after_all.get(name, "<none>"),
-                    }
+            before, after = before_all.get(name, _MISSING), after_all.get(name, _MISSING)
+            if before != after:
+                changes.extend(
+                    {"what": what[:-1], "name": n, "old": o, "new": v}
+                    for n, o, v in _elements(name, before, after)
                 )
     if not changes and old.get("step") != new.get("step"):
         changes.append({"what": "step", "name": new.get("step"), "old": old.get("step")})
     return changes
+
+
+def _elements(name: str, old: Any, new: Any) -> list[tuple[str, Any, Any]]:
+    """The changed elements of a list or dict parameter (``files[1]``), else the whole value."""
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        pairs = [(f"{name}[{i}]", a, b) for i, (a, b) in enumerate(zip(old, new, strict=True))]
+    elif _is_mapping(old) and _is_mapping(new) and old.keys() == new.keys():
+        pairs = [(f"{name}[{k!r}]", old[k], new[k]) for k in sorted(old)]
+    else:
+        return [(name, "<none>" if old is _MISSING else old, "<none>" if new is _MISSING else new)]
+    return [(n, a, b) for n, a, b in pairs if a != b]
+
+
+def _is_mapping(value: Any) -> bool:
+    """A dict parameter, not the ``{"path", "content"}`` form of a hashed file."""
+    return isinstance(value, dict) and not ("path" in value and "content" in value)
 
 
 def describe(reason: dict[str, Any] | None) -> str:

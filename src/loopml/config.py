@@ -28,7 +28,10 @@ from typing import Any
 from loopml.errors import InvalidParameterError, did_you_mean
 
 CONFIG_FILE = "loopml.toml"
-DEFAULT_WORKERS = 16
+# Steps that may run at once: as many as CPython lets a thread pool have (min(32, cores + 4)
+# on a large machine), whatever the core count here: most steps wait on I/O, a database or a
+# remote service, or run library code that releases the GIL.
+DEFAULT_WORKERS = 32
 STORE_DIR = ".loopml"
 
 

@@ -145,7 +145,7 @@ def crowd_pipeline(limit: int) -> tuple[Pipeline, Crowd]:
 
     The wait is on an Event set by the step that makes ``limit`` run at once, so reaching
     the limit never depends on timing; a counter under a lock records the most ever running.
-    The counter alone cannot prove the cap (with 16 workers the first two steps may end
+    The counter alone cannot prove the cap (with 32 workers the first two steps may end
     before the third starts), so the steps also record their threads: five steps on
     ``limit`` threads, each running one step at a time, never had more than ``limit`` at once.
     """
@@ -199,7 +199,7 @@ def test_workers_setting_in_loopml_toml_is_the_default(project: Path, workers: i
     gathering, crowd = crowd_pipeline(limit=workers)
     assert gathering().status == "succeeded"
     assert crowd.peak == workers
-    assert len(crowd.threads) == workers  # the default of 16 would have used five
+    assert len(crowd.threads) == workers  # the default of 32 would have used five
 
 
 def test_captured_output_of_parallel_steps_does_not_mix() -> None:

@@ -142,13 +142,16 @@ def _read_csv(path: Path) -> pa.Table:
     import pyarrow as pa
     import pyarrow.csv as csv
 
+    # An empty field is missing, as pandas.read_csv reads it (pyarrow's default is "").
+    convert = csv.ConvertOptions(strings_can_be_null=True)
     try:
-        return csv.read_csv(path)
+        return csv.read_csv(path, convert_options=convert)
     except pa.ArrowInvalid as exc:
         if "parse error" not in str(exc):
             raise
     # The threaded reader does not know line numbers; the serial one does ("Row #4").
-    return csv.read_csv(path, read_options=csv.ReadOptions(use_threads=False))
+    serial = csv.ReadOptions(use_threads=False)
+    return csv.read_csv(path, read_options=serial, convert_options=convert)
 
 
 def _check_text(path: Path, table: pa.Table) -> None:

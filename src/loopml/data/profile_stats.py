@@ -134,11 +134,16 @@ def _sorted_stats(values: np.ndarray[Any, Any], *, bins: int, integer: bool) -> 
         return {"zeros": 0, "negatives": 0}
     as_number: Callable[[Any], int | float] = int if integer else float
     negatives = int(np.searchsorted(values, 0, "left"))
+    # Values near the float limit overflow to inf in the sums, as they do in numpy and
+    # pandas; the profile shows inf rather than warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(values.mean(dtype=np.float64))
+        std = float(values.std(ddof=1, dtype=np.float64)) if n > 1 else None
     return {
         "min": as_number(values[0]),
         "max": as_number(values[-1]),
-        "mean": float(values.mean(dtype=np.float64)),
-        "std": float(values.std(ddof=1, dtype=np.float64)) if n > 1 else None,
+        "mean": mean,
+        "std": std,
         "quantiles": {q: _quantile_sorted(values, q) for q in QUANTILES},
         "histogram": _histogram_sorted(values, bins, integer=integer),
         "zeros": int(np.searchsorted(values, 0, "right")) - negatives,
@@ -195,7 +200,7 @@ def _strings(
         keep = values.is_valid()
         values, counts = values.filter(keep), counts.filter(keep)
     distinct = len(values)
-    chosen = _top_indices(values, counts.to_numpy(), top)
+    chosen = pa.array(_top_indices(values, counts.to_numpy(), top), pa.int64())
     pairs = sorted(
         zip(values.take(chosen).to_pylist(), counts.take(chosen).to_pylist(), strict=True),
         key=lambda pair: (-pair[1], pair[0]),

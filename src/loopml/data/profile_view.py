@@ -145,7 +145,7 @@ def rich_table(profile: Profile) -> Table:
     table = Table(title=f"{profile.rows:,} rows × {len(profile.columns)} columns")
     for header in ("column", "kind", "missing", "distinct", "min", "mean", "max"):
         justify = "left" if header in ("column", "kind") else "right"
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
     table.add_column("distribution", no_wrap=True)
     for c in profile.columns:
         missing = f"{fmt(c.missing)} ({c.missing_share:.0%})" if c.missing else "0"

@@ -23,18 +23,20 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def profile_columns(
-    loaders: Sequence[tuple[str, Callable[[], pa.ChunkedArray]]], *, bins: int, top: int
-) -> list[ColumnProfile]:
-    """Profile each ``(name, load)`` pair on a thread pool; ``load`` fetches the column.
+Loader = tuple[str, Callable[[], "pa.ChunkedArray"], bool]
+
+
+def profile_columns(loaders: Sequence[Loader], *, bins: int, top: int) -> list[ColumnProfile]:
+    """Profile each ``(name, load, as_dictionary)`` on a thread pool; ``load`` reads the column.
 
     Loading inside the task lets a Parquet file be read one column at a time, so at most
-    one column per worker is in memory beyond what the caller holds.
+    one column per worker is in memory beyond what the caller holds. ``as_dictionary``
+    says a plain string column was loaded dictionary-encoded only to be read faster.
     """
 
-    def one(item: tuple[str, Callable[[], pa.ChunkedArray]]) -> ColumnProfile:
-        name, load = item
-        return column_profile(name, load(), bins=bins, top=top)
+    def one(item: Loader) -> ColumnProfile:
+        name, load, as_dictionary = item
+        return column_profile(name, load(), bins=bins, top=top, as_dictionary=as_dictionary)
 
     workers = min(os.cpu_count() or 1, len(loaders))
     if workers <= 1:
@@ -43,8 +45,14 @@ def profile_columns(
         return list(pool.map(one, loaders))
 
 
-def column_profile(name: str, column: pa.ChunkedArray, *, bins: int, top: int) -> ColumnProfile:
-    """Every figure of one column, dispatched on its Arrow type."""
+def column_profile(
+    name: str, column: pa.ChunkedArray, *, bins: int, top: int, as_dictionary: bool = False
+) -> ColumnProfile:
+    """Every figure of one column, dispatched on its Arrow type.
+
+    ``as_dictionary``: the column is a plain string column that was loaded as a
+    dictionary; it is profiled (dtype, kind) as the plain strings it holds.
+    """
     import pyarrow as pa
 
     kind_of = pa.types
@@ -52,6 +60,8 @@ def column_profile(name: str, column: pa.ChunkedArray, *, bins: int, top: int) -
     if kind_of.is_dictionary(typ):
         value_type = typ.value_type
         if kind_of.is_string(value_type) or kind_of.is_large_string(value_type):
+            if as_dictionary:
+                return _strings(name, column, dtype="string", top=top, categorical=False)
             return _strings(name, column, dtype="dictionary<string>", top=top, categorical=True)
         column = column.cast(value_type)
         typ = value_type

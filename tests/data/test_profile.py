@@ -67,9 +67,12 @@ def test_random_numbers_match_pandas_and_numpy(seed: int) -> None:
     x[rng.random(5_000) < 0.1] = np.nan
     x[:3] = [np.inf, -np.inf, 0.0]
     ints = rng.integers(-50, 50, 5_000)
-    p = profile(pa.table({"x": pa.array(x), "n": pa.array(ints)}), bins=13)
+    holes = pa.array(ints, mask=rng.random(5_000) < 0.1)
+    table = pa.table({"x": pa.array(x), "n": pa.array(ints), "holes": holes})
+    p = profile(table, bins=13)
     check_numeric(p["x"], x, bins=13)
     check_numeric(p["n"], ints, bins=13)
+    check_numeric(p["holes"], holes.to_pandas(), bins=13)
     assert isinstance(p["n"].min, int) and p["n"].dtype == "int64"
 
 
@@ -201,6 +204,8 @@ def test_every_input_kind_gives_the_same_profile(tmp_path: Path) -> None:
         "parquet": tmp_path / "t.parquet",
         "jsonl": tmp_path / "t.jsonl",
         "chunked": pa.Table.from_batches(table.to_batches(max_chunksize=333)),
+        "batch": table.combine_chunks().to_batches()[0],
+        "polars-lazy": pl.from_arrow(table).lazy(),
     }
     for label, source in sources.items():
         assert profile(source).to_dict() == expected, label

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -83,3 +84,24 @@ def test_bad_parameters_are_named(kwargs: dict[str, object], name: str) -> None:
 def test_a_stored_profile_of_an_unknown_format_is_refused() -> None:
     with pytest.raises(InvalidParameterError, match="format 99; expected 1"):
         Profile.from_dict({"format": 99, "rows": 0, "columns": []})
+
+
+def test_an_empty_csv_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    with pytest.raises(
+        InvalidParameterError, match="empty.csv' could not be parsed: Empty CSV file"
+    ):
+        profile(path)
+
+
+@pytest.mark.parametrize(
+    ("frame", "fix"),
+    [
+        (pd.DataFrame({"m": [1, "x"]}), "Give columns of one type each"),
+        (pd.DataFrame([[1, 2]], columns=["a", "a"]), "Give each column its own label"),
+    ],
+)
+def test_a_pandas_frame_arrow_cannot_hold_says_why(frame: pd.DataFrame, fix: str) -> None:
+    with pytest.raises(InvalidParameterError, match=fix):
+        profile(frame)

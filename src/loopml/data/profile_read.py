@@ -60,6 +60,11 @@ def as_arrow(data: object) -> pa.Table:
                 f"profile: the pandas DataFrame could not be converted to Arrow: {exc}. "
                 "Give columns of one type each (e.g. df[col] = df[col].astype(str))."
             ) from exc
+        except ValueError as exc:  # pyarrow's check for duplicate column labels
+            raise InvalidParameterError(
+                f"profile: the pandas DataFrame could not be converted to Arrow: {exc}. "
+                "Give each column its own label (e.g. df.columns = [...])."
+            ) from exc
     polars: Any = data
     if module == "polars" and name == "DataFrame":
         return polars.to_arrow()
@@ -141,9 +146,10 @@ def _read_file(path: Path) -> pa.Table:
 
             table = pj.read_json(path)
     except pa.ArrowInvalid as exc:
+        fix = "Fix that row" if "Row #" in str(exc) else "Check the file"
         raise InvalidParameterError(
             f"profile: file {str(path)!r} could not be parsed: {exc}. "
-            "Fix that line, or load the file yourself and pass the DataFrame."
+            f"{fix}, or load the file yourself and pass the DataFrame."
         ) from exc
     _check_text(path, table)
     return table

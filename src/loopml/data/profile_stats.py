@@ -99,25 +99,23 @@ def _numbers(name: str, column: pa.ChunkedArray, *, dtype: str, bins: int) -> Co
     nulls = column.null_count
     if nulls and not floating:
         column = column.drop_null()
-        # Floats keep their nulls: to_numpy makes them NaN, and both count as missing.
+    # Floats keep their nulls: to_numpy makes them NaN, and both count as missing.
     values = np.sort(column.to_numpy())
-    n = len(values)
-    missing = nulls if not floating else n - int(np.searchsorted(values, np.nan, "left"))
-    low, high = 0, n - missing
+    low, high, valid, missing = 0, len(values), len(values), nulls
     if floating:  # sorted: -inf first, then finite values, then +inf, then NaN
+        valid = int(np.searchsorted(values, np.nan, "left"))
+        missing = len(values) - valid
         low = int(np.searchsorted(values, -np.inf, "right"))
         high = int(np.searchsorted(values, np.inf, "left"))
     finite = values[low:high]
-    infinite = low + (n - missing - high)
-    distinct = _distinct_sorted(finite) + int(low > 0) + int(high < n - missing)
     return ColumnProfile(
         name=name,
         dtype=dtype,
         kind="numeric",
-        count=n - missing if floating else n,
+        count=valid,
         missing=missing,
-        distinct=distinct,
-        infinite=infinite,
+        distinct=_distinct_sorted(finite) + int(low > 0) + int(high < valid),
+        infinite=low + (valid - high),
         **_sorted_stats(finite, bins=bins, integer=not floating),
     )
 

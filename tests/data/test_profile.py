@@ -94,6 +94,15 @@ def test_any_float_column_matches_pandas(values: list[float | None], bins: int) 
 
 
 @settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**40), 2**40)), max_size=40), st.integers(1, 9))
+def test_any_int_column_with_nulls_matches_pandas(values: list[int | None], chunks: int) -> None:
+    arr = pa.array(values, pa.int64())
+    split = pa.chunked_array([arr[i::chunks] for i in range(chunks)], pa.int64())  # many chunks
+    raw = [v for i in range(chunks) for v in values[i::chunks]]
+    check_numeric(profile(pa.table({"v": split}))["v"], [np.nan if v is None else v for v in raw])
+
+
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(max_size=5)), max_size=40), st.integers(0, 5))
 def test_any_string_column_matches_pandas(values: list[str | None], top: int) -> None:
     c = profile(pa.table({"s": pa.array(values, pa.string())}), top=top)["s"]

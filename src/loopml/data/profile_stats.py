@@ -208,11 +208,17 @@ def _strings(
         keep = values.is_valid()
         values, counts = values.filter(keep), counts.filter(keep)
     distinct = len(values)
-    chosen = pa.array(_top_indices(values, counts.to_numpy(), top), pa.int64())
-    pairs = sorted(
-        zip(values.take(chosen).to_pylist(), counts.take(chosen).to_pylist(), strict=True),
-        key=lambda pair: (-pair[1], pair[0]),
-    )
+    # Ties go to the smaller value (not hash order), so the top list is the same whichever
+    # library read the table; select_k compares values only between tied counts.
+    pairs: list[tuple[str, int]] = []
+    if distinct and top:
+        counted = pa.RecordBatch.from_arrays([values, counts], names=["values", "counts"])
+        order = [("counts", "descending"), ("values", "ascending")]
+        chosen = counted.take(pc.select_k_unstable(counted, k=top, sort_keys=order))
+        pairs = sorted(
+            zip(chosen["values"].to_pylist(), chosen["counts"].to_pylist(), strict=True),
+            key=lambda pair: (-pair[1], pair[0]),
+        )
     lengths = pc.min_max(pc.utf8_length(values)) if distinct else None
     if not categorical:
         # Mostly unique values (names, ids, free text) are text; repeated labels are categories.
@@ -230,34 +236,6 @@ def _strings(
         min_length=None if lengths is None else int(lengths["min"].as_py()),
         max_length=None if lengths is None else int(lengths["max"].as_py()),
     )
-
-
-def _top_indices(values: pa.Array, counts: np.ndarray[Any, Any], top: int) -> list[int]:
-    """Indices of the ``top`` largest counts; ties at the cut go to the smallest values.
-
-    Breaking ties by value (not by hash order) keeps the top list the same whichever
-    library the table came from. A partition finds the cut in linear time; only the
-    values tied at the cut are compared.
-    """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    n = len(counts)
-    if n <= top:
-        return list(range(n))
-    if top <= 0:
-        return []
-    cut = np.partition(counts, n - top)[n - top]
-    above = np.flatnonzero(counts > cut)
-    tied = np.flatnonzero(counts == cut)
-    need = top - len(above)
-    if len(tied) > need:
-        order = pc.select_k_unstable(
-            values.take(pa.array(tied)), k=need, sort_keys=[("dummy", "ascending")]
-        )
-        tied = tied[order.to_numpy()]
-    return [*above.tolist(), *tied.tolist()]
 
 
 def _booleans(name: str, column: pa.ChunkedArray, *, dtype: str) -> ColumnProfile:

@@ -274,6 +274,12 @@ def test_frame_has_one_row_per_column() -> None:
     assert list(frame["column"]) == ["x", "n", "colour", "flag"]
     assert frame.loc[0, "p50"] == p["x"].quantiles[0.5]
     assert frame.loc[2, "top"] == p["colour"].top[0][0] and frame.loc[2, "kind"] == "categorical"
+    assert str(frame["zeros"].dtype) == "Int64" and frame["zeros"].isna().tolist() == [
+        False,
+        False,
+        True,
+        True,
+    ]
 
 
 def test_pandas_labels_that_are_not_strings_become_text() -> None:

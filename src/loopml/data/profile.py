@@ -121,7 +121,10 @@ class Profile:
                 max_length=c.max_length,
             )
             records.append(record)
-        return pd.DataFrame.from_records(records, columns=_FRAME_COLUMNS)
+        frame = pd.DataFrame.from_records(records, columns=_FRAME_COLUMNS)
+        for name in _COUNT_COLUMNS:  # counts stay integers where some columns have none
+            frame[name] = frame[name].astype("Int64")
+        return frame
 
     def to_dict(self) -> dict[str, Any]:
         """A compact JSON-able dict (no NaN or infinity: they are encoded as markers)."""
@@ -174,6 +177,10 @@ class Profile:
         return rich_table(self)
 
 
+_COUNT_COLUMNS = [
+    "count", "missing", "distinct", "infinite", "zeros", "negatives", "top_count",
+    "min_length", "max_length",
+]  # fmt: skip
 _FRAME_COLUMNS = [
     "column", "dtype", "kind", "count", "missing", "missing_share", "distinct", "min", "max",
     "mean", "std", "p01", "p05", "p25", "p50", "p75", "p95", "p99", "infinite", "zeros",

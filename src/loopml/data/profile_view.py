@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
+_PAGE_CSS = "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#222}"
+# Scoped to the table's class and shipped with it, so the notebook display is styled too.
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#222}
 table.loopml-profile{border-collapse:collapse;font-size:13px}
 .loopml-profile th,.loopml-profile td{border-bottom:1px solid #ddd;padding:6px 10px;
 text-align:left;vertical-align:top}
@@ -84,7 +85,7 @@ def chart(column: ColumnProfile) -> str:
 
 
 def html_table(profile: Profile) -> str:
-    """The profile as one HTML table, one row per column (the notebook display)."""
+    """The profile as one styled HTML table, one row per column (the notebook display)."""
     rows = []
     for c in profile.columns:
         stats = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in figures(c))
@@ -102,9 +103,10 @@ def html_table(profile: Profile) -> str:
         )
     caption = f"{profile.rows:,} rows × {len(profile.columns)} columns"
     return (
+        f'<div class="loopml-profile-view"><style>{_CSS}</style>'
         f'<table class="loopml-profile"><caption>{escape(caption)}</caption>'
         "<thead><tr><th>column</th><th>values</th><th>statistics</th><th>distribution</th>"
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -113,7 +115,7 @@ def html_page(profile: Profile, *, title: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"/>'
         '<meta name="viewport" content="width=device-width, initial-scale=1"/>'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+        f"<title>{escape(title)}</title><style>{_PAGE_CSS}</style></head>"
         f"<body><h1>{escape(title)}</h1>{html_table(profile)}</body></html>\n"
     )
 

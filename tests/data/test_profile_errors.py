@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from loopml.data.profile import Profile, profile
@@ -105,3 +107,15 @@ def test_an_empty_csv_file_is_named(tmp_path: Path) -> None:
 def test_a_pandas_frame_arrow_cannot_hold_says_why(frame: pd.DataFrame, fix: str) -> None:
     with pytest.raises(InvalidParameterError, match=fix):
         profile(frame)
+
+
+def test_a_parquet_file_damaged_inside_a_column_names_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "cut.parquet"
+    pq.write_table(pa.table({"x": np.arange(50_000, dtype="float64")}), path, compression="zstd")
+    data = bytearray(path.read_bytes())
+    data[100:40_000] = b"\xff" * 39_900  # clobber the data pages, keep the footer
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        InvalidParameterError, match="column 'x' of file .*cut.parquet' is not a readable"
+    ):
+        profile(path)

@@ -123,7 +123,9 @@ def _infer_column(
     dtype = logical_dtype(col.type)
     missing = _missing(col, dtype)
     share = (
-        0.0 if not missing else min(1.0, math.ceil(missing / rows * (1 + tolerance) * 1e4) / 1e4)
+        0.0
+        if not missing
+        else min(1.0, math.ceil(round(missing / rows * (1 + tolerance) * 1e4, 6)) / 1e4)
     )
     low: int | float | None = None
     high: int | float | None = None

@@ -59,6 +59,9 @@ def _from_pandas(frame: Any) -> pa.Table:
     )
     _unique_names([str(c) for c in frame.columns], "pandas DataFrame")
     try:
+        if not len(frame.columns):  # Arrow keeps the row count of a table only through a column
+            table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=True)
+            return table.drop_columns(table.column_names)
         return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise InvalidParameterError(
@@ -113,7 +116,8 @@ def _read_csv(path: Path) -> pa.Table:
     import pyarrow.csv as pcsv
 
     try:
-        table = pcsv.read_csv(path)
+        # empty fields are missing values, as pandas and polars read them
+        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
     except (pa.ArrowException, OSError) as exc:
         raise _csv_problem(path, str(exc)) from exc
     if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):

@@ -330,6 +330,25 @@ def test_key_duplicates_are_counted_with_their_rows() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("values", "count", "observed", "example_rows"),
+    [
+        (["b", "a", "b", "c", "a", "b"], 5, ["a", "b"], [0, 1, 2, 4, 5]),  # hashed
+        ([3, None, 1, None, 2], 2, [None], [1, 3]),  # nulls are one key value
+        ([1, 2, 3, 3], 2, [3], [2, 3]),  # sorted ids, one repeat
+        (list(range(10)) * 2, 20, [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]),
+    ],
+)
+def test_key_duplicates_for_each_kind_of_column(
+    values: list[Any], count: int, observed: list[Any], example_rows: list[int]
+) -> None:
+    schema = Schema(table=TableSchema(key=("k",), columns="superset"))
+    frame = pa.table({"k": values})
+    v = only(check(frame, schema), "key")
+    assert (v.count, v.observed, rows(v)) == (count, observed, example_rows)
+    assert check(pa.table({"k": sorted(set(values), key=str)}), schema).ok
+
+
 # -- severity, errors and views -------------------------------------------------------------
 
 

@@ -73,7 +73,31 @@ def test_inference_options() -> None:
     empty = infer_schema(frame.iloc[:0])
     assert empty.table.min_rows == 0
     assert empty.column("x").min is None
-    assert infer_schema(pa.table({"n": pa.nulls(3)})).column("n").dtype == "null"
+    nothing = infer_schema(pa.table({"n": pa.nulls(3)}))
+    assert nothing.column("n").dtype == "null"
+    assert Schema.from_toml(nothing.to_toml()) == nothing
+
+
+def test_a_reference_always_passes_its_own_schema() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    floats = st.floats(allow_subnormal=True) | st.sampled_from([0.1, 1e-300, 1e300, 5e-324])
+    ints = st.integers(-(2**63), 2**63 - 1)
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        st.lists(floats, min_size=1, max_size=20),
+        st.lists(ints, min_size=1, max_size=20),
+        st.sampled_from([0, 1e-300, 0.05, 0.1, 3.0]),
+    )
+    def check_own(xs: list[float], ns: list[int], tolerance: float) -> None:
+        for table in (pa.table({"x": xs}), pa.table({"n": ns})):
+            schema = infer_schema(table, tolerance=tolerance)
+            report = validate(table, Schema.from_toml(schema.to_toml()), raise_on_error=False)
+            assert report.ok, (report, schema)
+
+    check_own()
 
 
 @pytest.mark.parametrize(
@@ -239,6 +263,23 @@ def test_missing_values_null_and_nan_count_alike() -> None:
     assert (v.count, v.observed, v.expected, rows(v)) == (3, 0.6, 0.25, [1, 2, 4])
     assert [e["values"]["x"] for e in v.examples] == [None, None, None]
     assert check(pl.DataFrame({"x": [1.0, None, 2.0, 3.0]}), schema).ok  # 25 % is allowed
+
+
+@pytest.mark.parametrize(
+    ("values", "low", "high", "count"),
+    [
+        (pa.array([0, 200, 255], pa.uint8()), -5, 2**70, 0),
+        (pa.array([0, 200, 255], pa.uint8()), 300, None, 3),
+        (pa.array([2**62, 2**63 - 1], pa.int64()), None, 2**62, 1),
+        (pa.array([1, 5], pa.int32()), 1.5, 4.5, 2),
+    ],
+)
+def test_bounds_beyond_the_column_type(
+    values: pa.Array, low: int | None, high: int | None, count: int
+) -> None:
+    schema = Schema(columns=(ColumnSchema("x", "integer", min=low, max=high),))
+    report = check(pa.table({"x": values}), schema)
+    assert sum(v.count for v in report.violations) == count
 
 
 def test_inf_breaks_a_finite_range_and_is_reported_as_text() -> None:

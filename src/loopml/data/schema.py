@@ -23,7 +23,7 @@ from typing import Any
 
 from loopml.errors import InvalidParameterError, did_you_mean
 
-DTYPES = ("integer", "float", "boolean", "string", "date", "timestamp", "other")
+DTYPES = ("integer", "float", "boolean", "string", "date", "timestamp", "other", "null")
 SEVERITIES = ("error", "warn")
 COLUMN_POLICIES = ("exact", "subset", "superset")
 TABLE_EXPECTATIONS = ("columns", "order", "rows", "key")

@@ -133,12 +133,12 @@ def _infer_column(
     if dtype in ("integer", "float") and rows > missing:
         found = pc.min_max(col)
         lo, hi = found["min"].as_py(), found["max"].as_py()
-        span = hi - lo if math.isfinite(hi - lo) else 0
-        low, high = lo - tolerance * span, hi + tolerance * span
-        if dtype == "integer":
-            low, high = math.floor(low), math.ceil(high)
+        if dtype == "integer":  # in whole numbers: a float would lose digits past 2**53
+            margin = math.ceil(tolerance * (hi - lo))
+            low, high = lo - margin, hi + margin
         else:
-            low, high = float(low), float(high)
+            span = hi - lo if math.isfinite(hi - lo) else 0
+            low, high = _outward(lo - tolerance * span, hi + tolerance * span, tolerance * span)
     elif dtype == "string" and max_categories:
         distinct = pc.unique(col.drop_null())
         if len(distinct) <= max_categories:
@@ -146,6 +146,29 @@ def _infer_column(
     return ColumnSchema(
         name=name, dtype=dtype, max_missing=share, min=low, max=high, categories=categories
     )
+
+
+def _outward(low: float, high: float, margin: float) -> tuple[float, float]:
+    """Bounds rounded outward to two significant digits of the margin, for a readable file.
+
+    ``27.488999999999997`` becomes ``27.49``: integer / power of ten is correctly
+    rounded, so the float prints as the short decimal.
+    """
+    if not (margin > 0 and math.isfinite(low) and math.isfinite(high)):
+        return low, high
+    digits = 1 - math.floor(math.log10(margin))
+    try:
+        if digits >= 0:
+            scale = 10**digits
+            lo = math.floor(round(low * scale, 6)) / scale
+            hi = math.ceil(round(high * scale, 6)) / scale
+        else:
+            step = 10**-digits
+            lo, hi = float(math.floor(low / step) * step), float(math.ceil(high / step) * step)
+    except (OverflowError, ValueError):  # a margin tiny next to the values: keep them as is
+        return low, high
+    # float error in low * scale can round inward; never narrow the range
+    return min(lo, low), max(hi, high)
 
 
 # -- checking -------------------------------------------------------------------------------
@@ -335,9 +358,9 @@ def _check_column(table: pa.Table, col: ColumnSchema) -> list[Violation]:
         ):
             masks = []
             if col.min is not None:
-                masks.append(pc.less(arr, col.min))
+                masks.append(pc.less(arr, _bound(col.min, arr.type)))
             if col.max is not None:
-                masks.append(pc.greater(arr, col.max))
+                masks.append(pc.greater(arr, _bound(col.max, arr.type)))
             mask = masks[0] if len(masks) == 1 else pc.or_(masks[0], masks[1])
             found.append(
                 Violation(
@@ -353,6 +376,22 @@ def _check_column(table: pa.Table, col: ColumnSchema) -> list[Violation]:
     if col.categories is not None:
         found += _check_categories(table, arr, col)
     return found
+
+
+def _bound(value: int | float, t: pa.DataType) -> pa.Scalar:
+    """``value`` as a scalar comparable with a column of type ``t``.
+
+    Whole numbers stay exact when the column's integer type can hold them; a bound beyond
+    it (``max = 2**70`` on int64) is compared as a float, which pyarrow can hold.
+    """
+    import pyarrow as pa
+
+    if isinstance(value, int) and pa.types.is_integer(t):
+        try:
+            return pa.scalar(value, type=t)
+        except (OverflowError, pa.ArrowInvalid):
+            pass
+    return pa.scalar(float(value))
 
 
 def _check_categories(table: pa.Table, arr: pa.ChunkedArray, col: ColumnSchema) -> list[Violation]:

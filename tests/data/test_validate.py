@@ -492,6 +492,31 @@ def test_pandas_polars_pyarrow_csv_and_parquet_give_the_same_report(tmp_path: Pa
     ]
 
 
+def test_hostile_names_and_categoricals_give_the_same_report_from_every_input(
+    tmp_path: Path,
+) -> None:
+    names = ['a"b', "ünï ✓", "a.b", "a=b", ",comma", "[bold]x"]
+    ref = pd.DataFrame({n: [f"{i}-ø", "y", "z"] for i, n in enumerate(names)})
+    ref["n"] = [1, 2, 3]
+    schema = Schema.from_toml(infer_schema(ref, key="n").to_toml())
+    new = ref.copy()
+    new.loc[1, names[0]] = "new value"
+    new.loc[2, "n"] = 1
+    new.to_csv(tmp_path / "hostile.csv", index=False)
+    inputs = [
+        new,
+        new.astype({names[1]: "category"}),
+        pl.from_pandas(new).with_columns(pl.col(names[2]).cast(pl.Categorical)),
+        tmp_path / "hostile.csv",
+    ]
+    reports = [check(x, schema).to_dict() for x in inputs]
+    assert all(r == reports[0] for r in reports[1:])
+    assert [(v["column"], v["expectation"], v["count"]) for v in reports[0]["violations"]] == [
+        (None, "key", 2),
+        ('a"b', "categories", 1),
+    ]
+
+
 def test_schema_can_be_a_path(tmp_path: Path) -> None:
     path = infer_schema(reference()).save(tmp_path / "s.toml")
     assert validate(reference(), path).ok and validate(reference(), str(path)).ok

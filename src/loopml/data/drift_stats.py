@@ -1,0 +1,166 @@
+"""The drift statistics themselves, on plain numpy arrays (no tables, no reports).
+
+Kept apart from ``drift.py`` so the numbers can be read and checked against scipy on their
+own: every function here takes sorted values (numeric) or aligned counts (categorical) and
+returns floats. numpy and scipy are imported inside the functions.
+
+Numeric statistics share one merge of the two sorted samples: the running count of
+reference and current values at each merged position gives both empirical CDFs, from
+which the Kolmogorov–Smirnov statistic and the Wasserstein distance follow in one pass.
+This is what ``scipy.stats.ks_2samp`` and ``scipy.stats.wasserstein_distance`` compute,
+without their second sort and their searchsorted over the concatenated data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
+    IntArray = npt.NDArray[np.int64]
+
+PSI_EPSILON = 1e-4
+"""Share given to an empty bin (or absent category) so PSI's logarithm stays finite.
+
+The value Evidently uses; it caps one empty bin's contribution at about 0.1 * ln(1000).
+"""
+
+KS_EXACT_MAX_N = 10_000
+"""``scipy.stats.ks_2samp(method="auto")`` computes an exact p-value up to this sample size."""
+
+
+def quantile_cuts(ref_sorted: FloatArray, bins: int) -> FloatArray:
+    """Inner bin edges at the reference quantiles 1/bins … (bins-1)/bins, ties merged.
+
+    Quantiles use linear interpolation (numpy's default). A constant column gives one cut
+    (its value), so any current value that differs lands in the other bin.
+    """
+    import numpy as np
+
+    q = np.quantile(ref_sorted, np.arange(1, bins) / bins)
+    return np.unique(q)
+
+
+def binned_counts(values_sorted: FloatArray, cuts: FloatArray) -> IntArray:
+    """Counts of sorted values in the bins (-inf, c1], (c1, c2], …, (ck, inf)."""
+    import numpy as np
+
+    below = np.searchsorted(values_sorted, cuts, side="right")
+    edges = np.concatenate(([0], below, [len(values_sorted)]))
+    return np.diff(edges).astype(np.int64)
+
+
+def psi(ref_counts: Any, cur_counts: Any) -> float:
+    """Population stability index: sum of (c - r) * ln(c / r) over bin shares.
+
+    Shares of zero are replaced by ``PSI_EPSILON`` before the sum.
+    """
+    import numpy as np
+
+    r = np.asarray(ref_counts, dtype=np.float64)
+    c = np.asarray(cur_counts, dtype=np.float64)
+    r = np.maximum(r / r.sum(), PSI_EPSILON)
+    c = np.maximum(c / c.sum(), PSI_EPSILON)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def numeric_statistics(x: FloatArray, y: FloatArray, *, bins: int) -> dict[str, float]:
+    """PSI, KS statistic and p-value, Wasserstein (raw and normed) of two sorted samples.
+
+    ``x`` is the reference, ``y`` the current sample; both sorted, without missing values,
+    and not empty.
+    """
+    import numpy as np
+
+    n, m = len(x), len(y)
+    # Merge the two sorted runs: each current value goes after the reference values <= it.
+    pos = np.searchsorted(x, y, side="right")
+    pos += np.arange(m)
+    from_x = np.ones(n + m, dtype=bool)
+    from_x[pos] = False
+    merged = np.empty(n + m, dtype=np.float64)
+    merged[pos] = y
+    merged[from_x] = x
+    # After k merged values, cx come from x and k - cx from y, so n*m times the CDF
+    # difference cx/n - (k-cx)/m is the integer cx*(n+m) - k*n: exact, and no float
+    # division over millions of values.
+    diff = np.cumsum(from_x, dtype=np.int64)
+    diff *= n + m
+    diff -= np.arange(n, n * (n + m) + 1, n, dtype=np.int64)
+    # At the last of a run of equal values the running counts equal searchsorted(...,
+    # side="right"), i.e. the empirical CDFs at that value; elsewhere the step width is 0.
+    gaps = np.diff(merged)
+    at_ends = diff[np.flatnonzero(gaps)]
+    last = int(diff[-1])
+    scale = float(n) * float(m)
+    ks = max(int(at_ends.max(initial=last)), -int(at_ends.min(initial=last))) / scale
+    steps = np.abs(diff[:-1]).astype(np.float64)
+    steps *= gaps
+    wasserstein = float(steps.sum()) / scale
+    std = float(np.std(x))
+    # A constant reference has no scale: any movement at all is infinitely far.
+    normed = wasserstein / std if std > 0 else (0.0 if wasserstein == 0 else math.inf)
+    cuts = quantile_cuts(x, bins)
+    return {
+        "psi": psi(binned_counts(x, cuts), binned_counts(y, cuts)),
+        "ks": ks,
+        "ks_pvalue": ks_pvalue(ks, x, y),
+        "wasserstein": wasserstein,
+        "wasserstein_normed": normed,
+    }
+
+
+def ks_pvalue(d: float, x: FloatArray, y: FloatArray) -> float:
+    """Two-sided p-value of the KS statistic ``d``, as ``ks_2samp(method="auto")`` gives it.
+
+    Small samples get scipy's exact computation (by calling it: the data are small);
+    larger ones Smirnov's asymptotic distribution, which needs only ``d`` and the sizes.
+    """
+    import numpy as np
+    from scipy import stats
+
+    n, m = len(x), len(y)
+    if max(n, m) <= KS_EXACT_MAX_N:
+        return float(stats.ks_2samp(x, y, method="auto").pvalue)
+    big, small = max(n, m), min(n, m)
+    en = float(big) * float(small) / (big + small)
+    return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))
+
+
+def categorical_statistics(ref_counts: Any, cur_counts: Any) -> dict[str, float]:
+    """PSI, chi-square and its p-value, Jensen–Shannon distance of aligned category counts.
+
+    Chi-square is Pearson's goodness-of-fit test of the current counts against expected
+    counts ``ref_share * n_current`` (``scipy.stats.chisquare(cur, f_exp=expected)``,
+    ``k - 1`` degrees of freedom). A category absent from the reference has an expected
+    count of zero, which makes the statistic infinite and the p-value 0 (scipy would
+    divide by zero). One category alone gives 0 and p-value 1.
+
+    Jensen–Shannon is the distance (square root of the divergence) between the two share
+    vectors, natural logarithm: ``scipy.spatial.distance.jensenshannon(ref, cur)``.
+    """
+    import numpy as np
+    from scipy import stats
+    from scipy.special import rel_entr
+
+    r = np.asarray(ref_counts, dtype=np.float64)
+    c = np.asarray(cur_counts, dtype=np.float64)
+    expected = r / r.sum() * c.sum()
+    k = len(r)
+    if k <= 1:
+        chi2, chi2_p = 0.0, 1.0
+    elif np.any((expected == 0) & (c > 0)):
+        chi2, chi2_p = math.inf, 0.0
+    else:
+        seen = expected > 0
+        chi2 = float(np.sum((c[seen] - expected[seen]) ** 2 / expected[seen]))
+        chi2_p = float(stats.chi2.sf(chi2, k - 1))
+    p = r / r.sum()
+    q = c / c.sum()
+    mid = (p + q) / 2.0
+    js = float(np.sqrt((np.sum(rel_entr(p, mid)) + np.sum(rel_entr(q, mid))) / 2.0))
+    return {"psi": psi(r, c), "chi2": chi2, "chi2_pvalue": chi2_p, "jensen_shannon": js}

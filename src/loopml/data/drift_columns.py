@@ -73,6 +73,17 @@ def column_drift(
     limits: dict[str, float],
     bins: int,
 ) -> ColumnDrift:
+    import pyarrow as pa
+
+    # A column with no value at all may have Arrow's "null" type (pandas None, polars
+    # Null): read it as all-missing values of the other side's type.
+    if pa.types.is_null(ref_col.type) and pa.types.is_null(cur_col.type):
+        base0: dict[str, Any] = {"column": name, "kind": "skipped"}
+        return _undecided(base0, ref_col, cur_col, "all values missing in both tables", "")
+    if pa.types.is_null(ref_col.type):
+        ref_col = pa.chunked_array([pa.nulls(len(ref_col), cur_col.type)])
+    elif pa.types.is_null(cur_col.type):
+        cur_col = pa.chunked_array([pa.nulls(len(cur_col), ref_col.type)])
     kinds = (kind_of(ref_col.type), kind_of(cur_col.type))
     base: dict[str, Any] = {"column": name, "kind": kinds[0]}
     if kinds[0] != kinds[1]:
@@ -257,6 +268,8 @@ def _categorical(
     union = pc.unique(pa.concat_arrays([ref_values, cur_values]))
 
     def aligned(values: pa.Array, counts: Any) -> Any:
+        if len(counts) == 0:
+            return np.zeros(len(union), dtype=np.int64)
         where = pc.fill_null(pc.index_in(union, value_set=values), -1).to_numpy()
         return np.where(where >= 0, counts[np.maximum(where, 0)], 0)
 

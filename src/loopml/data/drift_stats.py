@@ -108,24 +108,31 @@ def numeric_statistics(x: FloatArray, y: FloatArray, *, bins: int) -> dict[str, 
     return {
         "psi": psi(binned_counts(x, cuts), binned_counts(y, cuts)),
         "ks": ks,
-        "ks_pvalue": ks_pvalue(ks, x, y),
+        "ks_pvalue": ks_pvalue(ks, n, m),
         "wasserstein": wasserstein,
         "wasserstein_normed": normed,
     }
 
 
-def ks_pvalue(d: float, x: FloatArray, y: FloatArray) -> float:
+def ks_pvalue(d: float, n: int, m: int) -> float:
     """Two-sided p-value of the KS statistic ``d``, as ``ks_2samp(method="auto")`` gives it.
 
-    Small samples get scipy's exact computation (by calling it: the data are small);
-    larger ones Smirnov's asymptotic distribution, which needs only ``d`` and the sizes.
+    Up to ``KS_EXACT_MAX_N`` values per side, scipy's exact computation, which needs only
+    ``d`` and the sizes; when that fails numerically (scipy then warns and falls back),
+    or for larger samples, Smirnov's asymptotic distribution. scipy's exact step is a
+    private function, called directly so that no warning is raised from a worker thread
+    (``warnings.catch_warnings`` is not thread-safe); the tests pin it against
+    ``ks_2samp``.
     """
     import numpy as np
     from scipy import stats
 
-    n, m = len(x), len(y)
     if max(n, m) <= KS_EXACT_MAX_N:
-        return float(stats.ks_2samp(x, y, method="auto").pvalue)
+        from scipy.stats._stats_py import _attempt_exact_2kssamp
+
+        ok, _, prob = _attempt_exact_2kssamp(n, m, math.gcd(n, m), d, "two-sided")
+        if ok:
+            return float(np.clip(prob, 0, 1))
     big, small = max(n, m), min(n, m)
     en = float(big) * float(small) / (big + small)
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))

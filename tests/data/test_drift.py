@@ -97,6 +97,15 @@ def test_numeric_statistics_equal_scipy_with_heavy_ties(x: list[int], y: list[in
     assert_matches_scipy(np.array(x), np.array(y))
 
 
+def test_infinite_values_give_what_scipy_gives() -> None:
+    x = np.array([1.0, 2.0, np.inf, 3.0])
+    y = np.array([-np.inf, 1.5, 2.5])
+    got = numeric_drift(x, y)
+    ks = stats.ks_2samp(x, y)
+    assert close(got["ks"], ks.statistic) and close(got["ks_pvalue"], ks.pvalue)
+    assert got["wasserstein"] == stats.wasserstein_distance(x, y) == math.inf
+
+
 def test_psi_equals_a_hand_computation_on_quartile_bins() -> None:
     ref = np.arange(100.0)  # quartile cuts 24.75, 49.5, 74.25: 25 values per bin
     cur = np.array([0.0] * 10 + [30.0] * 20 + [60.0] * 30 + [90.0] * 40)
@@ -277,6 +286,12 @@ def test_bad_thresholds_name_the_key_value_and_fix(thresholds: Any, match: str) 
         (pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [1]}), {"columns": ["y"]}, r"Column 'y'"),
         (pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [1]}), {"columns": "x"}, r"columns=\['x'\]"),
         (pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [1]}), {"bins": 1}, r"'bins': got 1"),
+        (
+            pd.DataFrame([[1, 2]], columns=["a", "a"]),
+            pd.DataFrame({"a": [1]}),
+            {},
+            r"'reference': columns \['a'\] appear more than once",
+        ),
     ],
 )
 def test_bad_input_is_an_invalid_parameter_error(

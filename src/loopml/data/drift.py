@@ -140,7 +140,7 @@ def drift(
     else:
         results = [one(n) for n in shared]
     for n in names:
-        only = schema_only(n, ref_types, cur_types, limits, ref, cur)
+        only = schema_only(n, ref_types, cur_types, ref, cur)
         if only is not None:
             results.append(only)
     return DriftReport(
@@ -196,6 +196,7 @@ def _as_arrow(table: Any, what: str) -> pa.Table:
     elif module == "polars" and name == "DataFrame":
         result = table.to_arrow()
     elif module == "pandas" and name == "DataFrame":
+        _check_unique([str(c) for c in table.columns], what)
         result = _pandas_to_arrow(table)
     else:
         raise InvalidParameterError(
@@ -203,6 +204,7 @@ def _as_arrow(table: Any, what: str) -> pa.Table:
             "polars DataFrame or a pyarrow Table. Wrap other data first, e.g. "
             "pandas.DataFrame(data)."
         )
+    _check_unique(result.column_names, what)
     if result.num_rows == 0 or result.num_columns == 0:
         raise InvalidParameterError(
             f"Parameter {what!r}: got an empty table ({result.num_rows} rows, "
@@ -210,6 +212,17 @@ def _as_arrow(table: Any, what: str) -> pa.Table:
             "Drift needs data on both sides: check the query or filter that built it."
         )
     return result
+
+
+def _check_unique(names: list[str], what: str) -> None:
+    from collections import Counter
+
+    twice = sorted(n for n, k in Counter(names).items() if k > 1)
+    if twice:
+        raise InvalidParameterError(
+            f"Parameter {what!r}: columns {twice} appear more than once; expected unique "
+            "column names. Rename or drop the duplicates first."
+        )
 
 
 def _pandas_to_arrow(df: Any) -> pa.Table:

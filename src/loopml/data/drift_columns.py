@@ -25,7 +25,7 @@ def kind_of(dtype: pa.DataType) -> str:
     t = pa.types
     if t.is_integer(dtype) or t.is_floating(dtype) or t.is_decimal(dtype):
         return "numeric"
-    if t.is_temporal(dtype):
+    if t.is_temporal(dtype) and not t.is_interval(dtype):
         return "numeric"
     if t.is_boolean(dtype) or t.is_dictionary(dtype):
         return "categorical"
@@ -40,7 +40,6 @@ def schema_only(
     name: str,
     ref_types: dict[str, str],
     cur_types: dict[str, str],
-    limits: dict[str, float],
     ref: pa.Table,
     cur: pa.Table,
 ) -> ColumnDrift | None:
@@ -171,7 +170,9 @@ def _sorted_numbers(col: pa.ChunkedArray) -> tuple[Any, float]:
         col = col.cast(width)
     values = np.array(pc.drop_null(col).to_numpy(), dtype=np.float64)
     if pa.types.is_floating(col.type) or pa.types.is_decimal(col.type):
-        values = values[~np.isnan(values)]
+        nan = np.isnan(values)
+        if nan.any():
+            values = values[~nan]
     values.sort()
     return values, (total - len(values)) / total if total else 0.0
 

@@ -41,8 +41,14 @@ def quantile_cuts(ref_sorted: FloatArray, bins: int) -> FloatArray:
     """
     import numpy as np
 
-    q = np.quantile(ref_sorted, np.arange(1, bins) / bins)
-    return np.unique(q)
+    # np.quantile would partition the array again; it is sorted already, so interpolate.
+    pos = np.arange(1, bins) / bins * (len(ref_sorted) - 1)
+    low = np.floor(pos).astype(np.int64)
+    high = np.minimum(low + 1, len(ref_sorted) - 1)
+    a, b = ref_sorted[low], ref_sorted[high]
+    with np.errstate(invalid="ignore"):  # inf - inf between two infinite values
+        cuts = np.where(a == b, a, a + (b - a) * (pos - low))
+    return np.unique(cuts)
 
 
 def binned_counts(values_sorted: FloatArray, cuts: FloatArray) -> IntArray:
@@ -76,6 +82,13 @@ def numeric_statistics(x: FloatArray, y: FloatArray, *, bins: int) -> dict[str, 
     """
     import numpy as np
 
+    with np.errstate(invalid="ignore"):  # infinite values give NaN distances, as in scipy
+        return _numeric_statistics(x, y, bins=bins)
+
+
+def _numeric_statistics(x: FloatArray, y: FloatArray, *, bins: int) -> dict[str, float]:
+    import numpy as np
+
     n, m = len(x), len(y)
     # Merge the two sorted runs: each current value goes after the reference values <= it.
     pos = np.searchsorted(x, y, side="right")
@@ -85,22 +98,22 @@ def numeric_statistics(x: FloatArray, y: FloatArray, *, bins: int) -> dict[str, 
     merged = np.empty(n + m, dtype=np.float64)
     merged[pos] = y
     merged[from_x] = x
-    # After k merged values, cx come from x and k - cx from y, so n*m times the CDF
-    # difference cx/n - (k-cx)/m is the integer cx*(n+m) - k*n: exact, and no float
-    # division over millions of values.
-    diff = np.cumsum(from_x, dtype=np.int64)
-    diff *= n + m
-    diff -= np.arange(n, n * (n + m) + 1, n, dtype=np.int64)
+    # Scaled by n*m, the CDF difference F_x - F_y steps up by m at each reference value
+    # and down by n at each current one: a running sum of whole numbers, exact in float64
+    # below 2**53, with no division over millions of values.
+    diff = np.where(from_x, float(m), -float(n))
+    np.cumsum(diff, out=diff)
     # At the last of a run of equal values the running counts equal searchsorted(...,
     # side="right"), i.e. the empirical CDFs at that value; elsewhere the step width is 0.
     gaps = np.diff(merged)
-    at_ends = diff[np.flatnonzero(gaps)]
-    last = int(diff[-1])
+    ends = gaps != 0
+    last = float(diff[-1])
     scale = float(n) * float(m)
-    ks = max(int(at_ends.max(initial=last)), -int(at_ends.min(initial=last))) / scale
-    steps = np.abs(diff[:-1]).astype(np.float64)
-    steps *= gaps
-    wasserstein = float(steps.sum()) / scale
+    top = float(np.max(diff[:-1], where=ends, initial=last))
+    bottom = float(np.min(diff[:-1], where=ends, initial=last))
+    ks = max(top, -bottom) / scale
+    np.abs(diff, out=diff)
+    wasserstein = float(np.dot(diff[:-1], gaps)) / scale
     std = float(np.std(x))
     # A constant reference has no scale: any movement at all is infinitely far.
     normed = wasserstein / std if std > 0 else (0.0 if wasserstein == 0 else math.inf)

@@ -21,12 +21,12 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 from scipy.spatial.distance import jensenshannon
 
 from loopml.data.drift import DEFAULT_THRESHOLDS, drift
 from loopml.data.drift_report import DriftReport
-from loopml.data.drift_stats import PSI_EPSILON
+from loopml.data.drift_stats import PSI_EPSILON, smirnov_sf
 from loopml.errors import InvalidParameterError, NotFoundError
 
 TOL = 1e-9
@@ -70,6 +70,7 @@ CASES = {
     "exact p-value boundary n=10000": (RNG.normal(0, 1, 10_000), RNG.normal(0.02, 1, 9_000)),
     "asymptotic p-value": (RNG.normal(0, 1, 20_000), RNG.normal(0.02, 1, 15_000)),
     "asymptotic, ties": (RNG.integers(0, 50, 30_000), RNG.integers(0, 51, 12_000)),
+    "asymptotic, vector Smirnov sum": (RNG.normal(0, 1, 50_000), RNG.normal(0.05, 1, 45_000)),
 }
 
 
@@ -104,6 +105,14 @@ def test_infinite_values_give_what_scipy_gives() -> None:
     ks = stats.ks_2samp(x, y)
     assert close(got["ks"], ks.statistic) and close(got["ks_pvalue"], ks.pvalue)
     assert got["wasserstein"] == stats.wasserstein_distance(x, y) == math.inf
+
+
+@pytest.mark.parametrize("n", [20_001, 150_000])
+@pytest.mark.parametrize("n_d2", [2.2, 12.5, 200.0, 369.0])
+def test_smirnov_tail_equals_scipy(n: int, n_d2: float) -> None:
+    e = math.sqrt(n_d2 / n)
+    got, expected = smirnov_sf(n, e), float(special.smirnov(n, e))
+    assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-300), (got, expected)
 
 
 def test_psi_equals_a_hand_computation_on_quartile_bins() -> None:

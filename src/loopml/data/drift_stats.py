@@ -32,6 +32,9 @@ The value Evidently uses; it caps one empty bin's contribution at about 0.1 * ln
 KS_EXACT_MAX_N = 10_000
 """``scipy.stats.ks_2samp(method="auto")`` computes an exact p-value up to this sample size."""
 
+SMIRNOV_FAST_N = 20_000
+"""Above this effective size ``smirnov_sf`` replaces scipy's slow loop (see ``ks_pvalue``)."""
+
 
 def quantile_cuts(ref_sorted: FloatArray, bins: int) -> FloatArray:
     """Inner bin edges at the reference quantiles 1/bins … (bins-1)/bins, ties merged.
@@ -147,8 +150,32 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
         if ok:
             return float(np.clip(prob, 0, 1))
     big, small = max(n, m), min(n, m)
-    en = float(big) * float(small) / (big + small)
-    return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))
+    en = float(np.round(float(big) * float(small) / (big + small)))
+    if en > SMIRNOV_FAST_N and 1 < en * d < en - 1 and d < 0.5 and 2.2 <= en * d * d < 370:
+        # The branch of scipy's kstwo.sf that is 2 * smirnov(n, d): same formula, summed
+        # as one vector instead of scipy's term-by-term loop (0.8 s at a million rows).
+        return float(np.clip(2 * smirnov_sf(int(en), d), 0, 1))
+    return float(np.clip(stats.kstwo.sf(d, en), 0, 1))
+
+
+def smirnov_sf(n: int, e: float) -> float:
+    """One-sided Smirnov tail P(D+_n >= e), as ``scipy.special.smirnov(n, e)``.
+
+    The Birnbaum–Tingey sum ``e * sum_j C(n, j) (1 - e - j/n)^(n-j) (e + j/n)^(j-1)``
+    over j = 0 … floor(n(1 - e)), in logarithms (``betaln`` for the binomial). It agrees
+    with scipy to about 1e-9 relative at n = 500,000 and far better in absolute terms,
+    since it is only used where the value is below 0.03.
+    """
+    import numpy as np
+    from scipy import special
+
+    j = np.arange(0, math.floor(n * (1 - e)) + 1, dtype=np.float64)
+    with np.errstate(divide="ignore"):  # the last term may be 0 ** (n - j)
+        terms = -math.log(n + 1.0) - special.betaln(n - j + 1, j + 1)
+        terms += (n - j) * np.log((n - n * e - j) / n)
+        terms += (j - 1) * np.log(e + j / n)
+    top = float(terms.max())
+    return float(e * math.exp(top) * np.sum(np.exp(terms - top)))
 
 
 def categorical_statistics(ref_counts: Any, cur_counts: Any) -> dict[str, float]:

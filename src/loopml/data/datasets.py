@@ -1,0 +1,141 @@
+"""Datasets: files, folders and tables added as immutable, numbered versions.
+
+``add_dataset("data/turbines.csv", name="turbines")`` stores the file's bytes as an artifact
+(content-addressed: the same bytes are stored once), profiles it when it is a table
+(CSV, Parquet, JSON lines, or a DataFrame), and records the next version number under the
+name — unless the name already holds exactly this content, in which case that version is
+returned and nothing is written. The shells (``loopml data …``) call these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.errors import InvalidParameterError, NotFoundError
+from loopml.store.datasets import DatasetVersion, check_name
+
+if TYPE_CHECKING:
+    from loopml.tracking.client import Client
+
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+TABULAR = {"csv", "parquet", "jsonl"}
+
+
+def _client(client: Client | None) -> Client:
+    if client is not None:
+        return client.open()
+    from loopml.tracking.client import default_client
+
+    return default_client().open()
+
+
+def add_dataset(
+    data: str | os.PathLike[str] | Any,
+    *,
+    name: str,
+    client: Client | None = None,
+    profile: bool = True,
+) -> tuple[DatasetVersion, bool]:
+    """Add a file, a folder or a DataFrame as the next version of ``name``.
+
+    Returns the version and whether it is new (False: the name already held this content).
+
+    Raises:
+        InvalidParameterError: a bad name, or ``data`` is neither a path nor a table.
+        NotFoundError: the path does not exist.
+    """
+    check_name(name)
+    c = _client(client)
+    value, filename, kind, fmt, source = _prepare(data, name)
+    staged = c.artifacts.stage(value)
+    try:
+        existing = _existing(c, name, staged.digest)
+        if existing is not None:
+            return existing, False
+        from loopml.store.records import ArtifactRecord
+
+        record = ArtifactRecord(
+            digest=staged.digest,
+            materializer=staged.materializer,
+            type_name=staged.type_name,
+            size=staged.size,
+            metadata=staged.metadata,
+            created_at=time.time(),
+        )
+        c.metadata.lineage.reserve([record])
+        c.artifacts.publish(staged)
+    finally:
+        staged.discard()
+    rows = columns = None
+    profile_digest = None
+    if profile and fmt in TABULAR:
+        summary = _profile(data if not isinstance(data, str | os.PathLike) else Path(data))
+        if summary is not None:
+            rows, columns = summary.rows, len(summary.columns)
+            profile_digest = c.store_value(summary.to_dict()).digest
+    version = DatasetVersion(
+        name=name,
+        number=0,
+        digest=record.digest,
+        kind=kind,
+        filename=filename,
+        format=fmt,
+        size=record.size,
+        rows=rows,
+        columns=columns,
+        profile_digest=profile_digest,
+        source=source,
+        created_at=time.time(),
+    )
+    return c.metadata.datasets.add(version)
+
+
+def _existing(client: Client, name: str, digest: str) -> DatasetVersion | None:
+    try:
+        return client.metadata.datasets.get(f"{name}@{digest}")
+    except NotFoundError:
+        return None
+
+
+def _prepare(data: Any, name: str) -> tuple[Any, str, str, str, str]:
+    """(value to store, file name, kind, format, source) for a path or a table."""
+    if isinstance(data, str | os.PathLike):
+        path = Path(data)
+        if not path.exists():
+            raise NotFoundError(
+                f"No file or folder {os.fspath(data)!r} to add as dataset {name!r}. Check the "
+                "path (it is relative to the current folder)."
+            )
+        if path.is_dir():
+            return path, path.name, "folder", "other", os.fspath(data)
+        fmt = FORMATS.get(path.suffix.lower(), "other")
+        return path, path.name, "file", fmt, os.fspath(data)
+    type_name = f"{type(data).__module__}.{type(data).__qualname__}"
+    if type_name.startswith(("pandas.", "polars.", "pyarrow.")):
+        return _as_parquet_table(data), f"{name}.parquet", "file", "parquet", type_name
+    raise InvalidParameterError(
+        f"add_dataset: got a {type_name}; expected a path to a file or folder, or a "
+        "pandas/polars DataFrame or pyarrow Table."
+    )
+
+
+def _as_parquet_table(data: Any) -> Any:
+    """A DataFrame is stored as Parquet by its materializer; a pyarrow Table becomes pandas."""
+    if type(data).__module__.startswith("pyarrow"):
+        return data.to_pandas()
+    return data
+
+
+def _profile(data: Any) -> Any:
+    from loopml.data.profile import profile
+
+    return profile(data)

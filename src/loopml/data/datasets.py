@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dataclasses import dataclass
+
 from loopml.errors import InvalidParameterError, NotFoundError
-from loopml.store.datasets import DatasetVersion, check_name
+from loopml.store.datasets import DatasetVersion, check_name, parse_ref
 
 if TYPE_CHECKING:
     from loopml.tracking.client import Client
@@ -36,6 +38,76 @@ def _client(client: Client | None) -> Client:
     from loopml.tracking.client import default_client
 
     return default_client().open()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset reference (``"turbines@latest"``, ``"turbines@3"``), resolved when used.
+
+    Given to a step as an argument, the step receives the version's file (a ``Path``, or
+    the folder for a folder version), the cache key holds the version's digest (so
+    ``@latest`` re-runs the step when a new version is added), and the run's lineage names
+    the version. Outside pipelines, ``path()`` and ``frame()`` read it directly and record
+    it as an input of the active run, if any.
+    """
+
+    ref: str
+
+    def __post_init__(self) -> None:
+        parse_ref(self.ref)
+
+    def __str__(self) -> str:
+        return self.ref
+
+    def version(self, client: Client | None = None) -> DatasetVersion:
+        """The version this reference names now (``@latest`` moves when versions are added)."""
+        return _client(client).metadata.datasets.get(self.ref)
+
+    def __loopml_artifact__(self, client: Client) -> str:
+        """The digest a pipeline step receives (the runner's protocol for stored inputs)."""
+        return self.version(client).digest
+
+    def path(self, client: Client | None = None) -> Path:
+        """The version's file or folder, verified, read-only: do not write into it."""
+        c = _client(client)
+        version = self.version(c)
+        _record_read(c, version)
+        return Path(c.load_artifact(version.digest))
+
+    def frame(self, client: Client | None = None) -> Any:
+        """A tabular version as a pandas DataFrame (CSV, Parquet or JSON lines)."""
+        c = _client(client)
+        version = self.version(c)
+        if version.format not in TABULAR:
+            raise InvalidParameterError(
+                f"{version.label} is a {version.kind} of format {version.format!r}, not a table "
+                "(CSV, Parquet or JSON lines); use .path() to read it."
+            )
+        _record_read(c, version)
+        from loopml.data.tables import read_table
+
+        return read_table(Path(c.load_artifact(version.digest)), version.format).to_pandas()
+
+
+def dataset(ref: str) -> Dataset:
+    """A reference to a dataset version, for a step argument or to read directly."""
+    return Dataset(ref)
+
+
+def _record_read(client: Client, version: DatasetVersion) -> None:
+    from loopml.tracking.context import active_run, active_step_run
+
+    run = active_run()
+    if run is None:
+        return
+    record = client.metadata.lineage.get(version.digest)
+    client.metadata.lineage.record(
+        record,
+        run_id=run.id,
+        step_run_id=active_step_run(),
+        direction="input",
+        name=version.label,
+    )
 
 
 def add_dataset(

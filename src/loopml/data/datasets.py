@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from dataclasses import dataclass
 
 from loopml.errors import InvalidParameterError, NotFoundError
 from loopml.store.datasets import DatasetVersion, check_name, parse_ref
@@ -61,7 +60,7 @@ class Dataset:
 
     def version(self, client: Client | None = None) -> DatasetVersion:
         """The version this reference names now (``@latest`` moves when versions are added)."""
-        return _client(client).metadata.datasets.get(self.ref)
+        return _client(client).dataset_version(self.ref)
 
     def __loopml_artifact__(self, client: Client) -> str:
         """The digest a pipeline step receives (the runner's protocol for stored inputs)."""
@@ -95,19 +94,11 @@ def dataset(ref: str) -> Dataset:
 
 
 def _record_read(client: Client, version: DatasetVersion) -> None:
-    from loopml.tracking.context import active_run, active_step_run
+    from loopml.tracking.context import active_run
 
     run = active_run()
-    if run is None:
-        return
-    record = client.metadata.lineage.get(version.digest)
-    client.metadata.lineage.record(
-        record,
-        run_id=run.id,
-        step_run_id=active_step_run(),
-        direction="input",
-        name=version.label,
-    )
+    if run is not None:
+        run.log_input(version.digest, version.label)
 
 
 def add_dataset(
@@ -128,25 +119,10 @@ def add_dataset(
     check_name(name)
     c = _client(client)
     value, filename, kind, fmt, source = _prepare(data, name)
-    staged = c.artifacts.stage(value)
-    try:
-        existing = _existing(c, name, staged.digest)
-        if existing is not None:
-            return existing, False
-        from loopml.store.records import ArtifactRecord
-
-        record = ArtifactRecord(
-            digest=staged.digest,
-            materializer=staged.materializer,
-            type_name=staged.type_name,
-            size=staged.size,
-            metadata=staged.metadata,
-            created_at=time.time(),
-        )
-        c.metadata.lineage.reserve([record])
-        c.artifacts.publish(staged)
-    finally:
-        staged.discard()
+    record = c.store_value(value)  # content-addressed: the same bytes are stored once
+    existing = _existing(c, name, record.digest)
+    if existing is not None:
+        return existing, False
     rows = columns = None
     profile_digest = None
     if profile and fmt in TABULAR:
@@ -168,12 +144,12 @@ def add_dataset(
         source=source,
         created_at=time.time(),
     )
-    return c.metadata.datasets.add(version)
+    return c.add_dataset_version(version)
 
 
 def _existing(client: Client, name: str, digest: str) -> DatasetVersion | None:
     try:
-        return client.metadata.datasets.get(f"{name}@{digest}")
+        return client.dataset_version(f"{name}@{digest}")
     except NotFoundError:
         return None
 
@@ -211,3 +187,19 @@ def _profile(data: Any) -> Any:
     from loopml.data.profile import profile
 
     return profile(data)
+
+
+def stored_profile(ref: str, client: Client | None = None) -> Any:
+    """The profile of a tabular version: stored when it was added, else computed now."""
+    from loopml.data.profile import Profile
+
+    c = _client(client)
+    version = c.dataset_version(ref)
+    if version.profile_digest is not None:
+        return Profile.from_dict(c.load_artifact(version.profile_digest))
+    if version.format not in TABULAR:
+        raise InvalidParameterError(
+            f"{version.label} is a {version.kind} of format {version.format!r}: only tables "
+            "(CSV, Parquet, JSON lines) have a profile."
+        )
+    return _profile(Path(c.load_artifact(version.digest)))

@@ -79,8 +79,13 @@ def parse_ref(ref: Any) -> tuple[str, str]:
         raise InvalidParameterError(
             f"Dataset reference {ref!r}: expected NAME, NAME@latest, NAME@NUMBER or NAME@DIGEST."
         )
-    name, _, version = ref.strip().partition("@")
+    name, at, version = ref.strip().partition("@")
     check_name(name)
+    if at and not version:
+        raise InvalidParameterError(
+            f"Dataset reference {ref!r} ends in '@': add 'latest', a version number or a digest "
+            f"prefix, e.g. '{name}@latest'."
+        )
     return name, (version or "latest")
 
 
@@ -222,7 +227,7 @@ class Datasets:
                 "SELECT DISTINCT l.digest, l.run_id, r.started_at FROM artifact_links l "
                 "JOIN runs r ON r.id = l.run_id "
                 f"WHERE l.digest IN ({tx.marks(len(digests))}) AND l.direction = 'input' "
-                "ORDER BY r.started_at",
+                "ORDER BY r.started_at, l.run_id",
                 list(digests),
             )
         )
@@ -240,15 +245,17 @@ class Datasets:
 
         def write(tx: Tx) -> None:
             users = tx.all(
-                "SELECT DISTINCT run_id FROM artifact_links WHERE digest = ? "
-                "AND direction = 'input' LIMIT 6",
+                "SELECT r.id FROM runs r WHERE EXISTS (SELECT 1 FROM artifact_links l "
+                "WHERE l.run_id = r.id AND l.digest = ? AND l.direction = 'input') "
+                "ORDER BY r.started_at, r.id LIMIT 6",
                 (version.digest,),
             )
             if users:
                 shown = ", ".join(str(u[0])[:8] for u in users[:5])
                 more = " and more" if len(users) > 5 else ""
+                noun = "run" if len(users) == 1 else "runs"
                 raise ConflictError(
-                    f"{version.label} is read by run {shown}{more}; it stays so they can be "
+                    f"{version.label} is read by {noun} {shown}{more}; it stays so they can be "
                     "reproduced. Delete those runs first (`loopml runs delete RUN`)."
                 )
             tx.execute(

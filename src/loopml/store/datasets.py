@@ -235,6 +235,19 @@ class Datasets:
             found[str(digest)].append(str(run_id))
         return found
 
+    def read_by(self, run_id: str) -> list[tuple[DatasetVersion, str | None]]:
+        """The versions a run read, each with the step run that read it (None: the run)."""
+        cols = ", ".join("v." + c.strip() for c in _COLUMNS.split(","))
+        rows = self.db.read(
+            lambda tx: tx.all(
+                f"SELECT DISTINCT {cols}, l.step_run_id FROM dataset_versions v "
+                "JOIN artifact_links l ON l.digest = v.digest "
+                "WHERE l.run_id = ? AND l.direction = 'input' ORDER BY v.name, v.number",
+                (run_id,),
+            )
+        )
+        return [(_version(r[:-1]), None if r[-1] is None else str(r[-1])) for r in rows]
+
     def remove(self, ref: str) -> DatasetVersion:
         """Delete one version's row (its blobs become unreferenced: ``gc`` frees them).
 

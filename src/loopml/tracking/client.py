@@ -362,6 +362,11 @@ class Client:
         """Run ids that read each version (by digest), oldest first."""
         return self.open().metadata.datasets.readers([v.digest for v in versions])
 
+    def datasets_read(self, run: str) -> list[tuple[DatasetVersion, str | None]]:
+        """The dataset versions a run read, each with the id of the step run that read it."""
+        self.open()
+        return self.metadata.datasets.read_by(self.metadata.runs.resolve(run))
+
     def add_dataset_version(self, version: DatasetVersion) -> tuple[DatasetVersion, bool]:
         """Record a version whose blobs are stored; the name's existing version if it holds
         the same digest. Returns the version and whether it is new."""

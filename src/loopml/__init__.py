@@ -38,6 +38,11 @@ _EXPORTS = {
     "Run": "loopml.tracking.run",
     "register_materializer": "loopml.artifacts.materializers",
     "LoopmlError": "loopml.errors",
+    "add_dataset": "loopml.data.datasets",
+    "dataset": "loopml.data.datasets",
+    "profile": "loopml.data.profile",
+    "drift": "loopml.data.drift",
+    "validate": "loopml.data.validate",
 }
 
 __all__ = [
@@ -48,6 +53,9 @@ __all__ = [
     "Step",
     "__version__",
     "active_run",
+    "add_dataset",
+    "dataset",
+    "drift",
     "load",
     "log_artifact",
     "log_metric",
@@ -55,15 +63,21 @@ __all__ = [
     "log_param",
     "log_params",
     "pipeline",
+    "profile",
     "register_materializer",
     "runs",
     "set_tag",
     "start_run",
     "step",
+    "validate",
 ]
 
 if TYPE_CHECKING:
     from loopml.artifacts.materializers import register_materializer
+    from loopml.data.datasets import add_dataset, dataset
+    from loopml.data.drift import drift
+    from loopml.data.profile import profile
+    from loopml.data.validate import validate
     from loopml.errors import LoopmlError
     from loopml.pipelines.pipeline import Pipeline, pipeline
     from loopml.pipelines.step import Step, step

@@ -24,7 +24,7 @@ def test_cli_modules_use_the_client_api_only() -> None:
                 isinstance(node, ast.Attribute)
                 and isinstance(node.value, ast.Attribute)
                 and node.value.attr == "metadata"
-                and node.attr in ("runs", "metrics", "steps", "lineage", "db", "search")
+                and node.attr in ("runs", "metrics", "steps", "lineage", "datasets", "db", "search")
             ) or (isinstance(node, ast.Attribute) and node.attr == "db"):
                 offenders.append(f"{path.name}:{node.lineno}: .{node.attr}")
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(

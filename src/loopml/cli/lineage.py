@@ -15,12 +15,22 @@ from loopml.errors import InvalidParameterError, NotFoundError
 @click.argument("ref")
 @json_option
 def lineage(ref: str, as_json: bool) -> None:
-    """Show lineage of REF: an artifact digest (prefix) or a run (id, prefix, PIPELINE#N).
+    """Show lineage of REF: an artifact digest (prefix), a run (id, prefix, PIPELINE#N) or a
+    dataset version (NAME@N, NAME@latest).
 
     For an artifact: the runs and steps that produced it, the inputs they read, and
-    what consumed it. For a run: each step with its inputs and outputs.
+    what consumed it. For a run: each step with its inputs and outputs. For a dataset
+    version: the runs that read it.
+
+    \b
+    Examples:
+      loopml lineage train#3
+      loopml lineage turbines@2
     """
     c = client()
+    if "@" in ref:
+        _dataset_lineage(c, ref, as_json)
+        return
     artifact = None
     artifact_error: Exception | None = None
     if "#" not in ref:
@@ -119,3 +129,31 @@ def lineage(ref: str, as_json: bool) -> None:
                 arrow = "←" if lk.direction == "input" else "→"
                 branch.add(f"{arrow} {esc(lk.name)} {lk.digest[:12]}")
     console().print(tree)
+
+
+def _dataset_lineage(c: Any, ref: str, as_json: bool) -> None:
+    version = c.dataset_version(ref)
+    readers = c.links(digest=version.digest)
+    readers = [lk for lk in readers if lk.direction == "input"]
+    runs = c.runs_by_id(sorted({lk.run_id for lk in readers}))
+    if as_json:
+        print_json(
+            {
+                "dataset": version.label,
+                "digest": version.digest,
+                "read_by": [{**asdict(lk), "run": runs[lk.run_id].label} for lk in readers],
+            }
+        )
+        return
+    out = console()
+    out.print(
+        f"[bold]dataset[/] {esc(version.label)}  {version.digest[:12]}  ({esc(version.source)})"
+    )
+    out.print("[bold]read by[/]")
+    for lk in sorted(readers, key=lambda x: runs[x.run_id].started_at):
+        run = runs[lk.run_id]
+        out.print(
+            f"  {esc(run.label)} ({run.short_id}, {fmt_time(run.started_at)})  step {esc(lk.step or '–')}  as {esc(lk.name)}"
+        )
+    if not readers:
+        out.print("  –")

@@ -43,7 +43,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "fsck",
         "Check the store: every blob present and intact, no dangling rows.",
     ),
-    "gc": ("loopml.cli.gc", "gc", "Delete blobs no run or cache entry references any more."),
+    "data": (
+        "loopml.cli.data",
+        "data",
+        "Version datasets; profile, validate and compare them.",
+    ),
+    "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
 }
 
 

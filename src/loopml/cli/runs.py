@@ -174,10 +174,16 @@ def show(run_ref: str, as_json: bool) -> None:
     record = c.run_record(run_ref)
     steps = c.steps(record.id)
     links = c.links(run=record.id)
+    read = c.datasets_read(record.id)
+    step_names = {s.id: s.name for s in steps}
     if as_json:
         data = _run_dict(record)
         data["steps"] = [{**asdict(s), "why": s.why, "status": str(s.status)} for s in steps]
         data["artifacts"] = [asdict(link) for link in links]
+        data["datasets"] = [
+            {"dataset": v.label, "digest": v.digest, "step": step_names.get(sid or "")}
+            for v, sid in read
+        ]
         print_json(data)
         return
     from rich.table import Table
@@ -250,6 +256,11 @@ def show(run_ref: str, as_json: bool) -> None:
         "  [dim]* peak mem is the process's peak while the step ran: steps that overlap "
         "share one process.[/]"
     )
+    if read:
+        out.print("[bold]datasets read[/]")
+        for version, sid in read[:SHOWN_VALUES]:
+            by = f"step {step_names[sid]}" if sid in step_names else "the run"
+            out.print(f"  {esc(version.label):<24} {version.digest[:12]}  (by {esc(by)})")
     outputs = [link for link in links if link.direction in ("output", "logged")]
     if outputs:
         out.print("[bold]artifacts[/]")

@@ -128,6 +128,7 @@ class _Runner:
         self.step_ids = {n.name: uuid.uuid4().hex for n in dag}
         self.digests: dict[str, str] = {}  # output ref -> digest
         self.values: dict[str, Any] = {}  # output ref -> value held in memory
+        self.stored: dict[str, dict[str, str]] = {}  # node -> parameter -> digest of its value
         self.status: dict[str, str] = {}
         self.usages: list[Usage] = []
         self.peak = 0
@@ -149,6 +150,10 @@ class _Runner:
         stored: dict[str, str] = {}
         hints = _hints(node)
         for name, value in node.constants:
+            stored_as = getattr(value, "__loopml_artifact__", None)
+            if stored_as is not None:  # already in the store (a dataset version): its digest
+                stored[name] = stored_as(self.client)
+                continue
             # Canonical once: a folder parameter's files are read (or stat'ed) once per run.
             canonical = canonical_param(value, hints.get(name), exclude=self.exclude, name=name)
             try:
@@ -188,6 +193,7 @@ class _Runner:
                     continue
                 pending.remove(node)
                 params, stored = self._constants(node)
+                self.stored[node.name] = stored
                 inputs = {param: self.digests[ref.ref] for param, ref in node.inputs} | stored
                 spec = node.step.spec
                 step_id = f"{spec.module}.{spec.qualname}"
@@ -221,7 +227,7 @@ class _Runner:
                 node, key, reason = running.pop(future)
                 result = future.result()
                 inputs = {param: self.digests[ref.ref] for param, ref in node.inputs}
-                self._record(node, key, result, inputs, reason)
+                self._record(node, key, result, inputs | self.stored[node.name], reason)
                 if isinstance(result.error, SystemExit | KeyboardInterrupt):
                     raise result.error  # the step asked to stop the whole program
                 if result.error is not None and failed is None:

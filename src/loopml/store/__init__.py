@@ -8,6 +8,7 @@ is the team backend.
 
 from __future__ import annotations
 
+from loopml.store.datasets import Datasets, DatasetVersion
 from loopml.store.engine import HEAD_REVISION, Database
 from loopml.store.lineage import Lineage
 from loopml.store.metrics import Metrics
@@ -20,6 +21,7 @@ __all__ = [
     "HEAD_REVISION",
     "ArtifactLink",
     "ArtifactRecord",
+    "DatasetVersion",
     "MetadataStore",
     "MetricPoint",
     "RunRecord",
@@ -31,7 +33,8 @@ __all__ = [
 
 
 class MetadataStore:
-    """All metadata of one store, grouped by noun: ``runs``, ``metrics``, ``steps``, ``lineage``.
+    """All metadata of one store, grouped by noun: ``runs``, ``metrics``, ``steps``, ``lineage``,
+    ``datasets``.
 
     Args:
         url: ``sqlite:///project/.loopml/store.db`` or ``postgresql://user@host/db``.
@@ -45,6 +48,7 @@ class MetadataStore:
         self.metrics = Metrics(self.db)
         self.steps = Steps(self.db)
         self.lineage = Lineage(self.db)
+        self.datasets = Datasets(self.db)
 
     @property
     def readonly(self) -> bool:

@@ -25,7 +25,9 @@ _HEX = set("0123456789abcdef")
 # A digest is referenced while a lineage link or a cache entry names it.
 _REFERENCED = (
     "(EXISTS (SELECT 1 FROM artifact_links l WHERE l.digest = artifacts.digest) "
-    "OR EXISTS (SELECT 1 FROM cache_outputs c WHERE c.digest = artifacts.digest))"
+    "OR EXISTS (SELECT 1 FROM cache_outputs c WHERE c.digest = artifacts.digest) "
+    "OR EXISTS (SELECT 1 FROM dataset_versions v WHERE v.digest = artifacts.digest) "
+    "OR EXISTS (SELECT 1 FROM dataset_versions p WHERE p.profile_digest = artifacts.digest))"
 )
 
 
@@ -159,12 +161,16 @@ class Lineage:
         return {str(r[0]) for r in self.db.read(lambda tx: tx.all("SELECT digest FROM artifacts"))}
 
     def referenced_digests(self) -> set[str]:
-        """Digests a lineage link or a cache entry names: what must exist and be intact."""
+        """Digests a lineage link, a cache entry or a dataset version names: what must exist
+        and be intact."""
         return {
             str(r[0])
             for r in self.db.read(
                 lambda tx: tx.all(
-                    "SELECT digest FROM artifact_links UNION SELECT digest FROM cache_outputs"
+                    "SELECT digest FROM artifact_links UNION SELECT digest FROM cache_outputs "
+                    "UNION SELECT digest FROM dataset_versions "
+                    "UNION SELECT profile_digest FROM dataset_versions "
+                    "WHERE profile_digest IS NOT NULL"
                 )
             )
         }

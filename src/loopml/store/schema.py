@@ -192,3 +192,33 @@ step_basis = Table(
     Column("key", String(64), primary_key=True),
     Column("basis", Text, nullable=False),
 )
+
+# A dataset is a name; each version is an immutable blob (a file's bytes, or a folder as a
+# deterministic tar) numbered per name. The same content under the same name is one version.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("name", String(200), ForeignKey("datasets.name", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("kind", String(8), nullable=False),  # file | folder
+    Column("filename", String(255), nullable=False),  # the base name it was added from
+    Column("format", String(16), nullable=False),  # csv | parquet | jsonl | other
+    Column("size", BigInteger, nullable=False),
+    Column("rows", BigInteger),  # tabular versions only
+    Column("columns", Integer),
+    Column("profile_digest", String(64), ForeignKey("artifacts.digest")),
+    Column("source", Text, nullable=False),  # the path as given, for people
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "digest", name="uq_dataset_versions_name_digest"),
+    CheckConstraint("kind IN ('file', 'folder')", name="ck_dataset_versions_kind"),
+)
+Index("ix_dataset_versions_digest", dataset_versions.c.digest)
+Index("ix_dataset_versions_profile_digest", dataset_versions.c.profile_digest)

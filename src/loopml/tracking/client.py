@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from loopml.artifacts import ArtifactStore
     from loopml.artifacts.materializers import MaterializerRegistry
+    from loopml.store.datasets import DatasetVersion
     from loopml.tracking.fsck import FsckReport
     from loopml.tracking.gc import GcReport
     from loopml.tracking.run import Run
@@ -342,6 +343,38 @@ class Client:
         from loopml.tracking.fsck import fsck
 
         return fsck(self, repair=repair, on_progress=on_progress)
+
+    # -- datasets (adding one lives in loopml.data: it profiles tables) --------------------
+
+    def datasets(self) -> list[DatasetVersion]:
+        """The newest version of every dataset, by name."""
+        return self.open().metadata.datasets.latest()
+
+    def dataset_version(self, ref: str) -> DatasetVersion:
+        """The version ``NAME``, ``NAME@latest``, ``NAME@N`` or ``NAME@DIGEST`` names."""
+        return self.open().metadata.datasets.get(ref)
+
+    def dataset_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of ``name``, oldest first."""
+        return self.open().metadata.datasets.versions(name)
+
+    def dataset_readers(self, versions: list[DatasetVersion]) -> dict[str, list[str]]:
+        """Run ids that read each version (by digest), oldest first."""
+        return self.open().metadata.datasets.readers([v.digest for v in versions])
+
+    def datasets_read(self, run: str) -> list[tuple[DatasetVersion, str | None]]:
+        """The dataset versions a run read, each with the id of the step run that read it."""
+        self.open()
+        return self.metadata.datasets.read_by(self.metadata.runs.resolve(run))
+
+    def add_dataset_version(self, version: DatasetVersion) -> tuple[DatasetVersion, bool]:
+        """Record a version whose blobs are stored; the name's existing version if it holds
+        the same digest. Returns the version and whether it is new."""
+        return self.open().metadata.datasets.add(version)
+
+    def remove_dataset_version(self, ref: str) -> DatasetVersion:
+        """Remove a version no run read (``ConflictError`` names the runs that did)."""
+        return self.open().metadata.datasets.remove(ref)
 
     def gc(
         self,

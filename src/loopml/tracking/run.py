@@ -171,6 +171,17 @@ class Run:
         )
         return stored.digest
 
+    def log_input(self, digest: str, name: str) -> None:
+        """Record that this run (and its current step, if any) read a stored artifact,
+        e.g. a dataset version: lineage then lists this run among the artifact's readers."""
+        self._require_live()
+        record = self.client.metadata.lineage.get(digest)
+        from loopml.tracking.context import active_step_run
+
+        self.client.metadata.lineage.record(
+            record, run_id=self.id, step_run_id=active_step_run(), direction="input", name=name
+        )
+
     def take_step_log(self, step_run_id: str) -> dict[str, Any]:
         """What one step logged to this run (kept with its cache entry for replay on a hit)."""
         return self._writer.take_step_log(step_run_id) if self._writer is not None else {}

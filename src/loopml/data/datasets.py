@@ -1,0 +1,205 @@
+"""Datasets: files, folders and tables added as immutable, numbered versions.
+
+``add_dataset("data/turbines.csv", name="turbines")`` stores the file's bytes as an artifact
+(content-addressed: the same bytes are stored once), profiles it when it is a table
+(CSV, Parquet, JSON lines, or a DataFrame), and records the next version number under the
+name — unless the name already holds exactly this content, in which case that version is
+returned and nothing is written. The shells (``loopml data …``) call these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.errors import InvalidParameterError, NotFoundError
+from loopml.store.datasets import DatasetVersion, check_name, parse_ref
+
+if TYPE_CHECKING:
+    from loopml.tracking.client import Client
+
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+TABULAR = {"csv", "parquet", "jsonl"}
+
+
+def _client(client: Client | None) -> Client:
+    if client is not None:
+        return client.open()
+    from loopml.tracking.client import default_client
+
+    return default_client().open()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset reference (``"turbines@latest"``, ``"turbines@3"``), resolved when used.
+
+    Given to a step as an argument, the step receives the version's file (a ``Path``, or
+    the folder for a folder version), the cache key holds the version's digest (so
+    ``@latest`` re-runs the step when a new version is added), and the run's lineage names
+    the version. Outside pipelines, ``path()`` and ``frame()`` read it directly and record
+    it as an input of the active run, if any.
+    """
+
+    ref: str
+
+    def __post_init__(self) -> None:
+        parse_ref(self.ref)
+
+    def __str__(self) -> str:
+        return self.ref
+
+    def version(self, client: Client | None = None) -> DatasetVersion:
+        """The version this reference names now (``@latest`` moves when versions are added)."""
+        return _client(client).dataset_version(self.ref)
+
+    def __loopml_artifact__(self, client: Client) -> str:
+        """The digest a pipeline step receives (the runner's protocol for stored inputs)."""
+        return self.version(client).digest
+
+    def path(self, client: Client | None = None) -> Path:
+        """The version's file or folder, verified, read-only: do not write into it."""
+        c = _client(client)
+        version = self.version(c)
+        _record_read(c, version)
+        return Path(c.load_artifact(version.digest))
+
+    def frame(self, client: Client | None = None) -> Any:
+        """A tabular version as a pandas DataFrame (CSV, Parquet or JSON lines)."""
+        c = _client(client)
+        version = self.version(c)
+        if version.format not in TABULAR:
+            raise InvalidParameterError(
+                f"{version.label} is a {version.kind} of format {version.format!r}, not a table "
+                "(CSV, Parquet or JSON lines); use .path() to read it."
+            )
+        _record_read(c, version)
+        from loopml.data.tables import read_table
+
+        return read_table(Path(c.load_artifact(version.digest)), version.format).to_pandas()
+
+
+def dataset(ref: str) -> Dataset:
+    """A reference to a dataset version, for a step argument or to read directly."""
+    return Dataset(ref)
+
+
+def _record_read(client: Client, version: DatasetVersion) -> None:
+    from loopml.tracking.context import active_run
+
+    run = active_run()
+    if run is not None:
+        run.log_input(version.digest, version.label)
+
+
+def add_dataset(
+    data: str | os.PathLike[str] | Any,
+    *,
+    name: str,
+    client: Client | None = None,
+    profile: bool = True,
+) -> tuple[DatasetVersion, bool]:
+    """Add a file, a folder or a DataFrame as the next version of ``name``.
+
+    Returns the version and whether it is new (False: the name already held this content).
+
+    Raises:
+        InvalidParameterError: a bad name, or ``data`` is neither a path nor a table.
+        NotFoundError: the path does not exist.
+    """
+    check_name(name)
+    c = _client(client)
+    value, filename, kind, fmt, source = _prepare(data, name)
+    record = c.store_value(value)  # content-addressed: the same bytes are stored once
+    existing = _existing(c, name, record.digest)
+    if existing is not None:
+        return existing, False
+    rows = columns = None
+    profile_digest = None
+    if profile and fmt in TABULAR:
+        summary = _profile(data if not isinstance(data, str | os.PathLike) else Path(data))
+        if summary is not None:
+            rows, columns = summary.rows, len(summary.columns)
+            profile_digest = c.store_value(summary.to_dict()).digest
+    version = DatasetVersion(
+        name=name,
+        number=0,
+        digest=record.digest,
+        kind=kind,
+        filename=filename,
+        format=fmt,
+        size=record.size,
+        rows=rows,
+        columns=columns,
+        profile_digest=profile_digest,
+        source=source,
+        created_at=time.time(),
+    )
+    return c.add_dataset_version(version)
+
+
+def _existing(client: Client, name: str, digest: str) -> DatasetVersion | None:
+    try:
+        return client.dataset_version(f"{name}@{digest}")
+    except NotFoundError:
+        return None
+
+
+def _prepare(data: Any, name: str) -> tuple[Any, str, str, str, str]:
+    """(value to store, file name, kind, format, source) for a path or a table."""
+    if isinstance(data, str | os.PathLike):
+        path = Path(data)
+        if not path.exists():
+            raise NotFoundError(
+                f"No file or folder {os.fspath(data)!r} to add as dataset {name!r}. Check the "
+                "path (it is relative to the current folder)."
+            )
+        if path.is_dir():
+            return path, path.name, "folder", "other", os.fspath(data)
+        fmt = FORMATS.get(path.suffix.lower(), "other")
+        return path, path.name, "file", fmt, os.fspath(data)
+    type_name = f"{type(data).__module__}.{type(data).__qualname__}"
+    if type_name.startswith(("pandas.", "polars.", "pyarrow.")):
+        return _as_parquet_table(data), f"{name}.parquet", "file", "parquet", type_name
+    raise InvalidParameterError(
+        f"add_dataset: got a {type_name}; expected a path to a file or folder, or a "
+        "pandas/polars DataFrame or pyarrow Table."
+    )
+
+
+def _as_parquet_table(data: Any) -> Any:
+    """A DataFrame is stored as Parquet by its materializer; a pyarrow Table becomes pandas."""
+    if type(data).__module__.startswith("pyarrow"):
+        return data.to_pandas()
+    return data
+
+
+def _profile(data: Any) -> Any:
+    from loopml.data.profile import profile
+
+    return profile(data)
+
+
+def stored_profile(ref: str, client: Client | None = None) -> Any:
+    """The profile of a tabular version: stored when it was added, else computed now."""
+    from loopml.data.profile import Profile
+
+    c = _client(client)
+    version = c.dataset_version(ref)
+    if version.profile_digest is not None:
+        return Profile.from_dict(c.load_artifact(version.profile_digest))
+    if version.format not in TABULAR:
+        raise InvalidParameterError(
+            f"{version.label} is a {version.kind} of format {version.format!r}: only tables "
+            "(CSV, Parquet, JSON lines) have a profile."
+        )
+    return _profile(Path(c.load_artifact(version.digest)))

@@ -1,4 +1,4 @@
-"""loopml data benchmarks: profiles, validation and drift, each next to its DESIGN.md §6 budget.
+"""loopml data benchmarks: adding versions, profiles, validation and drift, next to their budgets.
 
 Usage::
 
@@ -20,12 +20,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cli import main as run  # noqa: E402
+from _datasets import bench_data_add  # noqa: E402
 from _drift import bench_drift  # noqa: E402
 from _profile import bench_profile  # noqa: E402
 from _timing import Options  # noqa: E402
 from _validate import bench_validate  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[Options], None]] = {
+    "add": bench_data_add,
     "profile": bench_profile,
     "validate": bench_validate,
     "drift": bench_drift,

@@ -1,4 +1,4 @@
-"""Smoke test for ``bench/core.py``: the benchmark script runs and prints every figure.
+"""Smoke test for ``bench/core.py`` and ``bench/data.py``: each runs and prints every figure.
 
 Figures are never asserted (budgets are judged by people reading the output), but the
 script must not rot: ``--quick`` has to exit 0 and print one well-formed line per figure.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "core.py"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 TIMEOUT_S = 540
 pytestmark = pytest.mark.timeout(TIMEOUT_S + 60)
 
@@ -69,14 +69,35 @@ FIGURES = {
         "20 independent 0.05 s steps -> join, whole process, workers=20",
     ],
 }
+DATA_FIGURES = {
+    "add": [
+        "data add, a 64 MiB file",
+        "data add, the same 64 MiB file again (no new version)",
+        "`loopml data add` of a 64 MiB file, whole process",
+    ],
+    "profile": [
+        "profile of a 100,000 × 20 Arrow table (median of 3)",
+        "profile of a 100,000 × 20 Parquet file, read included (median of 3)",
+        "profile JSON stored with a 100,000 × 20 version",
+    ],
+    "validate": [
+        "validate 100,000 rows x 20 columns (pandas DataFrame, 4 violations)",
+        "validate 100,000 rows x 20 columns (pyarrow Table)",
+    ],
+    "drift": [
+        "drift report, 100,000 x 20 (10 numeric, 10 categorical), pandas in",
+        "drift report, CPU time (all threads)",
+    ],
+}
+SCRIPTS = {"core.py": FIGURES, "data.py": DATA_FIGURES}
 VERDICT = r"(MET|MISSED|n/a \(--quick\)|\(info\))"
 
 
-def _bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _bench(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     env["TMPDIR"] = str(tmp_path)  # every temp project and store lands in the test's folder
     return subprocess.run(
-        [sys.executable, str(BENCH), *args],
+        [sys.executable, str(BENCH_DIR / script), *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -86,25 +107,29 @@ def _bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_smoke_covers_every_benchmark(tmp_path: Path) -> None:
-    done = _bench(tmp_path, "--only", "no-such-benchmark")
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_the_smoke_covers_every_benchmark(tmp_path: Path, script: str) -> None:
+    done = _bench(tmp_path, script, "--only", "no-such-benchmark")
     assert done.returncode == 2, done.stdout + done.stderr
     choices = re.search(r"choose from (.+)$", done.stderr.strip())
     assert choices, done.stderr
-    assert choices.group(1).split(", ") == list(FIGURES)
+    assert choices.group(1).split(", ") == list(SCRIPTS[script])
 
 
-@pytest.mark.parametrize("benchmark", list(FIGURES))
-def test_quick_benchmark_prints_every_figure(tmp_path: Path, benchmark: str) -> None:
-    done = _bench(tmp_path, "--quick", "--only", benchmark)
+@pytest.mark.parametrize(
+    ("script", "benchmark"), [(s, b) for s, figures in SCRIPTS.items() for b in figures]
+)
+def test_quick_benchmark_prints_every_figure(tmp_path: Path, script: str, benchmark: str) -> None:
+    figures = SCRIPTS[script][benchmark]
+    done = _bench(tmp_path, script, "--quick", "--only", benchmark)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    for name in FIGURES[benchmark]:
+    for name in figures:
         pattern = re.compile(rf"^{re.escape(name)}: .+ {VERDICT}$")
         assert any(pattern.match(line) for line in lines), (
             f"no line for {name!r} in:\n{done.stdout}"
         )
     figure_lines = [line for line in lines if not line.startswith("#")]
-    assert len(figure_lines) == len(FIGURES[benchmark]), done.stdout
+    assert len(figure_lines) == len(figures), done.stdout
     assert "POINTS LOST" not in done.stdout
     assert "WRONG RESULT" not in done.stdout

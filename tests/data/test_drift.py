@@ -288,8 +288,18 @@ def test_bad_thresholds_name_the_key_value_and_fix(thresholds: Any, match: str) 
 @pytest.mark.parametrize(
     ("reference", "current", "kwargs", "match"),
     [
-        ([1, 2, 3], pd.DataFrame({"x": [1]}), {}, r"Parameter 'reference': got a builtins.list"),
-        (pd.DataFrame({"x": [1]}), np.zeros(3), {}, r"Parameter 'current': got a numpy.ndarray"),
+        (
+            [1, 2, 3],
+            pd.DataFrame({"x": [1]}),
+            {},
+            r"Parameter 'reference': got \[1, 2, 3\] of type builtins.list",
+        ),
+        (
+            pd.DataFrame({"x": [1]}),
+            np.zeros(3),
+            {},
+            r"Parameter 'current': got array\(\[0\., 0\., 0\.\]\) of type numpy.ndarray",
+        ),
         (pd.DataFrame({"x": []}), pd.DataFrame({"x": [1]}), {}, r"'reference': got an empty table"),
         (pd.DataFrame({"x": [1]}), pd.DataFrame(), {}, r"'current': got an empty table"),
         (pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [1]}), {"columns": ["y"]}, r"Column 'y'"),

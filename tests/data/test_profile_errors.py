@@ -20,7 +20,7 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
             InvalidParameterError, match=r"gone\.\w+'.*no such file.*Check the path"
         ):
             profile(tmp_path / name)
-    with pytest.raises(InvalidParameterError, match="it is a directory"):
+    with pytest.raises(InvalidParameterError, match="it is a folder"):
         (tmp_path / "dir.csv").mkdir()
         profile(tmp_path / "dir.csv")
 
@@ -31,9 +31,7 @@ def test_a_ragged_csv_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError) as caught:
         profile(path)
     message = str(caught.value)
-    assert (
-        "ragged.csv" in message and "Row #4" in message and "Expected 2 columns, got 3" in message
-    )
+    assert "ragged.csv', line 4: got 3 fields; expected 2 as in the header" in message
 
 
 def test_a_csv_in_another_encoding_says_how_to_convert(tmp_path: Path) -> None:
@@ -42,7 +40,7 @@ def test_a_csv_in_another_encoding_says_how_to_convert(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError) as caught:
         profile(path)
     message = str(caught.value)
-    assert "column 'city'" in message and "latin.csv" in message and "not valid UTF-8" in message
+    assert "latin.csv', line 2: byte 0xfc" in message and "is not UTF-8" in message
     assert "iconv -f latin1 -t utf-8" in message and "encoding='latin-1'" in message
 
 
@@ -50,7 +48,7 @@ def test_an_unsupported_extension_lists_the_supported_ones(tmp_path: Path) -> No
     path = tmp_path / "table.xlsx"
     path.write_bytes(b"PK")
     with pytest.raises(
-        InvalidParameterError, match=r"'\.xlsx'; expected one of \['\.csv', '\.parquet'"
+        InvalidParameterError, match=r"'\.xlsx'; expected one of \.csv, \.parquet, \.pq, \.jsonl"
     ):
         profile(path)
 
@@ -58,20 +56,27 @@ def test_an_unsupported_extension_lists_the_supported_ones(tmp_path: Path) -> No
 def test_a_damaged_parquet_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"not parquet at all")
-    with pytest.raises(InvalidParameterError, match="broken.parquet' is not a readable Parquet"):
+    with pytest.raises(
+        InvalidParameterError,
+        match="broken.parquet': cannot be read .*expected a complete Parquet file",
+    ):
         profile(path)
 
 
 def test_a_malformed_jsonl_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
     path.write_text('{"a": 1}\n{"a": \n', encoding="utf-8")
-    with pytest.raises(InvalidParameterError, match="rows.jsonl' could not be parsed"):
+    with pytest.raises(
+        InvalidParameterError, match="rows.jsonl': cannot be read .*one JSON object per line"
+    ):
         profile(path)
 
 
 @pytest.mark.parametrize("data", [[{"a": 1}], {"a": [1, 2]}, 42, None, pa.array([1, 2])])
 def test_an_object_that_is_not_a_table_is_refused_with_the_fix(data: object) -> None:
-    with pytest.raises(InvalidParameterError, match="is not a table; expected a pandas or polars"):
+    with pytest.raises(
+        InvalidParameterError, match="of type .*; expected a pandas or polars DataFrame"
+    ):
         profile(data)
 
 
@@ -91,17 +96,15 @@ def test_a_stored_profile_of_an_unknown_format_is_refused() -> None:
 def test_an_empty_csv_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
-    with pytest.raises(
-        InvalidParameterError, match="empty.csv' could not be parsed: Empty CSV file"
-    ):
+    with pytest.raises(InvalidParameterError, match="empty.csv': is empty; expected a header line"):
         profile(path)
 
 
 @pytest.mark.parametrize(
     ("frame", "fix"),
     [
-        (pd.DataFrame({"m": [1, "x"]}), "Give columns of one type each"),
-        (pd.DataFrame([[1, 2]], columns=["a", "a"]), "Give each column its own label"),
+        (pd.DataFrame({"m": [1, "x"]}), "cannot be read as one type .*astype\\(str\\)"),
+        (pd.DataFrame([[1, 2]], columns=["a", "a"]), "columns \\['a'\\] appear more than once"),
     ],
 )
 def test_a_pandas_frame_arrow_cannot_hold_says_why(frame: pd.DataFrame, fix: str) -> None:
@@ -115,7 +118,5 @@ def test_a_parquet_file_damaged_inside_a_column_names_the_column(tmp_path: Path)
     data = bytearray(path.read_bytes())
     data[100:40_000] = b"\xff" * 39_900  # clobber the data pages, keep the footer
     path.write_bytes(bytes(data))
-    with pytest.raises(
-        InvalidParameterError, match="column 'x' of file .*cut.parquet' is not a readable"
-    ):
+    with pytest.raises(InvalidParameterError, match="cut.parquet', column 'x': cannot be read"):
         profile(path)

@@ -541,9 +541,9 @@ def test_bad_csv_files_name_the_line(tmp_path: Path, content: bytes, words: str)
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        ([1, 2, 3], "got builtins.list; expected a pandas or polars DataFrame"),
-        (pl.LazyFrame({"a": [1]}), "Pass `frame.collect()`"),
-        (Path("nowhere.csv"), "does not exist"),
+        ([1, 2, 3], "got [1, 2, 3] of type builtins.list; expected a pandas or polars DataFrame"),
+        (42, "got 42 of type builtins.int"),
+        (Path("nowhere.csv"), "nowhere.csv': no such file"),
         (pd.DataFrame([[1, 2]], columns=["a", "a"]), "columns ['a'] appear more than once"),
     ],
 )
@@ -555,7 +555,7 @@ def test_bad_data_is_refused(data: Any, words: str) -> None:
 
 def test_other_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(InvalidParameterError, match="expected .csv or .parquet"):
+    with pytest.raises(InvalidParameterError, match=r"'\.json'; expected one of \.csv, \.parquet"):
         validate(tmp_path / "x.json", Schema())
     (tmp_path / "x.parquet").write_text("not parquet")
     with pytest.raises(InvalidParameterError, match="cannot be read"):

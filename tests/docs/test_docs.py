@@ -8,7 +8,8 @@
 - Every ```toml block in ``docs/store.md`` is a valid ``loopml.toml``.
 - Every line starting with ``loopml `` in a ```bash/```console block of ``docs/cli.md`` and
   ``docs/getting-started.md`` runs through the real console script, in document order, in
-  a project made by ``loopml init``. Placeholders ``<run>`` and ``<digest>`` are replaced
+  a project made by ``loopml init`` (with two small CSV files in ``data/`` for the
+  ``loopml data`` examples). Placeholders ``<run>`` and ``<digest>`` are replaced
   by a real run id and artifact digest.
 """
 
@@ -281,6 +282,15 @@ class Placeholders:
         return PLACEHOLDER.sub(once, text)
 
 
+def write_turbines(folder: Path) -> None:
+    """The user's own CSV files that the `loopml data` examples name: two versions of a table,
+    the second drifted a little and still valid against a schema inferred from the first."""
+    folder.mkdir(exist_ok=True)
+    for name, shift in (("turbines.csv", 0.0), ("turbines_2.csv", 0.5)):
+        rows = [f"T{i % 7},{(i * 37) % 100 / 10 + shift:.2f},{i % 3 == 0}" for i in range(200)]
+        (folder / name).write_text("turbine,power,serviced\n" + "\n".join(rows) + "\n")
+
+
 # Each page runs its ~25 commands as real CLI processes one after another (cli.md: 25 s
 # idle). At load average 12 on 2 cores that passed the suite's 5 min limit; each command
 # keeps run_cli's own 2 min hang guard, so the page as a whole gets 15 min.
@@ -294,6 +304,7 @@ def test_cli_lines_run(page: str, tmp_path: Path) -> None:
     made = run_cli("init", "churn", cwd=workspace)
     assert made.returncode == 0, made.stderr
     cwd = workspace / "churn"
+    write_turbines(cwd / "data")
     placeholders = Placeholders(cwd)
     for number, text in lines:
         argv = shlex.split(placeholders.fill(text))

@@ -244,19 +244,13 @@ def diff(reference: str, current: str, html: Path | None, as_json: bool) -> None
     """
     from loopml.data.drift import drift
 
-    report = drift(_frame(reference), _frame(current))
+    report = drift(_table_of(reference), _table_of(current))
     if html is not None:
         report.to_html(html)
     if as_json:
         print_json(report.to_dict())
         return
     console().print(report)
-
-
-def _frame(ref_or_path: str) -> Any:
-    from loopml.data.tables import read_table
-
-    return read_table(_table_of(ref_or_path))
 
 
 @data.command("infer-schema")
@@ -281,7 +275,7 @@ def infer_schema(ref: str, output: Path, force: bool) -> None:
 
     if output.exists() and not force:
         raise ConflictError(f"{output} exists; pass --force to overwrite it.")
-    schema = infer(_frame(ref))
+    schema = infer(_table_of(ref))
     schema.save(output)
     console().print(
         f"Wrote {esc(output)}: edit it, then `loopml data validate FILE --schema {esc(output)}`"
@@ -308,7 +302,7 @@ def validate(ref: str, schema_path: Path, as_json: bool) -> None:
     from loopml.data.validate import Schema
     from loopml.data.validate import validate as check
 
-    report = check(_frame(ref), Schema.load(schema_path), raise_on_error=False)
+    report = check(_table_of(ref), Schema.load(schema_path), raise_on_error=False)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -10,24 +10,19 @@ returned and nothing is written. The shells (``loopml data …``) call these fun
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.data.tables import as_arrow, file_format
 from loopml.errors import InvalidParameterError, NotFoundError
 from loopml.store.datasets import DatasetVersion, check_name, parse_ref
 
 if TYPE_CHECKING:
     from loopml.tracking.client import Client
 
-FORMATS = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
 TABULAR = {"csv", "parquet", "jsonl"}
 
 
@@ -83,9 +78,7 @@ class Dataset:
                 "(CSV, Parquet or JSON lines); use .path() to read it."
             )
         _record_read(c, version)
-        from loopml.data.tables import read_table
-
-        return read_table(Path(c.load_artifact(version.digest)), version.format).to_pandas()
+        return as_arrow(Path(c.load_artifact(version.digest))).to_pandas()
 
 
 def dataset(ref: str) -> Dataset:
@@ -118,16 +111,17 @@ def add_dataset(
     """
     check_name(name)
     c = _client(client)
-    value, filename, kind, fmt, source = _prepare(data, name)
-    record = c.store_value(value)  # content-addressed: the same bytes are stored once
-    existing = _existing(c, name, record.digest)
-    if existing is not None:
-        return existing, False
-    rows = columns = None
-    profile_digest = None
-    if profile and fmt in TABULAR:
-        summary = _profile(data if not isinstance(data, str | os.PathLike) else Path(data))
-        if summary is not None:
+    with tempfile.TemporaryDirectory(prefix="loopml-dataset-") as scratch:
+        path, kind, fmt, source = _as_file(data, name, Path(scratch))
+        record = c.store_value(path)  # content-addressed: the same bytes are stored once
+        existing = _existing(c, name, record.digest)
+        if existing is not None:
+            return existing, False
+        rows = columns = profile_digest = None
+        if profile and fmt in TABULAR:
+            # A table that cannot be read fails here, before any version is recorded (its
+            # blob, referenced by nothing, goes at the next `loopml gc`).
+            summary = _profile(path)
             rows, columns = summary.rows, len(summary.columns)
             profile_digest = c.store_value(summary.to_dict()).digest
     version = DatasetVersion(
@@ -135,7 +129,7 @@ def add_dataset(
         number=0,
         digest=record.digest,
         kind=kind,
-        filename=filename,
+        filename=path.name,
         format=fmt,
         size=record.size,
         rows=rows,
@@ -154,8 +148,12 @@ def _existing(client: Client, name: str, digest: str) -> DatasetVersion | None:
         return None
 
 
-def _prepare(data: Any, name: str) -> tuple[Any, str, str, str, str]:
-    """(value to store, file name, kind, format, source) for a path or a table."""
+def _as_file(data: Any, name: str, scratch: Path) -> tuple[Path, str, str, str]:
+    """(file or folder to store, kind, format, source) for a path or a table.
+
+    A DataFrame or Arrow table is written as a Parquet file (the same table gives the same
+    bytes, so the same version), so every version is a file or a folder.
+    """
     if isinstance(data, str | os.PathLike):
         path = Path(data)
         if not path.exists():
@@ -164,23 +162,19 @@ def _prepare(data: Any, name: str) -> tuple[Any, str, str, str, str]:
                 "path (it is relative to the current folder)."
             )
         if path.is_dir():
-            return path, path.name, "folder", "other", os.fspath(data)
-        fmt = FORMATS.get(path.suffix.lower(), "other")
-        return path, path.name, "file", fmt, os.fspath(data)
+            return path, "folder", "other", os.fspath(data)
+        return path, "file", file_format(path) or "other", os.fspath(data)
     type_name = f"{type(data).__module__}.{type(data).__qualname__}"
-    if type_name.startswith(("pandas.", "polars.", "pyarrow.")):
-        return _as_parquet_table(data), f"{name}.parquet", "file", "parquet", type_name
-    raise InvalidParameterError(
-        f"add_dataset: got a {type_name}; expected a path to a file or folder, or a "
-        "pandas/polars DataFrame or pyarrow Table."
-    )
+    if not type_name.startswith(("pandas.", "polars.", "pyarrow.")):
+        raise InvalidParameterError(
+            f"add_dataset: got a {type_name}; expected a path to a file or folder, or a "
+            "pandas/polars DataFrame or pyarrow Table."
+        )
+    import pyarrow.parquet as pq
 
-
-def _as_parquet_table(data: Any) -> Any:
-    """A DataFrame is stored as Parquet by its materializer; a pyarrow Table becomes pandas."""
-    if type(data).__module__.startswith("pyarrow"):
-        return data.to_pandas()
-    return data
+    target = scratch / f"{name}.parquet"
+    pq.write_table(as_arrow(data, what="add_dataset"), target, compression="zstd")
+    return target, "file", "parquet", type_name
 
 
 def _profile(data: Any) -> Any:

@@ -188,23 +188,10 @@ def _check_thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float
 
 
 def _as_arrow(table: Any, what: str) -> pa.Table:
-    """A pyarrow Table from a pandas/polars DataFrame or a pyarrow Table; never empty."""
-    module = type(table).__module__.split(".")[0]
-    name = type(table).__name__
-    if module == "pyarrow" and name == "Table":
-        result = table
-    elif module == "polars" and name == "DataFrame":
-        result = table.to_arrow()
-    elif module == "pandas" and name == "DataFrame":
-        _check_unique([str(c) for c in table.columns], what)
-        result = _pandas_to_arrow(table)
-    else:
-        raise InvalidParameterError(
-            f"Parameter {what!r}: got a {module}.{name}; expected a pandas DataFrame, a "
-            "polars DataFrame or a pyarrow Table. Wrap other data first, e.g. "
-            "pandas.DataFrame(data)."
-        )
-    _check_unique(result.column_names, what)
+    """A pyarrow Table from a pandas/polars DataFrame, a pyarrow Table or a file; never empty."""
+    from loopml.data.tables import as_arrow
+
+    result = as_arrow(table, what=f"Parameter {what!r}", mixed_as_text=True)
     if result.num_rows == 0 or result.num_columns == 0:
         raise InvalidParameterError(
             f"Parameter {what!r}: got an empty table ({result.num_rows} rows, "
@@ -212,32 +199,6 @@ def _as_arrow(table: Any, what: str) -> pa.Table:
             "Drift needs data on both sides: check the query or filter that built it."
         )
     return result
-
-
-def _check_unique(names: list[str], what: str) -> None:
-    from collections import Counter
-
-    twice = sorted(n for n, k in Counter(names).items() if k > 1)
-    if twice:
-        raise InvalidParameterError(
-            f"Parameter {what!r}: columns {twice} appear more than once; expected unique "
-            "column names. Rename or drop the duplicates first."
-        )
-
-
-def _pandas_to_arrow(df: Any) -> pa.Table:
-    import pyarrow as pa
-
-    arrays, names = [], []
-    for key in df.columns:
-        series = df[key]
-        try:
-            arrays.append(pa.Array.from_pandas(series))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            # Mixed Python objects: compare them by their text.
-            arrays.append(pa.Array.from_pandas(series.astype("string")))
-        names.append(str(key))
-    return pa.table(arrays, names=names)
 
 
 def _select(

@@ -8,7 +8,7 @@ schema)`` checks a table against a :class:`~loopml.data.schema.Schema` and retur
 fails.
 
 The checks themselves, vectorised over Arrow columns, are in ``validate_checks.py``; the
-reading of inputs in ``validate_input.py``. pyarrow is imported inside the functions, so
+reading of inputs in ``tables.py``. pyarrow is imported inside the functions, so
 importing this module costs nothing.
 """
 
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.data.errors import ValidationError
 from loopml.data.schema import ColumnSchema, Schema, TableSchema
+from loopml.data.tables import as_arrow
 from loopml.data.validate_checks import (
     check_column,
     check_key,
@@ -30,7 +31,6 @@ from loopml.data.validate_checks import (
     logical_dtype,
     missing_count,
 )
-from loopml.data.validate_input import to_arrow
 from loopml.data.validate_report import ValidationReport, Violation
 from loopml.errors import InvalidParameterError, did_you_mean
 
@@ -84,7 +84,7 @@ def infer_schema(
         raise InvalidParameterError(
             f"infer_schema max_categories: got {max_categories!r}; expected a whole number >= 0."
         )
-    table = to_arrow(reference, what="reference")
+    table = as_arrow(reference, what="reference")
     keys = _key_columns(key, table.column_names)
     columns = tuple(
         _infer_column(name, table.column(name), table.num_rows, tolerance, max_categories)
@@ -200,7 +200,7 @@ def validate(
             f"validate schema: got {type(schema).__name__}; expected a Schema or the path of "
             "a schema file. Make one with `infer_schema(reference)`."
         )
-    table = to_arrow(data)
+    table = as_arrow(data)
     found = check_table(table, schema)
     for col in schema.columns:
         if col.name in table.column_names:

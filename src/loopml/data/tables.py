@@ -1,0 +1,208 @@
+"""Turn what users hand to the data functions into one pyarrow Table, with clear errors.
+
+``profile``, ``validate``, ``drift`` and datasets accept the same things: a pandas or
+polars DataFrame, a pyarrow Table, or a path to a ``.csv``, ``.parquet``/``.pq`` or
+``.jsonl``/``.ndjson`` file. Objects are recognised by the module of their type, so this
+file never imports a library the caller has not already imported. Files are read with
+pyarrow's readers; when a CSV is ragged or not UTF-8, the file is scanned again in Python
+(only on that error path) to name the line, because pyarrow's threaded reader does not.
+An empty CSV field is a missing value, as pandas and polars read it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SUFFIXES = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+ACCEPTED = (
+    "a pandas or polars DataFrame, a pyarrow Table, or a path to a .csv, .parquet or .jsonl file"
+)
+
+
+def file_format(path: Path) -> str | None:
+    """``csv``, ``parquet`` or ``jsonl`` from a file name; None for anything else."""
+    return SUFFIXES.get(path.suffix.lower())
+
+
+def as_arrow(data: Any, *, what: str = "data", mixed_as_text: bool = False) -> pa.Table:
+    """``data`` as a pyarrow Table with unique string column names.
+
+    ``mixed_as_text``: a pandas column of mixed Python objects becomes text instead of an
+    error (drift compares such columns by their text).
+
+    Raises:
+        InvalidParameterError: an unsupported object, a missing or unreadable file,
+            duplicate column names.
+    """
+    if isinstance(data, str | os.PathLike):
+        return read_file(Path(data))
+    package = type(data).__module__.split(".")[0]
+    name = type(data).__name__
+    table: pa.Table | None = None
+    if package == "pyarrow" and name == "Table":
+        table = data
+    elif package == "pyarrow" and name == "RecordBatch":
+        import pyarrow as pa
+
+        table = pa.Table.from_batches([data])
+    elif package == "pandas" and name == "DataFrame":
+        table = _from_pandas(data, what, mixed_as_text)
+    elif package == "polars" and name in ("DataFrame", "LazyFrame"):
+        frame = data.collect() if name == "LazyFrame" else data
+        table = frame.to_arrow()
+    if table is None:
+        shown = repr(data)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise InvalidParameterError(
+            f"{what}: got {shown} of type {type(data).__module__}.{type(data).__qualname__}; "
+            f"expected {ACCEPTED}. Wrap records first, e.g. pandas.DataFrame(records)."
+        )
+    _unique_names(table.column_names, what)
+    return table
+
+
+def _from_pandas(frame: Any, what: str, mixed_as_text: bool) -> pa.Table:
+    import pyarrow as pa
+
+    names = [str(c) for c in frame.columns]
+    _unique_names(names, what)
+    if not names:  # Arrow keeps a table's row count only through a column
+        table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=True)
+        return table.drop_columns(table.column_names)
+    arrays = []
+    for i, label in enumerate(names):
+        series = frame.iloc[:, i]
+        try:
+            arrays.append(pa.Array.from_pandas(series))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            if not mixed_as_text:
+                raise InvalidParameterError(
+                    f"{what}: pandas column {label!r} cannot be read as one type ({exc}); "
+                    f"expected one type per column. Convert it, e.g. "
+                    f"df[{label!r}] = df[{label!r}].astype(str)."
+                ) from exc
+            arrays.append(pa.Array.from_pandas(series.astype("string")))
+    return pa.table(arrays, names=names)
+
+
+def _unique_names(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    dupes = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if dupes:
+        raise InvalidParameterError(
+            f"{what}: columns {dupes} appear more than once; expected unique column names. "
+            "Rename or drop the duplicates."
+        )
+
+
+def check_file(path: Path) -> str:
+    """The file's format; raises a clear error for a missing file or an unknown suffix."""
+    fmt = file_format(path)
+    if fmt is None:
+        raise InvalidParameterError(
+            f"Data file {str(path)!r}: got the suffix {path.suffix or '(none)'!r}; expected one "
+            f"of {', '.join(SUFFIXES)}. Load other formats with pandas or polars and pass the "
+            "DataFrame."
+        )
+    if not path.is_file():
+        hint = "it is a folder" if path.is_dir() else "no such file"
+        raise InvalidParameterError(
+            f"Data file {str(path)!r}: {hint} (working directory {os.getcwd()!r}). Check the path."
+        )
+    return fmt
+
+
+def read_file(path: Path) -> pa.Table:
+    """Read a .csv, .parquet or .jsonl file with pyarrow; errors name the file (and the line)."""
+    import pyarrow as pa
+
+    fmt = check_file(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable_parquet(path, exc) from exc
+    elif fmt == "csv":
+        table = _read_csv(path)
+    else:
+        import pyarrow.json as pj
+
+        try:
+            table = pj.read_json(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidParameterError(
+                f"JSON lines file {str(path)!r}: cannot be read ({exc}); expected one JSON "
+                "object per line. Fix that line, or load the file yourself and pass the DataFrame."
+            ) from exc
+    _unique_names(table.column_names, repr(str(path)))
+    return table
+
+
+def unreadable_parquet(
+    path: Path, exc: BaseException, *, column: str | None = None
+) -> InvalidParameterError:
+    where = f", column {column!r}" if column is not None else ""
+    return InvalidParameterError(
+        f"Parquet file {str(path)!r}{where}: cannot be read ({exc}); expected a complete "
+        "Parquet file. Check that it was written completely (e.g. export it again)."
+    )
+
+
+def _read_csv(path: Path) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    try:
+        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
+    except (pa.ArrowException, OSError) as exc:
+        raise _csv_problem(path, str(exc)) from exc
+    if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
+        # pyarrow reads bytes that are not UTF-8 as a binary column instead of failing
+        raise _csv_problem(path, "a column is not valid UTF-8 text")
+    return table
+
+
+def _csv_problem(path: Path, detail: str) -> InvalidParameterError:
+    """Find the first line that is not UTF-8, or has the wrong number of fields, and name it."""
+    with path.open("rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return InvalidParameterError(
+                    f"CSV file {str(path)!r}, line {number}: byte {line[exc.start]:#04x} at "
+                    f"position {exc.start + 1} is not UTF-8; expected UTF-8 text. Re-save the "
+                    "file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), or read it with "
+                    "pandas.read_csv(..., encoding='latin-1') and pass the DataFrame."
+                )
+    with path.open(encoding="utf-8", newline="") as text:
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return InvalidParameterError(
+                f"CSV file {str(path)!r}: is empty; expected a header line and rows."
+            )
+        for fields in reader:
+            if fields and len(fields) != len(header):
+                return InvalidParameterError(
+                    f"CSV file {str(path)!r}, line {reader.line_num}: got {len(fields)} fields; "
+                    f"expected {len(header)} as in the header. Fix the line, or quote a field "
+                    "that contains a comma."
+                )
+    return InvalidParameterError(f"CSV file {str(path)!r}: cannot be read ({detail}).")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import loopml.data.profile
 from loopml.data.profile import ColumnProfile, Histogram, Profile, profile
 from loopml.data.profile_column import QUANTILES
 
@@ -285,17 +281,3 @@ def test_frame_has_one_row_per_column() -> None:
 def test_pandas_labels_that_are_not_strings_become_text() -> None:
     p = profile(pd.DataFrame({0: [1, 2], ("a", "b"): ["x", "y"]}))
     assert [c.name for c in p] == ["0", "('a', 'b')"]
-
-
-def test_importing_the_module_loads_no_table_library() -> None:
-    code = (
-        "import sys, loopml.data.profile, loopml.data.profile_view, loopml.data.profile_read\n"
-        "heavy = {'numpy', 'pandas', 'pyarrow', 'polars', 'rich'} & set(sys.modules)\n"
-        "assert not heavy, heavy"
-    )
-    src = str(Path(loopml.data.profile.__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": src}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env
-    )
-    assert done.returncode == 0, done.stderr

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -562,20 +559,3 @@ def test_other_files_are_refused(tmp_path: Path) -> None:
         validate(tmp_path / "x.parquet", Schema())
     pq.write_table(pa.table({"a": [1]}), tmp_path / "ok.parquet")
     assert validate(tmp_path / "ok.parquet", infer_schema(tmp_path / "ok.parquet")).ok
-
-
-def test_import_is_lazy() -> None:
-    code = (
-        "import sys, loopml.data.validate, loopml.data.schema\n"
-        "heavy = {'pandas', 'polars', 'pyarrow', 'numpy', 'rich'} & set(sys.modules)\n"
-        "assert not heavy, heavy\n"
-    )
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONPATH": src},
-    )
-    assert done.returncode == 0, done.stderr

@@ -112,6 +112,28 @@ def test_validate_exits_1_on_errors_and_names_each_violation(project: Path, csv:
     assert found[("turbine", "categories")]["count"] == 1
     text = run_cli("data", "validate", str(bad), "--schema", str(schema), cwd=project)
     assert text.returncode == 1 and "power" in text.stdout and "Traceback" not in text.stderr
+    assert versions(project)[0]["validations"] == []  # checking a file records nothing
+
+
+def test_validating_a_version_is_recorded_with_it(project: Path, csv: Path) -> None:
+    cli(project, "data", "add", str(csv), "--name", "turbines")
+    schema = project / "turbines.schema.toml"
+    cli(project, "data", "infer-schema", "turbines@1", "-o", str(schema))
+    cli(project, "data", "validate", "turbines@1", "--schema", str(schema))
+    csv.write_text(table(rows=30) + "T9,500.0,True\n")
+    cli(project, "data", "add", str(csv), "--name", "turbines")
+    failed = run_cli("data", "validate", "turbines@2", "--schema", str(schema), cwd=project)
+    assert failed.returncode == 1, failed.stderr
+
+    listed = {v["ref"]: v["validations"] for v in versions(project)}
+    assert [(c["ok"], c["errors"]) for c in listed["turbines@1"]] == [(True, 0)]
+    assert [(c["ok"], c["errors"]) for c in listed["turbines@2"]] == [(False, 2)]
+    table_text = cli(project, "data", "versions", "turbines", env={"COLUMNS": "160"}).stdout
+    assert "2 errors" in table_text and " ok " in table_text
+    # the schema checked against and the full report are kept (gc leaves them alone)
+    cli(project, "gc", "--grace", "0")
+    report = cli_json(project, "artifacts", "show", listed["turbines@2"][0]["report_digest"])
+    assert report["digest"] == listed["turbines@2"][0]["report_digest"]
 
 
 def test_diff_lists_schema_changes_and_the_drifted_column_first(project: Path, csv: Path) -> None:

@@ -117,3 +117,28 @@ def test_bad_input_is_named_with_the_fix(client: Client, project: Path) -> None:
         dataset("turbines@")
     with pytest.raises(NotFoundError, match="No dataset named 'ghost'"):
         dataset("ghost@2").path()
+
+
+def test_validating_a_version_records_the_result_even_when_it_raises(
+    client: Client, project: Path
+) -> None:
+    from loopml.data.datasets import validate_version
+    from loopml.data.errors import ValidationError
+    from loopml.data.validate import infer_schema
+
+    good, _ = add_dataset(write_csv(project / "t.csv", [1, 2, 3]), name="turbines")
+    schema = infer_schema(project / "t.csv")
+    assert validate_version("turbines@1", schema).ok
+    bad, _ = add_dataset(write_csv(project / "t.csv", [1, 2, 300]), name="turbines")
+    with pytest.raises(ValidationError, match="power"):
+        validate_version("turbines", schema)
+    checks = client.dataset_validations([good, bad])
+    assert [(c.ok, c.errors) for c in checks["turbines@1"]] == [(True, 0)]
+    assert [(c.ok, c.errors) for c in checks["turbines@2"]] == [(False, 1)]
+    assert client.load_artifact(checks["turbines@2"][0].report_digest)["ok"] is False
+    with pytest.raises(InvalidParameterError, match="only tables"):
+        photos = project / "photos"
+        photos.mkdir()
+        (photos / "a.png").write_bytes(b"png")
+        add_dataset(photos, name="photos")
+        validate_version("photos@1", schema)

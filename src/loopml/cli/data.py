@@ -6,6 +6,7 @@ Every subcommand is a thin shell over ``loopml.data`` (the same functions Python
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def list_(as_json: bool) -> None:
     if not versions:
         console().print("No datasets yet. Add one with `loopml data add PATH --name NAME`.")
         return
-    _table(versions, readers=None)
+    _table(versions, readers=None, checks=None)
 
 
 @data.command("versions")
@@ -117,18 +118,44 @@ def versions(name: str, as_json: bool) -> None:
     if not found:
         c.dataset_version(name)  # raises the "no dataset named …" message
     readers = c.dataset_readers(found)
+    checks = c.dataset_validations(found)
     if as_json:
-        print_json([{**_version_json(v), "runs": readers[v.digest]} for v in found])
+        print_json(
+            [
+                {
+                    **_version_json(v),
+                    "runs": readers[v.digest],
+                    "validations": [asdict(check) for check in checks[v.label]],
+                }
+                for v in found
+            ]
+        )
         return
-    _table(found, readers=readers)
+    _table(found, readers=readers, checks=checks)
 
 
-def _table(found: list[Any], readers: dict[str, list[str]] | None) -> None:
+def _validated(checks: list[Any]) -> str:
+    """The latest validation of a version, as a table cell."""
+    if not checks:
+        return ""
+    last = checks[-1]
+    if last.ok:
+        return "ok" + (f" ({last.warnings} warnings)" if last.warnings else "")
+    return f"{last.errors} error{'s' if last.errors != 1 else ''}"
+
+
+def _table(
+    found: list[Any],
+    readers: dict[str, list[str]] | None,
+    checks: dict[str, list[Any]] | None,
+) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
     for column in ("version", "added", "digest", "format", "size", "rows", "cols"):
         table.add_column(column, justify="right" if column in ("size", "rows", "cols") else "left")
+    if checks is not None:
+        table.add_column("validated")
     if readers is not None:
         table.add_column("read by runs")
     for v in found:
@@ -141,6 +168,8 @@ def _table(found: list[Any], readers: dict[str, list[str]] | None) -> None:
             "" if v.rows is None else f"{v.rows:,}",
             "" if v.columns is None else str(v.columns),
         ]
+        if checks is not None:
+            cells.append(_validated(checks.get(v.label, [])))
         if readers is not None:
             runs = readers.get(v.digest, [])
             cells.append(
@@ -293,16 +322,27 @@ def infer_schema(ref: str, output: Path, force: bool) -> None:
 )
 @json_option
 def validate(ref: str, schema_path: Path, as_json: bool) -> None:
-    """Check a file or version against a schema; exit 1 when an error-level expectation fails.
+    """Check a version or a file against a schema; exit 1 when an error-level expectation fails.
+
+    Validating a version (NAME@N) records the result with it: `loopml data versions` shows
+    it, and a registry gate can ask whether a model's training data was validated.
 
     \b
-    Example:
+    Examples:
+      loopml data validate turbines@3 --schema turbines.schema.toml
       loopml data validate new_batch.csv --schema turbines.schema.toml
     """
-    from loopml.data.validate import Schema
-    from loopml.data.validate import validate as check
+    from loopml.data.schema import Schema
 
-    report = check(_table_of(ref), Schema.load(schema_path), raise_on_error=False)
+    schema = Schema.load(schema_path)
+    if Path(ref).exists():
+        from loopml.data.validate import validate as check
+
+        report = check(Path(ref), schema, raise_on_error=False)
+    else:
+        from loopml.data.datasets import validate_version
+
+        report = validate_version(ref, schema, client=client(readonly=False), raise_on_error=False)
     if as_json:
         print_json(report.to_dict())
     else:

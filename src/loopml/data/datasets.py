@@ -197,3 +197,51 @@ def stored_profile(ref: str, client: Client | None = None) -> Any:
             "(CSV, Parquet, JSON lines) have a profile."
         )
     return _profile(Path(c.load_artifact(version.digest)))
+
+
+def validate_version(
+    ref: str,
+    schema: Any,
+    *,
+    client: Client | None = None,
+    raise_on_error: bool = True,
+) -> Any:
+    """Validate a tabular version against ``schema`` and record the result with the version.
+
+    ``schema`` is a ``Schema`` or the path of a schema file. The schema and the report are
+    stored as artifacts and linked to the version (``loopml data versions`` shows the
+    latest result), so later steps — a registry gate — can ask whether the data a model
+    was trained on was validated. Returns the ``ValidationReport``.
+
+    Raises:
+        ValidationError: an ``error`` expectation failed (with ``raise_on_error``); the
+            result is recorded first.
+    """
+    from loopml.data.errors import ValidationError
+    from loopml.data.schema import Schema
+    from loopml.data.validate import validate
+    from loopml.store.datasets import DatasetValidation
+
+    c = _client(client)
+    version = c.dataset_version(ref)
+    if version.format not in TABULAR:
+        raise InvalidParameterError(
+            f"{version.label} is a {version.kind} of format {version.format!r}: only tables "
+            "(CSV, Parquet, JSON lines) can be validated."
+        )
+    if not isinstance(schema, Schema):
+        schema = Schema.load(schema)
+    report = validate(Path(c.load_artifact(version.digest)), schema, raise_on_error=False)
+    check = DatasetValidation(
+        version=version.label,
+        schema_digest=c.store_value(schema.to_toml()).digest,
+        report_digest=c.store_value(report.to_dict()).digest,
+        ok=report.ok,
+        errors=len(report.errors),
+        warnings=len(report.warnings),
+        created_at=time.time(),
+    )
+    c.record_validation(version, check)
+    if raise_on_error and not report.ok:
+        raise ValidationError(report)
+    return report

@@ -8,7 +8,7 @@ is the team backend.
 
 from __future__ import annotations
 
-from loopml.store.datasets import Datasets, DatasetVersion
+from loopml.store.datasets import Datasets, DatasetValidation, DatasetVersion
 from loopml.store.engine import HEAD_REVISION, Database
 from loopml.store.lineage import Lineage
 from loopml.store.metrics import Metrics
@@ -21,6 +21,7 @@ __all__ = [
     "HEAD_REVISION",
     "ArtifactLink",
     "ArtifactRecord",
+    "DatasetValidation",
     "DatasetVersion",
     "MetadataStore",
     "MetricPoint",

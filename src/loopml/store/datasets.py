@@ -50,6 +50,19 @@ class DatasetVersion:
         return f"{self.name}@{self.number}"
 
 
+@dataclass(frozen=True)
+class DatasetValidation:
+    """One check of a version against a schema; both are stored as artifacts."""
+
+    version: str  # NAME@N
+    schema_digest: str
+    report_digest: str
+    ok: bool
+    errors: int
+    warnings: int
+    created_at: float
+
+
 def check_name(name: Any) -> str:
     """A dataset name: letters, digits, ``.``, ``_``, ``-``; no ``/``, ``..``, spaces or ``@``.
 
@@ -247,6 +260,57 @@ class Datasets:
             )
         )
         return [(_version(r[:-1]), None if r[-1] is None else str(r[-1])) for r in rows]
+
+    def record_validation(self, version: DatasetVersion, check: DatasetValidation) -> None:
+        """Link a validation (schema and report already stored) to ``version``."""
+
+        def write(tx: Tx) -> None:
+            tx.execute(
+                "INSERT INTO dataset_validations (name, number, schema_digest, report_digest, ok, "
+                "errors, warnings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    version.name,
+                    version.number,
+                    check.schema_digest,
+                    check.report_digest,
+                    check.ok,
+                    check.errors,
+                    check.warnings,
+                    check.created_at,
+                ),
+            )
+
+        self.db.write(write)
+
+    def validations(self, versions: Sequence[DatasetVersion]) -> dict[str, list[DatasetValidation]]:
+        """The validations of each version (by label), oldest first."""
+        found: dict[str, list[DatasetValidation]] = {v.label: [] for v in versions}
+        names = sorted({v.name for v in versions})
+        if not names:
+            return found
+        rows = self.db.read(
+            lambda tx: tx.all(
+                "SELECT name, number, schema_digest, report_digest, ok, errors, warnings, "
+                f"created_at FROM dataset_validations WHERE name IN ({tx.marks(len(names))}) "
+                "ORDER BY created_at, id",
+                names,
+            )
+        )
+        for name, number, schema, report, ok, errors, warnings, created in rows:
+            label = f"{name}@{number}"
+            if label in found:
+                found[label].append(
+                    DatasetValidation(
+                        label,
+                        str(schema),
+                        str(report),
+                        bool(ok),
+                        int(errors),
+                        int(warnings),
+                        float(created),
+                    )
+                )
+        return found
 
     def remove(self, ref: str) -> DatasetVersion:
         """Delete one version's row (its blobs become unreferenced: ``gc`` frees them).

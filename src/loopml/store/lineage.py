@@ -27,7 +27,9 @@ _REFERENCED = (
     "(EXISTS (SELECT 1 FROM artifact_links l WHERE l.digest = artifacts.digest) "
     "OR EXISTS (SELECT 1 FROM cache_outputs c WHERE c.digest = artifacts.digest) "
     "OR EXISTS (SELECT 1 FROM dataset_versions v WHERE v.digest = artifacts.digest) "
-    "OR EXISTS (SELECT 1 FROM dataset_versions p WHERE p.profile_digest = artifacts.digest))"
+    "OR EXISTS (SELECT 1 FROM dataset_versions p WHERE p.profile_digest = artifacts.digest) "
+    "OR EXISTS (SELECT 1 FROM dataset_validations s WHERE s.schema_digest = artifacts.digest) "
+    "OR EXISTS (SELECT 1 FROM dataset_validations r WHERE r.report_digest = artifacts.digest))"
 )
 
 
@@ -170,7 +172,9 @@ class Lineage:
                     "SELECT digest FROM artifact_links UNION SELECT digest FROM cache_outputs "
                     "UNION SELECT digest FROM dataset_versions "
                     "UNION SELECT profile_digest FROM dataset_versions "
-                    "WHERE profile_digest IS NOT NULL"
+                    "WHERE profile_digest IS NOT NULL "
+                    "UNION SELECT schema_digest FROM dataset_validations "
+                    "UNION SELECT report_digest FROM dataset_validations"
                 )
             )
         }

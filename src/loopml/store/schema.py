@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -222,3 +223,27 @@ dataset_versions = Table(
 )
 Index("ix_dataset_versions_digest", dataset_versions.c.digest)
 Index("ix_dataset_versions_profile_digest", dataset_versions.c.profile_digest)
+
+# Each check of a version against a schema: the schema and the report are artifacts, so
+# "was this training data validated, against what, with what result?" has an answer.
+dataset_validations = Table(
+    "dataset_validations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("schema_digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("report_digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("warnings", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    ForeignKeyConstraint(
+        ["name", "number"],
+        ["dataset_versions.name", "dataset_versions.number"],
+        ondelete="CASCADE",
+    ),
+)
+Index("ix_dataset_validations_version", dataset_validations.c.name, dataset_validations.c.number)
+Index("ix_dataset_validations_schema_digest", dataset_validations.c.schema_digest)
+Index("ix_dataset_validations_report_digest", dataset_validations.c.report_digest)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from loopml.artifacts import ArtifactStore
     from loopml.artifacts.materializers import MaterializerRegistry
-    from loopml.store.datasets import DatasetVersion
+    from loopml.store.datasets import DatasetValidation, DatasetVersion
     from loopml.tracking.fsck import FsckReport
     from loopml.tracking.gc import GcReport
     from loopml.tracking.run import Run
@@ -371,6 +371,16 @@ class Client:
         """Record a version whose blobs are stored; the name's existing version if it holds
         the same digest. Returns the version and whether it is new."""
         return self.open().metadata.datasets.add(version)
+
+    def record_validation(self, version: DatasetVersion, check: DatasetValidation) -> None:
+        """Link a validation of ``version`` (schema and report stored as artifacts)."""
+        self.open().metadata.datasets.record_validation(version, check)
+
+    def dataset_validations(
+        self, versions: list[DatasetVersion]
+    ) -> dict[str, list[DatasetValidation]]:
+        """Each version's validations (by ``NAME@N``), oldest first."""
+        return self.open().metadata.datasets.validations(versions)
 
     def remove_dataset_version(self, ref: str) -> DatasetVersion:
         """Remove a version no run read (``ConflictError`` names the runs that did)."""

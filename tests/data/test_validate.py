@@ -444,7 +444,7 @@ def test_views_escape_hostile_text() -> None:
     console = Console(record=True, width=200)
     console.print(report)
     assert "<b>[bold]x</b>" in console.export_text()
-    assert "Validation failed: 1 rows, 1 error, 0 warnings" in str(report)
+    assert "Validation found errors: 1 rows, 1 error, 0 warnings" in str(report)
 
 
 # -- inputs ---------------------------------------------------------------------------------

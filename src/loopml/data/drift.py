@@ -12,7 +12,7 @@ Column kinds:
   Values are compared as float64 (integers beyond 2**53 lose precision).
 - **categorical**: strings, booleans, binary, dictionary (pandas ``category``, polars
   ``Categorical``/``Enum``). Values are compared by equality.
-- anything else (lists, structs) is **skipped**, with a note.
+- anything else (lists, structs) is of kind **other** and not compared, with a note.
 
 Missing values (null, and NaN in float columns) are left out of every distribution
 statistic and reported as the missing rate of each table.

@@ -33,7 +33,7 @@ def kind_of(dtype: pa.DataType) -> str:
         return "categorical"
     if t.is_large_binary(dtype) or str(dtype) in ("string_view", "binary_view"):
         return "categorical"
-    return "skipped"
+    return "other"
 
 
 def schema_only(
@@ -77,7 +77,7 @@ def column_drift(
     # A column with no value at all may have Arrow's "null" type (pandas None, polars
     # Null): read it as all-missing values of the other side's type.
     if pa.types.is_null(ref_col.type) and pa.types.is_null(cur_col.type):
-        base0: dict[str, Any] = {"column": name, "kind": "skipped"}
+        base0: dict[str, Any] = {"column": name, "kind": "other"}
         return _undecided(base0, ref_col, cur_col, "all values missing in both tables", "")
     if pa.types.is_null(ref_col.type):
         ref_col = pa.chunked_array([pa.nulls(len(ref_col), cur_col.type)])
@@ -89,7 +89,7 @@ def column_drift(
         return _undecided(
             base, ref_col, cur_col, f"kind changed: {kinds[0]} -> {kinds[1]}", "schema"
         )
-    if kinds[0] == "skipped":
+    if kinds[0] == "other":
         return _undecided(base, ref_col, cur_col, f"type {ref_col.type} is not compared", "")
     if kinds[0] == "numeric":
         return _numeric(base, ref_col, cur_col, limits, bins)

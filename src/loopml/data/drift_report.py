@@ -54,7 +54,7 @@ class ColumnDrift:
     """
 
     column: str
-    kind: str  # "numeric", "categorical" or "skipped"
+    kind: str  # "numeric", "categorical" or "other" (not compared)
     statistics: dict[str, float]
     method: str
     threshold: float

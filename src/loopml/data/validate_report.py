@@ -116,7 +116,7 @@ class ValidationReport:
 
     def _headline(self) -> str:
         e, w = len(self.errors), len(self.warnings)
-        state = "passed" if self.ok else "failed"
+        state = "passed" if self.ok else "found errors"
         return (
             f"Validation {state}: {self.rows:,} rows, {e} error{'s' if e != 1 else ''}, "
             f"{w} warning{'s' if w != 1 else ''}"

@@ -8,17 +8,19 @@ fix, no traceback, and nothing recorded: the datasets that existed are untouched
 from __future__ import annotations
 
 import json
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from _cli_helpers import assert_error, cli, cli_json
+from _cli_helpers import ENV, assert_error, cli, cli_json, tmpfs
 
 from cli_runner import run_cli
 from loopml.data.datasets import dataset
 from loopml.tracking.client import Client
 
 HEADER = "turbine,power,serviced\n"
+os_random = os.urandom
 
 
 def table(rows: int = 120, shift: float = 0.0, turbines: int = 5) -> str:
@@ -205,3 +207,43 @@ def test_bad_names_paths_and_versions_are_named(
     cli(project, "data", "add", str(csv), "--name", "turbines")
     assert_error(run_cli("data", *args, cwd=project), *needles)
     assert [v["ref"] for v in versions(project)] == ["turbines@1"]
+
+
+def test_a_full_disk_during_add_records_nothing_and_keeps_what_was_there(
+    project: Path, csv: Path
+) -> None:
+    """R10 for datasets: ``.loopml`` on a 4 MB tmpfs, then an 8 MB file."""
+    with tmpfs(project / ".loopml", "4m"):
+        cli(project, "data", "add", str(csv), "--name", "turbines")
+        big = project / "big.bin"
+        big.write_bytes(os_random(8 * 2**20))
+        full = run_cli("data", "add", str(big), "--name", "big", cwd=project, env=ENV)
+        assert_error(full, "disk full (ENOSPC)", "of 8,388,608")
+        assert list((project / ".loopml" / "blobs" / "tmp").iterdir()) == []  # no partial file
+        assert [d["ref"] for d in cli_json(project, "data", "list")] == ["turbines@1"]
+        assert cli_json(project, "fsck")["problems"] == []
+        out = project / "back.csv"
+        cli(project, "data", "get", "turbines@1", "-o", str(out))
+        assert out.read_text() == table()
+
+
+def test_fsck_checks_every_version_and_a_damaged_one_is_never_handed_out(
+    project: Path, csv: Path
+) -> None:
+    """R13 for datasets: a flipped byte in a version's blob is found and never read."""
+    version = cli_json(project, "data", "add", str(csv), "--name", "turbines")
+    digest = version["digest"]
+    blob = project / ".loopml" / "blobs" / "objects" / digest[:2] / digest[2:]
+    data = bytearray(blob.read_bytes())
+    data[10] ^= 0xFF
+    blob.chmod(0o644)
+    blob.write_bytes(bytes(data))
+    checked = run_cli("fsck", "--json", cwd=project)
+    assert checked.returncode == 1
+    problems = json.loads(checked.stdout)["problems"]
+    assert [(p["kind"], p["digest"]) for p in problems] == [("corrupt", version["digest"])]
+    assert_error(
+        run_cli("data", "get", "turbines@1", "-o", str(project / "x.csv"), cwd=project),
+        version["digest"][:12],
+    )
+    assert not (project / "x.csv").exists()

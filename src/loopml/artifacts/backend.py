@@ -84,7 +84,9 @@ def storage_error(
         done += f" of {total:,}" if nbytes is not None else f" ({total:,} bytes)"
     code = getattr(exc, "errno", None)
     cause = describe_os_error(exc)
-    filename = getattr(exc, "filename", None)
+    # shutil.copyfile names the source as ``filename`` and the destination as ``filename2``:
+    # the write that failed is the destination's.
+    filename = getattr(exc, "filename2", None) or getattr(exc, "filename", None)
     if code in _CAUSES and filename and str(filename) != str(target):
         cause = f"{cause} on {filename}"
     if code in (errno.ENOSPC, errno.EDQUOT):

@@ -231,7 +231,10 @@ class ArtifactStore:
             except LoopmlError:
                 raise
             except OSError as exc:
-                raise storage_error("write the temp file", tmp, exc, size_or_none(tmp)) from exc
+                total = size_or_none(value) if isinstance(value, Path) and value.is_file() else None
+                raise storage_error(
+                    "write the temp file", tmp, exc, size_or_none(tmp), total
+                ) from exc
             except Exception as exc:
                 raise MaterializerError(
                     f"Materializer {materializer.name!r} could not save a value of type "

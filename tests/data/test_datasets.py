@@ -85,7 +85,7 @@ def test_a_dataset_argument_is_a_cached_input_recorded_in_lineage(
     v2, _ = add_dataset(csv, name="turbines", profile=False)
     newer = report()  # @latest moved: the step runs on the new version
     assert not newer.steps[0].cached and newer.output("total") == 30
-    assert "input data changed" in newer.steps[0].why, newer.steps[0].why
+    assert "input data changed (turbines@1 → turbines@2)" in newer.steps[0].why, newer.steps[0].why
 
     readers = client.dataset_readers([v1, v2])
     assert readers == {v1.digest: [first.id, cached.id], v2.digest: [newer.id]}

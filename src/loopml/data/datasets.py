@@ -57,9 +57,11 @@ class Dataset:
         """The version this reference names now (``@latest`` moves when versions are added)."""
         return _client(client).dataset_version(self.ref)
 
-    def __loopml_artifact__(self, client: Client) -> str:
-        """The digest a pipeline step receives (the runner's protocol for stored inputs)."""
-        return self.version(client).digest
+    def __loopml_artifact__(self, client: Client) -> tuple[str, str]:
+        """The digest a pipeline step receives and its name for people (``turbines@3``):
+        the runner's protocol for inputs that are already stored."""
+        version = self.version(client)
+        return version.digest, version.label
 
     def path(self, client: Client | None = None) -> Path:
         """The version's file or folder, verified, read-only: do not write into it."""

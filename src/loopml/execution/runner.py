@@ -129,6 +129,7 @@ class _Runner:
         self.digests: dict[str, str] = {}  # output ref -> digest
         self.values: dict[str, Any] = {}  # output ref -> value held in memory
         self.stored: dict[str, dict[str, str]] = {}  # node -> parameter -> digest of its value
+        self.labels: dict[str, dict[str, str]] = {}  # node -> parameter -> "turbines@3"
         self.status: dict[str, str] = {}
         self.usages: list[Usage] = []
         self.peak = 0
@@ -152,7 +153,7 @@ class _Runner:
         for name, value in node.constants:
             stored_as = getattr(value, "__loopml_artifact__", None)
             if stored_as is not None:  # already in the store (a dataset version): its digest
-                stored[name] = stored_as(self.client)
+                stored[name], self.labels.setdefault(node.name, {})[name] = stored_as(self.client)
                 continue
             # Canonical once: a folder parameter's files are read (or stat'ed) once per run.
             canonical = canonical_param(value, hints.get(name), exclude=self.exclude, name=name)
@@ -204,6 +205,8 @@ class _Runner:
                     "params": json.loads(params),
                     "inputs": inputs,
                 }
+                if node.name in self.labels:  # what people call the stored inputs
+                    basis["labels"] = self.labels[node.name]
                 if self.use_cache and spec.cache:
                     entry = self.store.steps.cache_hit(key)
                     if entry is not None and self._try_cache(node, key, inputs, entry):

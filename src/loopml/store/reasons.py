@@ -68,6 +68,9 @@ def diff_basis(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]
                     {"what": what[:-1], "name": n, "old": o, "new": v}
                     for n, o, v in _elements(name, before, after)
                 )
+                labels = (old.get("labels", {}).get(name), new.get("labels", {}).get(name))
+                if what == "inputs" and any(labels):  # a dataset version: its NAME@N
+                    changes[-1]["old_label"], changes[-1]["new_label"] = labels
     if not changes and old.get("step") != new.get("step"):
         changes.append({"what": "step", "name": new.get("step"), "old": old.get("step")})
     return changes
@@ -116,10 +119,9 @@ def describe(reason: dict[str, Any] | None) -> str:
                 before, after = _pair(change["old"], change["new"])
                 parts.append(f"parameter {change['name']}: {before} → {after}")
             elif what == "input":
-                parts.append(
-                    f"input {change['name']} changed ({str(change['old'])[:12]} → "
-                    f"{str(change['new'])[:12]})"
-                )
+                before = change.get("old_label") or str(change["old"])[:12]
+                after = change.get("new_label") or str(change["new"])[:12]
+                parts.append(f"input {change['name']} changed ({before} → {after})")
             else:
                 parts.append(
                     f"step definition changed ({change.get('old')} → {change.get('name')})"

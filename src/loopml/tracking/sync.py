@@ -135,6 +135,7 @@ def open_remote(settings: Settings, *, create: bool) -> BlobBackend:
     where = f"remote {url}{_endpoint(url, options)}"
     try:
         fs = remote.fs  # type: ignore[attr-defined]
+        _quiet_cut_requests()
         fs.info(bucket)
     except FileNotFoundError as exc:
         if scheme.lower() in _BUCKETS:
@@ -157,6 +158,28 @@ def open_remote(settings: Settings, *, create: bool) -> BlobBackend:
             "endpoint_url in [remote.options] of loopml.toml, then retry."
         ) from exc
     return remote
+
+
+def _quiet_cut_requests() -> None:
+    """Keep aiohttp's leftover tasks of a cut request from printing tracebacks at exit.
+
+    When a connection is reset mid-request, s3fs reports the failed request (we turn it
+    into a RemoteError), but aiohttp's body-writer task also fails and asyncio logs it as
+    "Task exception was never retrieved", with a traceback, when the task is collected.
+    """
+    try:
+        from fsspec.asyn import get_loop
+    except ImportError:
+        return
+    loop = get_loop()
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, ConnectionError) or type(exc).__module__.startswith("aiohttp"):
+            return  # the request that owned it already failed and was reported
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 def _interrupted(

@@ -168,6 +168,7 @@ def test_a_blob_missing_on_the_remote_fails_pull(project: Path, remote_place: Pl
     client.push()
     remote_place.remove(digest)
     _drop_local_blobs(project)
+    assert [d for d, _ in client.pull(dry_run=True).failed] == [digest]
     report = client.pull()
     assert len(report.transferred) == 1 and [d for d, _ in report.failed] == [digest]
     assert "not on the remote" in report.failed[0][1]

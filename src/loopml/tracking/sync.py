@@ -307,18 +307,11 @@ def pull(
         key = key_for(digest)
         location = f"{remote.uri}/{key}"
         try:
-            info = remote.info(key)
-            if info is None:
-                report.failed.append(
-                    (
-                        digest,
-                        f"not on the remote: no blob at {location}. Run `loopml push` on a "
-                        "machine that has it.",
-                    )
-                )
-                continue
             if not dry_run:
-                store.fetch(remote, digest)
+                store.fetch(remote, digest)  # checks that the blob is there, then hashes it
+            elif remote.info(key) is None:
+                report.failed.append((digest, _not_there(location)))
+                continue
         except IntegrityError as exc:
             report.failed.append((digest, _corrupt_message(digest, location, exc)))
             continue
@@ -332,11 +325,13 @@ def pull(
     return report
 
 
+def _not_there(location: str) -> str:
+    return f"not on the remote: no blob at {location}. Run `loopml push` on a machine that has it."
+
+
 def _corrupt_message(digest: str, location: str, exc: IntegrityError) -> str:
     if "is missing" in str(exc):
-        return (
-            f"not on the remote: no blob at {location}. Run `loopml push` on a machine that has it."
-        )
+        return _not_there(location)
     return (
         f"corrupted on the remote: {location} does not hash to {digest}; it was not "
         "installed. Delete that object and run `loopml push` on a machine that has the blob "

@@ -66,7 +66,7 @@ def test_push_and_pull_round_trip(project: Path, s3: S3Server, s3_bucket: S3Buck
     assert "Pushed 2 blobs" in out and f"to {s3_bucket.uri}/p" in out
     assert keys(s3, s3_bucket) == sorted(key_of(d) for d in digests)
     again = cli_json(project, "push")
-    assert again["transferred"] == [] and again["skipped"] == 2
+    assert again["transferred"] == [] and again["in_place"] == 2
 
     shutil.rmtree(project / ".loopml" / "blobs" / "objects")
     assert cli_json(project, "pull", "--dry-run")["bytes"] == 500 + 50_000

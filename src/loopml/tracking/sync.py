@@ -89,9 +89,9 @@ class SyncReport:
             "remote": self.remote,
             "dry_run": self.dry_run,
             "transferred": [{"digest": d, "size": s} for d, s in self.transferred],
-            "skipped": len(self.skipped),
+            "in_place": len(self.skipped),
             "unavailable": [{"digest": d, "size": s} for d, s in self.unavailable],
-            "failed": [{"digest": d, "error": m} for d, m in self.failed],
+            "errors": [{"digest": d, "error": m} for d, m in self.failed],
             "bytes": self.bytes,
         }
 

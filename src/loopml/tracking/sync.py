@@ -112,8 +112,8 @@ def open_remote(settings: Settings, *, create: bool) -> BlobBackend:
     """The remote's backend, after one request that proves it is there and lets us in.
 
     Args:
-        create: a folder remote may not exist yet (push creates it); otherwise
-            (pull, dry runs) it is an error.
+        create: a folder remote may not exist yet (push creates it on its first
+            write); for pull a missing folder is an error.
 
     Raises:
         RemoteError: no remote is configured, or it is unreachable, missing or refuses us.

@@ -1,4 +1,4 @@
-"""loopml data benchmarks: adding versions, profiles, validation and drift, next to their budgets.
+"""loopml data benchmarks: adding versions, profiles, validation, drift and push/pull, next to their budgets.
 
 Usage::
 
@@ -23,6 +23,7 @@ from _cli import main as run  # noqa: E402
 from _datasets import bench_data_add  # noqa: E402
 from _drift import bench_drift  # noqa: E402
 from _profile import bench_profile  # noqa: E402
+from _remote import bench_push_pull  # noqa: E402
 from _timing import Options  # noqa: E402
 from _validate import bench_validate  # noqa: E402
 
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[Options], None]] = {
     "profile": bench_profile,
     "validate": bench_validate,
     "drift": bench_drift,
+    "remote": bench_push_pull,
 }
 
 

@@ -30,7 +30,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "project"
     root.mkdir()
     (root / "loopml.toml").write_text('[project]\nname = "t"\n')
-    for var in ("LOOPML_STORE_URI", "LOOPML_ARTIFACTS_URI"):
+    for var in ("LOOPML_STORE_URI", "LOOPML_ARTIFACTS_URI", "LOOPML_REMOTE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LOOPML_HEARTBEAT_SECONDS", "0.5")
     monkeypatch.chdir(root)

@@ -207,6 +207,11 @@ def test_a_mistake_is_reported_with_its_path_value_and_expectation(
         ('[store]\noptions = "x"\n', ["[store] options", "got 'x'", "expected a table"]),
         ('[project]\npipelines = ["a", 1]\n', ["[project] pipelines[1]", "got 1"]),
         ("[sotre]\n", ["Unknown section [sotre]", "Did you mean 'store'?"]),
+        ("[remote]\n", ["[remote]: missing required key 'url' (a string)"]),
+        ('[remote]\nurll = "s3://b"\n', ["Unknown key 'urll' in [remote]", "Did you mean 'url'?"]),
+        ("[remote]\nurl = 3\n", ["[remote] url", "got 3", "expected a string"]),
+        ('[remote]\nurl = "s3://b"\noptions = 1\n', ["[remote] options", "expected a table"]),
+        ("[remot]\n", ["Unknown section [remot]", "Did you mean 'remote'?"]),
     ],
 )
 def test_loopml_toml_errors_name_the_file_and_the_path(
@@ -229,6 +234,25 @@ def test_the_real_schema_defaults_match_a_fresh_project(project: Path) -> None:
     settings = load_settings()
     assert settings.config == ConfigFile(project=ProjectSection(name="t"))
     assert (settings.executor, settings.storage_options) == ("local", {})
+
+
+def test_remote_settings(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[remote]``: a URL as given, a folder made absolute; ``LOOPML_REMOTE_URL`` wins."""
+    assert (load_settings().remote_url, load_settings().remote_options) == (None, {})
+    (project / "loopml.toml").write_text(
+        '[remote]\nurl = "s3://team/ml"\n[remote.options]\nendpoint_url = "http://h:9000"\n'
+        '[remote.options.client_kwargs]\nregion_name = "eu-west-1"\n'
+    )
+    settings = load_settings()
+    assert settings.remote_url == "s3://team/ml"
+    assert settings.remote_options == {
+        "endpoint_url": "http://h:9000",
+        "client_kwargs": {"region_name": "eu-west-1"},
+    }
+    (project / "loopml.toml").write_text('[remote]\nurl = "../backup"\n')
+    assert load_settings().remote_url == str(project / "../backup")
+    monkeypatch.setenv("LOOPML_REMOTE_URL", str(tmp_path / "elsewhere"))
+    assert load_settings().remote_url == str(tmp_path / "elsewhere")
 
 
 def test_store_options_reach_the_artifact_store(project: Path, s3_bucket: Any) -> None:

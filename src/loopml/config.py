@@ -3,7 +3,8 @@
 A project is the nearest folder, walking up from the working directory, that holds a
 ``loopml.toml`` (the way git finds ``.git``). Without one, the working directory is the
 project, so a notebook needs no set-up at all. ``LOOPML_STORE_URI``,
-``LOOPML_ARTIFACTS_URI`` and ``LOOPML_HEARTBEAT_SECONDS`` override the file.
+``LOOPML_ARTIFACTS_URI``, ``LOOPML_REMOTE_URL`` and ``LOOPML_HEARTBEAT_SECONDS`` override the
+file.
 
 The file's schema is a tree of frozen dataclasses (:class:`ConfigFile`): each table is a
 dataclass, a repeated table (``[schedules.nightly]``) is ``dict[str, Table]``. One small
@@ -55,6 +56,15 @@ class StoreSection:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteSection:
+    """Where ``loopml push``/``pull`` copy blobs: ``s3://bucket/prefix`` or a folder."""
+
+    url: str
+    #: fsspec storage options, e.g. ``endpoint_url``, ``key``, ``secret``, ``client_kwargs``.
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class RunSection:
     workers: int = field(default=DEFAULT_WORKERS, metadata=_check(">= 1", lambda v: v >= 1))
     heartbeat_seconds: float = field(
@@ -81,6 +91,7 @@ class ConfigFile:
     store: StoreSection = field(default_factory=StoreSection)
     run: RunSection = field(default_factory=RunSection)
     cost: Prices = field(default_factory=Prices)
+    remote: RemoteSection | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,8 @@ class Settings:
     has_config: bool = False
     executor: str = "local"
     storage_options: dict[str, Any] = field(default_factory=dict)
+    remote_url: str | None = None
+    remote_options: dict[str, Any] = field(default_factory=dict)
     config: ConfigFile = field(default_factory=ConfigFile)
 
 
@@ -167,6 +180,8 @@ def convert(tp: Any, value: Any, path: tuple[str, ...]) -> Any:
         options = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None and len(options) < len(typing.get_args(tp)):
             return None
+        if len(options) == 1:  # an optional table: its own message names the bad key
+            return convert(options[0], value, path)
         for option in options:
             try:
                 return convert(option, value, path)
@@ -342,6 +357,7 @@ def load_settings(start: Path | None = None) -> Settings:
     heartbeat = _env_float("LOOPML_HEARTBEAT_SECONDS") or config.run.heartbeat_seconds
     store = os.environ.get("LOOPML_STORE_URI") or config.store.uri
     artifacts = os.environ.get("LOOPML_ARTIFACTS_URI") or config.store.artifacts
+    remote = os.environ.get("LOOPML_REMOTE_URL") or (config.remote.url if config.remote else None)
     return Settings(
         root=root,
         store_uri=store_url(store, root),
@@ -354,5 +370,7 @@ def load_settings(start: Path | None = None) -> Settings:
         has_config=found is not None,
         executor=config.run.executor,
         storage_options=dict(config.store.options),
+        remote_url=artifacts_location(remote, root) if remote else None,
+        remote_options=dict(config.remote.options) if config.remote else {},
         config=config,
     )

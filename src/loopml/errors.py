@@ -16,6 +16,7 @@ The tree::
     ├── StoreUnavailableError               the metadata store cannot be opened or written
     │   └── StoreCorruptError               the database file is damaged (fsck reports it)
     └── StorageError(OSError)               a blob write or read failed (disk full, I/O error)
+        └── RemoteError                     the remote of push/pull is unset, unreachable or refuses us
 
 Leaves also inherit the builtin a caller would naturally catch, so ``except ValueError``
 keeps working around ``InvalidParameterError``.
@@ -99,6 +100,11 @@ class StoreCorruptError(StoreUnavailableError):
 
 class StorageError(LoopmlError, OSError):
     """Writing or reading a blob failed (disk full, permissions, I/O error)."""
+
+
+class RemoteError(StorageError):
+    """``loopml push``/``pull`` cannot use the remote: not configured, unreachable, no such
+    bucket, credentials refused, or the transfer was cut (a rerun resumes)."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

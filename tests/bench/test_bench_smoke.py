@@ -88,6 +88,12 @@ DATA_FIGURES = {
         "drift report, 100,000 x 20 (10 numeric, 10 categorical), pandas in",
         "drift report, CPU time (all threads)",
     ],
+    "remote": [
+        "push of 16 MiB in 4 blobs to S3 on loopback (moto)",
+        "push verification (read back + SHA-256) of 16 MiB in 4 blobs",
+        "pull of 16 MiB in 4 blobs from S3 on loopback (moto)",
+        "push again, nothing missing (4 blobs)",
+    ],
 }
 SCRIPTS = {"core.py": FIGURES, "data.py": DATA_FIGURES}
 VERDICT = r"(MET|MISSED|n/a \(--quick\)|\(info\))"

@@ -589,6 +589,21 @@ class ArtifactStore:
         self.backend.write(key, self._local.path(key), replace=True)
         return True
 
+    def fetch(self, source: BlobBackend, digest: str) -> None:
+        """Install the blob ``digest`` from another backend (a remote), verified first.
+
+        The bytes stream into a temp file while they are hashed and are published under
+        the digest only if they hash to it; a damaged local blob is replaced.
+
+        Raises:
+            IntegrityError: ``source`` has no such blob, or its bytes hash to something else.
+            StorageError: The transfer failed or ended early (nothing is installed).
+        """
+        key = key_for(check_digest(digest))
+        download_verified(source, self._local, key, digest)
+        if self._remote:
+            self.backend.write(key, self._local.path(key), replace=True)
+
     def iter_digests(self) -> Iterator[str]:
         """Yield the digest of every blob stored (for fsck and gc)."""
         for key in self.backend.list("objects"):

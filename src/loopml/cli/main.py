@@ -49,6 +49,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Version datasets; profile, validate and compare them.",
     ),
     "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
+    "push": ("loopml.cli.sync", "push", "Copy blobs the remote in loopml.toml lacks to it."),
+    "pull": ("loopml.cli.sync", "pull", "Fetch blobs missing here from the remote in loopml.toml."),
 }
 
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from loopml.tracking.fsck import FsckReport
     from loopml.tracking.gc import GcReport
     from loopml.tracking.run import Run
+    from loopml.tracking.sync import SyncReport
 
 
 class Client:
@@ -397,6 +398,33 @@ class Client:
         from loopml.tracking.gc import gc
 
         return gc(self, dry_run=dry_run, grace_s=grace_s, on_progress=on_progress)
+
+    def push(
+        self, *, dry_run: bool = False, on_progress: Callable[[int, int], None] | None = None
+    ) -> SyncReport:
+        """Copy the blobs the remote in ``loopml.toml`` lacks to it, verified; see ``loopml push``.
+
+        Raises:
+            RemoteError: no ``[remote]``, the remote cannot be used, or the transfer was cut
+                (a rerun resumes).
+        """
+        from loopml.tracking.sync import push
+
+        return push(self, dry_run=dry_run, on_progress=on_progress)
+
+    def pull(
+        self, *, dry_run: bool = False, on_progress: Callable[[int, int], None] | None = None
+    ) -> SyncReport:
+        """Fetch the blobs missing or damaged here from the remote, verified; see ``loopml pull``.
+
+        Blobs not on the remote, or corrupt there, are in ``report.failed``, not installed.
+
+        Raises:
+            RemoteError: no ``[remote]``, the remote cannot be used, or the transfer was cut.
+        """
+        from loopml.tracking.sync import pull
+
+        return pull(self, dry_run=dry_run, on_progress=on_progress)
 
     def close(self) -> None:
         self.metadata.close()

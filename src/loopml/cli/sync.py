@@ -1,0 +1,104 @@
+"""``loopml push`` and ``loopml pull``: blobs to and from the remote named in loopml.toml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from loopml.cli.output import console, esc, fmt_bytes, json_option, print_json, with_progress
+
+_DRY_RUN = "List what would be transferred; transfer nothing."
+
+
+def _show(report: Any, as_json: bool) -> None:
+    """Print the report; a failure becomes ``Error: …`` and exit status 1."""
+    from loopml.errors import RemoteError
+
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        out = console()
+        moved = report.transferred
+        for digest, size in moved[:50]:
+            out.print(f"  {digest}  {fmt_bytes(size)}")
+        if len(moved) > 50:
+            out.print(f"  … and {len(moved) - 50} more (--json lists all)")
+        blobs = f"{len(moved)} blob{'s' if len(moved) != 1 else ''}"
+        verb = {"push": "Pushed", "pull": "Pulled"}[report.action]
+        if report.dry_run:
+            verb = f"Would {report.action}"
+        where = "to" if report.action == "push" else "from"
+        out.print(
+            f"{verb} {blobs} ({fmt_bytes(report.bytes)}) {where} {esc(report.remote)}; "
+            f"{len(report.skipped)} already in place."
+        )
+        if report.unavailable:
+            out.print(
+                f"{len(report.unavailable)} blob(s) are missing or damaged here and were not "
+                "pushed; `loopml fsck` lists them (`loopml pull` restores them)."
+            )
+    if report.failed:
+        lines = [f"  {digest}: {message}" for digest, message in report.failed[:20]]
+        more = len(report.failed) - 20
+        if more > 0:
+            lines.append(f"  … and {more} more (--json lists all)")
+        n = len(report.failed)
+        raise RemoteError(
+            f"{n} blob{'s' if n != 1 else ''} could not be {report.action}ed:\n" + "\n".join(lines)
+        )
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help=_DRY_RUN)
+@json_option
+def push(dry_run: bool, as_json: bool) -> None:
+    """Copy the blobs the remote lacks to the remote in loopml.toml, each verified.
+
+    Only what is missing is sent (a blob the remote holds at the right size is skipped),
+    each upload is read back and hashed, and an interrupted push resumes where it stopped
+    when run again. The remote is `[remote] url` in loopml.toml (or LOOPML_REMOTE_URL):
+    `s3://bucket/prefix` or a folder; endpoint and credentials come from the usual AWS
+    variables or profile, or `[remote.options]`.
+
+    \b
+    Examples:
+      loopml push --dry-run
+      loopml push
+      LOOPML_REMOTE_URL=/mnt/backup/loopml loopml push --json
+    """
+    from loopml.tracking.client import Client
+
+    c = Client()
+    report = with_progress(
+        "pushing blobs",
+        lambda progress: c.push(dry_run=dry_run, on_progress=progress),
+        show=not as_json and not dry_run,
+    )
+    _show(report, as_json)
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help=_DRY_RUN)
+@json_option
+def pull(dry_run: bool, as_json: bool) -> None:
+    """Fetch the blobs that are missing or damaged here from the remote in loopml.toml.
+
+    Every blob the metadata knows is checked; each one fetched is hashed while it
+    downloads and installed only if it matches its digest. A blob that is corrupt or
+    absent on the remote is named and not installed, and the command exits 1.
+
+    \b
+    Examples:
+      loopml pull --dry-run
+      loopml pull
+    """
+    from loopml.tracking.client import Client
+
+    c = Client()
+    report = with_progress(
+        "pulling blobs",
+        lambda progress: c.pull(dry_run=dry_run, on_progress=progress),
+        show=not as_json and not dry_run,
+    )
+    _show(report, as_json)

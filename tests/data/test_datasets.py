@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -142,3 +143,53 @@ def test_validating_a_version_records_the_result_even_when_it_raises(
         (photos / "a.png").write_bytes(b"png")
         add_dataset(photos, name="photos")
         validate_version("photos@1", schema)
+
+
+def test_adding_a_big_file_reports_its_copy_and_hashing(client: Client, project: Path) -> None:
+    big = project / "big.bin"
+    big.write_bytes(os.urandom(40 * 2**20))
+    seen: list[tuple[int, int]] = []
+    add_dataset(big, name="big", on_progress=lambda done, total: seen.append((done, total)))
+    total = 2 * 40 * 2**20  # copied, then hashed
+    assert seen and {t for _, t in seen} == {total}
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)  # never goes back
+    assert seen[-1] == (total, total)
+    assert len(seen) > 10  # many steps, not one jump at the end
+    before = len(seen)
+    client.store_value(project / "big.bin")  # outside add_dataset: nobody is told
+    assert len(seen) == before
+
+
+def test_data_add_on_a_terminal_draws_a_progress_bar(project: Path) -> None:
+    """The bar is drawn only on a TTY: run the real command in a pseudo-terminal."""
+    import pty
+    import subprocess
+    import sys
+
+    big = project / "big.bin"
+    big.write_bytes(os.urandom(64 * 2**20))
+    main, follower = pty.openpty()
+    exe = Path(sys.executable).parent / "loopml"
+    done = subprocess.run(
+        [str(exe), "data", "add", str(big), "--name", "big"],
+        cwd=project,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        timeout=300,
+        check=False,
+    )
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal closed: everything has been read
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    text = out.decode("utf-8", "replace")
+    assert done.returncode == 0, text
+    assert "adding big.bin" in text and "Added big@1" in text, text

@@ -29,6 +29,7 @@ from loopml._signals import leave_signals_to_main_thread
 from loopml.artifacts._staging import discard
 from loopml.artifacts.backend import BlobBackend, LocalBackend, storage_error
 from loopml.artifacts.materializers import file_identity
+from loopml.artifacts.progress import advance
 from loopml.errors import (
     IntegrityError,
     InvalidParameterError,
@@ -72,6 +73,7 @@ def hash_stream(f: IO[bytes]) -> tuple[str, int]:
     while n := f.readinto(buf):  # type: ignore[attr-defined]
         h.update(view[:n])
         size += n
+        advance(n)  # a progress bar, when someone asked for one
     return h.hexdigest(), size
 
 

@@ -20,6 +20,7 @@ from loopml.cli.output import (
     fmt_time,
     json_option,
     print_json,
+    with_progress,
 )
 
 
@@ -74,8 +75,13 @@ def add(path: Path, name: str, no_profile: bool, as_json: bool) -> None:
     """
     from loopml.data.datasets import add_dataset
 
-    version, created = add_dataset(
-        path, name=name, client=client(readonly=False), profile=not no_profile
+    c = client(readonly=False)
+    version, created = with_progress(
+        f"adding {path.name}",
+        lambda progress: add_dataset(
+            path, name=name, client=c, profile=not no_profile, on_progress=progress
+        ),
+        show=not as_json,
     )
     if as_json:
         print_json({**_version_json(version), "created": created})

@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.artifacts.progress import reporting
 from loopml.data.tables import as_arrow, file_format
 from loopml.errors import InvalidParameterError, NotFoundError
 from loopml.store.datasets import DatasetVersion, check_name, parse_ref
@@ -102,10 +104,12 @@ def add_dataset(
     name: str,
     client: Client | None = None,
     profile: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[DatasetVersion, bool]:
     """Add a file, a folder or a DataFrame as the next version of ``name``.
 
     Returns the version and whether it is new (False: the name already held this content).
+    ``on_progress(done, total)`` follows a file's copy and hashing (bytes).
 
     Raises:
         InvalidParameterError: a bad name, or ``data`` is neither a path nor a table.
@@ -115,7 +119,9 @@ def add_dataset(
     c = _client(client)
     with tempfile.TemporaryDirectory(prefix="loopml-dataset-") as scratch:
         path, kind, fmt, source = _as_file(data, name, Path(scratch))
-        record = c.store_value(path)  # content-addressed: the same bytes are stored once
+        total = 2 * path.stat().st_size if path.is_file() else 0  # copied, then hashed
+        with reporting(on_progress if total else None, total):
+            record = c.store_value(path)  # content-addressed: the same bytes are stored once
         existing = _existing(c, name, record.digest)
         if existing is not None:
             return existing, False

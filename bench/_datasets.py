@@ -2,8 +2,9 @@
 
 A version is the file's bytes stored once by content: adding reads the file, hashes it and
 writes it into the store (fsync'ed). The baseline does exactly one read, hash and write of
-the same file. Adding the same content again is timed too (it re-hashes the file and finds
-the version), and so is the whole ``loopml data add`` process a user waits for.
+the same file. Adding the same file again is timed too (its stat matches the hash cache:
+the version is found without reading the file), and so is the whole ``loopml data add``
+process a user waits for.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def bench_data_add(opts: Options) -> None:
         report(
             opts,
             f"data add, the same {size // 2**20:,} MiB file again (no new version)",
-            f"{fmt_s(again)} (re-hashes the file; median of {repeats})",
+            f"{fmt_s(again)} (unchanged since it was hashed: answered from the stat cache, the "
+            f"file is not read; median of {repeats})",
         )
         loopml_cmd = str(Path(PYTHON).parent / "loopml")
         whole = []

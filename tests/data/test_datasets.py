@@ -193,3 +193,28 @@ def test_data_add_on_a_terminal_draws_a_progress_bar(project: Path) -> None:
     text = out.decode("utf-8", "replace")
     assert done.returncode == 0, text
     assert "adding big.bin" in text and "Added big@1" in text, text
+
+
+def test_the_same_file_again_is_not_read_but_an_edit_always_is(
+    client: Client, project: Path
+) -> None:
+    csv = write_csv(project / "t.csv", [1, 2, 3])
+    first, _ = add_dataset(csv, name="turbines", profile=False)
+    bytes_read: list[int] = []
+    again = add_dataset(csv, name="turbines", on_progress=lambda d, t: bytes_read.append(d))
+    assert again == (first, False) and bytes_read == []  # answered from the stat cache
+
+    # Same size, and the old modification time put back: the change time still moved.
+    st = csv.stat()
+    write_csv(csv, [1, 2, 4])
+    os.utime(csv, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edited, created = add_dataset(csv, name="turbines", profile=False)
+    assert created and edited.number == 2
+    assert dataset("turbines@2").path().read_text() == "power\n1\n2\n4\n"
+
+    # A damaged blob is never vouched for by the cache: the file is stored again.
+    blob = project / ".loopml" / "blobs" / "objects" / edited.digest[:2] / edited.digest[2:]
+    blob.chmod(0o644)
+    blob.write_bytes(b"x" * blob.stat().st_size)
+    assert add_dataset(csv, name="turbines", profile=False) == (edited, False)
+    assert blob.read_bytes() == b"power\n1\n2\n4\n"  # healed from the file

@@ -519,6 +519,11 @@ class ArtifactStore:
 
     # --- inspection and maintenance -------------------------------------------------
 
+    @property
+    def local_folder(self) -> Path:
+        """The local folder of this store: its blobs, or its cache of a remote store's."""
+        return Path(self._local.root)
+
     def exists(self, digest: str) -> bool:
         """True if a blob is stored under ``digest`` (without verifying it)."""
         return self.backend.exists(key_for(check_digest(digest)))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.artifacts.progress import reporting
+from loopml.data.hash_cache import HashCache
 from loopml.data.tables import as_arrow, file_format
 from loopml.errors import InvalidParameterError, NotFoundError
 from loopml.store.datasets import DatasetVersion, check_name, parse_ref
@@ -117,11 +118,19 @@ def add_dataset(
     """
     check_name(name)
     c = _client(client)
+    hashes = HashCache(c.artifacts.local_folder)
     with tempfile.TemporaryDirectory(prefix="loopml-dataset-") as scratch:
         path, kind, fmt, source = _as_file(data, name, Path(scratch))
+        known = hashes.get(path) if path.is_file() else None
+        if known is not None:  # the same file, unchanged since it was hashed here
+            existing = _existing(c, name, known)
+            if existing is not None and c.artifacts.is_intact(existing.digest, existing.size):
+                return existing, False
         total = 2 * path.stat().st_size if path.is_file() else 0  # copied, then hashed
         with reporting(on_progress if total else None, total):
             record = c.store_value(path)  # content-addressed: the same bytes are stored once
+        if path.is_file() and isinstance(data, str | os.PathLike):
+            hashes.put(path, record.digest)
         existing = _existing(c, name, record.digest)
         if existing is not None:
             return existing, False

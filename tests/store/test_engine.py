@@ -277,3 +277,29 @@ def test_repr_hides_the_password(postgres: Any) -> None:
     store = MetadataStore(url)
     assert "hunter2" not in repr(store)
     assert "whatever" in repr(store)
+
+
+def test_a_client_dropped_without_close_closes_its_connections(store_url: str) -> None:
+    """No "connection deleted while still open" warning lands in unrelated code later."""
+    import gc
+    import warnings
+
+    client = Client(store_uri=store_url).open()
+    assert client.search_runs() == []
+    pooled = list(client.metadata.db._idle)
+    assert pooled  # the pool holds open connections now
+    del client
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    for conn in pooled:
+        assert conn.closed if hasattr(conn, "closed") else _sqlite_closed(conn)
+
+
+def _sqlite_closed(conn: Any) -> bool:
+    try:
+        conn.execute("SELECT 1")
+    except sqlite3.ProgrammingError:
+        return True
+    return False

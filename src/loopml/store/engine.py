@@ -29,6 +29,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -212,6 +213,10 @@ class Database:
         self.longest_wait_s = 0.0
         self._idle: list[Any] = []
         self._lock = threading.Lock()  # guards the idle connections
+        # A Database dropped without dispose() (a Client never closed) still closes its idle
+        # connections, instead of leaving each to warn "deleted while still open" when the
+        # garbage collector gets to it, in whatever code runs then.
+        weakref.finalize(self, _close_all, self._idle)
         self._open_lock = threading.Lock()  # one thread creates or upgrades the schema
         self._ready = False
         self._immutable = False
@@ -344,7 +349,7 @@ class Database:
         except FileNotFoundError:
             pass
         with self._lock:
-            idle, self._idle = self._idle, []
+            idle = self._take_idle()
         for conn in idle:
             conn.close()
         self._ro = self._immutable = self._full = True
@@ -410,10 +415,16 @@ class Database:
         except Exception:  # closing a broken connection may fail too; it is gone either way
             pass
 
+    def _take_idle(self) -> list[Any]:
+        """Empty the pool, under ``_lock`` (the list object stays: the finalizer holds it)."""
+        taken = list(self._idle)
+        self._idle.clear()
+        return taken
+
     def dispose(self) -> None:
         """Close every idle connection (the next use reconnects)."""
         with self._lock:
-            idle, self._idle = self._idle, []
+            idle = self._take_idle()
             self._ready = False
         for conn in idle:
             try:
@@ -667,7 +678,7 @@ class Database:
 
     def _revision_retry(self) -> str | None:
         with self._lock:
-            idle, self._idle = self._idle, []
+            idle = self._take_idle()
         for conn in idle:
             conn.close()
         return self._revision()
@@ -773,3 +784,12 @@ def _free_bytes(path: Path | None) -> int:
         return shutil.disk_usage(path.parent).free
     except OSError:
         return -1
+
+
+def _close_all(conns: list[Any]) -> None:
+    for conn in conns:
+        try:
+            conn.close()
+        except Exception:  # already closed, or the server is gone: nothing left to free
+            pass
+    conns.clear()

@@ -220,14 +220,14 @@ def rm(ref: str) -> None:
     console().print(f"Removed {esc(version.label)}. Run `loopml gc` to free its space.")
 
 
-def _table_of(ref_or_path: str) -> Any:
+def _table_of(ref_or_path: str, c: Any) -> Any:
     """A dataset reference (``name@…``) or a file path -> what the data functions accept."""
     path = Path(ref_or_path)
     if path.exists():
         return path
     from loopml.data.datasets import Dataset
 
-    return Dataset(ref_or_path).path(client())
+    return Dataset(ref_or_path).path(c)
 
 
 @data.command("show")
@@ -279,7 +279,8 @@ def diff(reference: str, current: str, html: Path | None, as_json: bool) -> None
     """
     from loopml.data.drift import drift
 
-    report = drift(_table_of(reference), _table_of(current))
+    c = client()
+    report = drift(_table_of(reference, c), _table_of(current, c))
     if html is not None:
         report.to_html(html)
     if as_json:
@@ -310,7 +311,7 @@ def infer_schema(ref: str, output: Path, force: bool) -> None:
 
     if output.exists() and not force:
         raise ConflictError(f"{output} exists; pass --force to overwrite it.")
-    schema = infer(_table_of(ref))
+    schema = infer(_table_of(ref, client()))
     schema.save(output)
     console().print(
         f"Wrote {esc(output)}: edit it, then `loopml data validate FILE --schema {esc(output)}`"

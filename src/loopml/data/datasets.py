@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.artifacts.progress import reporting
 from loopml.data.hash_cache import HashCache
-from loopml.data.tables import as_arrow, file_format
+from loopml.data.tables import SUFFIXES, as_arrow, file_format
 from loopml.errors import InvalidParameterError, NotFoundError
 from loopml.store.datasets import DatasetVersion, check_name, parse_ref
 
 if TYPE_CHECKING:
     from loopml.tracking.client import Client
 
-TABULAR = {"csv", "parquet", "jsonl"}
+TABULAR = set(SUFFIXES.values())  # the formats read as tables
 
 
 def _client(client: Client | None) -> Client:
@@ -77,11 +77,7 @@ class Dataset:
         """A tabular version as a pandas DataFrame (CSV, Parquet or JSON lines)."""
         c = _client(client)
         version = self.version(c)
-        if version.format not in TABULAR:
-            raise InvalidParameterError(
-                f"{version.label} is a {version.kind} of format {version.format!r}, not a table "
-                "(CSV, Parquet or JSON lines); use .path() to read it."
-            )
+        _require_table(version, "can be read as a frame; use .path() to read it")
         _record_read(c, version)
         return as_arrow(Path(c.load_artifact(version.digest))).to_pandas()
 
@@ -89,6 +85,14 @@ class Dataset:
 def dataset(ref: str) -> Dataset:
     """A reference to a dataset version, for a step argument or to read directly."""
     return Dataset(ref)
+
+
+def _require_table(version: DatasetVersion, what: str) -> None:
+    if version.format not in TABULAR:
+        raise InvalidParameterError(
+            f"{version.label} is a {version.kind} of format {version.format!r}: only tables "
+            f"(CSV, Parquet, JSON lines) {what}."
+        )
 
 
 def _record_read(client: Client, version: DatasetVersion) -> None:
@@ -121,15 +125,16 @@ def add_dataset(
     hashes = HashCache(c.artifacts.local_folder)
     with tempfile.TemporaryDirectory(prefix="loopml-dataset-") as scratch:
         path, kind, fmt, source = _as_file(data, name, Path(scratch))
-        known = hashes.get(path) if path.is_file() else None
+        users_file = kind == "file" and isinstance(data, str | os.PathLike)  # not a temp copy
+        known = hashes.get(path) if users_file else None
         if known is not None:  # the same file, unchanged since it was hashed here
             existing = _existing(c, name, known)
             if existing is not None and c.artifacts.is_intact(existing.digest, existing.size):
                 return existing, False
-        total = 2 * path.stat().st_size if path.is_file() else 0  # copied, then hashed
+        total = 2 * path.stat().st_size if kind == "file" else 0  # copied, then hashed
         with reporting(on_progress if total else None, total):
             record = c.store_value(path)  # content-addressed: the same bytes are stored once
-        if path.is_file() and isinstance(data, str | os.PathLike):
+        if users_file:
             hashes.put(path, record.digest)
         existing = _existing(c, name, record.digest)
         if existing is not None:
@@ -208,11 +213,7 @@ def stored_profile(ref: str, client: Client | None = None) -> Any:
     version = c.dataset_version(ref)
     if version.profile_digest is not None:
         return Profile.from_dict(c.load_artifact(version.profile_digest))
-    if version.format not in TABULAR:
-        raise InvalidParameterError(
-            f"{version.label} is a {version.kind} of format {version.format!r}: only tables "
-            "(CSV, Parquet, JSON lines) have a profile."
-        )
+    _require_table(version, "have a profile")
     return _profile(Path(c.load_artifact(version.digest)))
 
 
@@ -241,11 +242,7 @@ def validate_version(
 
     c = _client(client)
     version = c.dataset_version(ref)
-    if version.format not in TABULAR:
-        raise InvalidParameterError(
-            f"{version.label} is a {version.kind} of format {version.format!r}: only tables "
-            "(CSV, Parquet, JSON lines) can be validated."
-        )
+    _require_table(version, "can be validated")
     if not isinstance(schema, Schema):
         schema = Schema.load(schema)
     report = validate(Path(c.load_artifact(version.digest)), schema, raise_on_error=False)

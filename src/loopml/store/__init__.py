@@ -16,6 +16,7 @@ from loopml.store.records import ArtifactLink, ArtifactRecord, MetricPoint, RunR
 from loopml.store.runs import Runs
 from loopml.store.status import RunStatus, StepStatus
 from loopml.store.steps import Steps, StepWrites
+from loopml.store.suites import Evaluation, Suites, SuiteVersion
 
 __all__ = [
     "HEAD_REVISION",
@@ -23,6 +24,7 @@ __all__ = [
     "ArtifactRecord",
     "DatasetValidation",
     "DatasetVersion",
+    "Evaluation",
     "MetadataStore",
     "MetricPoint",
     "RunRecord",
@@ -30,12 +32,13 @@ __all__ = [
     "StepRunRecord",
     "StepStatus",
     "StepWrites",
+    "SuiteVersion",
 ]
 
 
 class MetadataStore:
     """All metadata of one store, grouped by noun: ``runs``, ``metrics``, ``steps``, ``lineage``,
-    ``datasets``.
+    ``datasets``, ``suites``.
 
     Args:
         url: ``sqlite:///project/.loopml/store.db`` or ``postgresql://user@host/db``.
@@ -50,6 +53,7 @@ class MetadataStore:
         self.steps = Steps(self.db)
         self.lineage = Lineage(self.db)
         self.datasets = Datasets(self.db)
+        self.suites = Suites(self.db)
 
     @property
     def readonly(self) -> bool:

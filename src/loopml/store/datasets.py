@@ -11,16 +11,14 @@ the same name returns the existing version. References:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from loopml.errors import ConflictError, InvalidParameterError, NotFoundError
 from loopml.store.engine import Database, Tx
+from loopml.store.validate import versioned_name, versioned_ref
 
-MAX_NAME = 200
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEX = set("0123456789abcdef")
 _COLUMNS = (
     "name, number, digest, kind, filename, format, size, rows, columns, profile_digest, "
@@ -69,37 +67,12 @@ def check_name(name: Any) -> str:
     Raises:
         InvalidParameterError: naming the value and the rule.
     """
-    if (
-        not isinstance(name, str)
-        or not _NAME.fullmatch(name)
-        or ".." in name
-        or len(name) > MAX_NAME
-    ):
-        shown = (
-            repr(name) if not isinstance(name, str) or len(name) <= 60 else repr(name[:60]) + "…"
-        )
-        raise InvalidParameterError(
-            f"Dataset name {shown}: use letters, digits, '.', '_' and '-' (starting with a letter "
-            f"or digit, at most {MAX_NAME} characters, no '/', '..', spaces or '@'), e.g. "
-            "'turbines' or 'turbines-2024'."
-        )
-    return name
+    return versioned_name("Dataset", name, "'turbines' or 'turbines-2024'")
 
 
 def parse_ref(ref: Any) -> tuple[str, str]:
     """``"turbines@3"`` -> ``("turbines", "3")``; a bare name means ``latest``."""
-    if not isinstance(ref, str) or not ref.strip():
-        raise InvalidParameterError(
-            f"Dataset reference {ref!r}: expected NAME, NAME@latest, NAME@NUMBER or NAME@DIGEST."
-        )
-    name, at, version = ref.strip().partition("@")
-    check_name(name)
-    if at and not version:
-        raise InvalidParameterError(
-            f"Dataset reference {ref!r} ends in '@': add 'latest', a version number or a digest "
-            f"prefix, e.g. '{name}@latest'."
-        )
-    return name, (version or "latest")
+    return versioned_ref("Dataset", ref, "'turbines'")
 
 
 class Datasets:
@@ -321,6 +294,19 @@ class Datasets:
         version = self.get(ref)
 
         def write(tx: Tx) -> None:
+            suites = tx.all(
+                "SELECT name, number FROM suite_versions WHERE dataset_name = ? "
+                "AND dataset_number = ? ORDER BY name, number LIMIT 6",
+                (version.name, version.number),
+            )
+            if suites:
+                shown = ", ".join(f"{n}@{k}" for n, k in suites[:5])
+                noun = "suite" if len(suites) == 1 else "suites"
+                raise ConflictError(
+                    f"{version.label} is the data of evaluation {noun} {shown}; it stays so "
+                    "their results can be reproduced. Delete those suites first "
+                    "(`loopml suite rm NAME@N`)."
+                )
             users = tx.all(
                 "SELECT r.id FROM runs r WHERE EXISTS (SELECT 1 FROM artifact_links l "
                 "WHERE l.run_id = r.id AND l.digest = ? AND l.direction = 'input') "

@@ -247,3 +247,81 @@ dataset_validations = Table(
 Index("ix_dataset_validations_version", dataset_validations.c.name, dataset_validations.c.number)
 Index("ix_dataset_validations_schema_digest", dataset_validations.c.schema_digest)
 Index("ix_dataset_validations_report_digest", dataset_validations.c.report_digest)
+
+# An evaluation suite is a name; each version freezes a dataset version, a target, a task, a
+# split (its definition and the row indices it produced, stored as an artifact) and options.
+# Redefining a suite creates a new version; the same definition again is the same version.
+suites = Table(
+    "suites",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+suite_versions = Table(
+    "suite_versions",
+    metadata,
+    Column("name", String(200), ForeignKey("suites.name", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("dataset_name", String(200), nullable=False),
+    Column("dataset_number", Integer, nullable=False),
+    Column("dataset_digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("task", String(16), nullable=False),
+    Column(
+        "split", Text, nullable=False
+    ),  # the canonical split text, e.g. "random:test=0.2,seed=0"
+    Column("options", Text, nullable=False),  # JSON: slices, features, threshold, metrics, ...
+    Column("indices_digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("indices_hash", String(64), nullable=False),  # digest of the row indices themselves
+    Column("definition_hash", String(64), nullable=False),
+    Column("test_rows", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "definition_hash", name="uq_suite_versions_name_definition"),
+    CheckConstraint(
+        "task IN ('binary', 'multiclass', 'regression', 'forecasting')",
+        name="ck_suite_versions_task",
+    ),
+    ForeignKeyConstraint(
+        ["dataset_name", "dataset_number"],
+        ["dataset_versions.name", "dataset_versions.number"],
+    ),
+)
+Index("ix_suite_versions_dataset", suite_versions.c.dataset_name, suite_versions.c.dataset_number)
+Index("ix_suite_versions_indices_digest", suite_versions.c.indices_digest)
+
+# One model judged by one suite version: the metrics with their intervals (JSON, so the
+# leaderboard ranks without reading blobs), the predictions (so two models are compared on
+# the same rows without running them again) and the full result, both artifacts.
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("suite_name", String(200), nullable=False),
+    Column("suite_number", Integer, nullable=False),
+    Column("model_digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("model_label", Text, nullable=False),  # for people: "train#3 train", "3f2a9c0d1e2b"
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("config_hash", String(64), nullable=False),  # resamples, seed, confidence, metrics
+    Column("metrics", Text, nullable=False),  # JSON {name: [value, low, high]}
+    Column("predictions_digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("result_digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint(
+        "suite_name",
+        "suite_number",
+        "model_digest",
+        "config_hash",
+        name="uq_evaluations_suite_model_config",
+    ),
+    ForeignKeyConstraint(
+        ["suite_name", "suite_number"],
+        ["suite_versions.name", "suite_versions.number"],
+        ondelete="CASCADE",
+    ),
+)
+Index("ix_evaluations_suite", evaluations.c.suite_name, evaluations.c.suite_number)
+Index("ix_evaluations_model_digest", evaluations.c.model_digest)
+Index("ix_evaluations_run_id", evaluations.c.run_id)
+Index("ix_evaluations_predictions_digest", evaluations.c.predictions_digest)
+Index("ix_evaluations_result_digest", evaluations.c.result_digest)

@@ -10,10 +10,15 @@ escaped as ``\\xNN`` so the run still records a readable value.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from loopml.errors import InvalidParameterError
 
 MAX_KEY = 250
 MAX_NAME = 200
+# Names of versioned things (datasets, suites, models): safe in paths, URLs and shells.
+_VERSIONED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _shown(value: str) -> str:
@@ -70,3 +75,43 @@ def storable_text(kind: str, key: str, text: str) -> str:
 def _only_escapes(text: str) -> bool:
     """True when every surrogate is one ``surrogateescape`` made (U+DC80..U+DCFF)."""
     return all("\udc80" <= ch <= "\udcff" for ch in text if "\ud800" <= ch <= "\udfff")
+
+
+def versioned_name(noun: str, name: Any, example: str) -> str:
+    """A name of versioned things (``turbines``, ``churn-holdout``): letters, digits, ``.``,
+    ``_``, ``-``; no ``/``, ``..``, spaces or ``@`` (``@`` starts the version).
+
+    Raises:
+        InvalidParameterError: naming the value and the rule.
+    """
+    if (
+        not isinstance(name, str)
+        or not _VERSIONED.fullmatch(name)
+        or ".." in name
+        or len(name) > MAX_NAME
+    ):
+        shown = (
+            repr(name) if not isinstance(name, str) or len(name) <= 60 else repr(name[:60]) + "…"
+        )
+        raise InvalidParameterError(
+            f"{noun} name {shown}: use letters, digits, '.', '_' and '-' (starting with a letter "
+            f"or digit, at most {MAX_NAME} characters, no '/', '..', spaces or '@'), e.g. "
+            f"{example}."
+        )
+    return name
+
+
+def versioned_ref(noun: str, ref: Any, example: str) -> tuple[str, str]:
+    """``"turbines@3"`` -> ``("turbines", "3")``; a bare name means ``latest``."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise InvalidParameterError(
+            f"{noun} reference {ref!r}: expected NAME, NAME@latest, NAME@NUMBER or NAME@DIGEST."
+        )
+    name, at, version = ref.strip().partition("@")
+    versioned_name(noun, name, example)
+    if at and not version:
+        raise InvalidParameterError(
+            f"{noun} reference {ref!r} ends in '@': add 'latest' or a version number, "
+            f"e.g. '{name}@latest'."
+        )
+    return name, (version or "latest")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from loopml.artifacts import ArtifactStore
     from loopml.artifacts.materializers import MaterializerRegistry
     from loopml.store.datasets import DatasetValidation, DatasetVersion
+    from loopml.store.suites import Evaluation, SuiteVersion
     from loopml.tracking.fsck import FsckReport
     from loopml.tracking.gc import GcReport
     from loopml.tracking.run import Run
@@ -386,6 +387,51 @@ class Client:
     def remove_dataset_version(self, ref: str) -> DatasetVersion:
         """Remove a version no run read (``ConflictError`` names the runs that did)."""
         return self.open().metadata.datasets.remove(ref)
+
+    # -- evaluation suites (defining and evaluating live in loopml.evaluation) -----------
+
+    def suites(self) -> list[SuiteVersion]:
+        """The newest version of every suite, by name."""
+        return self.open().metadata.suites.latest()
+
+    def suite_version(self, ref: str) -> SuiteVersion:
+        """The version ``NAME``, ``NAME@latest`` or ``NAME@N`` names."""
+        return self.open().metadata.suites.get(ref)
+
+    def suite_versions(self, name: str) -> list[SuiteVersion]:
+        """Every version of suite ``name``, oldest first."""
+        return self.open().metadata.suites.versions(name)
+
+    def add_suite_version(self, version: SuiteVersion) -> tuple[SuiteVersion, bool]:
+        """Record a suite definition whose artifacts are stored; the name's existing version if
+        it holds the same definition. Returns the version and whether it is new."""
+        return self.open().metadata.suites.add(version)
+
+    def remove_suite_version(self, ref: str) -> SuiteVersion:
+        """Remove a suite version and its evaluations (``gc`` frees their blobs)."""
+        return self.open().metadata.suites.remove(ref)
+
+    def record_evaluation(self, evaluation: Evaluation, *, replace: bool = False) -> Evaluation:
+        """Store an evaluation whose artifacts are stored (see ``store/suites.py``)."""
+        return self.open().metadata.suites.record(evaluation, replace=replace)
+
+    def find_evaluation(
+        self, suite: SuiteVersion, model_digest: str, config_hash: str
+    ) -> Evaluation | None:
+        """The stored evaluation of a model on a suite under the same settings, if any."""
+        return self.open().metadata.suites.find(suite, model_digest, config_hash)
+
+    def evaluations(self, suite: SuiteVersion) -> list[Evaluation]:
+        """Every evaluation on one suite version, oldest first."""
+        return self.open().metadata.suites.evaluations(suite)
+
+    def evaluation(self, id: int) -> Evaluation:
+        """One evaluation by its number."""
+        return self.open().metadata.suites.evaluation(id)
+
+    def model_evaluations(self, model_digest: str) -> list[Evaluation]:
+        """Every evaluation of one model (by the digest of its artifact), on any suite."""
+        return self.open().metadata.suites.of_model(model_digest)
 
     def gc(
         self,

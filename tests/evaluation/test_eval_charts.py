@@ -3,6 +3,7 @@ SVG parses, with hostile labels escaped and no NaN in the output."""
 
 from __future__ import annotations
 
+import datetime
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -256,6 +257,9 @@ def test_forecast_accepts_datetimes_and_labels_ticks_as_dates() -> None:
     actual = np.linspace(0, 1, t.size)
     root = parse(forecast_svg(t, actual, {7: (t[30:], actual[30:] + 0.1)}))
     assert re.search(r"2024-0[12]-\d\d", "".join(root.itertext()))
+    days = [datetime.date(2024, 1, d) for d in range(1, 11)]
+    root = parse(forecast_svg(days, range(10), {"fold 1": (days[5:], range(5))}))
+    assert re.search(r"2024-01-\d\d", "".join(root.itertext()))
 
 
 def test_escape_replaces_what_xml_cannot_hold() -> None:

@@ -476,7 +476,14 @@ def _time_axis(
     """Times as plotted numbers: datetimes become seconds, labelled back as dates."""
     import numpy as np
 
-    if not any(np.asarray(c).dtype.kind == "M" for c in columns):
+    def is_time(c: ArrayLike) -> bool:
+        values = np.asarray(c)
+        # datetime objects (e.g. a list of ``datetime``) arrive as an object array
+        return values.dtype.kind == "M" or (
+            values.dtype.kind == "O" and values.size > 0 and hasattr(values.flat[0], "isoformat")
+        )
+
+    if not any(is_time(c) for c in columns):
         return (lambda c: np.asarray(c, dtype=np.float64)), tick_label
 
     def to_seconds(c: ArrayLike) -> Any:

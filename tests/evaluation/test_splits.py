@@ -308,6 +308,10 @@ def test_group_split_errors() -> None:
         one("group:column=g,test=0.2,validation=0.1", pd.DataFrame({"g": [1, 1, 2, 2]}))
     with pytest.raises(SplitError, match="Column 'g' has 2 missing value"):
         one("group:column=g,test=0.2", pd.DataFrame({"g": [1.0, None, 2, 3, np.nan]}))
+    with pytest.raises(SplitError, match="holds values that cannot be told apart"):
+        one("group:column=g,test=0.3", pd.DataFrame({"g": [[1], [2], [3]] * 5}))
+    mixed = one("group:column=g,test=0.3", pd.DataFrame({"g": [1, "a", 2, "b", 3, "c"] * 5}))
+    check_partition(mixed, 30)
     with pytest.raises(SplitError, match=r"The group column 'customer' is not a column.*\['g'\]"):
         one("group:column=customer,test=0.2", pd.DataFrame({"g": [1, 2, 3]}))
 
@@ -345,6 +349,8 @@ def test_time_columns_of_other_kinds(co2: pd.DataFrame, macro: pd.DataFrame) -> 
     aware = co2.assign(date=co2["date"].dt.tz_localize("America/New_York"))
     part = one("time:column=date,cutoff=1990-01-01T05:00:00+00:00", aware)
     assert aware["date"].iloc[part.test].min() >= pd.Timestamp("1990-01-01", tz="America/New_York")
+    numbered = one("time:column=0,cutoff=1990-01-01", co2.set_axis([0, 1], axis=1))
+    assert numbered == one("time:column=date,cutoff=1990-01-01", co2)
     by_index = one("time:column=date,cutoff=1990-01-01", co2.set_index("date"))
     assert by_index == one("time:column=date,cutoff=1990-01-01", co2)
 

@@ -386,6 +386,10 @@ def _column(frame: pd.DataFrame, name: str, role: str) -> pd.Series:
     if name == frame.index.name:
         return frame.index.to_series()
     columns = [str(c) for c in frame.columns]
+    if columns.count(name) == 1:  # a non-text label such as 0, written as text in the spec
+        found = frame.iloc[:, columns.index(name)]
+        assert isinstance(found, pd.Series)
+        return found
     shown = columns if len(columns) <= 30 else [*columns[:30], f"... ({len(columns)} in all)"]
     raise SplitError(
         f"The {role} {name!r} is not a column of the frame; its columns are {shown}."
@@ -408,7 +412,13 @@ def _codes(series: pd.Series, *, allow_missing: bool) -> tuple[np.ndarray, Any]:
     try:
         codes, uniques = pd.factorize(series, sort=True, use_na_sentinel=False)
     except TypeError:  # mixed types that do not compare, e.g. 1 and "a"
-        codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=False)
+        try:
+            codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=False)
+        except TypeError as exc:
+            raise SplitError(
+                f"Column {series.name!r} holds values that cannot be told apart as groups or "
+                f"classes ({exc}); use a column of numbers or strings."
+            ) from exc
     return np.asarray(codes, dtype=np.int64), uniques
 
 

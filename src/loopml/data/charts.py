@@ -3,19 +3,17 @@
 Reports must open with no network (no CDN, no JavaScript library), so the few charts they
 need — a histogram, two histograms overlaid, horizontal bars for categories — are written
 as inline SVG here. Every text is XML-escaped: column names and category values are data.
+Escaping, number formats and colours are shared with the evaluation charts (``loopml._svg``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
-REFERENCE_COLOUR = "#4c78a8"
-CURRENT_COLOUR = "#f58518"
+from loopml._svg import PALETTE, escape, short, svg_open
+from loopml._svg import fmt as _fmt
 
-
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+REFERENCE_COLOUR, CURRENT_COLOUR = PALETTE[0], PALETTE[1]
 
 
 def histogram_svg(
@@ -45,11 +43,7 @@ def histogram_svg(
     top = max((max(s) for s in series if s), default=0.0) or 1.0
     n = max(len(counts), 1)
     bar = width / n
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 14}" '
-        f'viewBox="0 0 {width} {height + 14}" role="img">',
-        f"<title>{escape(title)}</title>" if title else "",
-    ]
+    parts = [svg_open(width, height + 14, title)]
     for k, values in enumerate(series):
         colour = CURRENT_COLOUR if k else REFERENCE_COLOUR
         opacity = "0.55" if overlay is not None else "0.9"
@@ -86,16 +80,11 @@ def bars_svg(
     bar_w = width - label_w - 4
     per = row * len(series)
     height = per * len(labels)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img">',
-        f"<title>{escape(title)}</title>" if title else "",
-    ]
+    parts = [svg_open(width, height, title)]
     for i, label in enumerate(labels):
         y0 = i * per
-        text = label if len(label) <= 24 else label[:23] + "…"
         parts.append(
-            f'<text x="0" y="{y0 + row - 3}" font-size="10" fill="#333">{escape(text)}</text>'
+            f'<text x="0" y="{y0 + row - 3}" font-size="10" fill="#333">{escape(short(label))}</text>'
         )
         for k, values_k in enumerate(series):
             v = values_k[i] if i < len(values_k) else 0.0

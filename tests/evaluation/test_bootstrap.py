@@ -59,7 +59,9 @@ def test_coverage_of_a_mean_is_about_95_percent() -> None:
     hits = 0
     for r in range(100):
         y = rng.exponential(1.0, 400)
-        est = bootstrap([metric], y, Predictions(values=np.zeros(400)), resamples=200, seed=r)["mae"]
+        est = bootstrap([metric], y, Predictions(values=np.zeros(400)), resamples=200, seed=r)[
+            "mae"
+        ]
         hits += est.low <= 1.0 <= est.high
     assert 85 <= hits <= 100
 
@@ -82,14 +84,18 @@ def test_custom_metric_under_bootstrap_and_progress() -> None:
 
 def test_paired_identical_models_and_a_clearly_better_one() -> None:
     y, s = _binary(5000, noise=0.7)
-    _, worse = _binary(5000, noise=3.0)
     metrics = default_metrics("binary")
     same = paired_bootstrap(metrics, y, Predictions(scores=s), Predictions(scores=s), resamples=200)
     for d in same.values():
         assert d.diff == 0 and d.low == 0 and d.high == 0 and d.p_value == 1.0 and d.better is None
     rng = np.random.default_rng(2)
     noisy = np.clip(s + rng.normal(0, 0.3, len(s)), 0, 1)
-    diff = paired_bootstrap(metrics, y, Predictions(scores=s), Predictions(scores=noisy), resamples=200)
-    assert diff["roc_auc"].diff > 0 and diff["roc_auc"].p_value < 0.01 and diff["roc_auc"].better == "a"
+    diff = paired_bootstrap(
+        metrics, y, Predictions(scores=s), Predictions(scores=noisy), resamples=200
+    )
+    assert (
+        diff["roc_auc"].diff > 0
+        and diff["roc_auc"].p_value < 0.01
+        and diff["roc_auc"].better == "a"
+    )
     assert diff["log_loss"].diff < 0 and diff["log_loss"].better == "a"
-    del worse

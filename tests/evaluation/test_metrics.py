@@ -1,3 +1,4 @@
+# ruff: noqa: B023  (each reference lambda is called within its own loop iteration)
 """compute() equals scikit-learn's metric functions, and the weighted kernels equal them on repeated rows."""
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def test_binary_equals_sklearn_on_breast_cancer() -> None:
     x, y = load_breast_cancer(return_X_y=True)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x[::2], y[::2])
     s = model.predict_proba(x[1::2])[:, 1]
-    _close(compute(default_metrics("binary"), y[1::2], Predictions(scores=s)), _binary_reference(y[1::2], s))
+    _close(
+        compute(default_metrics("binary"), y[1::2], Predictions(scores=s)),
+        _binary_reference(y[1::2], s),
+    )
 
 
 @pytest.mark.parametrize("loader", [load_wine, load_iris])
@@ -63,7 +67,10 @@ def _regression_reference(y: np.ndarray, v: np.ndarray) -> dict[str, float]:
 def test_regression_equals_sklearn_on_diabetes() -> None:
     x, y = load_diabetes(return_X_y=True)
     v = LinearRegression().fit(x[::2], y[::2]).predict(x[1::2])
-    _close(compute(default_metrics("regression"), y[1::2], Predictions(values=v)), _regression_reference(y[1::2], v))
+    _close(
+        compute(default_metrics("regression"), y[1::2], Predictions(values=v)),
+        _regression_reference(y[1::2], v),
+    )
 
 
 @pytest.mark.parametrize("case", ["all_tied", "heavy_ties", "two_decimals", "huge_n_small"])
@@ -81,7 +88,9 @@ def test_binary_adversarial_scores(case: str) -> None:
 
 
 def test_single_class_gives_nan_for_ranking_metrics() -> None:
-    got = compute(default_metrics("binary"), np.zeros(10, int), Predictions(scores=np.linspace(0, 0.4, 10)))
+    got = compute(
+        default_metrics("binary"), np.zeros(10, int), Predictions(scores=np.linspace(0, 0.4, 10))
+    )
     assert np.isnan(got["roc_auc"]) and np.isnan(got["pr_auc"]) and np.isnan(got["f1"])
     assert got["accuracy"] == 1.0
 
@@ -125,7 +134,9 @@ def test_forecasting_by_hand() -> None:
     y = np.array([10.0, 12.0, 0.0, 8.0])
     v = np.array([11.0, 12.0, 0.0, 4.0])
     h = np.array([1, 2, 1, 2])
-    got = compute(default_metrics("forecasting", horizons=2), y, Predictions(values=v, horizon=h, scale=2.0))
+    got = compute(
+        default_metrics("forecasting", horizons=2), y, Predictions(values=v, horizon=h, scale=2.0)
+    )
     assert got["mase"] == pytest.approx((1 + 0 + 0 + 4) / 4 / 2.0)
     assert got["smape"] == pytest.approx((2 / 21 + 0 + 0 + 8 / 12) / 4)
     assert got["rmse"] == pytest.approx(np.sqrt(17 / 4))
@@ -134,28 +145,48 @@ def test_forecasting_by_hand() -> None:
 
 
 def test_custom_metric_is_called_on_the_rows() -> None:
-    m = custom_metric(lambda y, p: float(np.max(np.abs(y - p))), name="max_error", higher_is_better=False)
-    assert compute([m], np.array([1.0, 2.0]), Predictions(values=np.array([1.5, 4.0]))) == {"max_error": 2.0}
+    m = custom_metric(
+        lambda y, p: float(np.max(np.abs(y - p))), name="max_error", higher_is_better=False
+    )
+    assert compute([m], np.array([1.0, 2.0]), Predictions(values=np.array([1.5, 4.0]))) == {
+        "max_error": 2.0
+    }
 
 
 @pytest.mark.parametrize(
     ("pred", "message"),
     [
-        (Predictions(labels=np.array([0, 1, 1])), "roc_auc needs predicted probabilities; the model has no predict_proba"),
-        (Predictions(scores=np.array([0.1, np.nan, np.inf])), "2 rows with NaN or inf (first: row 1)"),
+        (
+            Predictions(labels=np.array([0, 1, 1])),
+            "roc_auc needs predicted probabilities; the model has no predict_proba",
+        ),
+        (
+            Predictions(scores=np.array([0.1, np.nan, np.inf])),
+            "2 rows with NaN or inf (first: row 1)",
+        ),
         (Predictions(scores=np.array([0.1, 0.2])), "got 2 rows; y_true has 3"),
         (Predictions(scores=np.array([0.1, 1.2, 0.3])), "outside [0, 1] (first: row 1"),
     ],
 )
 def test_bad_binary_input_is_a_clear_error(pred: Predictions, message: str) -> None:
-    with pytest.raises(EvaluationError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        EvaluationError,
+        match=message.replace("(", r"\(")
+        .replace(")", r"\)")
+        .replace("[", r"\[")
+        .replace("]", r"\]"),
+    ):
         compute(default_metrics("binary"), np.array([0, 1, 1]), pred)
 
 
 def test_multiclass_rows_must_sum_to_one() -> None:
     p = np.array([[0.5, 0.5, 0.0], [0.5, 0.6, 0.0]])
     with pytest.raises(EvaluationError, match="do not sum to 1 \\(first: row 1"):
-        compute(default_metrics("multiclass"), np.array([0, 1]), Predictions(labels=np.array([0, 1]), scores=p))
+        compute(
+            default_metrics("multiclass"),
+            np.array([0, 1]),
+            Predictions(labels=np.array([0, 1]), scores=p),
+        )
 
 
 def test_mase_without_scale_names_the_fix() -> None:

@@ -88,7 +88,13 @@ def validate(
                 f"Predictions.horizon: got {h.min()!r}; expected whole steps ahead 1..H."
             )
         arrays["horizon"] = h.astype(np.int64)
-    return y, replace(pred, **arrays)
+    return y, replace(
+        pred,
+        labels=arrays.get("labels"),
+        scores=arrays.get("scores"),
+        values=arrays.get("values"),
+        horizon=arrays.get("horizon"),
+    )
 
 
 def _needs(metric: Metric, arrays: dict[str, np.ndarray]) -> None:

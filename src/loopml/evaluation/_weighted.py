@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,7 +45,9 @@ class _Ranked:
     y8: np.ndarray  # labels in sorted order, uint8
     starts: np.ndarray | None  # first row of each tie group; None when no scores tie
     bounds: list[int]  # block boundaries (row indices), on tie-group starts
-    positives: list[np.ndarray]  # per block: local indices of the units (rows or tie groups) with a positive
+    positives: list[
+        np.ndarray
+    ]  # per block: local indices of the units (rows or tie groups) with a positive
     cut: dict[float, int]  # threshold -> number of groups (or rows) scored >= threshold
 
 
@@ -211,6 +213,12 @@ def _prepare_ranked(scores: np.ndarray, y: np.ndarray, terms: list[str]) -> _Ran
 
 def _column(term: str, y: np.ndarray, pred: Predictions) -> np.ndarray:
     """The per-row values whose weighted sum is ``term`` (one column, or one per class/horizon)."""
+    import numpy as np
+
+    return np.asarray(_values(term, y, pred), dtype=np.float64)
+
+
+def _values(term: str, y: np.ndarray, pred: Predictions) -> Any:
     import numpy as np
 
     eps = np.finfo(np.float64).eps

@@ -68,7 +68,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     import numpy as np
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        return np.asarray(np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan))
 
 
 def _builtin(
@@ -121,20 +121,20 @@ def _r2(s: Sums) -> np.ndarray:
     sst = s["yc2"] - _ratio(s["yc"] ** 2, s["w"])
     r2 = 1 - _ratio(s["se"], sst)
     # scikit-learn's force_finite: constant y gives 1.0 if predicted perfectly, else 0.0
-    return np.where(sst > 0, r2, np.where(s["se"] == 0, 1.0, 0.0))
+    return np.asarray(np.where(sst > 0, r2, np.where(s["se"] == 0, 1.0, 0.0)))
 
 
 def _rmse(s: Sums) -> np.ndarray:
     import numpy as np
 
-    return np.sqrt(_ratio(s["se"], s["w"]))
+    return np.asarray(np.sqrt(_ratio(s["se"], s["w"])))
 
 
 def _rmse_at(h: int) -> Callable[[Sums], np.ndarray]:
     def finish(s: Sums) -> np.ndarray:
         import numpy as np
 
-        return np.sqrt(_ratio(s["se_h"][:, h - 1], s["w_h"][:, h - 1]))
+        return np.asarray(np.sqrt(_ratio(s["se_h"][:, h - 1], s["w_h"][:, h - 1])))
 
     return finish
 
@@ -223,7 +223,7 @@ def custom_metric(
         raise EvaluationError(
             f"custom metric needs={needs!r}; expected 'scores', 'labels' or 'values'."
         )
-    label = name or getattr(fn, "__name__", "custom")
+    label = name or str(getattr(fn, "__name__", "custom"))
     return Metric(label, higher_is_better, needs, fn=fn)
 
 

@@ -98,6 +98,7 @@ DATA_FIGURES = {
 EVAL_FIGURES = {
     "bootstrap": [
         "bootstrap of the 6 binary metrics (compute + bootstrap)",
+        "bootstrap CPU time (all threads)",
         "bootstrap peak RSS (whole process)",
         "naive loop over scikit-learn's metric functions, same data",
     ],

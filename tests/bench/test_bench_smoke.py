@@ -1,4 +1,4 @@
-"""Smoke test for ``bench/core.py`` and ``bench/data.py``: each runs and prints every figure.
+"""Smoke test for ``bench/core.py``, ``bench/data.py`` and ``bench/eval.py``: each runs and prints every figure.
 
 Figures are never asserted (budgets are judged by people reading the output), but the
 script must not rot: ``--quick`` has to exit 0 and print one well-formed line per figure.
@@ -95,7 +95,16 @@ DATA_FIGURES = {
         "push again, nothing missing (4 blobs)",
     ],
 }
-SCRIPTS = {"core.py": FIGURES, "data.py": DATA_FIGURES}
+EVAL_FIGURES = {
+    "bootstrap": [
+        "bootstrap of the 6 binary metrics (compute + bootstrap)",
+        "bootstrap CPU time (all threads)",
+        "bootstrap peak RSS (whole process)",
+        "naive loop over scikit-learn's metric functions, same data",
+    ],
+    "paired": ["paired bootstrap of two models, 6 binary metrics"],
+}
+SCRIPTS = {"core.py": FIGURES, "data.py": DATA_FIGURES, "eval.py": EVAL_FIGURES}
 VERDICT = r"(MET|MISSED|n/a \(--quick\)|\(info\))"
 
 

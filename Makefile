@@ -25,7 +25,7 @@ install-dev: $(VENV)/.dev-installed
 system-deps:
 	bash scripts/install-system-deps.sh
 
-## demo: install, create a project, run the `train` pipeline twice (second run cached), list runs.
+## demo: install, create a project, run the `train` pipeline (the second run cached), list runs, rank the models.
 demo: install
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	cd $(DEMO_DIR) && ../../$(VENV)/bin/loopml init churn
@@ -33,12 +33,14 @@ demo: install
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml run train -p alpha=0.5
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml run train -p alpha=0.05
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml runs --sort metrics.rmse
+	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml leaderboard diabetes
 	@echo
 	@echo "Done. Put loopml on your PATH, then look at the project in $(DEMO_DIR)/churn:"
 	@echo "  source $(VENV)/bin/activate && cd $(DEMO_DIR)/churn"
 	@echo "  loopml runs show train#2        # steps reused from train#1, and why"
 	@echo "  loopml runs compare train#1 train#3"
 	@echo "  loopml lineage train#1"
+	@echo "  loopml eval diabetes --run train#3 --output train --report eval.html"
 
 ## test: install Python and Debian dependencies (PostgreSQL), lint, then the whole suite.
 test: install-dev system-deps

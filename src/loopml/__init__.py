@@ -43,6 +43,8 @@ _EXPORTS = {
     "profile": "loopml.data.profile",
     "drift": "loopml.data.drift",
     "validate": "loopml.data.validate",
+    "suite": "loopml.evaluation.suites",
+    "create_suite": "loopml.evaluation.suites",
 }
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "__version__",
     "active_run",
     "add_dataset",
+    "create_suite",
     "dataset",
     "drift",
     "load",
@@ -69,6 +72,7 @@ __all__ = [
     "set_tag",
     "start_run",
     "step",
+    "suite",
     "validate",
 ]
 
@@ -79,6 +83,7 @@ if TYPE_CHECKING:
     from loopml.data.profile import profile
     from loopml.data.validate import validate
     from loopml.errors import LoopmlError
+    from loopml.evaluation.suites import create_suite, suite
     from loopml.pipelines.pipeline import Pipeline, pipeline
     from loopml.pipelines.step import Step, step
     from loopml.tracking import (

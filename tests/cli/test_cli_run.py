@@ -74,7 +74,7 @@ def test_run_json_reports_cached_steps_and_outputs(demo: dict[str, object], tmp_
     data = json.loads(result.stdout)
     assert data["status"] == "succeeded"
     assert (data["cached_steps"], data["steps"]) == (4, 4)
-    assert set(data["outputs"]) == {"load", "split.train", "split.test", "train", "evaluate"}
+    assert set(data["outputs"]) == {"load", "split", "train", "evaluate"}
     assert {"rmse", "mae", "r2"} <= set(data["metrics"])
     assert result.stderr == ""  # --json is quiet: nothing but the JSON document
 

@@ -105,7 +105,7 @@ def test_runs_show_json_has_steps_resources_artifacts_git_and_cost(demo: Path) -
             step["peak_mem_bytes"] > 10 * 2**20
         )  # a Python process with pandas is never this small
     outputs = {a["name"] for a in first["artifacts"] if a["direction"] == "output"}
-    assert outputs == {"load", "split.train", "split.test", "train", "evaluate"}
+    assert outputs == {"load", "split", "train", "evaluate"}
     assert re.fullmatch(r"[0-9a-f]{40}", first["git_commit"] or ""), first["git_commit"]
     assert first["git_dirty"] is False
     assert first["cost"] is not None and first["cost"] >= 0
@@ -182,11 +182,9 @@ def test_lineage_of_a_run(demo: Path) -> None:
     steps = {s["step"]: s for s in graph["steps"]}
     assert list(steps) == ["load", "split", "train", "evaluate"]
     assert steps["split"]["inputs"]["df"] == steps["load"]["outputs"]["load"]
-    assert steps["train"]["inputs"]["df"] == steps["split"]["outputs"]["split.train"]
-    assert steps["evaluate"]["inputs"] == {
-        "model": steps["train"]["outputs"]["train"],
-        "test": steps["split"]["outputs"]["split.test"],
-    }
+    assert steps["train"]["inputs"]["suite"] == steps["split"]["outputs"]["split"]
+    assert steps["evaluate"]["inputs"]["model"] == steps["train"]["outputs"]["train"]
+    assert steps["evaluate"]["inputs"]["suite"] == steps["split"]["outputs"]["split"]
     tree = run_cli("lineage", "train#1", cwd=demo, env=ENV)
     assert tree.returncode == 0, tree.stderr
     assert "run train#1" in tree.stdout and steps["train"]["outputs"]["train"][:12] in tree.stdout
@@ -200,7 +198,7 @@ def test_lineage_of_an_artifact_by_digest_prefix(demo: Path) -> None:
     # train#2 took the same model from the cache; train#3 (alpha=0.1) made a different one.
     ids = {cli_json(demo, "runs", "show", ref)["id"]: ref for ref in ("train#1", "train#2")}
     assert sorted(ids[p["run_id"]] for p in info["produced_by"]) == ["train#1", "train#2"]
-    assert {x["name"] for x in info["inputs"]} == {"df"}
+    assert {x["name"] for x in info["inputs"]} == {"suite", "diabetes@1"}
     assert {x["step"] for x in info["consumed_by"]} == {"evaluate"}
     text = run_cli("lineage", model[:10], cwd=demo, env=ENV)
     assert text.returncode == 0, text.stderr

@@ -48,6 +48,27 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "data",
         "Version datasets; profile, validate and compare them.",
     ),
+    "suite": (
+        "loopml.cli.evaluation",
+        "suite",
+        "Define evaluation suites: data, split and metrics fixed once.",
+    ),
+    "suites": ("loopml.cli.evaluation", "suites", "List evaluation suites."),
+    "eval": (
+        "loopml.cli.evaluation",
+        "eval_",
+        "Judge a model on a suite: metrics with confidence intervals, per slice.",
+    ),
+    "leaderboard": (
+        "loopml.cli.evaluation",
+        "leaderboard",
+        "Rank the models evaluated on a suite, with statistically tied groups.",
+    ),
+    "compare": (
+        "loopml.cli.evaluation",
+        "compare",
+        "Compare two models on a suite: paired difference, interval, p-value.",
+    ),
     "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
     "push": ("loopml.cli.sync", "push", "Copy blobs the remote in loopml.toml lacks to it."),
     "pull": ("loopml.cli.sync", "pull", "Fetch blobs missing here from the remote in loopml.toml."),

@@ -122,7 +122,8 @@ def runs(
         )
         return
     currency = c.settings.prices.currency
-    metric_keys = sorted({k for r in records for k in r.metrics})
+    # Plain metrics first, then namespaced ones such as a suite's ("diabetes.rmse").
+    metric_keys = sorted({k for r in records for k in r.metrics}, key=lambda k: ("." in k, k))
     param_keys = sorted({k for r in records for k in r.params})
     available: dict[str, tuple[list[Any], str]] = {
         "run": ([text(clip(r.label, CELL_LIMIT)) for r in records], "left"),
@@ -154,7 +155,7 @@ def runs(
             )
         order = wanted
     else:
-        order = list(available)
+        order = [name for name in available if not _interval_bound(name, available)]
     table, omitted = fit_table([(name, *available[name]) for name in order])
     out.print(table)
     if omitted:
@@ -421,3 +422,15 @@ def rename(run_ref: str, name: str) -> None:
     c = client(readonly=False)
     c.rename_run(run_ref, name)
     click.echo(f"Renamed {c.run_record(run_ref).label} to {name!r}.")
+
+
+def _interval_bound(column: str, available: dict[str, Any]) -> bool:
+    """``metrics.X.low``/``.high`` next to ``metrics.X`` (a suite's interval): shown by
+    ``runs show`` and ``--columns``, not in the default list."""
+    base, dot, end = column.rpartition(".")
+    return (
+        column.startswith("metrics.")
+        and bool(dot)
+        and end in ("low", "high")
+        and (base in available)
+    )

@@ -400,7 +400,11 @@ class Client:
         return gc(self, dry_run=dry_run, grace_s=grace_s, on_progress=on_progress)
 
     def push(
-        self, *, dry_run: bool = False, on_progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        jobs: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> SyncReport:
         """Copy the blobs the remote in ``loopml.toml`` lacks to it, verified; see ``loopml push``.
 
@@ -410,10 +414,14 @@ class Client:
         """
         from loopml.tracking.sync import push
 
-        return push(self, dry_run=dry_run, on_progress=on_progress)
+        return push(self, dry_run=dry_run, jobs=jobs, on_progress=on_progress)
 
     def pull(
-        self, *, dry_run: bool = False, on_progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        jobs: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> SyncReport:
         """Fetch the blobs missing or damaged here from the remote, verified; see ``loopml pull``.
 
@@ -424,7 +432,7 @@ class Client:
         """
         from loopml.tracking.sync import pull
 
-        return pull(self, dry_run=dry_run, on_progress=on_progress)
+        return pull(self, dry_run=dry_run, jobs=jobs, on_progress=on_progress)
 
     def close(self) -> None:
         self.metadata.close()

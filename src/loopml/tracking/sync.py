@@ -33,12 +33,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loopml.artifacts import BlobBackend, LocalBackend, backend_for
+from loopml.artifacts import BlobBackend, FsspecBackend, LocalBackend, backend_for
 from loopml.artifacts._integrity import hash_stream, key_for
-from loopml.errors import IntegrityError, LoopmlError, RemoteError, StorageError
+from loopml.errors import (
+    IntegrityError,
+    InvalidParameterError,
+    LoopmlError,
+    RemoteError,
+    StorageError,
+)
 
 if TYPE_CHECKING:
     from loopml.artifacts import ArtifactStore
+    from loopml.artifacts._s3 import Upload
     from loopml.config import Settings
     from loopml.tracking.client import Client
 
@@ -64,6 +71,7 @@ class SyncReport:
         unavailable: (digest, size) of blobs ``push`` could not send: missing or damaged
             here (``loopml fsck`` lists them).
         failed: (digest, message) of blobs that could not be transferred or verified.
+        not_started: (digest, size) of blobs left alone after repeated network failures.
     """
 
     action: str
@@ -73,6 +81,7 @@ class SyncReport:
     skipped: list[tuple[str, int]] = field(default_factory=list)
     unavailable: list[tuple[str, int]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    not_started: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -81,7 +90,7 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.not_started
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +101,7 @@ class SyncReport:
             "in_place": len(self.skipped),
             "unavailable": [{"digest": d, "size": s} for d, s in self.unavailable],
             "errors": [{"digest": d, "error": m} for d, m in self.failed],
+            "not_started": [{"digest": d, "size": s} for d, s in self.not_started],
             "bytes": self.bytes,
         }
 
@@ -182,14 +192,127 @@ def _quiet_cut_requests() -> None:
     loop.set_exception_handler(handler)
 
 
-def _interrupted(
-    action: str, url: str, digest: str, done: int, total: int, exc: Exception
-) -> RemoteError:
-    return RemoteError(
-        f"{action.capitalize()} {'to' if action == 'push' else 'from'} {url} stopped at blob "
-        f"{digest} ({done} of {total} transferred): {exc} Nothing partial is stored under any "
-        f"digest; run `loopml {action}` again: it transfers only what is still missing."
+# --- running transfers side by side ----------------------------------------------------
+
+# Outcomes of one blob's transfer, as the workers report them to the calling thread.
+SENT, SKIPPED, UNAVAILABLE, FAILED, CUT = "sent", "skipped", "unavailable", "failed", "cut"
+Outcome = tuple[str, str]
+# After this many blobs in a row failed on the network, the remote is taken to be
+# unreachable: the transfers still queued are not started (a rerun resumes them).
+_GIVE_UP = 3
+
+
+def _each(
+    rows: list[tuple[str, int]],
+    jobs: int,
+    work: Callable[[str, int], Outcome],
+    collect: Callable[[tuple[str, int], Outcome], bool],
+) -> list[tuple[str, int]]:
+    """Run ``work`` on each row, ``jobs`` at a time; return the rows never started.
+
+    ``collect`` runs in the calling thread as each row finishes (so the report and the
+    progress callback need no lock) and returns False to start nothing more.
+    """
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    from loopml._signals import leave_signals_to_main_thread
+
+    queue = iter(rows)
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(jobs, len(rows))),
+        thread_name_prefix="loopml-sync",
+        initializer=leave_signals_to_main_thread,
     )
+    running: dict[Future[Outcome], tuple[str, int]] = {}
+    going = True
+
+    def start() -> None:
+        row = next(queue, None)
+        if row is not None:
+            running[pool.submit(work, *row)] = row
+
+    try:
+        for _ in range(jobs):
+            start()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                row = running.pop(future)
+                going = collect(row, future.result()) and going
+                if going:
+                    start()
+    except BaseException:
+        # Ctrl-C or a bug: start nothing more; transfers in flight end on their own.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return list(queue)
+
+
+def _run(
+    report: SyncReport,
+    rows: list[tuple[str, int]],
+    jobs: int,
+    work: Callable[[str, int], Outcome],
+    on_progress: Progress | None,
+) -> None:
+    """Transfer ``rows`` with ``work`` into ``report``; raise if the transfer was cut."""
+    total = sum(size for _, size in rows)
+    moved = 0
+    cut: list[str] = []
+    streak = 0
+    kinds = {
+        SENT: report.transferred,
+        SKIPPED: report.skipped,
+        UNAVAILABLE: report.unavailable,
+    }
+    if on_progress is not None:
+        on_progress(0, total)
+
+    def collect(row: tuple[str, int], outcome: Outcome) -> bool:
+        nonlocal moved, streak
+        kind, message = outcome
+        digest, size = row
+        if kind in kinds:
+            kinds[kind].append(row)
+        else:
+            report.failed.append((digest, message))
+        if kind == CUT:
+            cut.append(digest)
+        streak = streak + 1 if kind == CUT else 0
+        moved += size
+        if on_progress is not None:
+            on_progress(moved, total)
+        return streak < _GIVE_UP
+
+    if jobs < 1:
+        raise InvalidParameterError(f"jobs: got {jobs!r}; expected an integer >= 1.")
+    report.not_started = _each(rows, jobs, work, collect)
+    for key in kinds.values():
+        key.sort()
+    report.failed.sort()
+    if cut:
+        raise _interrupted(report, cut)
+
+
+def _interrupted(report: SyncReport, cut: list[str]) -> RemoteError:
+    action = report.action
+    n = len(cut)
+    lines = [f"  {d}: {m}" for d, m in report.failed if d in set(cut[:10])]
+    if n > 10:
+        lines.append(f"  … and {n - 10} more (--json lists all)")
+    sent = f"{len(report.transferred)} {'sent' if action == 'push' else 'received'}"
+    if report.not_started:
+        sent += f", {len(report.not_started)} not started after {_GIVE_UP} failures in a row"
+    err = RemoteError(
+        f"{action.capitalize()} {'to' if action == 'push' else 'from'} {report.remote} was "
+        f"interrupted: {n} blob{'s' if n != 1 else ''} could not be transferred ({sent}, "
+        f"{len(report.skipped)} already in place):\n" + "\n".join(lines) + "\nNothing partial "
+        f"is stored under any digest; run `loopml {action}` again: it transfers only what is "
+        "still missing."
+    )
+    err.report = report  # type: ignore[attr-defined]
+    return err
 
 
 # --- push --------------------------------------------------------------------------------
@@ -240,42 +363,65 @@ def _upload(store: ArtifactStore, remote: BlobBackend, digest: str, replace: boo
     return f"{location} hashed to {actual} after upload and was deleted; run `loopml push` again."
 
 
+def _leftovers(remote: BlobBackend) -> dict[str, list[Upload]]:
+    """Incomplete multipart uploads under the remote's blobs, by key (S3 only).
+
+    An earlier push that was cut may have left them (see ``artifacts/_s3.py``); the
+    upload of the same key aborts them first. Listing them is housekeeping: if the
+    server refuses it, ``loopml gc`` is left to clean up.
+    """
+    if not isinstance(remote, FsspecBackend):
+        return {}
+    found: dict[str, list[Upload]] = {}
+    try:
+        for upload in remote.uploads("objects/"):
+            found.setdefault(upload.key, []).append(upload)
+    except StorageError:
+        return {}
+    return found
+
+
 def push(
-    client: Client, *, dry_run: bool = False, on_progress: Progress | None = None
+    client: Client,
+    *,
+    dry_run: bool = False,
+    jobs: int | None = None,
+    on_progress: Progress | None = None,
 ) -> SyncReport:
     """Send every blob the metadata knows that the remote lacks; see the module doc.
 
+    Args:
+        jobs: Blobs sent at once (default: ``[remote] jobs`` in loopml.toml, else 8).
+        on_progress: Called with (bytes done, bytes in all) as blobs finish.
+
     Raises:
-        RemoteError: no remote is configured, it cannot be used, or the transfer was cut.
+        RemoteError: no remote is configured, it cannot be used, or the transfer was cut
+            (the error's ``report`` says what did move).
     """
     client.open()
     remote = open_remote(client.settings, create=True)
     store = client.artifacts
     report = SyncReport("push", remote.uri, dry_run)
-    rows = _rows(client)
-    for i, (digest, size) in enumerate(rows):
-        if on_progress is not None:
-            on_progress(i, len(rows))
+    leftovers = {} if dry_run else _leftovers(remote)
+
+    def one(digest: str, size: int) -> Outcome:
         if not store.is_intact(digest, size):
-            report.unavailable.append((digest, size))
-            continue
+            return UNAVAILABLE, ""
+        key = key_for(digest)
         try:
-            info = remote.info(key_for(digest))
+            info = remote.info(key)
             if info is not None and info.size == size:
-                report.skipped.append((digest, size))
-                continue
-            if not dry_run:
-                problem = _upload(store, remote, digest, replace=info is not None)
-                if problem is not None:
-                    report.failed.append((digest, problem))
-                    continue
+                return SKIPPED, ""
+            if dry_run:
+                return SENT, ""
+            for upload in leftovers.get(key, []):
+                remote.abort(upload)  # type: ignore[attr-defined]
+            problem = _upload(store, remote, digest, replace=info is not None)
         except StorageError as exc:
-            raise _interrupted(
-                "push", remote.uri, digest, len(report.transferred), len(rows), exc
-            ) from exc
-        report.transferred.append((digest, size))
-    if on_progress is not None:
-        on_progress(len(rows), len(rows))
+            return CUT, str(exc)
+        return (FAILED, problem) if problem is not None else (SENT, "")
+
+    _run(report, _rows(client), jobs or client.settings.remote_jobs, one, on_progress)
     return report
 
 
@@ -283,45 +429,47 @@ def push(
 
 
 def pull(
-    client: Client, *, dry_run: bool = False, on_progress: Progress | None = None
+    client: Client,
+    *,
+    dry_run: bool = False,
+    jobs: int | None = None,
+    on_progress: Progress | None = None,
 ) -> SyncReport:
     """Fetch every blob the metadata knows that is missing or damaged here; see the module doc.
 
     A blob that is not on the remote, or is corrupt there, is reported in ``failed`` (by
     digest and location) and nothing is installed for it.
 
+    Args:
+        jobs: Blobs fetched at once (default: ``[remote] jobs`` in loopml.toml, else 8).
+        on_progress: Called with (bytes done, bytes in all) as blobs finish.
+
     Raises:
-        RemoteError: no remote is configured, it cannot be used, or the transfer was cut.
+        RemoteError: no remote is configured, it cannot be used, or the transfer was cut
+            (the error's ``report`` says what did move).
     """
     client.open()
     remote = open_remote(client.settings, create=False)
     store = client.artifacts
     report = SyncReport("pull", remote.uri, dry_run)
-    rows = _rows(client)
-    for i, (digest, size) in enumerate(rows):
-        if on_progress is not None:
-            on_progress(i, len(rows))
+
+    def one(digest: str, size: int) -> Outcome:
         if store.is_intact(digest, size):
-            report.skipped.append((digest, size))
-            continue
+            return SKIPPED, ""
         key = key_for(digest)
         location = f"{remote.uri}/{key}"
         try:
             if not dry_run:
                 store.fetch(remote, digest)  # checks that the blob is there, then hashes it
             elif remote.info(key) is None:
-                report.failed.append((digest, _not_there(location)))
-                continue
+                return FAILED, _not_there(location)
         except IntegrityError as exc:
-            report.failed.append((digest, _corrupt_message(digest, location, exc)))
-            continue
+            return FAILED, _corrupt_message(digest, location, exc)
         except StorageError as exc:
-            raise _interrupted(
-                "pull", remote.uri, digest, len(report.transferred), len(rows), exc
-            ) from exc
-        report.transferred.append((digest, size))
-    if on_progress is not None:
-        on_progress(len(rows), len(rows))
+            return CUT, str(exc)
+        return SENT, ""
+
+    _run(report, _rows(client), jobs or client.settings.remote_jobs, one, on_progress)
     return report
 
 

@@ -43,7 +43,7 @@ def put_options() -> dict[str, Any]:
     return {"chunksize": PART_SIZE, "max_concurrency": PART_JOBS}
 
 
-def list_uploads(fs: Any, root: str, prefix: str) -> list[Upload]:
+def list_uploads(fs: Any, root: str, prefix: str) -> tuple[Upload, ...]:
     """Every incomplete multipart upload under ``root/prefix`` (``root`` = ``bucket/path``)."""
     bucket, _, base = root.partition("/")
     head = f"{base}/" if base else ""
@@ -61,7 +61,7 @@ def list_uploads(fs: Any, root: str, prefix: str) -> list[Upload]:
                 )
             )
         if not page.get("IsTruncated"):
-            return found
+            return tuple(found)
         marker = {
             "KeyMarker": page.get("NextKeyMarker", ""),
             "UploadIdMarker": page.get("NextUploadIdMarker", ""),
@@ -73,8 +73,6 @@ def abort_upload(fs: Any, root: str, upload: Upload) -> None:
     bucket, _, base = root.partition("/")
     key = f"{base}/{upload.key}" if base else upload.key
     try:
-        fs.call_s3(
-            "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload.upload_id
-        )
+        fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload.upload_id)
     except FileNotFoundError:  # s3fs's translation of NoSuchUpload
         pass

@@ -408,10 +408,10 @@ class FsspecBackend:
         except Exception as exc:
             raise storage_error("delete", f"{self.uri}/{key}", exc) from exc
 
-    def uploads(self, prefix: str) -> list[Upload]:
+    def uploads(self, prefix: str) -> tuple[Upload, ...]:
         """Incomplete multipart uploads under ``prefix`` (none off S3)."""
         if not self.s3:
-            return []
+            return ()
         from loopml.artifacts._s3 import list_uploads
 
         try:
@@ -419,7 +419,9 @@ class FsspecBackend:
         except LoopmlError:
             raise
         except Exception as exc:
-            raise storage_error("list the multipart uploads under", f"{self.uri}/{prefix}", exc) from exc
+            raise storage_error(
+                "list the multipart uploads under", f"{self.uri}/{prefix}", exc
+            ) from exc
 
     def abort(self, upload: Upload) -> None:
         """Abort an incomplete multipart upload (see ``uploads``)."""

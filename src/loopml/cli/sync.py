@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from loopml.config import MAX_REMOTE_JOBS
 from loopml.cli.output import console, esc, fmt_bytes, json_option, print_json, with_progress
+from loopml.config import MAX_REMOTE_JOBS
 
 _DRY_RUN = "List what would be transferred; transfer nothing."
 _JOBS = "Blobs transferred at once [default: [remote] jobs in loopml.toml, else 8]."

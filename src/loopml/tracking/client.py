@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from loopml.tracking.fsck import FsckReport
     from loopml.tracking.gc import GcReport
     from loopml.tracking.run import Run
-    from loopml.tracking.sync import SyncReport
+    from loopml.tracking.transfers import SyncReport
 
 
 class Client:

@@ -29,18 +29,21 @@ uploads only get a checksum of part checksums, so they are left for later.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.artifacts import BlobBackend, FsspecBackend, LocalBackend, backend_for
 from loopml.artifacts._integrity import hash_stream, key_for
-from loopml.errors import (
-    IntegrityError,
-    InvalidParameterError,
-    LoopmlError,
-    RemoteError,
-    StorageError,
+from loopml.errors import IntegrityError, LoopmlError, RemoteError, StorageError
+from loopml.tracking.transfers import (
+    CUT,
+    FAILED,
+    SENT,
+    SKIPPED,
+    UNAVAILABLE,
+    Outcome,
+    Progress,
+    SyncReport,
+    run,
 )
 
 if TYPE_CHECKING:
@@ -49,61 +52,12 @@ if TYPE_CHECKING:
     from loopml.config import Settings
     from loopml.tracking.client import Client
 
-Progress = Callable[[int, int], None]
 # Schemes whose first path component is a bucket that must exist before anything is stored.
 _BUCKETS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 NO_REMOTE = (
     'No remote configured: add\n  [remote]\n  url = "s3://bucket/prefix"   # or a folder path\n'
     "to loopml.toml (endpoint and credentials go in [remote.options]), or set LOOPML_REMOTE_URL."
 )
-
-
-@dataclass
-class SyncReport:
-    """What a ``push`` or ``pull`` moved (or, on a dry run, would move).
-
-    Attributes:
-        action: ``"push"`` or ``"pull"``.
-        remote: The remote's URL.
-        dry_run: True if nothing was transferred.
-        transferred: (digest, size) of each blob sent or received (or that would be).
-        skipped: (digest, size) of blobs already where they had to be.
-        unavailable: (digest, size) of blobs ``push`` could not send: missing or damaged
-            here (``loopml fsck`` lists them).
-        failed: (digest, message) of blobs that could not be transferred or verified.
-        not_started: (digest, size) of blobs left alone after repeated network failures.
-    """
-
-    action: str
-    remote: str
-    dry_run: bool
-    transferred: list[tuple[str, int]] = field(default_factory=list)
-    skipped: list[tuple[str, int]] = field(default_factory=list)
-    unavailable: list[tuple[str, int]] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    not_started: list[tuple[str, int]] = field(default_factory=list)
-
-    @property
-    def bytes(self) -> int:
-        """Bytes transferred (or, on a dry run, that would be)."""
-        return sum(size for _, size in self.transferred)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.not_started
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "remote": self.remote,
-            "dry_run": self.dry_run,
-            "transferred": [{"digest": d, "size": s} for d, s in self.transferred],
-            "in_place": len(self.skipped),
-            "unavailable": [{"digest": d, "size": s} for d, s in self.unavailable],
-            "errors": [{"digest": d, "error": m} for d, m in self.failed],
-            "not_started": [{"digest": d, "size": s} for d, s in self.not_started],
-            "bytes": self.bytes,
-        }
 
 
 # --- the remote --------------------------------------------------------------------------
@@ -190,129 +144,6 @@ def _quiet_cut_requests() -> None:
         loop.default_exception_handler(context)
 
     loop.set_exception_handler(handler)
-
-
-# --- running transfers side by side ----------------------------------------------------
-
-# Outcomes of one blob's transfer, as the workers report them to the calling thread.
-SENT, SKIPPED, UNAVAILABLE, FAILED, CUT = "sent", "skipped", "unavailable", "failed", "cut"
-Outcome = tuple[str, str]
-# After this many blobs in a row failed on the network, the remote is taken to be
-# unreachable: the transfers still queued are not started (a rerun resumes them).
-_GIVE_UP = 3
-
-
-def _each(
-    rows: list[tuple[str, int]],
-    jobs: int,
-    work: Callable[[str, int], Outcome],
-    collect: Callable[[tuple[str, int], Outcome], bool],
-) -> list[tuple[str, int]]:
-    """Run ``work`` on each row, ``jobs`` at a time; return the rows never started.
-
-    ``collect`` runs in the calling thread as each row finishes (so the report and the
-    progress callback need no lock) and returns False to start nothing more.
-    """
-    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-
-    from loopml._signals import leave_signals_to_main_thread
-
-    queue = iter(rows)
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(jobs, len(rows))),
-        thread_name_prefix="loopml-sync",
-        initializer=leave_signals_to_main_thread,
-    )
-    running: dict[Future[Outcome], tuple[str, int]] = {}
-    going = True
-
-    def start() -> None:
-        row = next(queue, None)
-        if row is not None:
-            running[pool.submit(work, *row)] = row
-
-    try:
-        for _ in range(jobs):
-            start()
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                row = running.pop(future)
-                going = collect(row, future.result()) and going
-                if going:
-                    start()
-    except BaseException:
-        # Ctrl-C or a bug: start nothing more; transfers in flight end on their own.
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    return list(queue)
-
-
-def _run(
-    report: SyncReport,
-    rows: list[tuple[str, int]],
-    jobs: int,
-    work: Callable[[str, int], Outcome],
-    on_progress: Progress | None,
-) -> None:
-    """Transfer ``rows`` with ``work`` into ``report``; raise if the transfer was cut."""
-    total = sum(size for _, size in rows)
-    moved = 0
-    cut: list[str] = []
-    streak = 0
-    kinds = {
-        SENT: report.transferred,
-        SKIPPED: report.skipped,
-        UNAVAILABLE: report.unavailable,
-    }
-    if on_progress is not None:
-        on_progress(0, total)
-
-    def collect(row: tuple[str, int], outcome: Outcome) -> bool:
-        nonlocal moved, streak
-        kind, message = outcome
-        digest, size = row
-        if kind in kinds:
-            kinds[kind].append(row)
-        else:
-            report.failed.append((digest, message))
-        if kind == CUT:
-            cut.append(digest)
-        streak = streak + 1 if kind == CUT else 0
-        moved += size
-        if on_progress is not None:
-            on_progress(moved, total)
-        return streak < _GIVE_UP
-
-    if jobs < 1:
-        raise InvalidParameterError(f"jobs: got {jobs!r}; expected an integer >= 1.")
-    report.not_started = _each(rows, jobs, work, collect)
-    for key in kinds.values():
-        key.sort()
-    report.failed.sort()
-    if cut:
-        raise _interrupted(report, cut)
-
-
-def _interrupted(report: SyncReport, cut: list[str]) -> RemoteError:
-    action = report.action
-    n = len(cut)
-    lines = [f"  {d}: {m}" for d, m in report.failed if d in set(cut[:10])]
-    if n > 10:
-        lines.append(f"  … and {n - 10} more (--json lists all)")
-    sent = f"{len(report.transferred)} {'sent' if action == 'push' else 'received'}"
-    if report.not_started:
-        sent += f", {len(report.not_started)} not started after {_GIVE_UP} failures in a row"
-    err = RemoteError(
-        f"{action.capitalize()} {'to' if action == 'push' else 'from'} {report.remote} was "
-        f"interrupted: {n} blob{'s' if n != 1 else ''} could not be transferred ({sent}, "
-        f"{len(report.skipped)} already in place):\n" + "\n".join(lines) + "\nNothing partial "
-        f"is stored under any digest; run `loopml {action}` again: it transfers only what is "
-        "still missing."
-    )
-    err.report = report  # type: ignore[attr-defined]
-    return err
 
 
 # --- push --------------------------------------------------------------------------------
@@ -415,13 +246,14 @@ def push(
             if dry_run:
                 return SENT, ""
             for upload in leftovers.get(key, []):
-                remote.abort(upload)  # type: ignore[attr-defined]
+                if isinstance(remote, FsspecBackend):
+                    remote.abort(upload)
             problem = _upload(store, remote, digest, replace=info is not None)
         except StorageError as exc:
             return CUT, str(exc)
         return (FAILED, problem) if problem is not None else (SENT, "")
 
-    _run(report, _rows(client), jobs or client.settings.remote_jobs, one, on_progress)
+    run(report, _rows(client), jobs or client.settings.remote_jobs, one, on_progress)
     return report
 
 
@@ -469,7 +301,7 @@ def pull(
             return CUT, str(exc)
         return SENT, ""
 
-    _run(report, _rows(client), jobs or client.settings.remote_jobs, one, on_progress)
+    run(report, _rows(client), jobs or client.settings.remote_jobs, one, on_progress)
     return report
 
 

@@ -19,6 +19,10 @@ Guarantees (RELIABILITY.md R11):
   and never installed.
 * Nothing already stored is touched, except a local blob that is damaged, which ``pull``
   replaces with verified bytes.
+* Blobs move several at once (``[remote] jobs``, ``transfers.py``); one that fails
+  is named with its cause and does not stop the others. On S3, a multipart upload that
+  an earlier cut push left at a key is aborted before that key is uploaded again
+  (``artifacts/_s3.py``); ``loopml gc`` aborts any other once it is past the grace period.
 
 Reading back is the simplest check that works on every backend; it costs one download
 per uploaded blob (``bench/data.py --only remote`` prints the share of push time it

@@ -211,6 +211,10 @@ def test_a_mistake_is_reported_with_its_path_value_and_expectation(
         ('[remote]\nurll = "s3://b"\n', ["Unknown key 'urll' in [remote]", "Did you mean 'url'?"]),
         ("[remote]\nurl = 3\n", ["[remote] url", "got 3", "expected a string"]),
         ('[remote]\nurl = "s3://b"\noptions = 1\n', ["[remote] options", "expected a table"]),
+        (
+            '[remote]\nurl = "s3://b"\njobs = 0\n',
+            ["[remote] jobs", "got 0", "expected an integer between 1 and 64"],
+        ),
         ("[remot]\n", ["Unknown section [remot]", "Did you mean 'remote'?"]),
     ],
 )
@@ -249,8 +253,10 @@ def test_remote_settings(project: Path, tmp_path: Path, monkeypatch: pytest.Monk
         "endpoint_url": "http://h:9000",
         "client_kwargs": {"region_name": "eu-west-1"},
     }
-    (project / "loopml.toml").write_text('[remote]\nurl = "../backup"\n')
+    assert settings.remote_jobs == 8
+    (project / "loopml.toml").write_text('[remote]\nurl = "../backup"\njobs = 3\n')
     assert load_settings().remote_url == str(project / "../backup")
+    assert load_settings().remote_jobs == 3
     monkeypatch.setenv("LOOPML_REMOTE_URL", str(tmp_path / "elsewhere"))
     assert load_settings().remote_url == str(tmp_path / "elsewhere")
 

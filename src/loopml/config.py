@@ -33,6 +33,11 @@ CONFIG_FILE = "loopml.toml"
 # on a large machine), whatever the core count here: most steps wait on I/O, a database or a
 # remote service, or run library code that releases the GIL.
 DEFAULT_WORKERS = 32
+# Blobs ``push``/``pull`` move at once. Each transfer mostly waits on the network and its
+# hashing releases the GIL; 8 fills a link to a nearby S3 endpoint without holding more
+# than 8 parts of big blobs in memory (see ``artifacts/_s3.py``).
+DEFAULT_REMOTE_JOBS = 8
+MAX_REMOTE_JOBS = 64
 STORE_DIR = ".loopml"
 
 
@@ -62,6 +67,11 @@ class RemoteSection:
     url: str
     #: fsspec storage options, e.g. ``endpoint_url``, ``key``, ``secret``, ``client_kwargs``.
     options: dict[str, Any] = field(default_factory=dict)
+    #: Blobs transferred at once by ``push`` and ``pull`` (``--jobs`` overrides it).
+    jobs: int = field(
+        default=DEFAULT_REMOTE_JOBS,
+        metadata=_check(f"between 1 and {MAX_REMOTE_JOBS}", lambda v: 1 <= v <= MAX_REMOTE_JOBS),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +121,7 @@ class Settings:
     storage_options: dict[str, Any] = field(default_factory=dict)
     remote_url: str | None = None
     remote_options: dict[str, Any] = field(default_factory=dict)
+    remote_jobs: int = DEFAULT_REMOTE_JOBS
     config: ConfigFile = field(default_factory=ConfigFile)
 
 
@@ -372,5 +383,6 @@ def load_settings(start: Path | None = None) -> Settings:
         storage_options=dict(config.store.options),
         remote_url=artifacts_location(remote, root) if remote else None,
         remote_options=dict(config.remote.options) if config.remote else {},
+        remote_jobs=config.remote.jobs if config.remote else DEFAULT_REMOTE_JOBS,
         config=config,
     )

@@ -13,10 +13,13 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from loopml.artifacts._staging import StagingArea
 from loopml.errors import LoopmlError, StorageError
+
+if TYPE_CHECKING:
+    from loopml.artifacts._s3 import Upload
 
 # Filesystems without hard links answer os.link with one of these; we then fall back
 # to "check, then rename", which can only ever replace a key with identical bytes.
@@ -282,6 +285,8 @@ class FsspecBackend:
     def __init__(self, uri: str, storage_options: Mapping[str, Any] | None = None) -> None:
         self.uri = uri.rstrip("/")
         self._options = _open_options(self.uri, storage_options)
+        #: S3: part sizes and leftover multipart uploads are handled (``_s3.py``).
+        self.s3 = self.uri.partition("://")[0].lower() in ("s3", "s3a")
         self._fs: Any = None
         self._root = ""
 
@@ -357,7 +362,12 @@ class FsspecBackend:
             # for put_file, and content addressing makes a racing duplicate harmless.
             if not replace and self.fs.exists(full):
                 return False
-            self.fs.put_file(str(src), full)
+            if self.s3:
+                from loopml.artifacts._s3 import put_options
+
+                self.fs.put_file(str(src), full, **put_options())
+            else:
+                self.fs.put_file(str(src), full)
             uploaded = self.fs.info(full).get("size")
         except LoopmlError:
             raise
@@ -397,3 +407,31 @@ class FsspecBackend:
             raise
         except Exception as exc:
             raise storage_error("delete", f"{self.uri}/{key}", exc) from exc
+
+    def uploads(self, prefix: str) -> tuple[Upload, ...]:
+        """Incomplete multipart uploads under ``prefix`` (none off S3)."""
+        if not self.s3:
+            return ()
+        from loopml.artifacts._s3 import list_uploads
+
+        try:
+            return list_uploads(self.fs, self._full("").rstrip("/"), prefix)
+        except LoopmlError:
+            raise
+        except Exception as exc:
+            raise storage_error(
+                "list the multipart uploads under", f"{self.uri}/{prefix}", exc
+            ) from exc
+
+    def abort(self, upload: Upload) -> None:
+        """Abort an incomplete multipart upload (see ``uploads``)."""
+        from loopml.artifacts._s3 import abort_upload
+
+        try:
+            abort_upload(self.fs, self._full("").rstrip("/"), upload)
+        except LoopmlError:
+            raise
+        except Exception as exc:
+            raise storage_error(
+                f"abort multipart upload {upload.upload_id} of", f"{self.uri}/{upload.key}", exc
+            ) from exc

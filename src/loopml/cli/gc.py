@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from loopml.cli.output import console, fmt_bytes, json_option, print_json, with_progress
+from loopml.cli.output import console, esc, fmt_bytes, json_option, print_json, with_progress
 
 
 def _seconds(text: str) -> float:
@@ -37,6 +37,9 @@ def _seconds(text: str) -> float:
 def gc(dry_run: bool, grace: str, as_json: bool) -> None:
     """Delete blobs that no run, step-cache entry or (later) dataset or model version uses.
 
+    On S3 (the artifact store or the [remote]) it also aborts multipart uploads older
+    than the grace period that never completed, e.g. those of a cut push.
+
     Delete runs first (`loopml runs delete`) to free what only they used. Safe while other
     processes run pipelines: a blob written or reused during gc is kept.
 
@@ -56,7 +59,15 @@ def gc(dry_run: bool, grace: str, as_json: bool) -> None:
     )
     chosen = [d for d, _ in report.candidates] if dry_run else report.deleted
     if as_json:
-        print_json({"dry_run": dry_run, "digests": chosen, "bytes": report.bytes})
+        print_json(
+            {
+                "dry_run": dry_run,
+                "digests": chosen,
+                "bytes": report.bytes,
+                "uploads": report.uploads,
+                "warnings": report.warnings,
+            }
+        )
         return
     out = console()
     for digest in chosen[:50]:
@@ -67,3 +78,12 @@ def gc(dry_run: bool, grace: str, as_json: bool) -> None:
     out.print(
         f"{verb} {len(chosen)} blob{'s' if len(chosen) != 1 else ''} ({fmt_bytes(report.bytes)})."
     )
+    if report.uploads:
+        n = len(report.uploads)
+        aborted = "Would abort" if dry_run else "Aborted"
+        out.print(
+            f"{aborted} {n} stale multipart upload{'s' if n != 1 else ''} (started more than "
+            f"{grace} ago, never completed)."
+        )
+    for warning in report.warnings:
+        out.print(f"Warning: {esc(warning)}")

@@ -7,8 +7,30 @@ from typing import Any
 import click
 
 from loopml.cli.output import console, esc, fmt_bytes, json_option, print_json, with_progress
+from loopml.config import MAX_REMOTE_JOBS
 
 _DRY_RUN = "List what would be transferred; transfer nothing."
+_JOBS = "Blobs transferred at once [default: [remote] jobs in loopml.toml, else 8]."
+
+
+def _transfer(label: str, work: Any, as_json: bool, dry_run: bool) -> None:
+    """Run ``work(progress)`` under a byte progress bar and show its report.
+
+    A cut transfer still shows what moved (``--json`` prints the whole report) before
+    its ``Error:``.
+    """
+    from loopml.errors import RemoteError
+
+    try:
+        report = with_progress(label, work, show=not as_json and not dry_run)
+    except RemoteError as exc:
+        partial = getattr(exc, "report", None)
+        if partial is None:
+            raise
+        if as_json:
+            print_json(partial.as_dict())
+        raise
+    _show(report, as_json)
 
 
 def _show(report: Any, as_json: bool) -> None:
@@ -33,6 +55,11 @@ def _show(report: Any, as_json: bool) -> None:
             f"{verb} {blobs} ({fmt_bytes(report.bytes)}) {where} {esc(report.remote)}; "
             f"{len(report.skipped)} already in place."
         )
+        if report.not_started:
+            out.print(
+                f"{len(report.not_started)} blob(s) were not started after repeated network "
+                f"failures; run `loopml {report.action}` again."
+            )
         if report.unavailable:
             out.print(
                 f"{len(report.unavailable)} blob(s) are missing or damaged here and were not "
@@ -51,8 +78,9 @@ def _show(report: Any, as_json: bool) -> None:
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help=_DRY_RUN)
+@click.option("--jobs", "-j", type=click.IntRange(1, MAX_REMOTE_JOBS), metavar="N", help=_JOBS)
 @json_option
-def push(dry_run: bool, as_json: bool) -> None:
+def push(dry_run: bool, jobs: int | None, as_json: bool) -> None:
     """Copy the blobs the remote lacks to the remote in loopml.toml, each verified.
 
     Only what is missing is sent (a blob the remote holds at the right size is skipped),
@@ -65,23 +93,25 @@ def push(dry_run: bool, as_json: bool) -> None:
     Examples:
       loopml push --dry-run
       loopml push
+      loopml push --jobs 16
       LOOPML_REMOTE_URL=/mnt/backup/loopml loopml push --json
     """
     from loopml.tracking.client import Client
 
     c = Client()
-    report = with_progress(
+    _transfer(
         "pushing blobs",
-        lambda progress: c.push(dry_run=dry_run, on_progress=progress),
-        show=not as_json and not dry_run,
+        lambda progress: c.push(dry_run=dry_run, jobs=jobs, on_progress=progress),
+        as_json,
+        dry_run,
     )
-    _show(report, as_json)
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help=_DRY_RUN)
+@click.option("--jobs", "-j", type=click.IntRange(1, MAX_REMOTE_JOBS), metavar="N", help=_JOBS)
 @json_option
-def pull(dry_run: bool, as_json: bool) -> None:
+def pull(dry_run: bool, jobs: int | None, as_json: bool) -> None:
     """Fetch the blobs that are missing or damaged here from the remote in loopml.toml.
 
     Every blob the metadata knows is checked; each one fetched is hashed while it
@@ -96,9 +126,9 @@ def pull(dry_run: bool, as_json: bool) -> None:
     from loopml.tracking.client import Client
 
     c = Client()
-    report = with_progress(
+    _transfer(
         "pulling blobs",
-        lambda progress: c.pull(dry_run=dry_run, on_progress=progress),
-        show=not as_json and not dry_run,
+        lambda progress: c.pull(dry_run=dry_run, jobs=jobs, on_progress=progress),
+        as_json,
+        dry_run,
     )
-    _show(report, as_json)

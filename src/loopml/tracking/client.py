@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from loopml.tracking.fsck import FsckReport
     from loopml.tracking.gc import GcReport
     from loopml.tracking.run import Run
-    from loopml.tracking.sync import SyncReport
+    from loopml.tracking.transfers import SyncReport
 
 
 class Client:
@@ -446,7 +446,11 @@ class Client:
         return gc(self, dry_run=dry_run, grace_s=grace_s, on_progress=on_progress)
 
     def push(
-        self, *, dry_run: bool = False, on_progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        jobs: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> SyncReport:
         """Copy the blobs the remote in ``loopml.toml`` lacks to it, verified; see ``loopml push``.
 
@@ -456,10 +460,14 @@ class Client:
         """
         from loopml.tracking.sync import push
 
-        return push(self, dry_run=dry_run, on_progress=on_progress)
+        return push(self, dry_run=dry_run, jobs=jobs, on_progress=on_progress)
 
     def pull(
-        self, *, dry_run: bool = False, on_progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        jobs: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> SyncReport:
         """Fetch the blobs missing or damaged here from the remote, verified; see ``loopml pull``.
 
@@ -470,7 +478,7 @@ class Client:
         """
         from loopml.tracking.sync import pull
 
-        return pull(self, dry_run=dry_run, on_progress=on_progress)
+        return pull(self, dry_run=dry_run, jobs=jobs, on_progress=on_progress)
 
     def close(self) -> None:
         self.metadata.close()

@@ -11,6 +11,11 @@ claim a digest in the database before they publish its blob. Blobs with no row a
 (left by a crash between publishing and recording) first get a placeholder row dated when
 the blob was written, then follow the same rule. ``dry_run`` lists exactly what a real run
 would delete on a quiet store.
+
+gc also aborts S3 multipart uploads that were started more than ``grace_s`` ago and never
+completed, in the artifact store and on the ``[remote]`` (RELIABILITY.md R11): a push or
+write cut while the network was down could not abort its own, and they would otherwise
+stay on the server for good. An upload younger than the grace period may still be running.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ class GcReport:
     candidates: list[tuple[str, int]] = field(default_factory=list)  # (digest, size)
     deleted: list[str] = field(default_factory=list)
     environments: int = 0
+    #: Incomplete multipart uploads aborted (or, on a dry run, that would be), as
+    #: ``<location> (upload <id>)``.
+    uploads: list[str] = field(default_factory=list)
+    #: What gc could not check, e.g. an unreachable remote's uploads.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -66,6 +76,7 @@ def gc(
             written = info.modified if info.modified is not None else time.time()
             orphans[digest] = (info.size, written)
     old_orphans = {d: v for d, v in orphans.items() if v[1] < cutoff}
+    _abort_stale_uploads(client, time.time() - grace_s, report)
     if dry_run:
         report.candidates = sorted(
             [*store.lineage.unreferenced(cutoff), *((d, s) for d, (s, _) in old_orphans.items())]
@@ -84,3 +95,32 @@ def gc(
             on_progress(done, total)
     report.environments = store.lineage.unused_environments()
     return report
+
+
+def _abort_stale_uploads(client: Client, cutoff: float, report: GcReport) -> None:
+    """Abort multipart uploads started before ``cutoff`` (wall clock, as S3 dates them)."""
+    from loopml.artifacts import FsspecBackend
+    from loopml.errors import RemoteError, StorageError
+
+    places = [client.artifacts.backend]
+    if client.settings.remote_url:
+        from loopml.tracking.sync import open_remote
+
+        try:
+            places.append(open_remote(client.settings, create=True))
+        except RemoteError as exc:
+            report.warnings.append(f"Leftover multipart uploads on the remote not checked: {exc}")
+    for backend in places:
+        if not isinstance(backend, FsspecBackend) or not backend.s3:
+            continue
+        try:
+            for upload in backend.uploads("objects/"):
+                if upload.initiated is None or upload.initiated >= cutoff:
+                    continue
+                if not report.dry_run:
+                    backend.abort(upload)
+                report.uploads.append(f"{backend.uri}/{upload.key} (upload {upload.upload_id})")
+        except StorageError as exc:
+            report.warnings.append(
+                f"Leftover multipart uploads in {backend.uri} not checked: {exc}"
+            )

@@ -19,6 +19,10 @@ Guarantees (RELIABILITY.md R11):
   and never installed.
 * Nothing already stored is touched, except a local blob that is damaged, which ``pull``
   replaces with verified bytes.
+* Blobs move several at once (``[remote] jobs``, ``transfers.py``); one that fails
+  is named with its cause and does not stop the others. On S3, a multipart upload that
+  an earlier cut push left at a key is aborted before that key is uploaded again
+  (``artifacts/_s3.py``); ``loopml gc`` aborts any other once it is past the grace period.
 
 Reading back is the simplest check that works on every backend; it costs one download
 per uploaded blob (``bench/data.py --only remote`` prints the share of push time it
@@ -29,71 +33,35 @@ uploads only get a checksum of part checksums, so they are left for later.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loopml.artifacts import BlobBackend, LocalBackend, backend_for
+from loopml.artifacts import BlobBackend, FsspecBackend, LocalBackend, backend_for
 from loopml.artifacts._integrity import hash_stream, key_for
 from loopml.errors import IntegrityError, LoopmlError, RemoteError, StorageError
+from loopml.tracking.transfers import (
+    CUT,
+    FAILED,
+    SENT,
+    SKIPPED,
+    UNAVAILABLE,
+    Outcome,
+    Progress,
+    SyncReport,
+    run,
+)
 
 if TYPE_CHECKING:
     from loopml.artifacts import ArtifactStore
+    from loopml.artifacts._s3 import Upload
     from loopml.config import Settings
     from loopml.tracking.client import Client
 
-Progress = Callable[[int, int], None]
 # Schemes whose first path component is a bucket that must exist before anything is stored.
 _BUCKETS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 NO_REMOTE = (
     'No remote configured: add\n  [remote]\n  url = "s3://bucket/prefix"   # or a folder path\n'
     "to loopml.toml (endpoint and credentials go in [remote.options]), or set LOOPML_REMOTE_URL."
 )
-
-
-@dataclass
-class SyncReport:
-    """What a ``push`` or ``pull`` moved (or, on a dry run, would move).
-
-    Attributes:
-        action: ``"push"`` or ``"pull"``.
-        remote: The remote's URL.
-        dry_run: True if nothing was transferred.
-        transferred: (digest, size) of each blob sent or received (or that would be).
-        skipped: (digest, size) of blobs already where they had to be.
-        unavailable: (digest, size) of blobs ``push`` could not send: missing or damaged
-            here (``loopml fsck`` lists them).
-        failed: (digest, message) of blobs that could not be transferred or verified.
-    """
-
-    action: str
-    remote: str
-    dry_run: bool
-    transferred: list[tuple[str, int]] = field(default_factory=list)
-    skipped: list[tuple[str, int]] = field(default_factory=list)
-    unavailable: list[tuple[str, int]] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def bytes(self) -> int:
-        """Bytes transferred (or, on a dry run, that would be)."""
-        return sum(size for _, size in self.transferred)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "remote": self.remote,
-            "dry_run": self.dry_run,
-            "transferred": [{"digest": d, "size": s} for d, s in self.transferred],
-            "in_place": len(self.skipped),
-            "unavailable": [{"digest": d, "size": s} for d, s in self.unavailable],
-            "errors": [{"digest": d, "error": m} for d, m in self.failed],
-            "bytes": self.bytes,
-        }
 
 
 # --- the remote --------------------------------------------------------------------------
@@ -182,16 +150,6 @@ def _quiet_cut_requests() -> None:
     loop.set_exception_handler(handler)
 
 
-def _interrupted(
-    action: str, url: str, digest: str, done: int, total: int, exc: Exception
-) -> RemoteError:
-    return RemoteError(
-        f"{action.capitalize()} {'to' if action == 'push' else 'from'} {url} stopped at blob "
-        f"{digest} ({done} of {total} transferred): {exc} Nothing partial is stored under any "
-        f"digest; run `loopml {action}` again: it transfers only what is still missing."
-    )
-
-
 # --- push --------------------------------------------------------------------------------
 
 
@@ -240,42 +198,66 @@ def _upload(store: ArtifactStore, remote: BlobBackend, digest: str, replace: boo
     return f"{location} hashed to {actual} after upload and was deleted; run `loopml push` again."
 
 
+def _leftovers(remote: BlobBackend) -> dict[str, list[Upload]]:
+    """Incomplete multipart uploads under the remote's blobs, by key (S3 only).
+
+    An earlier push that was cut may have left them (see ``artifacts/_s3.py``); the
+    upload of the same key aborts them first. Listing them is housekeeping: if the
+    server refuses it, ``loopml gc`` is left to clean up.
+    """
+    if not isinstance(remote, FsspecBackend):
+        return {}
+    found: dict[str, list[Upload]] = {}
+    try:
+        for upload in remote.uploads("objects/"):
+            found.setdefault(upload.key, []).append(upload)
+    except StorageError:
+        return {}
+    return found
+
+
 def push(
-    client: Client, *, dry_run: bool = False, on_progress: Progress | None = None
+    client: Client,
+    *,
+    dry_run: bool = False,
+    jobs: int | None = None,
+    on_progress: Progress | None = None,
 ) -> SyncReport:
     """Send every blob the metadata knows that the remote lacks; see the module doc.
 
+    Args:
+        jobs: Blobs sent at once (default: ``[remote] jobs`` in loopml.toml, else 8).
+        on_progress: Called with (bytes done, bytes in all) as blobs finish.
+
     Raises:
-        RemoteError: no remote is configured, it cannot be used, or the transfer was cut.
+        RemoteError: no remote is configured, it cannot be used, or the transfer was cut
+            (the error's ``report`` says what did move).
     """
     client.open()
     remote = open_remote(client.settings, create=True)
     store = client.artifacts
     report = SyncReport("push", remote.uri, dry_run)
-    rows = _rows(client)
-    for i, (digest, size) in enumerate(rows):
-        if on_progress is not None:
-            on_progress(i, len(rows))
+    leftovers = {} if dry_run else _leftovers(remote)
+
+    def one(digest: str, size: int) -> Outcome:
         if not store.is_intact(digest, size):
-            report.unavailable.append((digest, size))
-            continue
+            return UNAVAILABLE, ""
+        key = key_for(digest)
         try:
-            info = remote.info(key_for(digest))
+            info = remote.info(key)
             if info is not None and info.size == size:
-                report.skipped.append((digest, size))
-                continue
-            if not dry_run:
-                problem = _upload(store, remote, digest, replace=info is not None)
-                if problem is not None:
-                    report.failed.append((digest, problem))
-                    continue
+                return SKIPPED, ""
+            if dry_run:
+                return SENT, ""
+            for upload in leftovers.get(key, []):
+                if isinstance(remote, FsspecBackend):
+                    remote.abort(upload)
+            problem = _upload(store, remote, digest, replace=info is not None)
         except StorageError as exc:
-            raise _interrupted(
-                "push", remote.uri, digest, len(report.transferred), len(rows), exc
-            ) from exc
-        report.transferred.append((digest, size))
-    if on_progress is not None:
-        on_progress(len(rows), len(rows))
+            return CUT, str(exc)
+        return (FAILED, problem) if problem is not None else (SENT, "")
+
+    run(report, _rows(client), jobs or client.settings.remote_jobs, one, on_progress)
     return report
 
 
@@ -283,45 +265,47 @@ def push(
 
 
 def pull(
-    client: Client, *, dry_run: bool = False, on_progress: Progress | None = None
+    client: Client,
+    *,
+    dry_run: bool = False,
+    jobs: int | None = None,
+    on_progress: Progress | None = None,
 ) -> SyncReport:
     """Fetch every blob the metadata knows that is missing or damaged here; see the module doc.
 
     A blob that is not on the remote, or is corrupt there, is reported in ``failed`` (by
     digest and location) and nothing is installed for it.
 
+    Args:
+        jobs: Blobs fetched at once (default: ``[remote] jobs`` in loopml.toml, else 8).
+        on_progress: Called with (bytes done, bytes in all) as blobs finish.
+
     Raises:
-        RemoteError: no remote is configured, it cannot be used, or the transfer was cut.
+        RemoteError: no remote is configured, it cannot be used, or the transfer was cut
+            (the error's ``report`` says what did move).
     """
     client.open()
     remote = open_remote(client.settings, create=False)
     store = client.artifacts
     report = SyncReport("pull", remote.uri, dry_run)
-    rows = _rows(client)
-    for i, (digest, size) in enumerate(rows):
-        if on_progress is not None:
-            on_progress(i, len(rows))
+
+    def one(digest: str, size: int) -> Outcome:
         if store.is_intact(digest, size):
-            report.skipped.append((digest, size))
-            continue
+            return SKIPPED, ""
         key = key_for(digest)
         location = f"{remote.uri}/{key}"
         try:
             if not dry_run:
                 store.fetch(remote, digest)  # checks that the blob is there, then hashes it
             elif remote.info(key) is None:
-                report.failed.append((digest, _not_there(location)))
-                continue
+                return FAILED, _not_there(location)
         except IntegrityError as exc:
-            report.failed.append((digest, _corrupt_message(digest, location, exc)))
-            continue
+            return FAILED, _corrupt_message(digest, location, exc)
         except StorageError as exc:
-            raise _interrupted(
-                "pull", remote.uri, digest, len(report.transferred), len(rows), exc
-            ) from exc
-        report.transferred.append((digest, size))
-    if on_progress is not None:
-        on_progress(len(rows), len(rows))
+            return CUT, str(exc)
+        return SENT, ""
+
+    run(report, _rows(client), jobs or client.settings.remote_jobs, one, on_progress)
     return report
 
 

@@ -522,9 +522,9 @@ def test_schema_can_be_a_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (b"a,b\n1,2\n3,4,5\n6,7\n", "line 3: got 3 fields; expected 2"),
-        (b"a,b\n1,2\n3\n", "line 3: got 1 fields; expected 2"),
-        (b"a,b\n1,x\n2,caf\xe9\n", "line 3: byte 0xe9 at position 6 is not UTF-8"),
+        (b"a,b\n1,2\n3,4,5\n6,7\n", "line 3, column 3: got 3 fields; expected 2"),
+        (b"a,b\n1,2\n3\n", "line 3, column 'b': got 1 field; expected 2"),
+        (b"a,b\n1,x\n2,caf\xe9\n", "line 3, column 'b': got the byte 0xe9 in 'caf\ufffd'"),
     ],
 )
 def test_bad_csv_files_name_the_line(tmp_path: Path, content: bytes, words: str) -> None:

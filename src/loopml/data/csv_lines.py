@@ -29,7 +29,7 @@ UTF8_BOM = "\xef\xbb\xbf"  # the UTF-8 byte-order mark, as Latin-1 characters
 OTHER_DELIMITERS = (";", "\t", "|")
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
-_QUOTED_REST = re.compile(r'[^"]*(?:""[^"]*)*"')  # the rest of a quoted value, to its close
+_QUOTED_REST = re.compile(r'[^"]*(?:""[^"]*)*"(?!")')  # the rest of a quoted value, to its close
 _SEPARATOR = re.compile(r",|\r\n|\r|\n")
 _FIELD_LIMIT = 2**31 - 1  # pyarrow reads fields of any size, so the scan must too
 _TO_UTF8 = (
@@ -89,13 +89,15 @@ def _scan(where: str, text: IO[str]) -> Scan:
                 "Check that the file was written completely."
             )
         )
-    line, header, _ = first
+    line, header, raw = first
+    pending = next(records, None)
     problem = _check_header(where, line, header)
+    if problem is None and pending is None:  # a header that runs on to the end of the file
+        problem = _unclosed_quote(where, line, "".join(raw), [])
     if problem is not None:
         return Scan(problem)
     names = [name.encode("latin-1").decode("utf-8") for name in header]
     rows = 0
-    pending = next(records, None)
     while pending is not None:
         line, fields, raw = pending
         pending = next(records, None)

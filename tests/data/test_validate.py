@@ -559,3 +559,10 @@ def test_other_files_are_refused(tmp_path: Path) -> None:
         validate(tmp_path / "x.parquet", Schema())
     pq.write_table(pa.table({"a": [1]}), tmp_path / "ok.parquet")
     assert validate(tmp_path / "ok.parquet", infer_schema(tmp_path / "ok.parquet")).ok
+
+
+def test_an_all_missing_column_has_no_value_outside_the_categories() -> None:
+    schema = infer_schema(pa.table({"city": ["Lyon", "Oslo"]}))
+    empty = pa.table({"city": pa.nulls(2)})  # what pyarrow reads from an empty CSV column
+    report = validate(empty, schema, raise_on_error=False)
+    assert [(v.column, v.expectation) for v in report.violations] == [("city", "missing")]

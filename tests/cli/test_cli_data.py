@@ -171,7 +171,7 @@ def test_a_version_a_run_read_cannot_be_removed(project: Path, csv: Path) -> Non
 @pytest.mark.parametrize(
     ("content", "needles"),
     [
-        (b"a,b\n1,2\n3,4,5\n", ["bad.csv', line 3: got 3 fields; expected 2"]),
+        (b"a,b\n1,2\n3,4,5\n", ["bad.csv', line 3, column 3: got 3 fields; expected 2"]),
         ("city,n\nMünchen,1\n".encode("latin-1"), ["bad.csv', line 2", "not UTF-8", "iconv"]),
         (b"", ["bad.csv': is empty"]),
     ],

@@ -31,7 +31,7 @@ def test_a_ragged_csv_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError) as caught:
         profile(path)
     message = str(caught.value)
-    assert "ragged.csv', line 4: got 3 fields; expected 2 as in the header" in message
+    assert "ragged.csv', line 4, column 3: got 3 fields; expected 2 as in the header" in message
 
 
 def test_a_csv_in_another_encoding_says_how_to_convert(tmp_path: Path) -> None:
@@ -40,7 +40,8 @@ def test_a_csv_in_another_encoding_says_how_to_convert(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError) as caught:
         profile(path)
     message = str(caught.value)
-    assert "latin.csv', line 2: byte 0xfc" in message and "is not UTF-8" in message
+    assert "latin.csv', line 2, column 'city': got the byte 0xfc" in message
+    assert "'M\ufffdnchen', which is not UTF-8" in message
     assert "iconv -f latin1 -t utf-8" in message and "encoding='latin-1'" in message
 
 

@@ -522,9 +522,9 @@ def test_schema_can_be_a_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (b"a,b\n1,2\n3,4,5\n6,7\n", "line 3: got 3 fields; expected 2"),
-        (b"a,b\n1,2\n3\n", "line 3: got 1 fields; expected 2"),
-        (b"a,b\n1,x\n2,caf\xe9\n", "line 3: byte 0xe9 at position 6 is not UTF-8"),
+        (b"a,b\n1,2\n3,4,5\n6,7\n", "line 3, column 3: got 3 fields; expected 2"),
+        (b"a,b\n1,2\n3\n", "line 3, column 'b': got 1 field; expected 2"),
+        (b"a,b\n1,x\n2,caf\xe9\n", "line 3, column 'b': got the byte 0xe9 in 'caf\ufffd'"),
     ],
 )
 def test_bad_csv_files_name_the_line(tmp_path: Path, content: bytes, words: str) -> None:
@@ -559,3 +559,10 @@ def test_other_files_are_refused(tmp_path: Path) -> None:
         validate(tmp_path / "x.parquet", Schema())
     pq.write_table(pa.table({"a": [1]}), tmp_path / "ok.parquet")
     assert validate(tmp_path / "ok.parquet", infer_schema(tmp_path / "ok.parquet")).ok
+
+
+def test_an_all_missing_column_has_no_value_outside_the_categories() -> None:
+    schema = infer_schema(pa.table({"city": ["Lyon", "Oslo"]}))
+    empty = pa.table({"city": pa.nulls(2)})  # what pyarrow reads from an empty CSV column
+    report = validate(empty, schema, raise_on_error=False)
+    assert [(v.column, v.expectation) for v in report.violations] == [("city", "missing")]

@@ -131,6 +131,10 @@ def add_dataset(
             existing = _existing(c, name, known)
             if existing is not None and c.artifacts.is_intact(existing.digest, existing.size):
                 return existing, False
+        # A table that cannot be read fails here, before anything is stored: no version,
+        # no blob, no artifact record. (Content already stored under another version is
+        # profiled again; reading it is the price of never storing a file we refuse.)
+        summary = _profile(path) if profile and fmt in TABULAR else None
         total = 2 * path.stat().st_size if kind == "file" else 0  # copied, then hashed
         with reporting(on_progress if total else None, total):
             record = c.store_value(path)  # content-addressed: the same bytes are stored once
@@ -140,10 +144,7 @@ def add_dataset(
         if existing is not None:
             return existing, False
         rows = columns = profile_digest = None
-        if profile and fmt in TABULAR:
-            # A table that cannot be read fails here, before any version is recorded (its
-            # blob, referenced by nothing, goes at the next `loopml gc`).
-            summary = _profile(path)
+        if summary is not None:
             rows, columns = summary.rows, len(summary.columns)
             profile_digest = c.store_value(summary.to_dict()).digest
     version = DatasetVersion(

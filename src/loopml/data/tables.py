@@ -4,14 +4,15 @@
 polars DataFrame, a pyarrow Table, or a path to a ``.csv``, ``.parquet``/``.pq`` or
 ``.jsonl``/``.ndjson`` file. Objects are recognised by the module of their type, so this
 file never imports a library the caller has not already imported. Files are read with
-pyarrow's readers; when a CSV is ragged or not UTF-8, the file is scanned again in Python
-(only on that error path) to name the line, because pyarrow's threaded reader does not.
+pyarrow's readers. When pyarrow fails on a CSV file, or cheap checks of what it read look
+wrong (a NUL byte, an odd number of quotes, a header that is no header), the file is
+scanned again in Python (``csv_lines.py``) to name the line, the column and the fix,
+because pyarrow's threaded reader does not.
 An empty CSV field is a missing value, as pandas and polars read it.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,41 +169,79 @@ def _read_csv(path: Path) -> pa.Table:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    from loopml.data.csv_lines import scan
+
+    # A quoted value may span lines; without newlines_in_values pyarrow splits big files
+    # into blocks at any newline and then fails on a valid file ("out of sync").
+    parse = pcsv.ParseOptions(newlines_in_values=True)
+    convert = pcsv.ConvertOptions(strings_can_be_null=True)
     try:
-        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
-    except (pa.ArrowException, OSError) as exc:
-        raise _csv_problem(path, str(exc)) from exc
+        try:
+            table = pcsv.read_csv(path, parse_options=parse, convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc):
+                raise
+            # A row longer than pyarrow's 1 MB block: read again in one block as big as the file.
+            size = min(max(path.stat().st_size + 1, 1 << 20), (1 << 31) - 1)
+            table = pcsv.read_csv(
+                path,
+                read_options=pcsv.ReadOptions(block_size=size),
+                parse_options=parse,
+                convert_options=convert,
+            )
+        names = table.column_names  # a header that is not UTF-8 fails here
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        found = scan(path)
+        if found.problem is not None:
+            raise found.problem from exc
+        if found.header and not found.rows:  # a header with no newline after it
+            return pa.table({name: pa.nulls(0) for name in found.header})
+        raise _unreadable_csv(path, str(exc)) from exc
+    if _suspicious(path, table, names):
+        found = scan(path)
+        if found.problem is not None:
+            raise found.problem
     if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
-        # pyarrow reads bytes that are not UTF-8 as a binary column instead of failing
-        raise _csv_problem(path, "a column is not valid UTF-8 text")
+        raise _unreadable_csv(path, "a column is not valid UTF-8 text")
     return table
 
 
-def _csv_problem(path: Path, detail: str) -> InvalidParameterError:
-    """Find the first line that is not UTF-8, or has the wrong number of fields, and name it."""
+def _unreadable_csv(path: Path, detail: str) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"CSV file {str(path)!r}: cannot be read ({detail}); expected comma-separated UTF-8 "
+        "text with a header line. Read it with pandas.read_csv and pass the DataFrame."
+    )
+
+
+def _suspicious(path: Path, table: pa.Table, names: list[str]) -> bool:
+    """Cheap signs that pyarrow read a malformed file without failing: then ``scan`` it.
+
+    pyarrow reads bytes that are not UTF-8 as a binary column, a NUL byte as text, a
+    never-closed quote as a value running to the end of the file (an odd number of quote
+    characters), a ``;``-separated file as one column, and a repeated header line as a
+    row of text.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from loopml.data.csv_lines import header_suspicious
+
+    if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
+        return True
+    if header_suspicious(names):
+        return True
+    quotes, nul = 0, False
     with path.open("rb") as raw:
-        for number, line in enumerate(raw, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return InvalidParameterError(
-                    f"CSV file {str(path)!r}, line {number}: byte {line[exc.start]:#04x} at "
-                    f"position {exc.start + 1} is not UTF-8; expected UTF-8 text. Re-save the "
-                    "file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), or read it with "
-                    "pandas.read_csv(..., encoding='latin-1') and pass the DataFrame."
-                )
-    with path.open(encoding="utf-8", newline="") as text:
-        reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None:
-            return InvalidParameterError(
-                f"CSV file {str(path)!r}: is empty; expected a header line and rows."
-            )
-        for fields in reader:
-            if fields and len(fields) != len(header):
-                return InvalidParameterError(
-                    f"CSV file {str(path)!r}, line {reader.line_num}: got {len(fields)} fields; "
-                    f"expected {len(header)} as in the header. Fix the line, or quote a field "
-                    "that contains a comma."
-                )
-    return InvalidParameterError(f"CSV file {str(path)!r}: cannot be read ({detail}).")
+        while chunk := raw.read(1 << 20):
+            quotes += chunk.count(b'"')
+            nul = nul or b"\x00" in chunk
+    if nul or quotes % 2:
+        return True
+    text = all(pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in table.schema)
+    if table.num_rows and text:  # a header line repeated further down (files joined)
+        same = [pc.equal(table.column(i), name) for i, name in enumerate(names)]
+        rows = same[0]
+        for other in same[1:]:
+            rows = pc.and_(rows, other)
+        return bool(pc.any(rows).as_py())
+    return False

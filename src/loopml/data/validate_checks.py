@@ -205,10 +205,10 @@ def _check_categories(table: pa.Table, arr: pa.ChunkedArray, col: ColumnSchema) 
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if arr.type == pa.null():  # every value is missing (a header-only CSV): none is outside
+        return []
     try:
-        allowed = pa.array(
-            list(col.categories or ()), type=arr.type if arr.type != pa.null() else None
-        )
+        allowed = pa.array(list(col.categories or ()), type=arr.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise InvalidParameterError(
             f"Column {col.name!r} categories: got {list(col.categories or ())!r}; expected values "

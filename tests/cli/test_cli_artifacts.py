@@ -80,7 +80,7 @@ def test_artifacts_show_by_prefix(demo: Path) -> None:
 def test_artifacts_get_writes_a_parquet_file_equal_to_the_stored_frame(
     demo: Path, tmp_path: Path
 ) -> None:
-    digest = _outputs(demo)["split.train"]
+    digest = _outputs(demo)["load"]
     target = tmp_path / "out.parquet"
     result = run_cli("artifacts", "get", digest, "-o", str(target), cwd=demo, env=ENV)
     assert result.returncode == 0, result.stderr

@@ -127,10 +127,11 @@ def _tar_bytes(members: list[Member]) -> bytes:
 
 
 def _listing(root: Path) -> dict[str, Any]:
-    """Every path under root except the store (links not followed), with file bytes."""
+    """Every path under root except the store and bytecode caches (links not followed), with
+    file bytes."""
     found: dict[str, Any] = {}
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".loopml"]
+        dirs[:] = [d for d in dirs if d not in (".loopml", "__pycache__")]  # Python's own cache
         for name in dirs + files:
             full = Path(folder) / name
             rel = full.relative_to(root).as_posix()

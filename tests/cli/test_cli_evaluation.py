@@ -125,6 +125,8 @@ def test_define_evaluate_rank_and_compare(suite_project: Path) -> None:
     )
     assert metrics["log_loss"]["verdict"] == "a"  # C=1e-4 is badly under-fit: clearly worse
 
+    linked = cli_json(p, "runs", "show", "train#1")["evaluations"]
+    assert [(e["id"], e["suite"]) for e in linked] == [(first["id"], "cancer@1")]
     shown = cli(p, "leaderboard", "cancer").stdout
     assert "train#1:train" in shown and "ranked by roc_auc" in shown
     shown = cli(

@@ -176,6 +176,7 @@ def show(run_ref: str, as_json: bool) -> None:
     steps = c.steps(record.id)
     links = c.links(run=record.id)
     read = c.datasets_read(record.id)
+    judged = c.run_evaluations(record.id)
     step_names = {s.id: s.name for s in steps}
     if as_json:
         data = _run_dict(record)
@@ -184,6 +185,10 @@ def show(run_ref: str, as_json: bool) -> None:
         data["datasets"] = [
             {"dataset": v.label, "digest": v.digest, "step": step_names.get(sid or "")}
             for v, sid in read
+        ]
+        data["evaluations"] = [
+            {"id": e.id, "suite": e.suite, "model": e.model_label, "metrics": e.metrics}
+            for e in judged
         ]
         print_json(data)
         return
@@ -262,6 +267,16 @@ def show(run_ref: str, as_json: bool) -> None:
         for version, sid in read[:SHOWN_VALUES]:
             by = f"step {step_names[sid]}" if sid in step_names else "the run"
             out.print(f"  {esc(version.label):<24} {version.digest[:12]}  (by {esc(by)})")
+    if judged:
+        out.print("[bold]evaluations[/]")
+        for e in judged[:SHOWN_VALUES]:
+            name, (value, low, high) = next(iter(e.metrics.items()), ("", (0.0, 0.0, 0.0)))
+            figure = f"{name}={fmt_num(value)}" + (
+                "" if low != low else f" [{fmt_num(low)}, {fmt_num(high)}]"
+            )
+            out.print(
+                f"  #{e.id:<5} {esc(e.suite):<18} {esc(clip(e.model_label, 40))}  {esc(figure)}"
+            )
     outputs = [link for link in links if link.direction in ("output", "logged")]
     if outputs:
         out.print("[bold]artifacts[/]")

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import LoopmlError, NotFoundError
+from loopml.errors import InvalidParameterError, LoopmlError, NotFoundError
 from loopml.evaluation.errors import EvaluationError
 from loopml.store.suites import Evaluation
 
@@ -62,7 +62,7 @@ def resolve_model(model: Any, client: Client, label: str | None = None) -> Model
             return _run_output(client, run_ref, output, label)
         try:
             record = client.artifact(model)
-        except NotFoundError:
+        except (NotFoundError, InvalidParameterError):
             raise EvaluationError(
                 f"Model {model!r} is neither a stored artifact's digest nor RUN:OUTPUT (e.g. "
                 "'train#3:train'). `loopml runs show RUN` lists a run's outputs."

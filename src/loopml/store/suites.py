@@ -287,6 +287,16 @@ class Suites:
             )
         return _evaluation(row)
 
+    def of_run(self, run_id: str) -> list[Evaluation]:
+        """The evaluations linked to a run (its models, or judged inside it), oldest first."""
+        rows = self.db.read(
+            lambda tx: tx.all(
+                f"SELECT {_EVAL_COLUMNS} FROM evaluations WHERE run_id = ? ORDER BY created_at, id",
+                (run_id,),
+            )
+        )
+        return [_evaluation(r) for r in rows]
+
     def of_model(self, model_digest: str) -> list[Evaluation]:
         """Every evaluation of one model, on any suite, oldest first."""
         rows = self.db.read(

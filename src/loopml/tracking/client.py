@@ -429,6 +429,11 @@ class Client:
         """One evaluation by its number."""
         return self.open().metadata.suites.evaluation(id)
 
+    def run_evaluations(self, run: str) -> list[Evaluation]:
+        """The evaluations linked to a run: of the models it made, or judged inside it."""
+        self.open()
+        return self.metadata.suites.of_run(self.metadata.runs.resolve(run))
+
     def model_evaluations(self, model_digest: str) -> list[Evaluation]:
         """Every evaluation of one model (by the digest of its artifact), on any suite."""
         return self.open().metadata.suites.of_model(model_digest)

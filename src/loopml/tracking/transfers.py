@@ -71,7 +71,7 @@ class SyncReport:
 
 
 # Outcomes of one blob's transfer, as the workers report them to the calling thread.
-SENT, SKIPPED, UNAVAILABLE, FAILED, CUT = "sent", "skipped", "unavailable", "failed", "cut"
+SENT, SKIPPED, UNAVAILABLE, FAILED, CUT = "sent", "in_place", "unavailable", "error", "cut"
 Outcome = tuple[str, str]
 # After this many blobs in a row failed on the network, the remote is taken to be
 # unreachable: the transfers still queued are not started (a rerun resumes them).

@@ -378,3 +378,34 @@ def test_gc_keeps_what_suites_use_and_frees_a_removed_suite(binary_suite: Any) -
         client.remove_dataset_version(binary_suite.dataset)
     client.remove_suite_version("cancer@1")
     assert len(client.gc(grace_s=0).deleted) >= 3  # indices, predictions, result
+
+
+def test_suites_and_evaluations_on_each_store_backend(client: Client) -> None:
+    """The same definitions, reuse, replacement and removal on SQLite and PostgreSQL."""
+    frame = pd.DataFrame({"x": np.arange(200.0), "y": np.arange(200.0) * 2 + 1})
+    first, created = create_suite("line", data=frame, target="y", task="regression", client=client)
+    again, created_again = create_suite(
+        "line", data=frame, target="y", task="regression", client=client
+    )
+    assert created and not created_again and again.label == first.label == "line@1"
+    second, _ = create_suite(
+        "line",
+        data=frame,
+        target="y",
+        task="regression",
+        split="random:test=0.3,seed=1",
+        client=client,
+    )
+    assert [v.label for v in client.suites()] == ["line@2"]
+
+    def exact(X: pd.DataFrame) -> np.ndarray:
+        return X["x"].to_numpy() * 2 + 1
+
+    result = first.evaluate(exact, resamples=50)
+    assert result["rmse"].value == 0 and result["r2"].value == 1
+    assert first.evaluate(exact, resamples=50).reused
+    assert not first.evaluate(exact, resamples=50, force=True).reused
+    assert len(client.evaluations(first.version)) == 1  # replaced, not added
+    client.remove_suite_version("line@1")
+    assert [v.number for v in client.suite_versions("line")] == [2]
+    assert client.evaluations(second.version) == []

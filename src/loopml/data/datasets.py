@@ -30,11 +30,9 @@ TABULAR = set(SUFFIXES.values())  # the formats read as tables
 
 
 def _client(client: Client | None) -> Client:
-    if client is not None:
-        return client.open()
-    from loopml.tracking.client import default_client
+    from loopml.tracking.client import given_or_default
 
-    return default_client().open()
+    return given_or_default(client)
 
 
 @dataclass(frozen=True)

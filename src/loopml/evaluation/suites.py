@@ -53,11 +53,9 @@ MAX_CLASSES = 1000
 
 
 def _client(client: Client | None) -> Client:
-    if client is not None:
-        return client.open()
-    from loopml.tracking.client import default_client
+    from loopml.tracking.client import given_or_default
 
-    return default_client().open()
+    return given_or_default(client)
 
 
 @dataclass(frozen=True)

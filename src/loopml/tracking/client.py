@@ -497,6 +497,11 @@ _clients: dict[tuple[str, str], Client] = {}
 _clients_lock = threading.Lock()
 
 
+def given_or_default(client: Client | None) -> Client:
+    """``client`` opened, or the project's default client (the library functions' rule)."""
+    return (client if client is not None else default_client()).open()
+
+
 def default_client() -> Client:
     """The client for the project found from the working directory (cached per location)."""
     settings = load_settings()

@@ -42,14 +42,21 @@ MAX_SLICE_VALUES = 20  # per slice column, the most frequent values in the test 
 MIN_SLICE_ROWS = 10  # fewer rows say nothing with confidence
 
 
-@dataclass(frozen=True)
+@dataclass
 class Model:
-    """A model to judge, with what identifies it in the store."""
+    """A model to judge, with what identifies it in the store. A stored model is loaded only
+    when it has to predict: a stored result is found by its digest alone."""
 
     obj: Any
     digest: str | None  # the stored model's artifact; None until stored or unstorable
     label: str  # for people
     run_id: str | None  # the run that produced it, when known
+    client: Client | None = None  # set for a stored model not loaded yet
+
+    def load(self) -> Any:
+        if self.obj is None and self.client is not None and self.digest is not None:
+            self.obj = self.client.load_artifact(self.digest)
+        return self.obj
 
 
 def resolve_model(model: Any, client: Client, label: str | None = None) -> Model:
@@ -67,9 +74,7 @@ def resolve_model(model: Any, client: Client, label: str | None = None) -> Model
                 f"Model {model!r} is neither a stored artifact's digest nor RUN:OUTPUT (e.g. "
                 "'train#3:train'). `loopml runs show RUN` lists a run's outputs."
             ) from None
-        return Model(
-            client.load_artifact(record.digest), record.digest, label or record.digest[:12], None
-        )
+        return Model(None, record.digest, label or record.digest[:12], None, client)
     from loopml.tracking.context import active_run
 
     run = active_run()
@@ -88,9 +93,7 @@ def _run_output(client: Client, run_ref: str, output: str, label: str | None) ->
             f"Run {record.name} has no output named {output!r}. Its outputs: {names}."
         )
     digest = chosen[-1].digest
-    return Model(
-        client.load_artifact(digest), digest, label or f"{record.name}:{output}", record.id
-    )
+    return Model(None, digest, label or f"{record.name}:{output}", record.id, client)
 
 
 def _store_model(client: Client, model: Model) -> str | None:
@@ -181,7 +184,7 @@ def evaluate(
             result = EvaluationResult.stored(found, suite, client, reused=True)
             _log_to_run(suite, result)
             return result
-    y_true, predictions, test_rows = _predict(suite, target.obj, parts)
+    y_true, predictions, test_rows = _predict(suite, target.load(), parts)
     pred_bytes = _dump_predictions(y_true, predictions, test_rows)
     identity = ""
     if digest is None:  # unstorable: the predictions identify it

@@ -103,6 +103,10 @@ EVAL_FIGURES = {
         "naive loop over scikit-learn's metric functions, same data",
     ],
     "paired": ["paired bootstrap of two models, 6 binary metrics"],
+    "cli": [
+        "`loopml eval` of a stored model, whole process",
+        "`loopml eval` again, stored result, whole process",
+    ],
 }
 SCRIPTS = {"core.py": FIGURES, "data.py": DATA_FIGURES, "eval.py": EVAL_FIGURES}
 VERDICT = r"(MET|MISSED|n/a \(--quick\)|\(info\))"

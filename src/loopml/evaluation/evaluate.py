@@ -249,7 +249,7 @@ def _predict(
     """The test rows' truth, the model's predictions and the rows' positions (all parts)."""
     import numpy as np
 
-    from loopml.evaluation.models import predict
+    from loopml.evaluation.models import label_codes, predict
 
     frame = suite.frame()
     features = list(suite.options.features)
@@ -261,8 +261,7 @@ def _predict(
     classes = suite.options.classes
     y = test[target]
     if suite.task in ("binary", "multiclass"):
-        index = {_label_key(c): i for i, c in enumerate(classes)}
-        y_true = np.fromiter((index[_label_key(v)] for v in y.tolist()), dtype=np.int64)
+        y_true = label_codes(y.to_numpy(), classes)  # the suite's classes hold every label
         present = [classes[i] for i in np.unique(y_true)]
         pred = predict(model, test[features], task=suite.task, classes=classes, test_labels=present)
     else:
@@ -270,12 +269,6 @@ def _predict(
         pred = predict(model, test[features], task=suite.task)
     _check_finite(model, pred)
     return y_true, pred, rows
-
-
-def _label_key(value: Any) -> Any:
-    from loopml.evaluation.models import _key
-
-    return _key(value)
 
 
 def _forecast(suite: Suite, model: Any, parts: list[Any]) -> tuple[Any, Predictions, Any]:

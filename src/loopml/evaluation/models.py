@@ -106,18 +106,37 @@ def _array(model: Any, output: Any, rows: int) -> np.ndarray:
     return values
 
 
+def label_codes(labels: Any, classes: Sequence[Any]) -> np.ndarray:
+    """Labels -> positions in ``classes`` (-1 for a label that is not one of them).
+
+    Vectorised through pandas' categorical codes; labels that compare equal only loosely
+    (1 and 1.0, True and 1) are matched by value on the slow path, which only rows the
+    fast path missed take.
+    """
+    import numpy as np
+    import pandas as pd
+
+    values = np.asarray(labels)
+    codes = np.asarray(pd.Categorical(values, categories=list(classes)).codes, dtype=np.int64)
+    missed = np.flatnonzero(codes < 0)
+    if len(missed):
+        index = {_key(c): i for i, c in enumerate(classes)}
+        codes[missed] = [index.get(_key(v), -1) for v in values[missed].tolist()]
+    return codes
+
+
 def _codes(model: Any, labels: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
     """Predicted labels -> positions in the suite's classes."""
     import numpy as np
 
-    index = {_key(c): i for i, c in enumerate(classes)}
-    try:
-        return np.fromiter((index[_key(v)] for v in labels.tolist()), dtype=np.int64)
-    except KeyError as exc:
+    codes = label_codes(labels, classes)
+    if (codes < 0).any():
+        bad = labels[int(np.argmax(codes < 0))]
         raise EvaluationError(
-            f"{describe(model)} predicted the label {exc.args[0]!r}, which is not one of the "
+            f"{describe(model)} predicted the label {bad!r}, which is not one of the "
             f"suite's classes {list(classes)[:20]}. Train the model on the suite's target."
-        ) from None
+        )
+    return codes
 
 
 def _key(value: Any) -> Any:

@@ -1,0 +1,8 @@
+"""The model registry: named, numbered model versions, aliases that move by promotion through
+gates, and loading a version as a predictor that checks its input.
+
+Heavy libraries are imported only when called, so ``import loopml`` stays lean.
+
+- ``schema.py``: the input schema of a model version (columns, dtypes, categories), inferred
+  from the training data, and the check of new input against it.
+"""

@@ -33,7 +33,8 @@ _EXPORTS = {
     "log_artifact": "loopml.tracking",
     "active_run": "loopml.tracking",
     "runs": "loopml.tracking",
-    "load": "loopml.tracking.api",
+    "load": "loopml.registry.versions",
+    "register": "loopml.registry.versions",
     "Client": "loopml.tracking.client",
     "Run": "loopml.tracking.run",
     "register_materializer": "loopml.artifacts.materializers",
@@ -67,6 +68,7 @@ __all__ = [
     "log_params",
     "pipeline",
     "profile",
+    "register",
     "register_materializer",
     "runs",
     "set_tag",
@@ -86,6 +88,7 @@ if TYPE_CHECKING:
     from loopml.evaluation.suites import create_suite, suite
     from loopml.pipelines.pipeline import Pipeline, pipeline
     from loopml.pipelines.step import Step, step
+    from loopml.registry.versions import load, register
     from loopml.tracking import (
         active_run,
         log_artifact,
@@ -97,7 +100,6 @@ if TYPE_CHECKING:
         set_tag,
         start_run,
     )
-    from loopml.tracking.api import load
     from loopml.tracking.client import Client
     from loopml.tracking.run import Run
 

@@ -94,6 +94,38 @@ class Prices:
 
 
 @dataclass(frozen=True, slots=True)
+class BeatsGate:
+    """The candidate must beat the version ``alias`` holds on ``metric`` of the gate's suite,
+    by a paired comparison significant at ``confidence``."""
+
+    alias: str
+    metric: str
+    confidence: float = field(
+        default=0.95, metadata=_check("between 0.5 and 1", lambda v: 0.5 <= v < 1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GateSection:
+    """What a version must pass to take an alias (``[models.NAME.gates.ALIAS]``)."""
+
+    #: The suite that judges the version; ``require`` and ``beats`` read its metrics.
+    suite: str | None = None
+    #: Thresholds on the suite's metrics, e.g. ``"roc_auc >= 0.80"``.
+    require: tuple[str, ...] = ()
+    beats: BeatsGate | None = None
+    #: The version's training data must have passed validation (``loopml data validate``).
+    validated_data: bool = False
+    #: Custom checks, ``module:function`` called with the version; False or raising fails.
+    checks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSection:
+    gates: dict[str, GateSection] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigFile:
     """The whole ``loopml.toml``; capability issues add their tables here."""
 
@@ -102,6 +134,7 @@ class ConfigFile:
     run: RunSection = field(default_factory=RunSection)
     cost: Prices = field(default_factory=Prices)
     remote: RemoteSection | None = None
+    models: dict[str, ModelSection] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -265,3 +265,37 @@ def percentile(values: list[float], q: float) -> float:
     if not ordered:
         return math.nan
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+# -- R03 for the model registry ------------------------------------------------------------
+
+
+def r03_registrar(
+    root: str, url: str, artifacts: str, index: int, barrier: Any, results: Any
+) -> None:
+    """Register a model of its own as the next version of "m", then promote it to
+    "champion" at the same moment as every other process."""
+    thread_errors = _prepare(root, 10.0)
+    out: dict[str, Any] = {}
+    try:
+        from loopml.errors import ConflictError
+        from loopml.registry.promotion import promote
+        from loopml.registry.versions import register
+        from loopml.tracking.client import Client
+
+        client = Client(store_uri=url, artifacts_uri=artifacts).open()
+        barrier.wait(timeout=120)
+        version, created = register("m", {"weights": [index]}, client=client)
+        out.update(number=version.number, created=created)
+        barrier.wait(timeout=120)
+        try:
+            promote("m", version.number, to="champion", client=client)
+            out["promoted"] = True
+        except ConflictError as exc:
+            out["promoted"] = False
+            out["conflict"] = str(exc)
+        client.close()
+    except BaseException:
+        out["error"] = traceback.format_exc()
+    out["thread_errors"] = thread_errors
+    results.put(out)

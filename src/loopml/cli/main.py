@@ -69,6 +69,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "compare",
         "Compare two models on a suite: paired difference, interval, p-value.",
     ),
+    "models": (
+        "loopml.cli.models",
+        "models",
+        "List registered models and their aliases; show a model's versions and history.",
+    ),
+    "register": (
+        "loopml.cli.models",
+        "register",
+        "Register a run's step output as the next version of a model.",
+    ),
+    "promote": (
+        "loopml.cli.models",
+        "promote",
+        "Move an alias to a model version through its gates, or refuse.",
+    ),
+    "rollback": (
+        "loopml.cli.models",
+        "rollback",
+        "Give an alias back to the version it held before.",
+    ),
     "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
     "push": ("loopml.cli.sync", "push", "Copy blobs the remote in loopml.toml lacks to it."),
     "pull": ("loopml.cli.sync", "pull", "Fetch blobs missing here from the remote in loopml.toml."),

@@ -67,12 +67,16 @@ def resolve_model(model: Any, client: Client, label: str | None = None) -> Model
         run_ref, colon, output = model.rpartition(":")
         if colon:
             return _run_output(client, run_ref, output, label)
+        if "@" in model:  # a registered version: NAME@N, NAME@ALIAS
+            version = client.model_version(model)
+            return Model(None, version.digest, label or version.label, version.run_id, client)
         try:
             record = client.artifact(model)
         except (NotFoundError, InvalidParameterError):
             raise EvaluationError(
-                f"Model {model!r} is neither a stored artifact's digest nor RUN:OUTPUT (e.g. "
-                "'train#3:train'). `loopml runs show RUN` lists a run's outputs."
+                f"Model {model!r} is neither a registered version (NAME@N, NAME@ALIAS), a "
+                "stored artifact's digest nor RUN:OUTPUT (e.g. 'train#3:train'). `loopml "
+                "models` lists registered models, `loopml runs show RUN` a run's outputs."
             ) from None
         return Model(None, record.digest, label or record.digest[:12], None, client)
     from loopml.tracking.context import active_run

@@ -460,8 +460,8 @@ def metric_path(metric: str | Callable[..., float]) -> str:
     return f"{module}:{qualname}"
 
 
-def resolve_metric(path: str) -> Callable[..., float]:
-    """Import ``module:function``.
+def resolve_metric(path: str, what: str = "Custom metric") -> Callable[..., Any]:
+    """Import ``module:function`` (a custom metric, or ``what`` else takes functions so).
 
     Raises:
         EvaluationError: the path is malformed or cannot be imported.
@@ -471,7 +471,7 @@ def resolve_metric(path: str) -> Callable[..., float]:
     module, _, attr = path.partition(":")
     if not module or not attr:
         raise EvaluationError(
-            f"Custom metric {path!r}: expected 'module:function', e.g. 'metrics:top_decile_lift'."
+            f"{what} {path!r}: expected 'module:function', e.g. 'metrics:top_decile_lift'."
         )
     try:
         found: Any = importlib.import_module(module)
@@ -479,11 +479,11 @@ def resolve_metric(path: str) -> Callable[..., float]:
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
         raise EvaluationError(
-            f"Custom metric {path!r} cannot be imported ({exc}). Check the module is on the "
+            f"{what} {path!r} cannot be imported ({exc}). Check the module is on the "
             "Python path (the project folder is) and the function exists."
         ) from None
     if not callable(found):
-        raise EvaluationError(f"Custom metric {path!r} is not a function.")
+        raise EvaluationError(f"{what} {path!r} is not a function.")
     return found  # type: ignore[no-any-return]
 
 

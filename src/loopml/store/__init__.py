@@ -12,6 +12,7 @@ from loopml.store.datasets import Datasets, DatasetValidation, DatasetVersion
 from loopml.store.engine import HEAD_REVISION, Database
 from loopml.store.lineage import Lineage
 from loopml.store.metrics import Metrics
+from loopml.store.models import AliasEvent, Models, ModelVersion
 from loopml.store.records import ArtifactLink, ArtifactRecord, MetricPoint, RunRecord, StepRunRecord
 from loopml.store.runs import Runs
 from loopml.store.status import RunStatus, StepStatus
@@ -20,6 +21,7 @@ from loopml.store.suites import Evaluation, Suites, SuiteVersion
 
 __all__ = [
     "HEAD_REVISION",
+    "AliasEvent",
     "ArtifactLink",
     "ArtifactRecord",
     "DatasetValidation",
@@ -27,6 +29,7 @@ __all__ = [
     "Evaluation",
     "MetadataStore",
     "MetricPoint",
+    "ModelVersion",
     "RunRecord",
     "RunStatus",
     "StepRunRecord",
@@ -38,7 +41,7 @@ __all__ = [
 
 class MetadataStore:
     """All metadata of one store, grouped by noun: ``runs``, ``metrics``, ``steps``, ``lineage``,
-    ``datasets``, ``suites``.
+    ``datasets``, ``suites``, ``models``.
 
     Args:
         url: ``sqlite:///project/.loopml/store.db`` or ``postgresql://user@host/db``.
@@ -54,6 +57,7 @@ class MetadataStore:
         self.lineage = Lineage(self.db)
         self.datasets = Datasets(self.db)
         self.suites = Suites(self.db)
+        self.models = Models(self.db)
 
     @property
     def readonly(self) -> bool:

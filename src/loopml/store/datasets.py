@@ -307,6 +307,18 @@ class Datasets:
                     "their results can be reproduced. Delete those suites first "
                     "(`loopml suite rm NAME@N`)."
                 )
+            models = tx.all(
+                "SELECT name, number FROM model_datasets WHERE dataset_name = ? "
+                "AND dataset_number = ? ORDER BY name, number LIMIT 6",
+                (version.name, version.number),
+            )
+            if models:
+                shown = ", ".join(f"{n}@{k}" for n, k in models[:5])
+                noun = "model version" if len(models) == 1 else "model versions"
+                raise ConflictError(
+                    f"{version.label} is the training data of {noun} {shown}; it stays so they "
+                    "can be reproduced and audited."
+                )
             users = tx.all(
                 "SELECT r.id FROM runs r WHERE EXISTS (SELECT 1 FROM artifact_links l "
                 "WHERE l.run_id = r.id AND l.digest = ? AND l.direction = 'input') "

@@ -22,8 +22,8 @@ from loopml.store.runs import CHUNK, chunks
 DIRECTIONS = ("input", "output", "logged")
 _ARTIFACT_COLUMNS = "digest, materializer, type_name, size, meta, created_at"
 _HEX = set("0123456789abcdef")
-# A digest is referenced while a lineage link, a cache entry, a dataset version, a suite or an
-# evaluation names it.
+# A digest is referenced while a lineage link, a cache entry, a dataset version, a suite, an
+# evaluation or a model version names it.
 _REFERENCED = (
     "(EXISTS (SELECT 1 FROM artifact_links l WHERE l.digest = artifacts.digest) "
     "OR EXISTS (SELECT 1 FROM cache_outputs c WHERE c.digest = artifacts.digest) "
@@ -34,7 +34,8 @@ _REFERENCED = (
     "OR EXISTS (SELECT 1 FROM suite_versions i WHERE i.indices_digest = artifacts.digest) "
     "OR EXISTS (SELECT 1 FROM evaluations m WHERE m.model_digest = artifacts.digest) "
     "OR EXISTS (SELECT 1 FROM evaluations e WHERE e.predictions_digest = artifacts.digest) "
-    "OR EXISTS (SELECT 1 FROM evaluations f WHERE f.result_digest = artifacts.digest))"
+    "OR EXISTS (SELECT 1 FROM evaluations f WHERE f.result_digest = artifacts.digest) "
+    "OR EXISTS (SELECT 1 FROM model_versions g WHERE g.digest = artifacts.digest))"
 )
 
 

@@ -325,3 +325,81 @@ Index("ix_evaluations_model_digest", evaluations.c.model_digest)
 Index("ix_evaluations_run_id", evaluations.c.run_id)
 Index("ix_evaluations_predictions_digest", evaluations.c.predictions_digest)
 Index("ix_evaluations_result_digest", evaluations.c.result_digest)
+
+# The model registry: a name; numbered, immutable versions (each an artifact, with where it came
+# from and what it expects); aliases ("production") that point at one version each and move only
+# through recorded events (who, when, from, to, the gates' results, the reason).
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(200), ForeignKey("models.name", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("digest", String(64), ForeignKey("artifacts.digest"), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("source", Text, nullable=False),  # "train#3:train", or "python" for a live object
+    Column("library", String(64), nullable=False),  # sklearn | xgboost | lightgbm | python
+    Column("library_version", String(64), nullable=False),
+    Column("input_schema", Text),  # JSON: columns, kinds, categories (None: unknown)
+    Column("output_schema", Text),  # JSON
+    Column("metrics", Text, nullable=False),  # JSON {name: value} from the run
+    Column("description", Text, nullable=False),
+    Column("tags", Text, nullable=False),  # JSON {key: value}
+    Column("created_by", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "digest", name="uq_model_versions_name_digest"),
+)
+Index("ix_model_versions_digest", model_versions.c.digest)
+Index("ix_model_versions_run_id", model_versions.c.run_id)
+
+# The dataset versions a model version was trained on (from its run's lineage): a dataset
+# version stays while a model version names it.
+model_datasets = Table(
+    "model_datasets",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("dataset_name", String(200), primary_key=True),
+    Column("dataset_number", Integer, primary_key=True),
+    ForeignKeyConstraint(
+        ["name", "number"], ["model_versions.name", "model_versions.number"], ondelete="CASCADE"
+    ),
+    ForeignKeyConstraint(
+        ["dataset_name", "dataset_number"], ["dataset_versions.name", "dataset_versions.number"]
+    ),
+)
+Index("ix_model_datasets_dataset", model_datasets.c.dataset_name, model_datasets.c.dataset_number)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("number", Integer, nullable=False),
+    Column("moved_at", Float, nullable=False),
+    ForeignKeyConstraint(["name", "number"], ["model_versions.name", "model_versions.number"]),
+)
+
+# Every move of an alias, forever: the audit history.
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("from_number", Integer),  # None: the alias did not exist
+    Column("to_number", Integer),  # None: the alias was removed
+    Column("at", Float, nullable=False),
+    Column("by", Text, nullable=False),  # user@host, or a token's name
+    Column("action", String(16), nullable=False),  # promote | rollback | remove
+    Column("forced", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("gates", Text, nullable=False),  # JSON: each gate with required, observed, passed
+)
+Index("ix_alias_events_alias", alias_events.c.name, alias_events.c.alias)

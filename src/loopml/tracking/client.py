@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from loopml.artifacts import ArtifactStore
     from loopml.artifacts.materializers import MaterializerRegistry
     from loopml.store.datasets import DatasetValidation, DatasetVersion
+    from loopml.store.models import AliasEvent, ModelVersion
     from loopml.store.suites import Evaluation, SuiteVersion
     from loopml.tracking.fsck import FsckReport
     from loopml.tracking.gc import GcReport
@@ -437,6 +438,32 @@ class Client:
     def model_evaluations(self, model_digest: str) -> list[Evaluation]:
         """Every evaluation of one model (by the digest of its artifact), on any suite."""
         return self.open().metadata.suites.of_model(model_digest)
+
+    # -- model registry (registering and promoting live in loopml.registry) -------------
+
+    def models(self) -> list[ModelVersion]:
+        """The newest version of every registered model, by name."""
+        return self.open().metadata.models.latest()
+
+    def model_version(self, ref: str) -> ModelVersion:
+        """The version ``NAME``, ``NAME@latest``, ``NAME@N`` or ``NAME@ALIAS`` names."""
+        return self.open().metadata.models.get(ref)
+
+    def model_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of model ``name``, oldest first."""
+        return self.open().metadata.models.versions(name)
+
+    def model_aliases(self, name: str) -> dict[str, int]:
+        """Alias -> version number, for one model."""
+        return self.open().metadata.models.aliases(name)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """Every move of a model's aliases (or of one alias), oldest first: the audit trail."""
+        return self.open().metadata.models.history(name, alias)
+
+    def delete_model_version(self, ref: str) -> ModelVersion:
+        """Delete a version no alias holds (``ConflictError`` names the alias that does)."""
+        return self.open().metadata.models.delete_version(ref)
 
     def gc(
         self,

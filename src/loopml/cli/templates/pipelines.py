@@ -50,9 +50,13 @@ def train(suite: str, alpha: float = 1.0) -> Ridge:
 def evaluate(model: Ridge, suite: str) -> dict[str, float]:
     """RMSE, MAE, R² and MAPE with 95 % bootstrap intervals, logged to the run as
     ``diabetes.rmse``, ``diabetes.rmse.low``, …; the plain values as ``rmse``, …"""
-    result = loopml.suite(suite).evaluate(model)
+    judged = loopml.suite(suite)
+    result = judged.evaluate(model)
     metrics = {name: figure.value for name, figure in result.metrics.items()}
     loopml.log_metrics(metrics)
+    # The next version of the model `diabetes` (`loopml models show diabetes`), with this run's
+    # metrics and the training data's schema; `loopml promote diabetes N --to production`.
+    loopml.register("diabetes", model, X=judged.train()[0])
     return metrics
 
 

@@ -1,0 +1,185 @@
+"""The model registry in Python: versions from runs, aliases through gates, the audit history,
+rollback, loading by alias with input checks.
+
+Breast cancer from scikit-learn's bundled data; an evaluation suite judges the versions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import loopml
+from loopml.errors import ConflictError, InvalidParameterError, LoopmlError, NotFoundError
+from loopml.registry.promotion import PromotionRefusedError, promote, rollback
+from loopml.tracking.client import Client
+
+GATES = """
+[project]
+name = "t"
+
+[models.cancer.gates.production]
+suite = "cancer-holdout"
+require = ["roc_auc >= 0.90", "log_loss <= 0.60"]
+beats = { alias = "production", metric = "roc_auc", confidence = 0.95 }
+validated_data = false
+checks = ["gate_checks:small_enough"]
+"""
+
+CHECKS = '''
+def small_enough(version):
+    """A custom gate: the model's artifact digest is known and its run recorded metrics."""
+    return bool(version.digest) and version.run_id is not None
+'''
+
+
+@pytest.fixture
+def cancer(project: Path) -> Path:
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "malignant"})
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    frame.to_csv(project / "cancer.csv", index=False)
+    (project / "loopml.toml").write_text(GATES)
+    (project / "gate_checks.py").write_text(CHECKS)
+    import sys
+
+    sys.path.insert(0, str(project))
+    loopml.create_suite(
+        "cancer-holdout", data=str(project / "cancer.csv"), target="malignant", task="binary"
+    )
+    yield project
+    sys.path.remove(str(project))
+    sys.modules.pop("gate_checks", None)
+
+
+def _train(c: float, columns: int = 30) -> str:
+    """Run a pipeline that trains on the suite's training rows; returns the run's label."""
+
+    @loopml.step
+    def fit(c: float, columns: int) -> Any:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        X, y = loopml.suite("cancer-holdout").train()
+        X = X.iloc[:, :columns]
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500)).fit(X, y)
+
+    @loopml.pipeline(name="train")
+    def train(c: float = 1.0, columns: int = 30) -> None:
+        fit(c, columns)
+
+    return train(c=c, columns=columns).label
+
+
+def test_a_version_records_its_run_data_metrics_library_and_schema(cancer: Path) -> None:
+    run = _train(1.0)
+    version, created = loopml.register("cancer", run=run, output="fit")
+    assert created and version.label == "cancer@1"
+    again, created = loopml.register("cancer", run=run, output="fit")
+    assert not created and again.number == 1
+    assert version.source == f"{run}:fit" and version.run_id is not None
+    assert version.datasets == ("cancer-holdout@1",)
+    assert version.library == "sklearn" and version.library_version
+    assert version.input_schema is not None
+    assert len(version.input_schema["inputs"]) == 30
+    assert version.output_schema == {"kind": "probabilities", "classes": [0, 1]}
+
+    model = loopml.load("cancer@1")
+    frame = pd.read_csv(cancer / "cancer.csv")
+    probabilities = model.predict_proba(frame.drop(columns="malignant"))
+    assert probabilities.shape == (len(frame), 2)
+    with pytest.raises(LoopmlError, match="mean_radius"):
+        model.predict(frame.drop(columns=["malignant", "mean_radius"]))
+
+
+def test_promotion_through_gates_force_rollback_and_history(cancer: Path) -> None:
+    good = loopml.register("cancer", run=_train(1.0), output="fit")[0]
+    first = promote("cancer", good.number, to="production")
+    assert first.moved and first.passed and first.previous is None
+    gates = {g.gate: g for g in first.gates}
+    assert gates["require roc_auc"].passed and gates["beats @production on roc_auc"].passed
+    assert gates["check gate_checks:small_enough"].passed
+    assert loopml.load("cancer@production").version.number == good.number
+
+    weak = loopml.register("cancer", run=_train(1e-4, columns=2), output="fit")[0]
+    would = promote("cancer", weak.number, to="production", dry_run=True)
+    assert not would.passed and not would.moved
+    with pytest.raises(PromotionRefusedError, match="did not pass") as refused:
+        promote("cancer", weak.number, to="production")
+    failed = {g.gate for g in refused.value.promotion.gates if not g.passed}
+    assert "beats @production on roc_auc" in failed and "require roc_auc" in failed
+    assert Client().model_aliases("cancer") == {"production": good.number}  # nothing moved
+
+    with pytest.raises(InvalidParameterError, match="needs a reason"):
+        promote("cancer", weak.number, to="production", force=True)
+    forced = promote("cancer", weak.number, to="production", force=True, reason="hotfix")
+    assert forced.moved and forced.forced
+    back = rollback("cancer", alias="production", reason="worse in production")
+    assert (back.from_number, back.to_number) == (weak.number, good.number)
+    history = Client().alias_history("cancer", "production")
+    assert [(e.action, e.from_number, e.to_number, e.forced) for e in history] == [
+        ("promote", None, good.number, False),
+        ("promote", good.number, weak.number, True),
+        ("rollback", weak.number, good.number, False),
+    ]
+    assert history[1].reason == "hotfix" and any(not g["passed"] for g in history[1].gates)
+    assert "@" in history[0].by
+
+
+def test_bad_references_and_gates_are_named(cancer: Path) -> None:
+    version = loopml.register("cancer", run=_train(1.0), output="fit")[0]
+    with pytest.raises(NotFoundError, match="No model named 'nope'"):
+        loopml.load("nope@production")
+    with pytest.raises(NotFoundError, match="No version 'cancer@9'"):
+        promote("cancer", 9, to="production")
+    with pytest.raises(NotFoundError, match="No alias 'cancer@staging'"):
+        loopml.load("cancer@staging")
+    for alias in ("with space", "a@b", "latest", ""):
+        with pytest.raises(InvalidParameterError, match="Alias"):
+            promote("cancer", version.number, to=alias)
+    (cancer / "loopml.toml").write_text(
+        GATES.replace('suite = "cancer-holdout"', 'suite = "missing-suite"').replace(
+            "gate_checks:small_enough", "gate_checks:explodes"
+        )
+    )
+    (cancer / "gate_checks.py").write_text(
+        "def explodes(version):\n    raise RuntimeError('boom')\n"
+    )
+    import sys
+
+    sys.modules.pop("gate_checks", None)
+    from loopml.tracking import client as client_module
+
+    client_module._clients.clear()
+    with pytest.raises(PromotionRefusedError) as refused:
+        promote("cancer", version.number, to="production")
+    rows = {g.gate: g for g in refused.value.promotion.gates}
+    assert "No suite named 'missing-suite'" in rows["suite missing-suite"].observed
+    assert "RuntimeError: boom" in rows["check gate_checks:explodes"].observed
+    assert Client().model_aliases("cancer") == {}
+
+
+def test_a_version_held_by_an_alias_is_not_deleted_and_its_data_stays(cancer: Path) -> None:
+    version = loopml.register("cancer", run=_train(1.0), output="fit")[0]
+    promote("cancer", version.number, to="production")
+    client = Client()
+    with pytest.raises(ConflictError, match="held by alias @production"):
+        client.delete_model_version("cancer@1")
+    with pytest.raises(ConflictError, match="training data of model version cancer@1"):
+        client.remove_dataset_version("cancer-holdout@1")
+    client.gc(grace_s=0)
+    assert loopml.load("cancer@production").version.number == version.number  # blob kept
+
+
+def test_a_suite_evaluates_a_registered_version_by_reference(cancer: Path) -> None:
+    loopml.register("cancer", run=_train(1.0), output="fit")
+    promote("cancer", 1, to="staging")
+    result = loopml.suite("cancer-holdout").evaluate("cancer@staging", resamples=50)
+    assert result.model == "cancer@1" and result["roc_auc"].value > 0.9
+    assert np.isfinite(result["log_loss"].value)

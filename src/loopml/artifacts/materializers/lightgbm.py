@@ -170,7 +170,11 @@ class LightGBMSklearnMaterializer:
         lightgbm = _lightgbm()
         state, why = _state(value)
         if state is None:
-            raise MaterializerError(f"Cannot store this {type(value).__qualname__} natively: {why}.")
+            raise MaterializerError(
+                f"Cannot store this {type(value).__qualname__} as {self.name!r}: {why}. Let "
+                "loopml choose by type (store_value, materializer_for): such models go to "
+                "'sklearn.pickle'."
+            )
         booster = value.booster_
         doc = {**state, "booster": booster.model_to_string()}
         path.write_text(json.dumps(doc, sort_keys=True, ensure_ascii=False), encoding="utf-8")

@@ -79,7 +79,9 @@ class XGBoostMaterializer:
         if isinstance(value, xgboost.Booster):
             return None
         if not library_class(type(value), "xgboost"):
-            return f"{type_name(type(value))} is not defined by xgboost (it may hold state of its own)"
+            return (
+                f"{type_name(type(value))} is not defined by xgboost (it may hold state of its own)"
+            )
         if not value.__sklearn_is_fitted__():
             return "it is not fitted: only a fitted model has a native file"
         return json_params(value.get_params(deep=False))[1]
@@ -94,7 +96,11 @@ class XGBoostMaterializer:
             return meta
         params, why = json_params(value.get_params(deep=False))
         if params is None:
-            raise MaterializerError(f"Cannot store this {type(value).__qualname__} natively: {why}.")
+            raise MaterializerError(
+                f"Cannot store this {type(value).__qualname__} as {self.name!r}: {why}. Let "
+                "loopml choose by type (store_value, materializer_for): such models go to "
+                "'sklearn.pickle'."
+            )
         booster = value.get_booster()
         spec = json.dumps({"class": meta["class"], "params": params}, sort_keys=True)
         # save_model picks the format from the extension: write "<path>.ubj", then rename.

@@ -50,11 +50,11 @@ def _xgboost() -> Any:
     return require("xgboost", "Storing XGBoost models", "models")
 
 
-def _wrapper_class(spelled: str, xgboost: Any) -> type:
+def _wrapper_class(spelled: Any, xgboost: Any) -> type:
     """The XGBoost wrapper class named in a stored file; only XGBoost's own classes."""
-    module, _, qualname = spelled.rpartition(".")
     found: object = None
-    if isinstance(spelled, str) and (module == "xgboost" or module.startswith("xgboost.")):
+    if isinstance(spelled, str) and spelled.startswith("xgboost."):
+        module, _, qualname = spelled.rpartition(".")
         try:
             found = getattr(importlib.import_module(module), qualname, None)
         except ImportError:

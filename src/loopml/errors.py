@@ -15,11 +15,13 @@ The tree::
     ├── IntegrityError                      a blob does not hash to its digest, or is missing
     ├── StoreUnavailableError               the metadata store cannot be opened or written
     │   └── StoreCorruptError               the database file is damaged (fsck reports it)
-    └── StorageError(OSError)               a blob write or read failed (disk full, I/O error)
-        └── RemoteError                     the remote of push/pull is unset, unreachable or refuses us
+    ├── StorageError(OSError)               a blob write or read failed (disk full, I/O error)
+    │   └── RemoteError                     the remote of push/pull is unset, unreachable or refuses us
+    └── LibraryVersionWarning(UserWarning)  a warning, not raised: a model stored by another library version
 
 Leaves also inherit the builtin a caller would naturally catch, so ``except ValueError``
-keeps working around ``InvalidParameterError``.
+keeps working around ``InvalidParameterError``. The one warning also descends from the
+root, so ``warnings.filterwarnings("error", category=LoopmlError)`` catches it too.
 """
 
 from __future__ import annotations
@@ -105,6 +107,10 @@ class StorageError(LoopmlError, OSError):
 class RemoteError(StorageError):
     """``loopml push``/``pull`` cannot use the remote: not configured, unreachable, no such
     bucket, credentials refused, or the transfer was cut (a rerun resumes)."""
+
+
+class LibraryVersionWarning(LoopmlError, UserWarning):
+    """A model loads under another version of its library than the one that stored it."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

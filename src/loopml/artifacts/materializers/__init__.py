@@ -1,7 +1,7 @@
 """The materializer registry: which materializer stores a value, found by the value's type.
 
 Built-ins are listed by dotted path and type name, so registering them imports nothing:
-pandas, numpy, polars, pyarrow and sklearn are imported only when a value of their type
+pandas, numpy, polars, pyarrow, sklearn, xgboost and lightgbm are imported only when a value of their type
 is stored or loaded (Metaflow's lazy plugin list, Hamilton's string-keyed registries).
 Lookup walks ``type(value).__mro__``; at each class, user registrations come before
 built-ins, so the most specific registration wins and a user's wins a tie.
@@ -88,11 +88,19 @@ _BUILTIN_TYPES: dict[type | str, tuple[str, ...]] = {
     "polars.series.series.Series": ("polars.parquet",),
     "numpy.ndarray": ("numpy.npy",),
     "numpy.generic": ("numpy.npy",),
+    # XGBoost's and LightGBM's scikit-learn wrappers subclass BaseEstimator, but their own
+    # classes come first in the MRO, so their native formats win; what those refuse (an
+    # unfitted wrapper, a callable objective) moves on to the pickle.
+    "xgboost.core.Booster": ("xgboost.ubj",),
+    "xgboost.sklearn.XGBModel": ("xgboost.ubj",),
+    "lightgbm.basic.Booster": ("lightgbm.txt",),
+    "lightgbm.sklearn.LGBMModel": ("lightgbm.json",),
     "sklearn.base.BaseEstimator": ("sklearn.pickle",),
 }
 _SUPPORTED = (
     "bytes, str, JSON-able dict/list/tuple/int/float/bool/None, pandas.DataFrame/Series, "
     "polars.DataFrame/Series, numpy.ndarray and scalars, scikit-learn estimators, "
+    "XGBoost and LightGBM models (Booster and scikit-learn wrappers), "
     "pathlib.Path (a file or a folder)"
 )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loopml.artifacts.materializers import is_verified, type_name
+from loopml.artifacts.materializers._models import warn_if_version_differs
 from loopml.errors import MaterializerError
 
 _PROTOCOL = 5
@@ -39,6 +40,8 @@ class SklearnPickleMaterializer:
         return {"class": type_name(type(value)), "sklearn_version": sklearn.__version__}
 
     def load(self, path: Path, metadata: dict[str, Any]) -> Any:
+        import sklearn
+
         with open(path, "rb") as f:
             if not is_verified(path, os.fstat(f.fileno())):
                 raise MaterializerError(
@@ -46,4 +49,5 @@ class SklearnPickleMaterializer:
                     "artifact store has just verified, because unpickling runs code. Load it "
                     "with ArtifactStore.get_value(digest, 'sklearn.pickle')."
                 )
+            warn_if_version_differs("sklearn", metadata, sklearn.__version__)
             return pickle.load(f)  # noqa: S301 - verified blob from our own store

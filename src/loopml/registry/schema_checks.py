@@ -107,7 +107,8 @@ def coerce(s: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[SchemaProble
     if has_missing and not spec.nullable:
         problems.append(_missing_problem(spec.name, missing))
     kind = spec.kind
-    if found == "null":  # every value missing (or no rows): an empty column of the right dtype
+    if found == "null" or ((has_missing or not len(s)) and bool(missing.all())):
+        # no values (all missing, or no rows): nothing can clash, whatever the dtype says
         return _empty_like(s, spec), problems
     if kind in ("float", "integer") and found in ("float", "integer"):
         if kind == "float" or found == "integer":
@@ -205,7 +206,9 @@ def _empty_like(s: pd.Series, spec: ColumnSpec) -> pd.Series:
         "integer": "Int64" if nullable else "int64",
         "boolean": "boolean" if nullable else "bool",
         "datetime": "datetime64[ns]",
-    }.get(spec.kind, "object")
+    }.get(spec.kind)
+    if dtype is None:  # text: pandas' own text dtype (``str`` from pandas 3, ``object`` before)
+        return pd.Series(None, index=s.index, dtype=object).astype(pd.Series([""]).dtype)
     return pd.Series(None, index=s.index, dtype=dtype)
 
 

@@ -306,26 +306,51 @@ def test_unsafe_coercions_are_errors(kind: str, values: list[Any], got: str) -> 
 
 @pytest.mark.parametrize("gap", [np.nan, None, pd.NA])
 def test_nan_none_and_na_are_all_missing(gap: Any) -> None:
+    specs = [("f", "float"), ("s", "string"), ("i", "integer"), ("b", "boolean"), ("c", "category")]
     strict = ModelSchema(
-        (
-            ColumnSpec("f", "float", False),
-            ColumnSpec("s", "string", False),
-            ColumnSpec("i", "integer", False),
-        )
+        tuple(ColumnSpec(n, k, False, ("a", "c") if k == "category" else None) for n, k in specs)
     )
     batch = pd.DataFrame(
-        {"f": [1.0, gap, 3.0], "s": ["a", gap, "c"], "i": [1, gap, 3]}, dtype=object
-    )
+        {"f": [1.0, gap, 3.0], "s": ["a", gap, "c"], "i": [1, gap, 3], "b": [True, gap, False]},
+        dtype=object,
+    ).assign(c=lambda d: d["s"])
     with pytest.raises(SchemaError) as exc:
         check_input(batch, strict)
-    for name in "fsi":
+    assert len(exc.value.problems) == 5
+    for name, _ in specs:
         p = problems(exc)[(name, "missing_values")]
         assert p.got == "1 missing value (NaN/None/NA) of 3 rows, at row 1" and p.rows == (1,)
         assert f"df[{name!r}].fillna" in p.fix
-    loose = ModelSchema(tuple(ColumnSpec(c.name, c.kind, True) for c in strict.inputs))
+    loose = ModelSchema(
+        tuple(ColumnSpec(c.name, c.kind, True, c.categories) for c in strict.inputs)
+    )
     out = check_input(batch, loose)
-    assert out.dtypes.astype(str).tolist() == ["float64", "object", "Int64"]
-    assert out.isna().sum().tolist() == [1, 1, 1]
+    assert out.dtypes.astype(str).tolist() == ["float64", "object", "Int64", "boolean", "category"]
+    assert out.isna().sum().tolist() == [1] * 5
+    assert batch["i"].dtype == object  # the input is not changed
+
+
+def test_inputs_that_are_not_tables() -> None:
+    schema = ModelSchema((ColumnSpec("a", "float", False),))
+    with pytest.raises(SchemaError, match="got X of type pandas.Series; expected a dict"):
+        check_input(pd.Series([1.0], index=["a"]), schema)
+    with pytest.raises(SchemaError, match="a 2-D array"):
+        check_input(np.ones(3), schema)
+    with pytest.raises(InvalidParameterError, match="expected a ModelSchema"):
+        check_input({"a": 1.0}, schema.to_dict())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (("a", "flaot", False), "kind: got 'flaot'"),
+        (("a", "float", "no"), "nullable: got 'no'; expected True or False"),
+        ((1, "float", False), "name: got 1; expected text"),
+    ],
+)
+def test_column_spec_checks_its_fields(args: tuple[Any, ...], text: str) -> None:
+    with pytest.raises(InvalidParameterError, match=text):
+        ColumnSpec(*args)
 
 
 def test_unseen_categories_are_counted_with_the_known_ones() -> None:

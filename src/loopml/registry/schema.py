@@ -114,6 +114,10 @@ class ColumnSpec:
             raise InvalidParameterError(
                 f"ColumnSpec name: got {self.name!r}; expected text. Use str(name)."
             )
+        if not isinstance(self.nullable, bool):
+            raise InvalidParameterError(
+                f"ColumnSpec {self.name!r} nullable: got {self.nullable!r}; expected True or False."
+            )
         if self.kind not in KINDS:
             raise InvalidParameterError(
                 f"ColumnSpec {self.name!r} kind: got {self.kind!r}; expected one of "
@@ -158,10 +162,10 @@ class ModelSchema:
                 f"ModelSchema inputs: got the columns {dupes} more than once; expected unique "
                 "names. Remove the duplicates."
             )
-        if self.outputs.get("kind") not in OUTPUT_KINDS:
+        if not isinstance(self.outputs, dict) or self.outputs.get("kind") not in OUTPUT_KINDS:
             raise InvalidParameterError(
-                f"ModelSchema outputs kind: got {self.outputs.get('kind')!r}; expected one of "
-                f"{list(OUTPUT_KINDS)}."
+                f"ModelSchema outputs: got {short(self.outputs)}; expected a dict whose kind is "
+                f"one of {list(OUTPUT_KINDS)}, e.g. {{'kind': 'values', 'dtype': 'float'}}."
             )
 
     @property

@@ -134,7 +134,7 @@ def coerce(s: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[SchemaProble
     if kind == "boolean" and found == "boolean":
         return s.astype("boolean" if spec.nullable else "bool") if not problems else s, problems
     if kind == "string" and found in ("string", "category"):
-        if found == "category" and _valuekind_of(s.cat.categories.tolist()) != "string":
+        if found == "category" and _category_kind(s.cat.categories.tolist()) != "string":
             problems.append(
                 _dtype_problem(s, spec, ~missing, f"categories of {s.cat.categories.dtype}")
             )
@@ -143,7 +143,7 @@ def coerce(s: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[SchemaProble
         if spec.categories is not None:
             problems += _unseen(values, spec, missing)
         return values, problems
-    if kind == "category" and (found == "category" or found == _valuekind_of(spec.categories)):
+    if kind == "category" and (found == "category" or found == _category_kind(spec.categories)):
         if spec.categories is None:
             return s.astype("category"), problems
         known = list(spec.categories)
@@ -242,7 +242,7 @@ def kind_of(s: pd.Series) -> str:
     return "other"
 
 
-def _valuekind_of(values: Sequence[Any] | None) -> str:
+def _category_kind(values: Sequence[Any] | None) -> str:
     """The kind of a list of categories: text, whole numbers or numbers."""
     if values is None or all(isinstance(v, str) for v in values):
         return "string"
@@ -440,8 +440,19 @@ def as_frame(X: Any, *, what: str, names: Sequence[str] | None, headline: str) -
                     "Send each row as an object of column names to values.",
                 )
         return pd.DataFrame(X)
-    from loopml.data.tables import as_arrow
+    import os
 
+    from loopml.data.tables import ACCEPTED, as_arrow
+
+    if names is not None and not (
+        isinstance(X, str | os.PathLike)
+        or type(X).__module__.split(".")[0] in ("polars", "pyarrow")
+    ):
+        raise fail(
+            f"{what} of type {type(X).__module__}.{type(X).__qualname__}",
+            f"a dict (one record), a list of dicts, a 2-D numpy array, or {ACCEPTED}",
+            "For one row of a Series s, pass s.to_dict().",
+        )
     table = as_arrow(X, what=what)
     return table.to_pandas(types_mapper=_nullable_dtypes().get)
 

@@ -485,7 +485,7 @@ def test_sklearn_on_breast_cancer(cancer: tuple[pd.DataFrame, pd.Series]) -> Non
     assert "column 'mean perimeter': got 1 missing value (NaN/None/NA) of 20 rows, at row 4" in text
 
 
-def test_xgboost_reads_categories_by_code(with_category: tuple[pd.DataFrame, pd.Series]) -> None:
+def test_xgboost_with_a_category_column(with_category: tuple[pd.DataFrame, pd.Series]) -> None:
     import xgboost as xgb
 
     X, y = with_category
@@ -496,10 +496,15 @@ def test_xgboost_reads_categories_by_code(with_category: tuple[pd.DataFrame, pd.
     schema = through_json(infer_schema(X, y))
     assert schema.inputs[-1] == ColumnSpec("size", "category", False, ("xl", "l", "m", "s"))
     expected = model.predict_proba(X)
-    # the same values, categories in another order: XGBoost alone would read other values
+    # the same values with the categories in another order come back with training's codes
     shuffled = X.assign(size=X["size"].cat.reorder_categories(["s", "m", "l", "xl"]))
-    np.testing.assert_allclose(model.predict_proba(check_input(shuffled, schema)), expected)
+    out = check_input(shuffled, schema)
+    assert (out["size"].cat.codes == X["size"].cat.codes).all()
+    np.testing.assert_allclose(model.predict_proba(out), expected)
+    # text, as JSON sends it, becomes the category XGBoost needs (it refuses text columns)
     as_text = X.assign(size=X["size"].astype(str))
+    with pytest.raises(ValueError, match="category"):
+        model.predict_proba(as_text)
     np.testing.assert_allclose(model.predict_proba(check_input(as_text, schema)), expected)
     with pytest.raises(SchemaError, match="'xxl' \\(1 row\\)"):
         check_input(X.assign(size=["xxl"] + ["s"] * (len(X) - 1)), schema)

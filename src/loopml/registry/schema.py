@@ -19,12 +19,16 @@ The rules of the check:
   columns are dropped (``extra="drop"``) or refused (``extra="error"``). Column names
   that are not text (``0``) are matched by their text (``"0"``); duplicated names, and
   names that are not valid UTF-8 (bytes that do not decode, lone surrogates), are errors.
+  The result's columns carry the schema's (text) names: a model fitted on a numpy array or
+  on non-text names was fitted without feature names, so predict on ``.to_numpy()``.
 - Only safe coercions, those that keep every value's meaning exactly:
   integers of any width to float (a JSON ``3`` in a float column); whole floats to integer
   (``3.0`` is ``3``: JSON has one number type, and pandas stores an integer column with a
   gap as floats); numpy integer widths to int64; pandas nullable dtypes (``Int64``,
   ``Float64``, ``boolean``, Arrow-backed) to their numpy forms; text to a category and a
-  category to text; ISO 8601 text to a datetime (the only way JSON can send one).
+  category to text; ISO 8601 text to a datetime (the only way JSON can send one). (An
+  integer beyond 2**53 turned float rounds, as it would inside any float model.) A column
+  with no values at all (every value missing, or no rows) fits any kind.
   Nothing is parsed from text into numbers or booleans (``"3"``, ``"yes"``), booleans are
   not numbers and numbers are not booleans: each of those is a guess that can silently
   change a prediction, so it is an error that shows the rows and the values.
@@ -36,8 +40,9 @@ The rules of the check:
 - A text or category column with few values in training (``max_categories``) accepts
   only those values; the error lists up to five unseen ones with their counts, and the
   known ones. A pandas category column always keeps its categories, in training order,
-  and the result is re-coded to them: XGBoost reads the codes, so a batch whose categories
-  come in another order would otherwise be read as other values. Booleans need no list.
+  and the result is re-coded to them, so every code means what it meant in training for
+  whatever reads codes (older XGBoost releases did, as they came; current XGBoost,
+  LightGBM and scikit-learn re-map by value themselves). Booleans need no list.
 - A batch with no rows is valid and comes back as an empty frame of the right dtypes.
 
 Input may be a pandas DataFrame, a numpy 2-D array (columns ``x0``, ``x1``, … when

@@ -51,7 +51,9 @@ def test_release_flow_with_gates_force_and_rollback(demo: Path) -> None:
     assert "Traceback" not in refused.stderr
     assert cli_json(demo, "models", "show", "diabetes")["aliases"] == {"production": 1}
 
-    no_reason = run_cli("promote", "diabetes", "2", "--to", "production", "--force", cwd=demo, env=ENV)
+    no_reason = run_cli(
+        "promote", "diabetes", "2", "--to", "production", "--force", cwd=demo, env=ENV
+    )
     assert no_reason.returncode == 1 and "needs a reason" in no_reason.stderr
     forced = cli_json(
         demo, "promote", "diabetes", "2", "--to", "production", "--force", "--reason", "hotfix"
@@ -70,8 +72,14 @@ def test_bad_input_is_named_and_moves_nothing(demo: Path) -> None:
         (("promote", "diabetes", "9", "--to", "production"), "No version 'diabetes@9'"),
         (("promote", "nope", "1", "--to", "production"), "No model named 'nope'"),
         (("models", "show", "nope"), "No model named 'nope'"),
-        (("register", "diabetes", "--run", "train#1", "--output", "nope"), "no output named 'nope'"),
-        (("register", "bad/name", "--run", "train#1", "--output", "train"), "Model name 'bad/name'"),
+        (
+            ("register", "diabetes", "--run", "train#1", "--output", "nope"),
+            "no output named 'nope'",
+        ),
+        (
+            ("register", "bad/name", "--run", "train#1", "--output", "train"),
+            "Model name 'bad/name'",
+        ),
         (("rollback", "diabetes", "--alias", "production"), "holds no version"),
     ]
     for args, needle in cases:

@@ -57,24 +57,28 @@ def cancer(project: Path) -> Path:
     sys.modules.pop("gate_checks", None)
 
 
-def _train(c: float, columns: int = 30) -> str:
-    """Run a pipeline that trains on the suite's training rows; returns the run's label."""
+def _train(c: float, only: str = "") -> str:
+    """Run a pipeline that trains on the suite's training rows (on one column only, when
+    ``only`` names it: a weak model that still takes the suite's columns); returns its label."""
 
     @loopml.step
-    def fit(c: float, columns: int) -> Any:
+    def fit(c: float, only: str) -> Any:
+        from sklearn.compose import ColumnTransformer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         X, y = loopml.suite("cancer-holdout").train()
-        X = X.iloc[:, :columns]
-        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500)).fit(X, y)
+        steps: list[Any] = [StandardScaler(), LogisticRegression(C=c, max_iter=500)]
+        if only:
+            steps.insert(0, ColumnTransformer([("one", "passthrough", [only])]))
+        return make_pipeline(*steps).fit(X, y)
 
     @loopml.pipeline(name="train")
-    def train(c: float = 1.0, columns: int = 30) -> None:
-        fit(c, columns)
+    def train(c: float = 1.0, only: str = "") -> None:
+        fit(c, only)
 
-    return train(c=c, columns=columns).label
+    return train(c=c, only=only).label
 
 
 def test_a_version_records_its_run_data_metrics_library_and_schema(cancer: Path) -> None:
@@ -107,7 +111,9 @@ def test_promotion_through_gates_force_rollback_and_history(cancer: Path) -> Non
     assert gates["check gate_checks:small_enough"].passed
     assert loopml.load("cancer@production").version.number == good.number
 
-    weak = loopml.register("cancer", run=_train(1e-4, columns=2), output="fit")[0]
+    weak = loopml.register("cancer", run=_train(1.0, only="mean_fractal_dimension"), output="fit")[
+        0
+    ]
     would = promote("cancer", weak.number, to="production", dry_run=True)
     assert not would.passed and not would.moved
     with pytest.raises(PromotionRefusedError, match="did not pass") as refused:

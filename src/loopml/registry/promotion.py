@@ -270,11 +270,11 @@ def _require(text: str, result: Any, suite_ref: str | None) -> GateResult:
     metric, op, bound = parsed.group(1), parsed.group(2), float(parsed.group(3))
     if result is None:
         why = "no suite in this gate" if suite_ref is None else "the suite was not evaluated"
-        return GateResult(f"require {text}", f"{op} {bound:g}", why, False)
+        return GateResult(f"require {metric}", f"{op} {bound:g}", why, False)
     figures = result.metrics
     if metric not in figures:
         return GateResult(
-            f"require {text}",
+            f"require {metric}",
             f"{op} {bound:g}",
             f"suite has no metric {metric!r} (it has {', '.join(figures)})",
             False,

@@ -112,6 +112,8 @@ def register(
         obj = model
         digest = c.store_value(model).digest
         active = active_run()
+        if active is not None:
+            active.flush()  # the metrics logged so far belong to the version
         run_id = active.id if active is not None else None
         source = f"{active.label}" if active is not None else "python"
     metrics: dict[str, float] = {}

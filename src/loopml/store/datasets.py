@@ -294,6 +294,18 @@ class Datasets:
         version = self.get(ref)
 
         def write(tx: Tx) -> None:
+            models = tx.all(
+                "SELECT name, number FROM model_datasets WHERE dataset_name = ? "
+                "AND dataset_number = ? ORDER BY name, number LIMIT 6",
+                (version.name, version.number),
+            )
+            if models:
+                shown = ", ".join(f"{n}@{k}" for n, k in models[:5])
+                noun = "model version" if len(models) == 1 else "model versions"
+                raise ConflictError(
+                    f"{version.label} is the training data of {noun} {shown}; it stays so they "
+                    "can be reproduced and audited."
+                )
             suites = tx.all(
                 "SELECT name, number FROM suite_versions WHERE dataset_name = ? "
                 "AND dataset_number = ? ORDER BY name, number LIMIT 6",
@@ -306,18 +318,6 @@ class Datasets:
                     f"{version.label} is the data of evaluation {noun} {shown}; it stays so "
                     "their results can be reproduced. Delete those suites first "
                     "(`loopml suite rm NAME@N`)."
-                )
-            models = tx.all(
-                "SELECT name, number FROM model_datasets WHERE dataset_name = ? "
-                "AND dataset_number = ? ORDER BY name, number LIMIT 6",
-                (version.name, version.number),
-            )
-            if models:
-                shown = ", ".join(f"{n}@{k}" for n, k in models[:5])
-                noun = "model version" if len(models) == 1 else "model versions"
-                raise ConflictError(
-                    f"{version.label} is the training data of {noun} {shown}; it stays so they "
-                    "can be reproduced and audited."
                 )
             users = tx.all(
                 "SELECT r.id FROM runs r WHERE EXISTS (SELECT 1 FROM artifact_links l "

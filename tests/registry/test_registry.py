@@ -189,3 +189,88 @@ def test_a_suite_evaluates_a_registered_version_by_reference(cancer: Path) -> No
     result = loopml.suite("cancer-holdout").evaluate("cancer@staging", resamples=50)
     assert result.model == "cancer@1" and result["roc_auc"].value > 0.9
     assert np.isfinite(result["log_loss"].value)
+
+
+def test_promoting_a_version_of_another_model_is_refused(cancer: Path) -> None:
+    loopml.register("cancer", run=_train(1.0), output="fit")
+    loopml.register("other", {"weights": [1, 2]})
+    with pytest.raises(InvalidParameterError, match="is a version of model 'other', not of"):
+        promote("cancer", "other@1", to="production")
+    assert promote("cancer", "cancer@1", to="staging").moved
+    assert promote("cancer", "staging", to="production").version.number == 1
+    assert Client().model_aliases("other") == {}
+
+
+def test_xgboost_and_lightgbm_versions_load_and_check_their_input(cancer: Path) -> None:
+    import lightgbm
+    import xgboost
+
+    X, y = loopml.suite("cancer-holdout").train()
+    frame = pd.read_csv(cancer / "cancer.csv").drop(columns="malignant")
+    for name, model in {
+        "xgb": xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y),
+        "lgbm": lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(X, y),
+    }.items():
+        version, _ = loopml.register(name, model, X=X)
+        assert version.library in ("xgboost", "lightgbm")
+        loaded = loopml.load(f"{name}@1")
+        expected = model.predict_proba(frame[list(X.columns)])
+        shuffled = frame[list(reversed(X.columns))]  # columns in another order: put back
+        assert np.array_equal(loaded.predict_proba(shuffled), expected)
+        with pytest.raises(LoopmlError, match="mean_texture"):
+            loaded.predict(frame.assign(mean_texture="high"))
+
+
+def test_r05_promote_and_delete_of_one_version_never_leave_a_dangling_alias(
+    client: Client,
+) -> None:
+    """R05 on each store backend: a promotion and a deletion of the same version race in two
+    threads with their own connections; afterwards the alias holds an existing version or
+    nothing, and exactly the outcome each call reported happened."""
+    outcomes = [_race_once(client, i) for i in range(12)]
+    print(
+        f"\nR05: {sum(1 for p, _ in outcomes if p == 'moved')} promote-first, "
+        f"{sum(1 for _, d in outcomes if d == 'deleted')} delete-first of {len(outcomes)}"
+    )
+
+
+def _race_once(client: Client, i: int) -> tuple[str, str]:
+    import threading
+
+    version, _ = loopml.register("race", {"weights": [i]}, client=client)
+    a = Client(store_uri=client.settings.store_uri).open()
+    b = Client(store_uri=client.settings.store_uri).open()
+    start = threading.Barrier(2)
+    result: dict[str, str] = {}
+
+    def promoting() -> None:
+        start.wait()
+        try:
+            promote("race", version.number, to="live", client=a)
+            result["promote"] = "moved"
+        except (ConflictError, NotFoundError) as exc:
+            result["promote"] = type(exc).__name__
+
+    def deleting() -> None:
+        start.wait()
+        try:
+            b.delete_model_version(version.label)
+            result["delete"] = "deleted"
+        except (ConflictError, NotFoundError) as exc:
+            result["delete"] = type(exc).__name__
+
+    threads = [threading.Thread(target=promoting), threading.Thread(target=deleting)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a.close()
+    b.close()
+    holder = client.model_aliases("race").get("live")
+    exists = any(v.number == version.number for v in client.model_versions("race"))
+    assert (result["promote"] == "moved") == (holder == version.number), result
+    assert (result["delete"] == "deleted") == (not exists), result
+    assert not (result["promote"] == "moved" and result["delete"] == "deleted"), result
+    if holder is not None:
+        assert any(v.number == holder for v in client.model_versions("race"))
+    return result["promote"], result["delete"]

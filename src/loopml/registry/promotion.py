@@ -126,7 +126,16 @@ def _client(client: Client | None) -> Client:
 
 
 def _version(c: Client, name: str, version: int | str) -> ModelVersion:
-    text = str(version)
+    """``4``, ``"4"``, ``"staging"``, ``"@staging"`` or ``"churn@4"`` -> a version of ``name``."""
+    text = str(version).strip()
+    other, at, rest = text.partition("@")
+    if at and other:
+        if other != name:
+            raise InvalidParameterError(
+                f"{text} is a version of model {other!r}, not of {name!r}: an alias of "
+                f"{name} can only hold versions of {name}."
+            )
+        text = rest
     return c.model_version(f"{name}@{text.removeprefix('@')}")
 
 

@@ -41,6 +41,8 @@ demo: install
 	@echo "  loopml runs compare train#1 train#3"
 	@echo "  loopml lineage train#1"
 	@echo "  loopml eval diabetes --run train#3 --output train --report eval.html"
+	@echo "  loopml models show diabetes     # each new model registered as a version"
+	@echo "  loopml promote diabetes 1 --to production"
 
 ## test: install Python and Debian dependencies (PostgreSQL), lint, then the whole suite.
 test: install-dev system-deps

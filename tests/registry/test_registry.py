@@ -274,3 +274,15 @@ def _race_once(client: Client, i: int) -> tuple[str, str]:
     if holder is not None:
         assert any(v.number == holder for v in client.model_versions("race"))
     return result["promote"], result["delete"]
+
+
+def test_a_native_xgboost_booster_predicts_through_the_predictor(cancer: Path) -> None:
+    import xgboost
+
+    X, y = loopml.suite("cancer-holdout").train()
+    booster = xgboost.train(
+        {"objective": "binary:logistic"}, xgboost.DMatrix(X, label=y), num_boost_round=10
+    )
+    loopml.register("booster", booster, X=X)
+    loaded = loopml.load("booster")
+    assert np.array_equal(loaded.predict(X), booster.predict(xgboost.DMatrix(X)))

@@ -216,7 +216,13 @@ class Predictor:
 
     def predict(self, X: Any) -> Any:
         """The model's predictions for ``X`` (a DataFrame, a dict or a list of dicts)."""
-        return self.model.predict(self._checked(X))
+        checked = self._checked(X)
+        kind = type(self.model)
+        if kind.__name__ == "Booster" and kind.__module__.startswith("xgboost"):
+            import xgboost  # its native booster predicts from a DMatrix only
+
+            return self.model.predict(xgboost.DMatrix(checked))
+        return self.model.predict(checked)
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities for ``X``, columns in ``self.classes`` order."""

@@ -111,7 +111,7 @@ def test_a_plugin_name_must_be_a_plain_word(name: Any) -> None:
 def test_an_unknown_kind_lists_the_kinds_with_a_suggestion() -> None:
     with pytest.raises(InvalidParameterError) as caught:
         plugins.register("executors", "inline", InlineExecutor)
-    assert "['backend', 'executor', 'materializer']" in str(caught.value)
+    assert "['backend', 'executor', 'materializer', 'registrar']" in str(caught.value)
     assert "Did you mean 'executor'?" in str(caught.value)
 
 

@@ -30,6 +30,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "executor": ("name", "shares_memory", "submit", "shutdown"),
     "backend": ("exists", "info", "read", "write", "list", "delete"),
     "materializer": ("name", "extension", "save", "load"),
+    # Registers a step's output as a model version: f(name, *, run, output, client).
+    "registrar": ("__call__",),
 }
 
 BUILTINS: dict[str, dict[str, str]] = {
@@ -53,6 +55,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "file": "loopml.artifacts.materializers.files:FileMaterializer",
         "folder.tar": "loopml.artifacts.materializers.files:FolderMaterializer",
     },
+    # Named by string, so the runner reaches the registry (a layer above it) only through here.
+    "registrar": {"default": "loopml.registry.versions:register_step_output"},
 }
 
 _registered: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}

@@ -286,3 +286,41 @@ def test_a_native_xgboost_booster_predicts_through_the_predictor(cancer: Path) -
     loopml.register("booster", booster, X=X)
     loaded = loopml.load("booster")
     assert np.array_equal(loaded.predict(X), booster.predict(xgboost.DMatrix(X)))
+
+
+def test_a_step_registers_its_output_after_each_run(cancer: Path) -> None:
+    from loopml.errors import PipelineDefinitionError
+
+    @loopml.step(register="auto")
+    def fit(c: float) -> Any:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        X, y = loopml.suite("cancer-holdout").train()
+        loopml.log_metric("train_rows", len(X))
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500)).fit(X, y)
+
+    @loopml.pipeline(name="auto-train")
+    def auto_train(c: float = 1.0) -> None:
+        fit(c)
+
+    auto_train(c=1.0)
+    auto_train(c=1.0)  # cached: the same artifact, the same version
+    auto_train(c=0.1)
+    versions = Client().model_versions("auto")
+    assert [(v.number, v.source) for v in versions] == [
+        (1, "auto-train#1:fit"),
+        (2, "auto-train#3:fit"),
+    ]
+    assert versions[0].metrics["train_rows"] == 455  # 80 % of 569 rows
+    assert versions[0].datasets == ("cancer-holdout@1",)
+    assert versions[0].input_schema is not None  # the columns it was fitted on, from the data
+
+    with pytest.raises(PipelineDefinitionError, match="Model name 'no good'"):
+        loopml.step(register="no good")(lambda: 1)
+    with pytest.raises(PipelineDefinitionError, match="needs a step with one output"):
+
+        @loopml.step(register="x", outputs=("a", "b"))
+        def two() -> tuple[int, int]:
+            return 1, 2

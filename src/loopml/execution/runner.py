@@ -328,6 +328,8 @@ class _Runner:
             self.run.set_tag(name, value)
         for name, step, value in logged.get("metrics", []):
             self.run.log_metric(name, value, step=step)
+        if node.step.spec.register is not None:
+            self._register(node, outputs)
         self.digests.update(outputs)
         self.status[node.name] = StepStatus.SUCCEEDED
         self.progress("cached", node.name, reason=reason)
@@ -392,6 +394,8 @@ class _Runner:
             traceback=result.traceback,
         )
         self._links(node, inputs, outputs)
+        if ok and spec.register is not None:
+            self._register(node, outputs)
         if ok:
             entry = {
                 "outputs": outputs,
@@ -408,6 +412,17 @@ class _Runner:
         self.progress(
             status, node.name, wall_s=result.wall_s, error=result.error_text, reason=reason
         )
+
+    def _register(self, node: Node, outputs: dict[str, str]) -> None:
+        """``@step(register=NAME)``: the output becomes the next version of the model NAME
+        (the same artifact again is the same version), with the run's metrics so far."""
+        from loopml import plugins
+
+        self.flush_writes()
+        self.run.flush()
+        registrar = plugins.load("registrar", "default")
+        for ref in outputs:
+            registrar(node.step.spec.register, run=self.run.id, output=ref, client=self.client)
 
     def abandon(self, status: str) -> None:
         """After an interrupt or exit: unfinished steps become ``cancelled`` (or ``skipped``)."""

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from loopml.errors import PipelineDefinitionError
+from loopml.errors import InvalidParameterError, PipelineDefinitionError
+from loopml.store.models import check_model_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +37,7 @@ class StepSpec:
     gpus: float = 0.0
     file: str = ""
     line: int = 0
+    register: str | None = None  # the model its output is registered as, after each run
 
     @property
     def location(self) -> str:
@@ -187,6 +189,7 @@ def _build(
     cpus: float,
     memory: int | None,
     gpus: float,
+    register: str | None = None,
 ) -> Step:
     code = getattr(fn, "__code__", None)
     file = code.co_filename if code else "?"
@@ -211,6 +214,16 @@ def _build(
     if memory is not None and (not isinstance(memory, int) or memory <= 0):
         problems.append(f"{where}: memory={memory!r}; expected a positive number of bytes.")
     names = _outputs_of(fn, outputs, problems, where)
+    if register is not None:
+        try:
+            check_model_name(register)
+        except InvalidParameterError as exc:
+            problems.append(f"{where}: register: {exc}")
+        if names is not None:
+            problems.append(
+                f"{where}: register={register!r} needs a step with one output (the model); "
+                f"this one has {len(names)}: {', '.join(names)}."
+            )
     if problems:
         raise PipelineDefinitionError(problems)
     spec = StepSpec(
@@ -224,6 +237,7 @@ def _build(
         gpus=float(gpus),
         file=file,
         line=line,
+        register=register,
     )
     return Step(fn, spec)
 
@@ -239,6 +253,7 @@ def step(
     cpus: float = 1.0,
     memory: int | None = None,
     gpus: float = 0.0,
+    register: str | None = None,
 ) -> Callable[[F], Step]: ...
 
 
@@ -252,6 +267,7 @@ def step(
     cpus: float = 1.0,
     memory: int | None = None,
     gpus: float = 0.0,
+    register: str | None = None,
 ) -> Any:
     """Make a function a pipeline step.
 
@@ -261,6 +277,9 @@ def step(
             return annotation names them too.
         cache: reuse stored outputs when code, parameters and inputs are unchanged.
         cpus, memory, gpus: resources the step needs (used for scheduling and cost).
+        register: a model name: when a pipeline run of the step succeeds, its output is
+            registered as the next version of that model (the same artifact again is the
+            same version), with the run's metrics and data (see ``loopml.register``).
 
     Example:
         >>> from loopml import step
@@ -273,7 +292,14 @@ def step(
 
     def wrap(f: Callable[..., Any]) -> Step:
         return _build(
-            f, name=name, outputs=outputs, cache=cache, cpus=cpus, memory=memory, gpus=gpus
+            f,
+            name=name,
+            outputs=outputs,
+            cache=cache,
+            cpus=cpus,
+            memory=memory,
+            gpus=gpus,
+            register=register,
         )
 
     return wrap(fn) if fn is not None else wrap

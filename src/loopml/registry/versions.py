@@ -104,6 +104,9 @@ def register(
                 f"Run {record.name} has no output named {output!r}. Its outputs: {names}."
             )
         digest = chosen[-1].digest
+        known = c.open().metadata.models.find(name, digest)
+        if known is not None:  # registered before: nothing to load or infer
+            return known, False
         run_id, source = record.id, f"{record.name}:{output}"
         obj = c.load_artifact(digest)
     else:
@@ -143,6 +146,12 @@ def register(
     return c.open().metadata.models.register(
         version, [(d.name, d.number) for d in {d.label: d for d in datasets}.values()]
     )
+
+
+def register_step_output(name: str, *, run: str, output: str, client: Client) -> ModelVersion:
+    """The runner's hook for ``@step(register=NAME)``: the step's output, as a version."""
+    version, _ = register(name, run=run, output=output, client=client)
+    return version
 
 
 def _schemas(

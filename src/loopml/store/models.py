@@ -213,6 +213,19 @@ class Models:
         what = "version" if version.isdigit() else "alias"
         return f"No {what} {ref!r}. {name} has versions {shown}{held}."
 
+    def find(self, name: str, digest: str) -> ModelVersion | None:
+        """The version of ``name`` that holds artifact ``digest``, if any."""
+        check_model_name(name)
+
+        def read(tx: Tx) -> ModelVersion | None:
+            row = tx.one(
+                f"SELECT {_COLUMNS} FROM model_versions WHERE name = ? AND digest = ?",
+                (name, digest),
+            )
+            return None if row is None else self._with_links(tx, _version(row))
+
+        return self.db.read(read)
+
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first (empty if the name is unknown)."""
         check_model_name(name)

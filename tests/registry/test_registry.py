@@ -324,3 +324,47 @@ def test_a_step_registers_its_output_after_each_run(cancer: Path) -> None:
         @loopml.step(register="x", outputs=("a", "b"))
         def two() -> tuple[int, int]:
             return 1, 2
+
+
+class _Payload:
+    """A pickle that writes a marker file when unpickled: what a hostile model file does."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> Any:
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+def test_r26_a_model_file_from_outside_needs_trust_when_it_is_a_pickle(
+    cancer: Path, tmp_path: Path
+) -> None:
+    import pickle
+
+    import xgboost
+
+    X, y = loopml.suite("cancer-holdout").train()
+    booster = xgboost.train(
+        {"objective": "binary:logistic"}, xgboost.DMatrix(X, label=y), num_boost_round=5
+    )
+    native = tmp_path / "model.ubj"
+    booster.save_model(native)
+    version, _ = loopml.register("outside", path=native, X=X)
+    assert version.source == f"file {native}" and version.library == "xgboost"
+    assert np.array_equal(loopml.load("outside").predict(X), booster.predict(xgboost.DMatrix(X)))
+
+    marker = tmp_path / "marker"
+    hostile = tmp_path / "model.pkl"
+    hostile.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(InvalidParameterError, match="runs whatever code it holds.*--trust"):
+        loopml.register("outside", path=hostile)
+    assert not marker.exists()  # refused before anything was read
+
+    from sklearn.linear_model import LogisticRegression
+
+    mine = tmp_path / "mine.pkl"
+    mine.write_bytes(pickle.dumps(LogisticRegression(max_iter=3000).fit(X, y)))
+    trusted, created = loopml.register("outside", path=mine, trust=True)
+    assert created and trusted.library == "sklearn"
+    with pytest.raises(InvalidParameterError, match="unknown model format"):
+        loopml.register("outside", path=cancer / "cancer.csv")

@@ -134,23 +134,38 @@ def show(name: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("name")
-@click.option("--run", "run_ref", required=True, help="The run that produced the model.")
-@click.option("--output", required=True, help="The step output that is the model, e.g. 'train'.")
+@click.option("--run", "run_ref", help="The run that produced the model (with --output).")
+@click.option("--output", help="The step output that is the model, e.g. 'train'.")
+@click.option(
+    "--file",
+    "model_file",
+    type=click.Path(),
+    help="A model file made elsewhere: XGBoost .ubj/.json, LightGBM .txt, or a pickle.",
+)
+@click.option("--trust", is_flag=True, help="Read a pickle file (it runs code): only your own.")
 @click.option("--description", default="", help="What this version is, for people.")
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE (repeat).")
 @json_option
 def register(
-    name: str, run_ref: str, output: str, description: str, tags: tuple[str, ...], as_json: bool
+    name: str,
+    run_ref: str | None,
+    output: str | None,
+    model_file: str | None,
+    trust: bool,
+    description: str,
+    tags: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """Register a run's step output as the next version of a model.
+    """Register a run's step output (or a model file) as the next version of a model.
 
     The version records its run, the dataset versions the run read, the run's metrics, the
     library and its version, and the input schema of the training data. The same artifact
     again is the same version.
 
     \b
-    Example:
+    Examples:
       loopml register churn --run train#3 --output train
+      loopml register churn --file model.ubj
     """
     from loopml.registry.versions import register as do_register
 
@@ -160,10 +175,14 @@ def register(
         if not eq or not key:
             raise click.UsageError(f"--tag {tag!r}: expected KEY=VALUE.")
         parsed[key] = value
+    if (model_file is None) == (run_ref is None) or (run_ref is not None and not output):
+        raise click.UsageError("Give --run RUN --output OUTPUT, or --file PATH.")
     version, created = do_register(
         name,
         run=run_ref,
         output=output,
+        path=model_file,
+        trust=trust,
         description=description,
         tags=parsed,
         client=client(readonly=False),

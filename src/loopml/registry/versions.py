@@ -15,6 +15,7 @@ an error naming the column rather than a silent wrong prediction.
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -68,27 +69,37 @@ def register(
     run: str | None = None,
     output: str | None = None,
     X: Any = None,
+    path: str | os.PathLike[str] | None = None,
+    trust: bool = False,
     description: str = "",
     tags: dict[str, str] | None = None,
     client: Client | None = None,
 ) -> tuple[ModelVersion, bool]:
-    """Register a model object, or the step output ``output`` of run ``run``, as the next
-    version of ``name``; returns the version and whether it is new.
+    """Register a model object, the step output ``output`` of run ``run``, or a model file
+    made elsewhere (``path``), as the next version of ``name``; returns the version and
+    whether it is new.
 
     Inside a run, a model object is linked to that run (its metrics, the datasets it read).
+    A file is read in its library's own format (XGBoost ``.ubj``/``.json``, LightGBM
+    ``.txt``); a pickle (``.pkl``, ``.pickle``, ``.joblib``) runs code when it is read, so
+    it is refused unless ``trust=True`` says you made it. Once registered, every version
+    loads only from the store, verified against its digest.
 
     Raises:
-        InvalidParameterError: a bad name, or neither/both of ``model`` and ``run``.
-        NotFoundError: the run or its output does not exist.
+        InvalidParameterError: a bad name; not exactly one of ``model``, ``run``, ``path``;
+            a pickle without ``trust``.
+        NotFoundError: the run, its output or the file does not exist.
     """
     check_model_name(name)
     c = _client(client)
     run_id: str | None
-    if (model is None) == (run is None):
+    if sum(x is not None for x in (model, run, path)) != 1:
         raise InvalidParameterError(
-            "register: give either a model object, or run= and output= (a step output of a "
-            "run, e.g. run='train#3', output='train')."
+            "register: give one of a model object, run= and output= (a step output of a "
+            "run, e.g. run='train#3', output='train'), or path= (a model file)."
         )
+    if path is not None:
+        model = read_model_file(path, trust=trust)
     if run is not None:
         if not output:
             raise InvalidParameterError(
@@ -119,6 +130,8 @@ def register(
             active.flush()  # the metrics logged so far belong to the version
         run_id = active.id if active is not None else None
         source = f"{active.label}" if active is not None else "python"
+        if path is not None:
+            source = f"file {os.fspath(path)}"
     metrics: dict[str, float] = {}
     datasets: list[Any] = []
     if run_id is not None:
@@ -145,6 +158,46 @@ def register(
     )
     return c.open().metadata.models.register(
         version, [(d.name, d.number) for d in {d.label: d for d in datasets}.values()]
+    )
+
+
+PICKLES = (".pkl", ".pickle", ".joblib")
+
+
+def read_model_file(path: str | os.PathLike[str], *, trust: bool = False) -> Any:
+    """A model from a file made outside the store (see ``register``)."""
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file():
+        raise NotFoundError(f"Model file {str(path)!r} does not exist (or is not a file).")
+    suffix = file.suffix.lower()
+    if suffix in PICKLES:
+        if not trust:
+            raise InvalidParameterError(
+                f"{file.name} is a pickle: reading it runs whatever code it holds. Register it "
+                "only if you made it, with --trust (trust=True); or save the model in its "
+                "library's own format (XGBoost .ubj, LightGBM .txt) and register that."
+            )
+        import joblib  # reads plain pickles too
+
+        return joblib.load(file)  # noqa: S301 - the user vouched for it with trust=True
+    try:
+        if suffix in (".ubj", ".json"):
+            import xgboost
+
+            return xgboost.Booster(model_file=str(file))
+        if suffix == ".txt":
+            import lightgbm
+
+            return lightgbm.Booster(model_file=str(file))
+    except Exception as exc:  # the library's own parser: say which file and why
+        raise InvalidParameterError(
+            f"{file.name} could not be read as a {suffix} model: {type(exc).__name__}: {exc}."
+        ) from exc
+    raise InvalidParameterError(
+        f"{file.name}: unknown model format {suffix or '(no suffix)'!r}. Supported: XGBoost "
+        f".ubj/.json, LightGBM .txt, and pickles ({', '.join(PICKLES)}) with --trust."
     )
 
 

@@ -49,6 +49,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "polars.parquet": "loopml.artifacts.materializers.polars:PolarsParquetMaterializer",
         "numpy.npy": "loopml.artifacts.materializers.numpy:NumpyMaterializer",
         "sklearn.pickle": "loopml.artifacts.materializers.sklearn:SklearnPickleMaterializer",
+        "model.pickle": "loopml.artifacts.materializers.sklearn:PredictProtocolMaterializer",
         "xgboost.ubj": "loopml.artifacts.materializers.xgboost:XGBoostMaterializer",
         "lightgbm.txt": "loopml.artifacts.materializers.lightgbm:LightGBMBoosterMaterializer",
         "lightgbm.json": "loopml.artifacts.materializers.lightgbm:LightGBMSklearnMaterializer",

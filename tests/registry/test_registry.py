@@ -368,3 +368,33 @@ def test_r26_a_model_file_from_outside_needs_trust_when_it_is_a_pickle(
     assert created and trusted.library == "sklearn"
     with pytest.raises(InvalidParameterError, match="unknown model format"):
         loopml.register("outside", path=cancer / "cancer.csv")
+
+
+def test_any_model_with_predict_is_a_version_through_the_protocol(cancer: Path) -> None:
+    import statsmodels.api as sm
+
+    (cancer / "rules.py").write_text(
+        "class Threshold:\n"
+        "    def __init__(self, column, cut):\n"
+        "        self.column, self.cut = column, cut\n"
+        "    def predict(self, X):\n"
+        "        return (X[self.column] > self.cut).astype(int).to_numpy()\n"
+    )
+    import rules  # type: ignore[import-not-found]
+
+    X, y = loopml.suite("cancer-holdout").train()
+    version, _ = loopml.register("rule", rules.Threshold("mean_radius", 15.0), X=X)
+    assert version.library == "python"
+    loaded = loopml.load("rule@1")
+    assert np.array_equal(loaded.predict(X), (X["mean_radius"] > 15.0).astype(int).to_numpy())
+    record = Client().artifact(version.digest)
+    assert record.materializer == "model.pickle"
+
+    results = sm.OLS(y.to_numpy(float), sm.add_constant(X[["mean_radius"]])).fit()
+    ols, _ = loopml.register("ols", results)
+    assert ols.library == "statsmodels"
+    again = loopml.load("ols").model
+    assert np.allclose(again.params, results.params)
+    import sys
+
+    sys.modules.pop("rules", None)

@@ -101,7 +101,7 @@ _SUPPORTED = (
     "bytes, str, JSON-able dict/list/tuple/int/float/bool/None, pandas.DataFrame/Series, "
     "polars.DataFrame/Series, numpy.ndarray and scalars, scikit-learn estimators, "
     "XGBoost and LightGBM models (Booster and scikit-learn wrappers), "
-    "pathlib.Path (a file or a folder)"
+    "pathlib.Path (a file or a folder), and any model with a predict() method"
 )
 
 _builtin_instances: dict[str, Materializer] = {}
@@ -203,6 +203,8 @@ class MaterializerRegistry:
                 if reason is None:
                     return materializer
                 reasons.append(f"{materializer.name}: {reason}")
+        if callable(getattr(value, "predict", None)) and not isinstance(value, type):
+            return _builtin("model.pickle")  # the predict protocol: any other model
         spelled = type_name(type(value))
         origin = f" (returned by {source})" if source else ""
         why = f" Tried {'; '.join(reasons)}." if reasons else ""

@@ -51,3 +51,39 @@ class SklearnPickleMaterializer:
                 )
             warn_if_version_differs("sklearn", metadata, sklearn.__version__)
             return pickle.load(f)  # noqa: S301 - verified blob from our own store
+
+
+class PredictProtocolMaterializer:
+    """Any other model: an object with a ``predict(X)`` method (and, for classifiers,
+    ``predict_proba(X)`` and ``classes_``) ↔ a pickle, loaded under the same rule as
+    scikit-learn's — only from a blob the store has just verified.
+
+    This is the documented protocol for models from libraries loopml has no format for
+    (statsmodels results, a wrapper class of your own): its class must be importable by
+    the process that loads it (defined in a module, not in ``__main__`` of a script).
+    """
+
+    name = "model.pickle"
+    extension = ".pkl"
+
+    def save(self, value: Any, path: Path) -> dict[str, Any]:
+        import sys
+
+        with open(path, "wb") as f:
+            try:
+                pickle.dump(value, f, protocol=_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise MaterializerError(
+                    f"Cannot pickle the {type(value).__qualname__} model: {exc}. Define its "
+                    "class at the top level of a module, without lambdas or open handles."
+                ) from exc
+        return {"class": type_name(type(value)), "python": sys.version.split()[0]}
+
+    def load(self, path: Path, metadata: dict[str, Any]) -> Any:
+        with open(path, "rb") as f:
+            if not is_verified(path, os.fstat(f.fileno())):
+                raise MaterializerError(
+                    f"Refusing to unpickle {path}: models load only from blobs the artifact "
+                    "store has just verified, because unpickling runs code."
+                )
+            return pickle.load(f)  # noqa: S301 - verified blob from our own store

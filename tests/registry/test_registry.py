@@ -398,3 +398,19 @@ def test_any_model_with_predict_is_a_version_through_the_protocol(cancer: Path) 
     import sys
 
     sys.modules.pop("rules", None)
+
+
+def test_a_gate_on_a_metric_the_suite_lacks_fails_with_the_metrics_it_has(cancer: Path) -> None:
+    (cancer / "loopml.toml").write_text(
+        '[project]\nname = "t"\n\n[models.cancer.gates.production]\n'
+        'suite = "cancer-holdout"\nrequire = ["rmse <= 1", "roc_auc >> 2"]\n'
+    )
+    from loopml.tracking import client as client_module
+
+    client_module._clients.clear()
+    version = loopml.register("cancer", run=_train(1.0), output="fit")[0]
+    verdict = promote("cancer", version.number, to="production", dry_run=True)
+    rows = {g.gate: g for g in verdict.gates}
+    assert not verdict.passed and rows["suite cancer-holdout"].passed
+    assert "suite has no metric 'rmse' (it has roc_auc, pr_auc" in rows["require rmse"].observed
+    assert "not a threshold" in rows["require roc_auc >> 2"].observed

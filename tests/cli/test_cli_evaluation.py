@@ -210,7 +210,7 @@ def test_bad_input_exits_with_a_message_and_stores_nothing(suite_project: Path) 
     cli(p, "run", "train")
     for args, needle in [
         (("eval", "cancer", "--run", "train#1", "--output", "nope"), "no output named 'nope'"),
-        (("eval", "cancer", "--model", "0123456789ab"), "neither a stored artifact"),
+        (("eval", "cancer", "--model", "0123456789ab"), "is neither a registered version"),
         (("leaderboard", "cancer", "--metric", "nope"), "no metric 'nope'"),
         (("compare", "cancer", "#98", "#99"), "No evaluation #98"),
     ]:

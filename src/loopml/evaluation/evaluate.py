@@ -88,15 +88,7 @@ def resolve_model(model: Any, client: Client, label: str | None = None) -> Model
 
 
 def _run_output(client: Client, run_ref: str, output: str, label: str | None) -> Model:
-    record = client.run_record(run_ref)
-    outputs = [link for link in client.links(run=record.id) if link.direction == "output"]
-    chosen = [link for link in outputs if link.name == output]
-    if not chosen:
-        names = ", ".join(sorted({link.name for link in outputs})) or "none"
-        raise EvaluationError(
-            f"Run {record.name} has no output named {output!r}. Its outputs: {names}."
-        )
-    digest = chosen[-1].digest
+    record, digest = client.run_output(run_ref, output)
     return Model(None, digest, label or f"{record.name}:{output}", record.id, client)
 
 

@@ -106,15 +106,7 @@ def register(
                 f"register: which output of run {run!r}? Pass output=, e.g. output='train' "
                 "(`loopml runs show RUN` lists a run's outputs)."
             )
-        record = c.run_record(run)
-        outputs = [link for link in c.links(run=record.id) if link.direction == "output"]
-        chosen = [link for link in outputs if link.name == output]
-        if not chosen:
-            names = ", ".join(sorted({link.name for link in outputs})) or "none"
-            raise NotFoundError(
-                f"Run {record.name} has no output named {output!r}. Its outputs: {names}."
-            )
-        digest = chosen[-1].digest
+        record, digest = c.run_output(run, output)
         known = c.open().metadata.models.find(name, digest)
         if known is not None:  # registered before: nothing to load or infer
             return known, False

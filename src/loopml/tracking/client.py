@@ -25,7 +25,12 @@ from typing import TYPE_CHECKING, Any
 from loopml._crashpoints import crash_point
 from loopml._process import owner_alive
 from loopml.config import Settings, load_settings
-from loopml.errors import InvalidParameterError, LoopmlError, StoreUnavailableError
+from loopml.errors import (
+    InvalidParameterError,
+    LoopmlError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 from loopml.store import ArtifactLink, ArtifactRecord, MetadataStore, MetricPoint, RunRecord
 from loopml.store.records import StepRunRecord
 from loopml.tracking.liveness import Heartbeat
@@ -201,6 +206,22 @@ class Client:
         self.open()
         run_id = self.metadata.runs.resolve(run) if run is not None else None
         return self.metadata.lineage.links(digest=digest, run_id=run_id)
+
+    def run_output(self, ref: str, output: str) -> tuple[RunRecord, str]:
+        """A run and the digest of its step output named ``output`` (e.g. ``"train"``).
+
+        Raises:
+            NotFoundError: no such run, or no such output (the message lists its outputs).
+        """
+        record = self.run_record(ref)
+        outputs = [link for link in self.links(run=record.id) if link.direction == "output"]
+        chosen = [link for link in outputs if link.name == output]
+        if not chosen:
+            names = ", ".join(sorted({link.name for link in outputs})) or "none"
+            raise NotFoundError(
+                f"Run {record.name} has no output named {output!r}. Its outputs: {names}."
+            )
+        return record, chosen[-1].digest
 
     def runs_by_id(self, run_ids: Sequence[str]) -> dict[str, RunRecord]:
         """Records of several runs by full id (missing ids are left out)."""

@@ -1,4 +1,5 @@
-"""scikit-learn estimators → pickle. The one module in loopml allowed to unpickle.
+"""Models as pickles: scikit-learn estimators, and any other model through the predict
+protocol. The one module in loopml allowed to unpickle.
 
 Unpickling runs code, so ``load`` refuses any file except the blob the artifact store
 has just verified against its digest (see ``loading_verified`` in the registry): a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,41 +21,64 @@ from loopml.errors import MaterializerError
 _PROTOCOL = 5
 
 
-class SklearnPickleMaterializer:
-    """``sklearn.base.BaseEstimator`` (fitted or not, pipelines included) ↔ a pickle."""
+class _VerifiedPickle:
+    """Pickle on save; unpickle on load only the blob the store has just verified."""
 
-    name = "sklearn.pickle"
+    name = ""
     extension = ".pkl"
+    what = "model"
+    hint = "Define its class at the top level of a module, without lambdas or open handles."
 
     def save(self, value: Any, path: Path) -> dict[str, Any]:
-        import sklearn
-
         with open(path, "wb") as f:
             try:
                 pickle.dump(value, f, protocol=_PROTOCOL)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:
                 raise MaterializerError(
-                    f"Cannot pickle the {type(value).__qualname__} estimator: {exc}. Lambdas "
-                    "and locally defined functions cannot be pickled; use module-level "
-                    "functions in FunctionTransformer and friends."
+                    f"Cannot pickle the {type(value).__qualname__} {self.what}: {exc}. {self.hint}"
                 ) from exc
-        return {"class": type_name(type(value)), "sklearn_version": sklearn.__version__}
+        return {"class": type_name(type(value)), **self.versions()}
+
+    def versions(self) -> dict[str, str]:
+        return {"python": sys.version.split()[0]}
+
+    def check_versions(self, metadata: dict[str, Any]) -> None:
+        """Warn when the library that made it differs from the one installed here."""
 
     def load(self, path: Path, metadata: dict[str, Any]) -> Any:
-        import sklearn
-
         with open(path, "rb") as f:
             if not is_verified(path, os.fstat(f.fileno())):
                 raise MaterializerError(
-                    f"Refusing to unpickle {path}: scikit-learn models load only from blobs the "
-                    "artifact store has just verified, because unpickling runs code. Load it "
-                    "with ArtifactStore.get_value(digest, 'sklearn.pickle')."
+                    f"Refusing to unpickle {path}: models load only from blobs the artifact "
+                    "store has just verified, because unpickling runs code. Load it with "
+                    f"ArtifactStore.get_value(digest, {self.name!r})."
                 )
-            warn_if_version_differs("sklearn", metadata, sklearn.__version__)
+            self.check_versions(metadata)
             return pickle.load(f)  # noqa: S301 - verified blob from our own store
 
 
-class PredictProtocolMaterializer:
+class SklearnPickleMaterializer(_VerifiedPickle):
+    """``sklearn.base.BaseEstimator`` (fitted or not, pipelines included) ↔ a pickle."""
+
+    name = "sklearn.pickle"
+    what = "estimator"
+    hint = (
+        "Lambdas and locally defined functions cannot be pickled; use module-level functions "
+        "in FunctionTransformer and friends."
+    )
+
+    def versions(self) -> dict[str, str]:
+        import sklearn
+
+        return {"sklearn_version": sklearn.__version__}
+
+    def check_versions(self, metadata: dict[str, Any]) -> None:
+        import sklearn
+
+        warn_if_version_differs("sklearn", metadata, sklearn.__version__)
+
+
+class PredictProtocolMaterializer(_VerifiedPickle):
     """Any other model: an object with a ``predict(X)`` method (and, for classifiers,
     ``predict_proba(X)`` and ``classes_``) ↔ a pickle, loaded under the same rule as
     scikit-learn's — only from a blob the store has just verified.
@@ -64,26 +89,3 @@ class PredictProtocolMaterializer:
     """
 
     name = "model.pickle"
-    extension = ".pkl"
-
-    def save(self, value: Any, path: Path) -> dict[str, Any]:
-        import sys
-
-        with open(path, "wb") as f:
-            try:
-                pickle.dump(value, f, protocol=_PROTOCOL)
-            except (pickle.PicklingError, TypeError, AttributeError) as exc:
-                raise MaterializerError(
-                    f"Cannot pickle the {type(value).__qualname__} model: {exc}. Define its "
-                    "class at the top level of a module, without lambdas or open handles."
-                ) from exc
-        return {"class": type_name(type(value)), "python": sys.version.split()[0]}
-
-    def load(self, path: Path, metadata: dict[str, Any]) -> Any:
-        with open(path, "rb") as f:
-            if not is_verified(path, os.fstat(f.fileno())):
-                raise MaterializerError(
-                    f"Refusing to unpickle {path}: models load only from blobs the artifact "
-                    "store has just verified, because unpickling runs code."
-                )
-            return pickle.load(f)  # noqa: S301 - verified blob from our own store

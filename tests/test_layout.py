@@ -7,7 +7,8 @@ from pathlib import Path
 
 SRC = Path(__file__).parent.parent / "src" / "loopml"
 MAX_LINES = 800
-# The one module allowed to unpickle: it loads only blobs whose digest was just verified.
+# The one module allowed to unpickle: it loads only blobs whose digest was just verified, and
+# model files the user explicitly trusted (`loopml register --file … --trust`).
 PICKLE_LOADERS = {SRC / "artifacts" / "materializers" / "sklearn.py"}
 
 

@@ -171,9 +171,9 @@ def read_model_file(path: str | os.PathLike[str], *, trust: bool = False) -> Any
                 "only if you made it, with --trust (trust=True); or save the model in its "
                 "library's own format (XGBoost .ubj, LightGBM .txt) and register that."
             )
-        import joblib  # reads plain pickles too
+        from loopml.artifacts.materializers.sklearn import load_trusted_pickle
 
-        return joblib.load(file)  # noqa: S301 - the user vouched for it with trust=True
+        return load_trusted_pickle(file)
     try:
         if suffix in (".ubj", ".json"):
             import xgboost

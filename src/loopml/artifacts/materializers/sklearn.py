@@ -89,3 +89,12 @@ class PredictProtocolMaterializer(_VerifiedPickle):
     """
 
     name = "model.pickle"
+
+
+def load_trusted_pickle(path: Path) -> Any:
+    """Unpickle a model file from outside the store, which the user vouched for
+    (``loopml register --file … --trust``): the one unverified load, kept here beside the
+    verified ones so every unpickling in loopml is in this module."""
+    import joblib  # reads plain pickles too
+
+    return joblib.load(path)  # noqa: S301 - the user's own file, trusted explicitly

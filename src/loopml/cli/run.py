@@ -177,7 +177,12 @@ def run(
             }
         )
         return
-    metrics = "  ".join(f"{k}={fmt_num(v)}" for k, v in sorted(record.metrics.items())[:20])
+    shown = {  # a suite's interval bounds (X.low, X.high) stay in `runs show` and --json
+        k: v
+        for k, v in record.metrics.items()
+        if not (k.endswith((".low", ".high")) and k.rpartition(".")[0] in record.metrics)
+    }
+    metrics = "  ".join(f"{k}={fmt_num(v)}" for k, v in sorted(shown.items())[:20])
     cost = fmt_cost(record.cost, settings.prices.currency)
     click.secho(
         f"Run {record.label} ({record.short_id}) {record.status} in {fmt_duration(record.duration_s)}"

@@ -417,7 +417,6 @@ def _figures(
             if counts[i] >= MIN_SLICE_ROWS:
                 groups.append((column, str(keys[i]), as_text == keys[i]))
     total = resamples * (1 + len(groups))
-    done = [0]
 
     def tick(base: int) -> Callable[[int], None] | None:
         if progress is None:
@@ -425,7 +424,6 @@ def _figures(
         return lambda k: progress(base + k, total)
 
     overall = _estimates(metrics, y_true, pred, resamples, seed, confidence, tick(0))
-    done[0] = resamples
     primary = suite.primary_metric
     higher = {m.name: m.higher_is_better for m in metrics}
     slices = []

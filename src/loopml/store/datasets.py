@@ -75,6 +75,25 @@ def parse_ref(ref: Any) -> tuple[str, str]:
     return versioned_ref("Dataset", ref, "'turbines'")
 
 
+# What keeps a dataset version from removal besides the runs that read it: (table, the
+# noun for one, for several, the rest of the message).
+_DEPENDENTS = (
+    (
+        "model_datasets",
+        "training data of model version",
+        "training data of model versions",
+        "it stays so they can be reproduced and audited.",
+    ),
+    (
+        "suite_versions",
+        "data of evaluation suite",
+        "data of evaluation suites",
+        "it stays so their results can be reproduced. Delete those suites first "
+        "(`loopml suite rm NAME@N`).",
+    ),
+)
+
+
 class Datasets:
     """Dataset versions of one database."""
 
@@ -294,31 +313,16 @@ class Datasets:
         version = self.get(ref)
 
         def write(tx: Tx) -> None:
-            models = tx.all(
-                "SELECT name, number FROM model_datasets WHERE dataset_name = ? "
-                "AND dataset_number = ? ORDER BY name, number LIMIT 6",
-                (version.name, version.number),
-            )
-            if models:
-                shown = ", ".join(f"{n}@{k}" for n, k in models[:5])
-                noun = "model version" if len(models) == 1 else "model versions"
-                raise ConflictError(
-                    f"{version.label} is the training data of {noun} {shown}; it stays so they "
-                    "can be reproduced and audited."
+            for table, one, many, why in _DEPENDENTS:
+                found = tx.all(
+                    f"SELECT name, number FROM {table} WHERE dataset_name = ? "
+                    "AND dataset_number = ? ORDER BY name, number LIMIT 6",
+                    (version.name, version.number),
                 )
-            suites = tx.all(
-                "SELECT name, number FROM suite_versions WHERE dataset_name = ? "
-                "AND dataset_number = ? ORDER BY name, number LIMIT 6",
-                (version.name, version.number),
-            )
-            if suites:
-                shown = ", ".join(f"{n}@{k}" for n, k in suites[:5])
-                noun = "suite" if len(suites) == 1 else "suites"
-                raise ConflictError(
-                    f"{version.label} is the data of evaluation {noun} {shown}; it stays so "
-                    "their results can be reproduced. Delete those suites first "
-                    "(`loopml suite rm NAME@N`)."
-                )
+                if found:
+                    shown = ", ".join(f"{n}@{k}" for n, k in found[:5])
+                    noun = one if len(found) == 1 else many
+                    raise ConflictError(f"{version.label} is the {noun} {shown}; {why}")
             users = tx.all(
                 "SELECT r.id FROM runs r WHERE EXISTS (SELECT 1 FROM artifact_links l "
                 "WHERE l.run_id = r.id AND l.digest = ? AND l.direction = 'input') "

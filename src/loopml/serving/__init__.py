@@ -1,0 +1,14 @@
+"""Serving registered models: online over HTTP, in batches from files, and exported.
+
+- ``served`` — a model version made ready to answer: its input check compiled once, its
+  runtime chosen once (ONNX Runtime when the export matches the native model, the native
+  model otherwise).
+- ``onnx`` — converting scikit-learn, XGBoost and LightGBM models to ONNX, the parity check,
+  int8 quantization.
+- ``bodies`` — request bodies (JSON records or columns, CSV, Parquet) to columns, with limits.
+- ``app`` — the ASGI app: ``/predict``, ``/feedback``, ``/health``, ``/ready``, ``/metrics``,
+  ``/schema``, following an alias, splitting and shadowing traffic.
+- ``logbook`` — predictions logged in batches off the request path, feedback joined to them.
+- ``batch`` — scoring a CSV or Parquet file in chunks, memory flat in the input size.
+- ``export`` — ONNX files and Docker build contexts.
+"""

@@ -47,9 +47,10 @@ class Scan:
     rows: int = 0
 
 
-def scan(path: Path) -> Scan:
-    """Walk ``path`` record by record; stop at the first problem."""
-    where = f"CSV file {str(path)!r}"
+def scan(path: Path, where: str | None = None) -> Scan:
+    """Walk ``path`` record by record; stop at the first problem. ``where`` names the file
+    in errors (default ``CSV file 'PATH'``)."""
+    where = where or f"CSV file {str(path)!r}"
     try:
         with path.open("rb") as raw:
             start = raw.read(2)

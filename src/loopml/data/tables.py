@@ -127,11 +127,15 @@ def check_file(path: Path) -> str:
     return fmt
 
 
-def read_file(path: Path) -> pa.Table:
-    """Read a .csv, .parquet or .jsonl file with pyarrow; errors name the file (and the line)."""
+def read_file(path: Path, *, fmt: str | None = None, label: str | None = None) -> pa.Table:
+    """Read a .csv, .parquet or .jsonl file with pyarrow; errors name the file (and the line).
+
+    ``fmt`` overrides the format the suffix gives; ``label`` is how errors name a CSV file
+    whose path means nothing to the user (``"the request body"`` for a spooled upload).
+    """
     import pyarrow as pa
 
-    fmt = check_file(path)
+    fmt = fmt or check_file(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -140,7 +144,7 @@ def read_file(path: Path) -> pa.Table:
         except (pa.ArrowException, OSError) as exc:
             raise unreadable_parquet(path, exc) from exc
     elif fmt == "csv":
-        table = _read_csv(path)
+        table = _read_csv(path, label or f"CSV file {str(path)!r}")
     else:
         import pyarrow.json as pj
 
@@ -165,7 +169,7 @@ def unreadable_parquet(
     )
 
 
-def _read_csv(path: Path) -> pa.Table:
+def _read_csv(path: Path, where: str) -> pa.Table:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -191,24 +195,24 @@ def _read_csv(path: Path) -> pa.Table:
             )
         names = table.column_names  # a header that is not UTF-8 fails here
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-        found = scan(path)
+        found = scan(path, where)
         if found.problem is not None:
             raise found.problem from exc
         if found.header and not found.rows:  # a header with no newline after it
             return pa.table({name: pa.nulls(0) for name in found.header})
-        raise _unreadable_csv(path, str(exc)) from exc
+        raise _unreadable_csv(where, str(exc)) from exc
     if _suspicious(path, table, names):
-        found = scan(path)
+        found = scan(path, where)
         if found.problem is not None:
             raise found.problem
     if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
-        raise _unreadable_csv(path, "a column is not valid UTF-8 text")
+        raise _unreadable_csv(where, "a column is not valid UTF-8 text")
     return table
 
 
-def _unreadable_csv(path: Path, detail: str) -> InvalidParameterError:
+def _unreadable_csv(where: str, detail: str) -> InvalidParameterError:
     return InvalidParameterError(
-        f"CSV file {str(path)!r}: cannot be read ({detail}); expected comma-separated UTF-8 "
+        f"{where}: cannot be read ({detail}); expected comma-separated UTF-8 "
         "text with a header line. Read it with pandas.read_csv and pass the DataFrame."
     )
 

@@ -13,6 +13,7 @@ from loopml.store.engine import HEAD_REVISION, Database
 from loopml.store.lineage import Lineage
 from loopml.store.metrics import Metrics
 from loopml.store.models import AliasEvent, Models, ModelVersion
+from loopml.store.predictions import PredictionRow, Predictions
 from loopml.store.records import ArtifactLink, ArtifactRecord, MetricPoint, RunRecord, StepRunRecord
 from loopml.store.runs import Runs
 from loopml.store.status import RunStatus, StepStatus
@@ -30,6 +31,7 @@ __all__ = [
     "MetadataStore",
     "MetricPoint",
     "ModelVersion",
+    "PredictionRow",
     "RunRecord",
     "RunStatus",
     "StepRunRecord",
@@ -41,7 +43,7 @@ __all__ = [
 
 class MetadataStore:
     """All metadata of one store, grouped by noun: ``runs``, ``metrics``, ``steps``, ``lineage``,
-    ``datasets``, ``suites``, ``models``.
+    ``datasets``, ``suites``, ``models``, ``predictions``.
 
     Args:
         url: ``sqlite:///project/.loopml/store.db`` or ``postgresql://user@host/db``.
@@ -58,6 +60,7 @@ class MetadataStore:
         self.datasets = Datasets(self.db)
         self.suites = Suites(self.db)
         self.models = Models(self.db)
+        self.predictions = Predictions(self.db)
 
     @property
     def readonly(self) -> bool:

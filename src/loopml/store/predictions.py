@@ -1,0 +1,134 @@
+"""Logged predictions, and the ground truth that arrives for them later.
+
+A prediction row is written once (its id is unique; writing the same id again keeps the
+first, so a retried batch never doubles a row). Feedback is one label per prediction id;
+a later label replaces an earlier one, since a correction is the newer truth. Reading
+joins the two: each prediction with its label, or none yet. Shadow predictions carry the
+id of the prediction that answered (``shadow_of``) and join that prediction's label.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from loopml.errors import InvalidParameterError
+from loopml.store.engine import Database, Tx
+
+#: A prediction id: letters, digits, ``.``, ``_`` and ``-`` (what ``loopml serve`` issues).
+PREDICTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_MAX_PAGE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRow:
+    """One logged prediction; ``inputs`` and ``output`` are JSON text."""
+
+    id: str
+    model: str
+    version: int
+    variant: str
+    at: float
+    inputs: str
+    output: str
+    shadow_of: str | None = None
+    label: str | None = None  # JSON text of the feedback, when some arrived
+    feedback_at: float | None = None
+
+
+def check_prediction_id(value: object) -> str:
+    if not isinstance(value, str) or not PREDICTION_ID.fullmatch(value):
+        shown = repr(value)[:80]
+        raise InvalidParameterError(
+            f"prediction_id {shown}: expected an id returned by /predict (letters, digits, "
+            "'.', '_' and '-', at most 64 characters)."
+        )
+    return value
+
+
+class Predictions:
+    """The prediction log of one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, rows: Sequence[PredictionRow]) -> None:
+        """Write ``rows`` in one transaction; an id already written is kept as it was."""
+        if not rows:
+            return
+        values = [
+            (r.id, r.model, r.version, r.variant, r.at, r.inputs, r.output, r.shadow_of)
+            for r in rows
+        ]
+
+        def write(tx: Tx) -> None:
+            tx.executemany(
+                "INSERT INTO predictions (id, model, version, variant, at, inputs, output, "
+                "shadow_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                values,
+            )
+
+        self.db.write(write)
+
+    def add_feedback(self, items: Sequence[tuple[str, str, float]]) -> None:
+        """Record ``(prediction_id, label_json, at)`` items; a newer label replaces an older."""
+        for pid, _, _ in items:
+            check_prediction_id(pid)
+        if not items:
+            return
+
+        def write(tx: Tx) -> None:
+            tx.executemany(
+                "INSERT INTO prediction_feedback (prediction_id, label, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (prediction_id) DO UPDATE SET label = excluded.label, "
+                "at = excluded.at",
+                list(items),
+            )
+
+        self.db.write(write)
+
+    def query(
+        self,
+        model: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        version: int | None = None,
+        variant: str | None = None,
+        limit: int | None = None,
+    ) -> list[PredictionRow]:
+        """The predictions of ``model`` in time order, each with its feedback if any."""
+        if limit is not None and not 0 < limit <= _MAX_PAGE:
+            raise InvalidParameterError(
+                f"predictions limit: got {limit!r}; expected 1 to {_MAX_PAGE:,}."
+            )
+        where = ["p.model = ?"]
+        params: list[object] = [model]
+        for clause, value in (
+            ("p.at >= ?", since),
+            ("p.at < ?", until),
+            ("p.version = ?", version),
+            ("p.variant = ?", variant),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = (
+            "SELECT p.id, p.model, p.version, p.variant, p.at, p.inputs, p.output, p.shadow_of, "
+            "f.label, f.at FROM predictions p LEFT JOIN prediction_feedback f ON "
+            "f.prediction_id = COALESCE(p.shadow_of, p.id) "
+            f"WHERE {' AND '.join(where)} ORDER BY p.at, p.id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.db.read(lambda tx: [PredictionRow(*row) for row in tx.all(sql, params)])
+
+    def count(self, model: str | None = None) -> int:
+        if model is None:
+            return int(self.db.read(lambda tx: tx.scalar("SELECT COUNT(*) FROM predictions")))
+        return int(
+            self.db.read(
+                lambda tx: tx.scalar("SELECT COUNT(*) FROM predictions WHERE model = ?", (model,))
+            )
+        )

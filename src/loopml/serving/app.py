@@ -1,0 +1,743 @@
+"""The online serving app: one ASGI app per served reference, built by :func:`create_app`.
+
+Routes:
+
+- ``POST /predict`` — rows in (see ``bodies``), predictions out, with one prediction id per
+  row, the version and variant that answered, and class probabilities for classifiers.
+- ``POST /feedback`` — the ground truth for prediction ids, joined to the logged predictions.
+- ``GET /health`` (the process answers), ``GET /ready`` (every variant has a model loaded),
+  ``GET /metrics`` (Prometheus), ``GET /schema`` (the input columns), ``/openapi.json`` and
+  ``/docs`` (whose request schema is the model's input columns).
+
+The request path does only what must be done per request: read the body (counting bytes as
+they stream in), decode it, check it (fast path or the full check), predict, and queue the
+batch for the prediction log. Loading models, converting them to ONNX and compiling the
+check happen at start-up or in the background when a followed alias moves: the new version
+is loaded and checked first, and then swapped in with one assignment, so no request fails
+or waits during a switch.
+
+``split`` sends a share of requests to challengers (each response and logged row says
+which variant answered); ``shadow`` scores every request with another model after the
+answer is sent, logging its predictions next to the answered ones (``shadow:REF``), on one
+background thread with a bounded backlog so the answered path never waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse, Response
+
+from loopml.errors import InvalidParameterError, LoopmlError
+from loopml.serving.bodies import Limits, Parsed, RequestError, media_type, parse, short
+from loopml.serving.ids import new_ids
+
+if TYPE_CHECKING:
+    from loopml.serving.logbook import PredictionLog
+    from loopml.serving.served import Checked, Outputs, ServedModel
+    from loopml.tracking.client import Client
+
+log = logging.getLogger("loopml.serve")
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+INLINE_ROWS = 2_000  # bigger batches are scored on a worker thread, so /health stays quick
+SHADOW_BACKLOG = 64  # shadow batches waiting past this are skipped (and counted)
+OPEN_PATHS = frozenset({"/health", "/ready"})  # probes answer without a token
+
+
+@dataclass
+class Variant:
+    """One served reference: the model answering for it now, and its share of traffic."""
+
+    ref: str
+    percent: float
+    served: ServedModel
+    moving: bool  # an alias or "latest": follow it
+    switches: int = 0
+    follow_error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.ref
+
+
+@dataclass
+class ServeState:
+    """Everything the routes share; one per app."""
+
+    variants: list[Variant]
+    shadow: Variant | None
+    client: Client
+    runtime: str
+    limits: Limits
+    log: PredictionLog | None
+    follow_seconds: float
+    metrics: Any
+    shadow_pool: ThreadPoolExecutor | None = None
+    shadow_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(SHADOW_BACKLOG)
+    )
+    stopping: asyncio.Event | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def primary(self) -> Variant:
+        return self.variants[0]
+
+    def pick(self) -> Variant:
+        if len(self.variants) == 1:
+            return self.variants[0]
+        roll = random.random() * 100.0
+        for variant in self.variants[1:]:
+            if roll < variant.percent:
+                return variant
+            roll -= variant.percent
+        return self.variants[0]
+
+
+def parse_split(values: list[str] | tuple[str, ...]) -> list[tuple[str, float]]:
+    """``["churn@staging=10"]`` → ``[("churn@staging", 10.0)]``; the shares sum below 100."""
+    out: list[tuple[str, float]] = []
+    for value in values:
+        ref, sep, pct = str(value).rpartition("=")
+        try:
+            share = float(pct)
+        except ValueError:
+            share = -1.0
+        if not sep or not ref or not 0 < share < 100:
+            raise InvalidParameterError(
+                f"--split {value!r}: expected REF=PERCENT with a percent between 0 and 100, "
+                "e.g. churn@staging=10 to send 10 % of requests to churn@staging."
+            )
+        out.append((ref, share))
+    if sum(p for _, p in out) >= 100:
+        raise InvalidParameterError(
+            f"--split: the challengers' shares sum to {sum(p for _, p in out):g} %; they must "
+            "leave the served model some traffic (below 100 % in total)."
+        )
+    return out
+
+
+def create_app(
+    ref: str,
+    *,
+    split: list[tuple[str, float]] | None = None,
+    shadow: str | None = None,
+    runtime: str = "auto",
+    limits: Limits | None = None,
+    log_sample: float = 1.0,
+    follow_seconds: float = 2.0,
+    token: str | None = None,
+    client: Client | None = None,
+    docs: bool = True,
+) -> FastAPI:
+    """The serving app for ``ref`` (``churn@production``), its models loaded now.
+
+    Args:
+        ref: the model reference to serve; an alias or ``NAME`` (latest) is followed.
+        split: ``[(challenger_ref, percent), ...]``: shares of requests answered by others.
+        shadow: a reference scored on every request in the background, never answered.
+        runtime: ``auto`` (ONNX Runtime when its answers match), ``onnx`` or ``native``.
+        limits: body, row and column limits per request.
+        log_sample: the share of requests whose predictions are logged (0 turns it off).
+        follow_seconds: how often moving references are checked (0: never).
+        token: when set, every route but ``/health`` and ``/ready`` needs
+            ``Authorization: Bearer TOKEN``.
+        client: the store (default: the project's).
+        docs: serve ``/docs`` and ``/openapi.json``.
+
+    Raises:
+        NotFoundError / InvalidParameterError: a reference that does not resolve, a model
+            without an input schema, a runtime that cannot be had.
+    """
+    from loopml.tracking.client import given_or_default
+
+    c = given_or_default(client)
+    limits = limits or Limits()
+    variants = [_variant(ref, 100.0, runtime, c)]
+    for other, percent in split or []:
+        variants.append(_variant(other, percent, runtime, c))
+        variants[0].percent -= percent
+    shadow_variant = _variant(shadow, 0.0, runtime, c) if shadow else None
+    for v in [*variants, *([shadow_variant] if shadow_variant else [])]:
+        if v.served.schema is None:
+            raise InvalidParameterError(
+                f"{v.served.label} has no input schema, so requests cannot be checked against "
+                "it. Register it again with X= (its training frame): loopml.register(name, "
+                "model, X=X_train)."
+            )
+    prediction_log = None
+    if log_sample > 0:
+        from loopml.serving.logbook import PredictionLog
+
+        prediction_log = PredictionLog(c, sample_rate=log_sample)
+    state = ServeState(
+        variants=variants,
+        shadow=shadow_variant,
+        client=c,
+        runtime=runtime,
+        limits=limits,
+        log=prediction_log,
+        follow_seconds=follow_seconds,
+        metrics=None,
+    )
+    state.metrics = _Metrics(state)
+    if shadow_variant is not None:
+        state.shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="loopml-shadow")
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        state.stopping = asyncio.Event()
+        if follow_seconds > 0 and any(v.moving for v in _all(state)):
+            state.tasks.append(asyncio.create_task(_follow(state)))
+        try:
+            yield
+        finally:
+            state.stopping.set()
+            for task in state.tasks:
+                task.cancel()
+            if state.shadow_pool is not None:
+                await asyncio.to_thread(state.shadow_pool.shutdown, wait=True)
+            if state.log is not None:
+                await asyncio.to_thread(state.log.close)
+
+    app = FastAPI(
+        title=f"loopml serve {ref}",
+        version=str(variants[0].served.version.number),
+        description=f"Predictions of {ref}. POST rows to /predict; see /schema for the columns.",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.serve = state
+    _routes(app, state)
+    if token:
+        app.add_middleware(_TokenGuard, token=token)
+    return app
+
+
+def _variant(ref: str, percent: float, runtime: str, client: Client) -> Variant:
+    from loopml.serving.served import load_served
+
+    served = load_served(ref, runtime=runtime, client=client)
+    _, _, tail = ref.partition("@")
+    return Variant(ref, percent, served, moving=not tail.isdigit())
+
+
+def _all(state: ServeState) -> list[Variant]:
+    return [*state.variants, *([state.shadow] if state.shadow else [])]
+
+
+# -- the routes ----------------------------------------------------------------------------
+
+
+def _routes(app: FastAPI, state: ServeState) -> None:
+    import orjson
+
+    metrics = state.metrics
+    option = orjson.OPT_SERIALIZE_NUMPY
+
+    def refuse(exc: RequestError) -> Response:
+        return Response(
+            orjson.dumps({"detail": exc.detail}), exc.status, media_type="application/json"
+        )
+
+    @app.exception_handler(RequestError)
+    async def _refused(_: Request, exc: RequestError) -> Response:
+        return refuse(exc)
+
+    @app.post(
+        "/predict",
+        summary="Predict for rows",
+        openapi_extra={"requestBody": {"required": True, "content": {}}},
+        responses={
+            200: {"description": "One prediction (and id) per row."},
+            400: {"description": "The body cannot be decoded."},
+            413: {"description": "Over the body or row limit."},
+            415: {"description": "An unsupported Content-Type."},
+            422: {"description": "Rows that do not fit the model's schema."},
+        },
+    )
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            kind = media_type(request.headers.get("content-type"))
+            body = await read_body(request, state.limits.max_body_bytes)
+            parsed = parse(kind, body, state.limits)
+            variant = state.pick()
+            served = variant.served
+            batch = check(served, parsed)
+            outputs = await _predict(served, batch)
+        except RequestError as exc:
+            metrics.done("predict", exc.status, started)
+            return refuse(exc)
+        ids = new_ids(batch.n)
+        version = served.version
+        payload: dict[str, Any] = {
+            "model": version.name,
+            "version": version.number,
+            "variant": variant.label,
+            "prediction_ids": ids,
+            "predictions": _array(outputs.predictions),
+        }
+        if outputs.probabilities is not None:
+            payload["classes"] = outputs.classes
+            payload["probabilities"] = outputs.probabilities
+        response = Response(orjson.dumps(payload, option=option), media_type="application/json")
+        if state.log is not None and state.log.sampled():
+            state.log.submit(version.name, version.number, variant.label, ids, batch, outputs)
+        if state.shadow is not None:
+            _shadow(state, parsed, ids)
+        metrics.predicted(variant, outputs, batch.n)
+        metrics.done("predict", 200, started)
+        return response
+
+    @app.post("/feedback", summary="Attach the ground truth to prediction ids")
+    async def feedback(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            if media_type(request.headers.get("content-type")) != "json":
+                raise RequestError.one(
+                    415, ["header", "content-type"], "Send feedback as application/json.",
+                    "unsupported_media_type",
+                )
+            body = await read_body(request, state.limits.max_body_bytes)
+            items = _feedback_items(body, state.limits)
+            await asyncio.to_thread(state.client.open().metadata.predictions.add_feedback, items)
+        except RequestError as exc:
+            metrics.done("feedback", exc.status, started)
+            return refuse(exc)
+        metrics.done("feedback", 200, started)
+        return JSONResponse({"accepted": len(items)})
+
+    @app.get("/health", summary="The process answers")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Every variant has its model loaded")
+    async def ready() -> Response:
+        body = {
+            "ready": True,
+            "variants": [
+                {
+                    "ref": v.ref,
+                    "version": v.served.version.number,
+                    "runtime": v.served.runtime,
+                    "percent": v.percent,
+                    **({"follow_error": v.follow_error} if v.follow_error else {}),
+                }
+                for v in _all(state)
+            ],
+        }
+        return JSONResponse(body)
+
+    @app.get("/schema", summary="The model's input columns and outputs")
+    async def schema() -> dict[str, Any]:
+        served = state.primary.served
+        return {
+            "model": served.version.name,
+            "version": served.version.number,
+            "inputs": (served.version.input_schema or {}).get("inputs", []),
+            "outputs": served.version.output_schema,
+        }
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    async def prometheus() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        doc = original()
+        from loopml.serving.openapi import request_body
+
+        doc["paths"]["/predict"]["post"]["requestBody"] = request_body(state.primary.served)
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def read_body(request: Request, cap: int) -> bytes:
+    """The body, counted as it streams in: over ``cap`` bytes is a 413 before it is kept."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise _too_large(int(declared), cap)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(size, cap)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, cap: int) -> RequestError:
+    return RequestError.one(
+        413,
+        ["body"],
+        f"The body is over this server's limit of {cap:,} bytes (at least {size:,} came); send "
+        "fewer rows per request (`loopml serve --max-body-mb` sets the limit).",
+        "too_large",
+    )
+
+
+def check(served: ServedModel, parsed: Parsed) -> Checked:
+    """The parsed body checked against ``served``'s schema; 422 naming every problem."""
+    from loopml.registry.schema_checks import SchemaError
+
+    try:
+        if parsed.columns is not None:
+            return served.check_columns(parsed.columns, parsed.n)
+        if parsed.records is not None:
+            records = parsed.records
+            names = served.schema.names if served.schema is not None else []
+            try:
+                columns = {name: [r[name] for r in records] for name in names}
+            except KeyError:  # some record lacks a column: the full check names it
+                import pandas as pd
+
+                return served.check(pd.DataFrame.from_records(records) if records else
+                                    pd.DataFrame(index=range(0)))
+            return served.check_columns(columns, parsed.n)
+        return served.check(parsed.frame)
+    except SchemaError as exc:
+        raise RequestError(422, [_problem(p) for p in exc.problems]) from None
+    except InvalidParameterError as exc:
+        raise RequestError.one(422, ["body"], short(str(exc), 400), "input") from None
+
+
+def _problem(p: Any) -> dict[str, Any]:
+    loc: list[Any] = ["body"] if p.column is None else ["body", p.column]
+    out = {
+        "loc": loc,
+        "msg": short(p.describe(), 600),
+        "type": p.rule,
+        "expected": short(p.expected, 200),
+        "got": short(p.got, 300),
+    }
+    if p.rows:
+        out["rows"] = list(p.rows)
+    return out
+
+
+async def _predict(served: ServedModel, batch: Checked) -> Outputs:
+    try:
+        if batch.n > INLINE_ROWS:
+            return await asyncio.to_thread(served.predict, batch)
+        return served.predict(batch)
+    except LoopmlError as exc:
+        raise RequestError.one(422, ["body"], short(str(exc), 400), "input") from None
+
+
+def _array(values: Any) -> Any:
+    """numpy predictions as orjson serializes them (object arrays as lists)."""
+    if values.dtype.kind == "O" or values.dtype.kind == "U":
+        from loopml.serving.jsonable import column_values
+
+        return column_values(values)
+    return values
+
+
+def _feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]:
+    import json
+
+    import orjson
+
+    from loopml.store.predictions import PREDICTION_ID
+
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError.one(
+            400, ["body"], f"The body is not valid JSON: {short(str(exc), 160)}.", "json_invalid"
+        ) from None
+    if isinstance(doc, dict) and set(doc) == {"feedback"}:
+        doc, loc = doc["feedback"], ["body", "feedback"]
+    else:
+        loc = ["body"]
+    items = doc if isinstance(doc, list) else [doc]
+    if isinstance(doc, list):
+        loc = [*loc]
+    if len(items) > limits.max_rows:
+        raise RequestError.one(
+            413, loc, f"{len(items):,} items is over the limit of {limits.max_rows:,}.",
+            "too_many_rows",
+        )
+    now = time.time()
+    out = []
+    for i, item in enumerate(items):
+        where = [*loc, i] if isinstance(doc, list) else loc
+        if not isinstance(item, dict) or set(item) != {"prediction_id", "label"}:
+            raise RequestError.one(
+                422,
+                where,
+                'Expected {"prediction_id": "<id from /predict>", "label": <the true value>} '
+                '(or a list of them, or {"feedback": [...]}).',
+                "feedback_shape",
+            )
+        pid, label = item["prediction_id"], item["label"]
+        if not isinstance(pid, str) or not PREDICTION_ID.fullmatch(pid):
+            raise RequestError.one(
+                422,
+                [*where, "prediction_id"],
+                f"prediction_id {short(pid, 80)}: expected an id returned by /predict.",
+                "prediction_id",
+            )
+        if not isinstance(label, str | int | float | bool) or (
+            isinstance(label, float) and label != label
+        ):
+            raise RequestError.one(
+                422,
+                [*where, "label"],
+                f"label {short(label, 80)}: expected a number, text or true/false.",
+                "label",
+            )
+        if isinstance(label, str) and len(label) > 1000:
+            raise RequestError.one(
+                422, [*where, "label"], "label: at most 1,000 characters of text.", "label"
+            )
+        out.append((pid, json.dumps(label), now))
+    return out
+
+
+# -- shadow and following ------------------------------------------------------------------
+
+
+def _shadow(state: ServeState, parsed: Parsed, ids: list[str]) -> None:
+    pool, shadow = state.shadow_pool, state.shadow
+    assert pool is not None and shadow is not None
+    if not state.shadow_slots.acquire(blocking=False):
+        state.metrics.shadow_skipped.inc(len(ids))
+        return
+
+    def score() -> None:
+        try:
+            served = shadow.served
+            batch = check(served, parsed)
+            outputs = served.predict(batch)
+            if state.log is not None:
+                version = served.version
+                state.log.submit(
+                    version.name,
+                    version.number,
+                    f"shadow:{shadow.ref}",
+                    [f"{i}.s" for i in ids],
+                    batch,
+                    outputs,
+                    shadow_of=ids,
+                )
+        except Exception as exc:  # a failing challenger must never touch the answered path
+            state.metrics.shadow_failed.inc(len(ids))
+            log.warning("shadow %s failed: %s", shadow.ref, exc)
+        finally:
+            state.shadow_slots.release()
+
+    pool.submit(score)
+
+
+async def _follow(state: ServeState) -> None:
+    """Check moving references every ``follow_seconds``; load a new version, then swap."""
+    from loopml.serving.served import serve_version
+
+    stopping = state.stopping
+    assert stopping is not None
+    while not stopping.is_set():
+        try:
+            await asyncio.wait_for(stopping.wait(), state.follow_seconds)
+            return
+        except TimeoutError:
+            pass
+        for variant in _all(state):
+            if not variant.moving:
+                continue
+            try:
+                version = await asyncio.to_thread(state.client.model_version, variant.ref)
+                if version.number == variant.served.version.number:
+                    variant.follow_error = None
+                    continue
+                model = await asyncio.to_thread(state.client.load_artifact, version.digest)
+                served = await asyncio.to_thread(
+                    serve_version, version, model, runtime=state.runtime, client=state.client
+                )
+                if served.schema is None:
+                    raise InvalidParameterError(f"{version.label} has no input schema")
+            except Exception as exc:  # keep answering with the loaded version
+                variant.follow_error = f"{type(exc).__name__}: {short(str(exc), 300)}"
+                log.warning("following %s: %s", variant.ref, variant.follow_error)
+                continue
+            old = variant.served.version.number
+            variant.served = served  # one assignment: requests see the old or the new model
+            variant.switches += 1
+            variant.follow_error = None
+            state.metrics.switched(variant)
+            log.warning("%s moved from version %s to %s", variant.ref, old, version.number)
+
+
+# -- auth ----------------------------------------------------------------------------------
+
+
+class _TokenGuard:
+    """Every route but the probes needs ``Authorization: Bearer TOKEN`` (constant-time)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(
+        self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        if scope["type"] == "http" and scope.get("path") not in OPEN_PATHS:
+            given = b""
+            for key, value in scope.get("headers", ()):
+                if key == b"authorization":
+                    given = value
+                    break
+            if not hmac.compare_digest(given, self.expected):
+                body = (
+                    b'{"detail":[{"loc":["header","authorization"],"msg":"This server needs '
+                    b'Authorization: Bearer <token> (the token given to loopml serve --token or '
+                    b'LOOPML_SERVE_TOKEN).","type":"unauthorized"}]}'
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b"Bearer"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine (``127.0.0.1``, ``::1``, ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# -- metrics -------------------------------------------------------------------------------
+
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+)
+
+
+class _Metrics:
+    """The Prometheus series of one app, on its own registry (two apps never share)."""
+
+    def __init__(self, state: ServeState) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter(
+            "loopml_requests", "Requests by route and status code.", ["route", "code"], registry=r
+        )
+        self.latency = Histogram(
+            "loopml_request_seconds",
+            "Time to answer a request, by route.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rows = Counter("loopml_rows_predicted", "Rows predicted, by variant.", ["variant"], registry=r)
+        self.classes = Counter(
+            "loopml_predicted_class",
+            "Predicted classes, by variant (classifiers).",
+            ["variant", "cls"],
+            registry=r,
+        )
+        self.values = Histogram(
+            "loopml_prediction_value",
+            "Predicted values, by variant (regressors).",
+            ["variant"],
+            buckets=(-1e3, -1e2, -10, -1, 0, 1, 10, 50, 100, 250, 500, 1e3, 1e4, 1e5),
+            registry=r,
+        )
+        self.switches = Counter(
+            "loopml_model_switches", "Times a followed alias moved and the new version took over.",
+            ["variant"], registry=r,
+        )
+        self.info = Gauge(
+            "loopml_model_info", "The version answering for each variant (value 1).",
+            ["variant", "version", "runtime"], registry=r,
+        )
+        self.shadow_skipped = Counter(
+            "loopml_shadow_skipped_rows", "Shadow rows not scored (backlog full).", registry=r
+        )
+        self.shadow_failed = Counter(
+            "loopml_shadow_failed_rows", "Shadow rows whose scoring failed.", registry=r
+        )
+        prediction_log = state.log
+        if prediction_log is not None:
+            for name, what, attr in (
+                ("written", "Logged prediction rows written to the store.", "written"),
+                ("dropped", "Prediction rows not logged because the queue was full.", "dropped"),
+                ("failed", "Prediction rows whose write to the store failed.", "failed_writes"),
+            ):
+                g = Gauge(f"loopml_prediction_log_{name}_rows", what, registry=r)
+                g.set_function(lambda a=attr: float(getattr(prediction_log, a)))
+        self._lock = threading.Lock()
+        self._ok = {"predict": self.requests.labels("predict", "200")}
+        self._timers = {
+            route: self.latency.labels(route) for route in ("predict", "feedback")
+        }
+        self._variants = [*state.variants, *([state.shadow] if state.shadow else [])]
+        self._show_versions()
+
+    def _show_versions(self) -> None:
+        self.info.clear()
+        for v in self._variants:
+            self.info.labels(v.label, str(v.served.version.number), v.served.runtime).set(1)
+
+    def done(self, route: str, code: int, started: float) -> None:
+        counter = self._ok.get(route) if code == 200 else None
+        (counter or self.requests.labels(route, str(code))).inc()
+        self._timers[route].observe(time.perf_counter() - started)
+
+    def predicted(self, variant: Variant, outputs: Outputs, n: int) -> None:
+        self.rows.labels(variant.label).inc(n)
+        if outputs.probabilities is not None or outputs.classes is not None:
+            if n == 1:
+                self.classes.labels(variant.label, str(outputs.predictions[0])).inc()
+            else:
+                import numpy as np
+
+                labels, counts = np.unique(outputs.predictions.astype(str), return_counts=True)
+                for label, count in zip(labels, counts, strict=True):
+                    self.classes.labels(variant.label, str(label)).inc(int(count))
+        elif outputs.predictions.dtype.kind in "fiu":
+            hist = self.values.labels(variant.label)
+            for value in outputs.predictions[:1000].tolist():
+                hist.observe(value)
+
+    def switched(self, variant: Variant) -> None:
+        self.switches.labels(variant.label).inc()
+        self._show_versions()

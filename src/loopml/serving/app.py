@@ -25,6 +25,7 @@ background thread with a bounded backlog so the answered path never waits for it
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import logging
@@ -51,7 +52,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("loopml.serve")
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+]
 
 INLINE_ROWS = 2_000  # bigger batches are scored on a worker thread, so /health stays quick
 SHADOW_BACKLOG = 64  # shadow batches waiting past this are skipped (and counted)
@@ -314,7 +317,9 @@ def _routes(app: FastAPI, state: ServeState) -> None:
         try:
             if media_type(request.headers.get("content-type")) != "json":
                 raise RequestError.one(
-                    415, ["header", "content-type"], "Send feedback as application/json.",
+                    415,
+                    ["header", "content-type"],
+                    "Send feedback as application/json.",
                     "unsupported_media_type",
                 )
             body = await read_body(request, state.limits.max_body_bytes)
@@ -415,8 +420,9 @@ def check(served: ServedModel, parsed: Parsed) -> Checked:
             except KeyError:  # some record lacks a column: the full check names it
                 import pandas as pd
 
-                return served.check(pd.DataFrame.from_records(records) if records else
-                                    pd.DataFrame(index=range(0)))
+                return served.check(
+                    pd.DataFrame.from_records(records) if records else pd.DataFrame(index=range(0))
+                )
             return served.check_columns(columns, parsed.n)
         return served.check(parsed.frame)
     except SchemaError as exc:
@@ -479,7 +485,9 @@ def _feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]
         loc = [*loc]
     if len(items) > limits.max_rows:
         raise RequestError.one(
-            413, loc, f"{len(items):,} items is over the limit of {limits.max_rows:,}.",
+            413,
+            loc,
+            f"{len(items):,} items is over the limit of {limits.max_rows:,}.",
             "too_many_rows",
         )
     now = time.time()
@@ -603,7 +611,10 @@ class _TokenGuard:
         self.expected = f"Bearer {token}".encode()
 
     async def __call__(
-        self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
     ) -> None:
         if scope["type"] == "http" and scope.get("path") not in OPEN_PATHS:
             given = b""
@@ -614,7 +625,7 @@ class _TokenGuard:
             if not hmac.compare_digest(given, self.expected):
                 body = (
                     b'{"detail":[{"loc":["header","authorization"],"msg":"This server needs '
-                    b'Authorization: Bearer <token> (the token given to loopml serve --token or '
+                    b"Authorization: Bearer <token> (the token given to loopml serve --token or "
                     b'LOOPML_SERVE_TOKEN).","type":"unauthorized"}]}'
                 )
                 await send(
@@ -646,7 +657,19 @@ def is_loopback(host: str) -> bool:
 # -- metrics -------------------------------------------------------------------------------
 
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    10.0,
 )
 
 
@@ -667,7 +690,9 @@ class _Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.rows = Counter("loopml_rows_predicted", "Rows predicted, by variant.", ["variant"], registry=r)
+        self.rows = Counter(
+            "loopml_rows_predicted", "Rows predicted, by variant.", ["variant"], registry=r
+        )
         self.classes = Counter(
             "loopml_predicted_class",
             "Predicted classes, by variant (classifiers).",
@@ -682,12 +707,16 @@ class _Metrics:
             registry=r,
         )
         self.switches = Counter(
-            "loopml_model_switches", "Times a followed alias moved and the new version took over.",
-            ["variant"], registry=r,
+            "loopml_model_switches",
+            "Times a followed alias moved and the new version took over.",
+            ["variant"],
+            registry=r,
         )
         self.info = Gauge(
-            "loopml_model_info", "The version answering for each variant (value 1).",
-            ["variant", "version", "runtime"], registry=r,
+            "loopml_model_info",
+            "The version answering for each variant (value 1).",
+            ["variant", "version", "runtime"],
+            registry=r,
         )
         self.shadow_skipped = Counter(
             "loopml_shadow_skipped_rows", "Shadow rows not scored (backlog full).", registry=r
@@ -703,12 +732,10 @@ class _Metrics:
                 ("failed", "Prediction rows whose write to the store failed.", "failed_writes"),
             ):
                 g = Gauge(f"loopml_prediction_log_{name}_rows", what, registry=r)
-                g.set_function(lambda a=attr: float(getattr(prediction_log, a)))
+                g.set_function(functools.partial(_counter_of, prediction_log, attr))
         self._lock = threading.Lock()
         self._ok = {"predict": self.requests.labels("predict", "200")}
-        self._timers = {
-            route: self.latency.labels(route) for route in ("predict", "feedback")
-        }
+        self._timers = {route: self.latency.labels(route) for route in ("predict", "feedback")}
         self._variants = [*state.variants, *([state.shadow] if state.shadow else [])]
         self._show_versions()
 
@@ -741,3 +768,7 @@ class _Metrics:
     def switched(self, variant: Variant) -> None:
         self.switches.labels(variant.label).inc()
         self._show_versions()
+
+
+def _counter_of(owner: object, attr: str) -> float:
+    return float(getattr(owner, attr))

@@ -108,9 +108,7 @@ def media_type(content_type: str | None) -> str:
 def parse(kind: str, body: bytes, limits: Limits) -> Parsed:
     """Decode a body whose media ``kind`` is ``json``, ``csv`` or ``parquet``."""
     if not body:
-        raise RequestError.one(
-            400, ["body"], f"The body is empty; send {_SHAPES}.", "empty_body"
-        )
+        raise RequestError.one(400, ["body"], f"The body is empty; send {_SHAPES}.", "empty_body")
     if kind == "json":
         parsed = _parse_json(body, limits)
     elif kind == "csv":
@@ -143,9 +141,7 @@ def _parse_json(body: bytes, limits: Limits) -> Parsed:
         return _records(doc, ["body"], limits)
     if isinstance(doc, _Columns):
         return _columns(doc, limits)
-    raise RequestError.one(
-        422, ["body"], f"Got {_kind(doc)}; expected {_SHAPES}.", "body_shape"
-    )
+    raise RequestError.one(422, ["body"], f"Got {_kind(doc)}; expected {_SHAPES}.", "body_shape")
 
 
 class _Columns:
@@ -160,15 +156,11 @@ def _unwrap(doc: dict[str, Any]) -> Any:
     for key in ("records", "dataframe_records"):
         if keys == {key}:
             return doc[key]
-    for key in ("dataframe_split", None):
-        inner = doc[key] if key is not None and keys == {key} else doc
-        if isinstance(inner, dict) and {"columns", "data"} <= set(inner) <= {
-            "columns",
-            "data",
-            "index",
-        }:
-            loc = ["body", key] if key else ["body"]
-            return _Columns(loc, inner["columns"], inner["data"], by_column=False)
+    inner, loc = doc, ["body"]
+    if keys == {"dataframe_split"} and isinstance(doc["dataframe_split"], dict):
+        inner, loc = doc["dataframe_split"], ["body", "dataframe_split"]
+    if {"columns", "data"} <= set(inner) <= {"columns", "data", "index"}:
+        return _Columns(loc, inner["columns"], inner["data"], by_column=False)
     if keys == {"inputs"} and isinstance(doc["inputs"], dict):
         inputs = doc["inputs"]
         return _Columns(["body", "inputs"], list(inputs), list(inputs.values()), by_column=True)
@@ -239,7 +231,9 @@ def _columns(doc: _Columns, limits: Limits) -> Parsed:
         n = lengths.pop() if lengths else 0
         if n > limits.max_rows:
             raise RequestError.one(
-                413, list(doc.loc), f"{n:,} rows is over the limit of {limits.max_rows:,}.",
+                413,
+                list(doc.loc),
+                f"{n:,} rows is over the limit of {limits.max_rows:,}.",
                 "too_many_rows",
             )
         return Parsed(n, columns=dict(zip(names, data, strict=True)))

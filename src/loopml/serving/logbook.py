@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections import deque
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidParameterError
@@ -243,7 +243,9 @@ def predictions(
     classes = _classes(given_or_default(client), model, frame["version"].max())
     if probabilities.notna().any() and classes:
         width = len(classes)
-        matrix = [p if isinstance(p, list) and len(p) == width else [None] * width for p in probabilities]
+        matrix = [
+            p if isinstance(p, list) and len(p) == width else [None] * width for p in probabilities
+        ]
         proba = pd.DataFrame(matrix, columns=[f"proba_{c}" for c in classes], index=frame.index)
         at = frame.columns.get_loc("prediction") + 1
         frame = pd.concat([frame.iloc[:, :at], proba, frame.iloc[:, at:]], axis=1)
@@ -277,9 +279,7 @@ def _seconds(value: datetime | float | str | None, what: str) -> float | None:
             ) from None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            from datetime import timezone
-
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.timestamp()
     raise InvalidParameterError(
         f"predictions {what}: got {type(value).__name__}; expected a datetime, Unix seconds or "

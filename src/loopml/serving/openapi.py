@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from loopml.serving.served import ServedModel
 
-_TYPES = {
+_TYPES: dict[str, dict[str, Any]] = {
     "integer": {"type": "integer"},
     "float": {"type": "number"},
     "boolean": {"type": "boolean"},
@@ -26,7 +26,7 @@ def record_schema(served: ServedModel) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     assert served.schema is not None
     for spec in served.schema.inputs:
-        prop = dict(_TYPES[spec.kind])
+        prop: dict[str, Any] = dict(_TYPES[spec.kind])
         if spec.categories is not None:
             prop = {"enum": list(spec.categories)}
         if spec.nullable:

@@ -1,0 +1,92 @@
+"""Running the serving app on uvicorn: safe binding, one worker, a clean drain on shutdown.
+
+The socket is bound here, before uvicorn starts, so the real port (``--port 0`` picks a free
+one) is known and printed, and so a refused bind is a clear error rather than a log line.
+uvicorn runs with httptools and uvloop when installed and without an access log (it costs
+more than the prediction for small requests; ``access_log=True`` turns it on). SIGINT and
+SIGTERM stop accepting, finish the requests in flight, then drain the prediction log.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from loopml.errors import InvalidParameterError
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse a non-loopback address without a token (anyone on the network could call it)."""
+    from loopml.serving.app import is_loopback
+
+    if not is_loopback(host) and not token:
+        raise InvalidParameterError(
+            f"Refusing to serve on {host}: that address is reachable from other machines, and "
+            "no token is set. Set one with --token or the LOOPML_SERVE_TOKEN environment "
+            "variable (clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1."
+        )
+    if token is not None and len(token) < 16:
+        raise InvalidParameterError(
+            f"The serving token is {len(token)} characters; use at least 16 random ones, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a clear error when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidParameterError(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Pick another --port (0 picks "
+            "a free one) or stop what holds it."
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(
+    app: Any,
+    sock: socket.socket,
+    *,
+    access_log: bool = False,
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``app`` on ``sock`` until SIGINT/SIGTERM; ``on_started(url)`` once it accepts."""
+    import importlib.util
+
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    config = uvicorn.Config(
+        app,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        access_log=access_log,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    server = _Server(config, on_started, f"http://{shown}:{port}")
+    server.run(sockets=[sock])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the caller once it accepts connections."""
+
+    def __init__(self, config: Any, on_started: Callable[[str], None] | None, url: str) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+        self._url = url
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self._on_started is not None and self.started:
+            self._on_started(self._url)

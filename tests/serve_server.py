@@ -33,11 +33,12 @@ def churn_frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
 
 def register_classifier(name: str = "churn", *, C: float = 1.0, client: Any = None) -> Any:
     """A scikit-learn pipeline (scaler + one-hot + logistic regression), registered."""
-    import loopml
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    import loopml
 
     X, y = churn_frame()
     model = make_pipeline(
@@ -52,9 +53,10 @@ def register_classifier(name: str = "churn", *, C: float = 1.0, client: Any = No
 
 def register_regressor(name: str = "price", *, client: Any = None) -> Any:
     """A numeric-only regressor (gradient boosting on the diabetes data), registered."""
-    import loopml
     from sklearn.datasets import load_diabetes
     from sklearn.ensemble import GradientBoostingRegressor
+
+    import loopml
 
     data = load_diabetes(as_frame=True)
     X = data.data
@@ -66,9 +68,9 @@ def register_regressor(name: str = "price", *, client: Any = None) -> Any:
 @contextmanager
 def running(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free loopback port; yields ``http://127.0.0.1:PORT``."""
-    from loopml.serving.server import _Server, bind
-
     import uvicorn
+
+    from loopml.serving.server import _Server, bind
 
     sock = bind("127.0.0.1", 0)
     started = threading.Event()

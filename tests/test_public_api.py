@@ -13,9 +13,9 @@ from pathlib import Path
 import loopml
 from loopml import errors
 
-# One or two names per capability of the loop (suites: `suite`, `create_suite`); the cap
-# makes every addition deliberate.
-MAX_PUBLIC_NAMES = 28
+# One or two names per capability of the loop (suites: `suite`, `create_suite`; serving:
+# `predictions`); the cap makes every addition deliberate.
+MAX_PUBLIC_NAMES = 29
 
 
 def test_all_is_sorted_and_lists_exactly_the_exports() -> None:

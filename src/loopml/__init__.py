@@ -46,6 +46,7 @@ _EXPORTS = {
     "validate": "loopml.data.validate",
     "suite": "loopml.evaluation.suites",
     "create_suite": "loopml.evaluation.suites",
+    "predictions": "loopml.serving.logbook",
 }
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "log_param",
     "log_params",
     "pipeline",
+    "predictions",
     "profile",
     "register",
     "register_materializer",
@@ -89,6 +91,7 @@ if TYPE_CHECKING:
     from loopml.pipelines.pipeline import Pipeline, pipeline
     from loopml.pipelines.step import Step, step
     from loopml.registry.versions import load, register
+    from loopml.serving.logbook import predictions
     from loopml.tracking import (
         active_run,
         log_artifact,

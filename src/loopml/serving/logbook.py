@@ -23,7 +23,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import InvalidParameterError
+from loopml.errors import InvalidParameterError, LoopmlError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -240,12 +240,11 @@ def predictions(
             columns=["prediction_id", "at", "version", "variant", "prediction", "label"]
         )
     probabilities = frame.pop("_probabilities")
-    classes = _classes(given_or_default(client), model, frame["version"].max())
-    if probabilities.notna().any() and classes:
-        width = len(classes)
-        matrix = [
-            p if isinstance(p, list) and len(p) == width else [None] * width for p in probabilities
-        ]
+    widths = {len(p) for p in probabilities if isinstance(p, list)}
+    if len(widths) == 1:
+        width = widths.pop()
+        classes = _classes(given_or_default(client), model, sorted(set(frame["version"])), width)
+        matrix = [p if isinstance(p, list) else [None] * width for p in probabilities]
         proba = pd.DataFrame(matrix, columns=[f"proba_{c}" for c in classes], index=frame.index)
         at = frame.columns.get_loc("prediction") + 1
         frame = pd.concat([frame.iloc[:, :at], proba, frame.iloc[:, at:]], axis=1)
@@ -254,12 +253,18 @@ def predictions(
     return frame
 
 
-def _classes(client: Client, model: str, version: int) -> list[Any]:
-    try:
-        record = client.model_version(f"{model}@{int(version)}")
-    except Exception:
-        return []
-    return list((record.output_schema or {}).get("classes") or [])
+def _classes(client: Client, model: str, versions: list[int], width: int) -> list[Any]:
+    """The class names of the logged versions, or their positions when unknown or mixed."""
+    found = []
+    for number in versions:
+        try:
+            record = client.model_version(f"{model}@{int(number)}")
+        except LoopmlError:
+            continue
+        found.append(list((record.output_schema or {}).get("classes") or []))
+    if found and all(c == found[0] and len(c) == width for c in found):
+        return found[0]
+    return list(range(width))
 
 
 def _seconds(value: datetime | float | str | None, what: str) -> float | None:

@@ -403,3 +403,29 @@ alias_events = Table(
     Column("gates", Text, nullable=False),  # JSON: each gate with required, observed, passed
 )
 Index("ix_alias_events_alias", alias_events.c.name, alias_events.c.alias)
+
+# -- serving: logged predictions and their ground truth --------------------------------------
+
+# One row per logged prediction (sampled by `loopml serve` and `loopml predict`).
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("variant", String(300), nullable=False),  # the served ref, or shadow:REF
+    Column("at", Float, nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON: the input row
+    Column("output", Text, nullable=False),  # JSON: prediction (and probabilities)
+    Column("shadow_of", String(64)),  # a shadow row: the id of the answered prediction
+)
+Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)
+
+# The label sent to /feedback for a prediction id (no foreign key: it may come first).
+prediction_feedback = Table(
+    "prediction_feedback",
+    metadata,
+    Column("prediction_id", String(64), primary_key=True),
+    Column("label", Text, nullable=False),  # JSON
+    Column("at", Float, nullable=False),
+)

@@ -8,7 +8,6 @@ so the prediction log is drained).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -68,39 +67,7 @@ def register_regressor(name: str = "price", *, client: Any = None) -> Any:
 @contextmanager
 def running(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free loopback port; yields ``http://127.0.0.1:PORT``."""
-    import uvicorn
+    from loopml.serving.server import serve_background
 
-    from loopml.serving.server import _Server, bind
-
-    sock = bind("127.0.0.1", 0)
-    started = threading.Event()
-    urls: list[str] = []
-
-    def on_started(url: str) -> None:
-        urls.append(url)
-        started.set()
-
-    config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", access_log=False, log_level="warning"
-    )
-    server = _Server(config, on_started, f"http://127.0.0.1:{sock.getsockname()[1]}")
-    errors: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as exc:  # surfaced below instead of hanging the test
-            errors.append(exc)
-            started.set()
-
-    thread = threading.Thread(target=serve, name="uvicorn-test", daemon=True)
-    thread.start()
-    started.wait(60)
-    if errors or not urls:
-        raise RuntimeError(f"the test server did not start: {errors}")
-    try:
-        yield urls[0]
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
+    with serve_background(app) as server:
+        yield server.url

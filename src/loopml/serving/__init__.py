@@ -12,3 +12,26 @@
 - ``batch`` — scoring a CSV or Parquet file in chunks, memory flat in the input size.
 - ``export`` — ONNX files and Docker build contexts.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# The entry points, loaded on first use (FastAPI and uvicorn only when serving).
+_EXPORTS = {
+    "create_app": "loopml.serving.app",
+    "serve_background": "loopml.serving.server",
+    "load_served": "loopml.serving.served",
+    "ServedModel": "loopml.serving.served",
+    "predictions": "loopml.serving.logbook",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml.serving' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

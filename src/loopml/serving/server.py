@@ -90,3 +90,77 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self._on_started is not None and self.started:
             self._on_started(self._url)
+
+
+class Background:
+    """A server running on a thread of this process (see :func:`serve_background`)."""
+
+    def __init__(self, app: Any, sock: socket.socket) -> None:
+        import threading
+
+        self.app = app
+        self.url = ""
+        self._sock = sock
+        self._started = threading.Event()
+        self._errors: list[BaseException] = []
+        config = uvicorn.Config(app, access_log=False, log_level="warning")
+        self._server = _Server(config, self._on_started, "")
+        self._thread = threading.Thread(target=self._serve, name="loopml-serve", daemon=True)
+
+    def _on_started(self, _: str) -> None:
+        host, port = self._sock.getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        self._started.set()
+
+    def _serve(self) -> None:
+        try:
+            self._server.run(sockets=[self._sock])
+        except BaseException as exc:  # surfaced by start() instead of a silent dead thread
+            self._errors.append(exc)
+        finally:
+            self._started.set()
+
+    def start(self, timeout: float = 60.0) -> Background:
+        self._thread.start()
+        self._started.wait(timeout)
+        if self._errors or not self.url:
+            self._sock.close()
+            raise RuntimeError(f"the server did not start: {self._errors or 'timed out'}")
+        return self
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop accepting, finish requests in flight, drain the prediction log."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        self._sock.close()
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<loopml server {self.url or '(not started)'}>"
+
+
+def serve_background(
+    ref_or_app: Any, *, host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> Background:
+    """Serve a model (or an app from ``create_app``) on a thread: for notebooks and tests.
+
+    Returns a started :class:`Background`; use it as a context manager, or call ``stop()``.
+    ``options`` go to ``create_app`` (``runtime``, ``split``, ``token``, ...).
+
+    Example:
+        >>> with serve_background("churn@production") as server:   # doctest: +SKIP
+        ...     print(server.url)                                   # http://127.0.0.1:PORT
+    """
+    check_bind(host, options.get("token"))
+    if isinstance(ref_or_app, str):
+        from loopml.serving.app import create_app
+
+        app = create_app(ref_or_app, **options)
+    else:
+        app = ref_or_app
+    return Background(app, bind(host, port)).start()

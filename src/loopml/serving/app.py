@@ -452,6 +452,15 @@ async def _predict(served: ServedModel, batch: Checked) -> Outputs:
         return served.predict(batch)
     except LoopmlError as exc:
         raise RequestError.one(422, ["body"], short(str(exc), 400), "input") from None
+    except Exception as exc:  # the model itself failed on checked input: a server fault
+        log.exception("%s failed on a checked batch of %d rows", served.label, batch.n)
+        raise RequestError.one(
+            500,
+            ["model"],
+            f"{served.label} failed on this input ({type(exc).__name__}); the server log has "
+            "the details.",
+            "model_error",
+        ) from None
 
 
 def _array(values: Any) -> Any:

@@ -89,6 +89,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "rollback",
         "Give an alias back to the version it held before.",
     ),
+    "export": (
+        "loopml.cli.export",
+        "export",
+        "Export a model version as ONNX or a Docker context.",
+    ),
     "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
     "push": ("loopml.cli.sync", "push", "Copy blobs the remote in loopml.toml lacks to it."),
     "pull": ("loopml.cli.sync", "pull", "Fetch blobs missing here from the remote in loopml.toml."),

@@ -160,7 +160,8 @@ def export_onnx(
         client: the store (default: the project's).
         tolerance: the parity tolerance (see ``serving.onnx.Parity``).
         force: overwrite ``out`` if it exists.
-        repeats: timed calls per single-row figure (a tenth of that, at least 5, per batch).
+        repeats: timed calls per single-row figure (a tenth of that, at least 5, per batch),
+            or as many as fit in half a second.
 
     Returns:
         An :class:`OnnxExport`; ``ok`` is false when parity failed (the file is written all
@@ -234,15 +235,15 @@ def _schema(version: ModelVersion, model: Any) -> ModelSchema:
 
     if version.input_schema is not None:
         return ModelSchema.from_dict(version.input_schema)
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
+    names: Any = None
+    if type(model).__name__ == "Booster":
         names = getattr(model, "feature_names", None)  # xgboost.Booster
-    if names is None and callable(getattr(model, "feature_name", None)):
-        names = model.feature_name()  # lightgbm.Booster
+        if names is None and callable(getattr(model, "feature_name", None)):
+            names = model.feature_name()  # lightgbm.Booster
     if not names:
         raise InvalidParameterError(
-            f"{version.label} has no input schema and its model does not name its features, so "
-            "its ONNX inputs are unknown. Register it again with X= the frame it was trained on."
+            f"{version.label} has no input schema, so its ONNX inputs are unknown. Register it "
+            "again with X= the frame it was trained on."
         )
     return ModelSchema(tuple(ColumnSpec(str(n), "float", nullable=True) for n in names))
 
@@ -409,10 +410,13 @@ def _latencies(
     return tuple(rows)
 
 
-def _median_ms(call: Callable[[], Any], repeats: int) -> float:
+def _median_ms(call: Callable[[], Any], repeats: int, budget_s: float = 0.5) -> float:
+    """Median of ``repeats`` calls, or of those that fit in ``budget_s`` (at least 5): a
+    slow native model must not make an export wait minutes for its figures."""
     call()  # warm: first-call allocations are not what a server pays per request
-    times = []
-    for _ in range(max(1, repeats)):
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(times) < max(1, repeats) and (len(times) < 5 or time.perf_counter() < deadline):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)

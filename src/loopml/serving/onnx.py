@@ -126,8 +126,8 @@ def convert(model: Any, schema: ModelSchema) -> bytes:
 
 def _no_converter(model: Any, why: str) -> InvalidParameterError:
     return InvalidParameterError(
-        f"{_describe(model)} cannot be converted to ONNX: {why}. It is served natively; "
-        "use a supported model (scikit-learn, XGBoost, LightGBM) to export it."
+        f"{_describe(model)} cannot be converted to ONNX: {why}. It can still be served "
+        "natively (loopml serve runs the model itself)."
     )
 
 

@@ -93,6 +93,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "loopml.cli.serve",
         "serve",
         "Serve a registered model over HTTP: validated, logged, following its alias.",
+    "export": (
+        "loopml.cli.export",
+        "export",
+        "Export a model version as ONNX or a Docker context.",
     ),
     "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
     "push": ("loopml.cli.sync", "push", "Copy blobs the remote in loopml.toml lacks to it."),

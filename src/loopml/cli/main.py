@@ -93,6 +93,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "loopml.cli.serve",
         "serve",
         "Serve a registered model over HTTP: validated, logged, following its alias.",
+    ),
     "export": (
         "loopml.cli.export",
         "export",

@@ -316,10 +316,12 @@ def _try_onnx(
         if runtime == "onnx":
             raise InvalidParameterError(served.onnx_error) from exc
         return
+    from loopml.tracking.client import given_or_default
+
     try:
         runner = onnx.OnnxRunner(onnx.convert(served.model, schema))
-        sample = onnx.sample_rows(client, served.version, schema)
-        served.parity = onnx.parity(served, runner, sample, tolerance=tol)
+        sample = onnx.sample_rows(given_or_default(client), served.version, schema=schema)
+        served.parity = onnx.parity(served.model, runner, sample, tolerance=tol)
     except InvalidParameterError as exc:
         served.onnx_error = str(exc)
         if runtime == "onnx":

@@ -121,9 +121,7 @@ class ServedModel:
     parity: Any = None  # loopml.serving.onnx.Parity when an ONNX export was tried
     onnx_error: str | None = None  # why ONNX Runtime is not used, when it was tried
     _onnx: Any = field(default=None, repr=False)
-    _plan: tuple[tuple[str, str, bool, frozenset[Any] | None], ...] = field(
-        default=(), repr=False
-    )
+    _plan: tuple[tuple[str, str, bool, frozenset[Any] | None], ...] = field(default=(), repr=False)
     _wants_numpy: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -89,6 +89,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "rollback",
         "Give an alias back to the version it held before.",
     ),
+    "predict": (
+        "loopml.cli.predict",
+        "predict",
+        "Score a CSV or Parquet file with a model, in chunks.",
+    ),
     "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
     "push": ("loopml.cli.sync", "push", "Copy blobs the remote in loopml.toml lacks to it."),
     "pull": ("loopml.cli.sync", "pull", "Fetch blobs missing here from the remote in loopml.toml."),

@@ -113,7 +113,6 @@ def score_file(
         >>> score_file("churn@production", "customers.parquet", "scored.parquet")  # doctest: +SKIP
         BatchResult(scored=1000000, rejected=0, ...)
     """
-    started = time.perf_counter()
     src, out, rej = _paths(source, output, rejects)
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise InvalidParameterError(
@@ -122,6 +121,7 @@ def score_file(
     from loopml.serving.chunks import ChunkReader
 
     served = _served(ref_or_served, runtime, client)
+    started = time.perf_counter()  # loading the model is not scoring
     reader = ChunkReader(src, chunk_rows)
     job = _Job(served, reader, out, rej, on_chunk)
     try:
@@ -407,11 +407,15 @@ class _Job:
             value = frame.iloc[first - offset].get(p.column)
             said.append(f"  - {place[first]}{more}, {_reason(p, value)}. {p.fix}".rstrip())
         n = len(error.problems)
+        tail = ""
+        if rows:
+            tail = (
+                "\nFix those rows, or pass rejects= (--rejects PATH) to score the other rows "
+                "and write these to that file."
+            )
         return InvalidParameterError(
             f"{self.reader.where} does not fit {self.served.label} "
-            f"({n} problem{'s' if n != 1 else ''}):\n" + "\n".join(said) + "\n"
-            "Fix those rows, or pass rejects= (--rejects PATH) to score the other rows and "
-            "write these to that file."
+            f"({n} problem{'s' if n != 1 else ''}):\n" + "\n".join(said) + tail
         )
 
     def finish(self) -> None:

@@ -111,7 +111,8 @@ def neutralize(table: pa.Table) -> pa.Table:
                 pc.match_substring_regex(column, FORMULA_START),
                 pc.invert(pc.match_substring_regex(column, PLAIN_NUMBER)),
             )
-            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+            quote, empty = pa.scalar("'", kind), pa.scalar("", kind)
+            column = pc.if_else(risky, pc.binary_join_element_wise(quote, column, empty), column)
         columns.append(column)
     names = [_safe_name(name) for name in table.column_names]
     return pa.table(columns, names=names)

@@ -3,7 +3,7 @@
 Models are small scikit-learn models registered in the test's own project: a classifier
 with a categorical column and a regressor. Most tests use the native runtime to stay fast;
 one runs ``auto``. The R17 corpus of malformed CSV files goes through ``score_file`` whole
-and through the real console script one case per category; the memory test runs
+and a sample of it through the real console script; the memory test runs
 ``loopml predict`` on 10^4 and 10^6 rows in subprocesses and compares their peak RSS.
 """
 
@@ -361,7 +361,10 @@ def test_r17_corpus_through_the_cli(corpus_model: Any, project: Path, tmp_path: 
     for case in cases():
         by_category[case.category].append(case)
     problems: list[str] = []
-    for category, found in by_category.items():
+    # Every case goes through score_file above; here the console script shows the same
+    # outcome (exit 1, "Error: ...", no traceback) for a sample: each CLI start costs seconds.
+    for category in ("ragged-more", "not-utf8", "empty", "formula-cells", "quoted-newlines"):
+        found = by_category[category]
         case = found[len(found) // 2]
         path = _case_file(tmp_path / "cases", case)
         output = tmp_path / "out.csv"

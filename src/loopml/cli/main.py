@@ -99,6 +99,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "export",
         "Export a model version as ONNX or a Docker context.",
     ),
+    "predict": (
+        "loopml.cli.predict",
+        "predict",
+        "Score a CSV or Parquet file with a model, in chunks.",
+    ),
     "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
     "push": ("loopml.cli.sync", "push", "Copy blobs the remote in loopml.toml lacks to it."),
     "pull": ("loopml.cli.sync", "pull", "Fetch blobs missing here from the remote in loopml.toml."),

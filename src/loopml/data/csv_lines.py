@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -78,6 +78,33 @@ def scan(path: Path, where: str | None = None) -> Scan:
                 "and that you may read it."
             )
         )
+
+
+def lines_of_rows(path: Path, rows: Iterable[int]) -> dict[int, int]:
+    """The line (1-based, as an editor counts) on which each data row starts; rows are 0-based
+    positions after the header, as a reader that skips blank lines numbers them.
+
+    One pass over the file up to the last row asked for; for error messages only.
+    """
+    wanted = set(rows)
+    found: dict[int, int] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(_FIELD_LIMIT)
+    try:
+        with path.open(encoding="latin-1", newline="") as text:
+            records = _records(text)
+            next(records, None)  # the header
+            for row, (line, _fields, _raw) in enumerate(records):
+                if row in wanted:
+                    found[row] = line
+                if row >= last:
+                    break
+    finally:
+        csv.field_size_limit(limit)
+    return found
 
 
 def _scan(where: str, text: IO[str]) -> Scan:

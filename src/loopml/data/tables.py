@@ -195,12 +195,8 @@ def _read_csv(path: Path, where: str) -> pa.Table:
             )
         names = table.column_names  # a header that is not UTF-8 fails here
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-        found = scan(path, where)
-        if found.problem is not None:
-            raise found.problem from exc
-        if found.header and not found.rows:  # a header with no newline after it
-            return pa.table({name: pa.nulls(0) for name in found.header})
-        raise _unreadable_csv(where, str(exc)) from exc
+        header = csv_failure(path, where, exc)
+        return pa.table({name: pa.nulls(0) for name in header})
     if _suspicious(path, table, names):
         found = scan(path, where)
         if found.problem is not None:
@@ -208,6 +204,25 @@ def _read_csv(path: Path, where: str) -> pa.Table:
     if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
         raise _unreadable_csv(where, "a column is not valid UTF-8 text")
     return table
+
+
+def csv_failure(path: Path, where: str, exc: BaseException) -> list[str]:
+    """After pyarrow failed on a CSV file: raise the error naming its line and column (found by
+    ``csv_lines.scan``), or return the header of a file that is only a header line with no
+    newline after it (pyarrow fails on that; it is an empty table).
+
+    Raises:
+        InvalidParameterError: the located problem, or pyarrow's own words when the scan
+            finds nothing wrong.
+    """
+    from loopml.data.csv_lines import scan
+
+    found = scan(path, where)
+    if found.problem is not None:
+        raise found.problem from exc
+    if found.header and not found.rows:
+        return found.header
+    raise _unreadable_csv(where, str(exc)) from exc
 
 
 def _unreadable_csv(where: str, detail: str) -> InvalidParameterError:
@@ -226,26 +241,35 @@ def _suspicious(path: Path, table: pa.Table, names: list[str]) -> bool:
     row of text.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     from loopml.data.csv_lines import header_suspicious
 
     if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
         return True
-    if header_suspicious(names):
+    if header_suspicious(names) or suspicious_bytes(path):
         return True
+    text = all(pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in table.schema)
+    return text and repeats_header(table, names)
+
+
+def suspicious_bytes(path: Path) -> bool:
+    """A NUL byte, or an odd number of quote characters (a quote never closed), in the file."""
     quotes, nul = 0, False
     with path.open("rb") as raw:
         while chunk := raw.read(1 << 20):
             quotes += chunk.count(b'"')
             nul = nul or b"\x00" in chunk
-    if nul or quotes % 2:
-        return True
-    text = all(pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in table.schema)
-    if table.num_rows and text:  # a header line repeated further down (files joined)
-        same = [pc.equal(table.column(i), name) for i, name in enumerate(names)]
-        rows = same[0]
-        for other in same[1:]:
-            rows = pc.and_(rows, other)
-        return bool(pc.any(rows).as_py())
-    return False
+    return nul or bool(quotes % 2)
+
+
+def repeats_header(table: pa.Table | pa.RecordBatch, names: list[str]) -> bool:
+    """Whether a row of text columns equals the header line (two files joined)."""
+    import pyarrow.compute as pc
+
+    if not table.num_rows or not names:
+        return False
+    same = [pc.equal(table.column(i), name) for i, name in enumerate(names)]
+    rows = same[0]
+    for other in same[1:]:
+        rows = pc.and_(rows, other)
+    return bool(pc.any(rows).as_py())

@@ -133,7 +133,9 @@ def test_regressor_scores_across_formats(
 def test_chunking_does_not_change_results(classifier: Any, tmp_path: Path, fmt: str) -> None:
     source = _write(_frame(100, seed=3), tmp_path / f"in{fmt}")
     small = score_file("churn", source, tmp_path / "small.parquet", chunk_rows=7, runtime="native")
-    whole = score_file("churn", source, tmp_path / "whole.parquet", chunk_rows=1000)
+    whole = score_file(
+        "churn", source, tmp_path / "whole.parquet", chunk_rows=1000, runtime="native"
+    )
     a, b = _read(small.output), _read(whole.output)
     pd.testing.assert_frame_equal(a.drop(columns="prediction_id"), b.drop(columns="prediction_id"))
     assert small.scored == whole.scored == 100

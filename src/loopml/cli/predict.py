@@ -50,6 +50,13 @@ from loopml.cli.output import (
     show_default=True,
     help="auto: ONNX Runtime when the model converts with matching answers, else native.",
 )
+@click.option(
+    "--log-sample",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Share of rows logged to the prediction log (variant batch:REF), for monitoring.",
+)
 @json_option
 def predict(
     ref: str,
@@ -58,6 +65,7 @@ def predict(
     chunk_rows: int,
     rejects: str | None,
     runtime: str,
+    log_sample: float,
     as_json: bool,
 ) -> None:
     """Score a CSV or Parquet file with a registered model, in chunks.
@@ -67,7 +75,8 @@ def predict(
     with their columns, then prediction, proba_<class> for each class of a classifier, and
     prediction_id. Memory stays flat in the file's size. A row that does not fit stops the
     run with its line (CSV) or row (Parquet), column and value, unless --rejects takes it.
-    CSV output puts a ' before text cells a spreadsheet would run as formulas.
+    CSV output puts a ' before text cells a spreadsheet would run as formulas. A sample of
+    the rows (--log-sample) is logged like the online server's predictions.
 
     \b
     Examples:
@@ -77,7 +86,7 @@ def predict(
     """
     from loopml.serving.batch import score_file
 
-    c = client()
+    c = client(readonly=log_sample == 0)
 
     def work(on_progress: Any) -> Any:
         return score_file(
@@ -89,6 +98,7 @@ def predict(
             runtime=runtime,
             client=c,
             progress=on_progress,
+            log_sample=log_sample,
         )
 
     result = with_progress(f"Scoring {input_path}", work, show=not as_json)

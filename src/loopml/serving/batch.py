@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from loopml.tracking.client import Client
 
 Progress = Callable[[int, "int | None"], None]
-OnChunk = Callable[["Checked", "Outputs", list[str]], None]
+# Called per scored batch with its checked rows, their answers and their ids (an Arrow array).
+OnChunk = Callable[["Checked", "Outputs", "pa.Array"], None]
 
 SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -79,6 +80,7 @@ def score_file(
     client: Client | None = None,
     progress: Progress | None = None,
     on_chunk: OnChunk | None = None,
+    log_sample: float = 0.01,
 ) -> BatchResult:
     """Score every row of a CSV or Parquet file and write the rows with their predictions.
 
@@ -98,8 +100,11 @@ def score_file(
         client: the store to load the model from (default: the project's).
         progress: called after each chunk with the rows done and the total (for a CSV file an
             estimate from the bytes read, exact at the end).
-        on_chunk: called with the checked rows, their outputs and their ids for every
-            scored batch (the prediction log hooks in here).
+        on_chunk: called with the checked rows, their outputs and their ids (an Arrow
+            string array) for every scored batch.
+        log_sample: the share of rows logged to the prediction log (1 % by default), as
+            variant ``batch:REF``, for monitoring (read them with ``loopml.predictions``);
+            0 logs none.
 
     Returns:
         A :class:`BatchResult`.
@@ -123,7 +128,9 @@ def score_file(
     served = _served(ref_or_served, runtime, client)
     started = time.perf_counter()  # loading the model is not scoring
     reader = ChunkReader(src, chunk_rows)
-    job = _Job(served, reader, out, rej, on_chunk)
+    sampler = _LogSampler(served, log_sample, client, ref_or_served) if log_sample else None
+    hooks = [h for h in (on_chunk, sampler) if h is not None]
+    job = _Job(served, reader, out, rej, _both(hooks) if hooks else None)
     try:
         for offset, chunk in reader.chunks():
             job.score(offset, chunk)
@@ -133,6 +140,9 @@ def score_file(
     except BaseException:
         job.abandon()
         raise
+    finally:
+        if sampler is not None:
+            sampler.log.close()  # drain: every sampled row of a finished run is written
     if progress is not None:
         progress(reader.rows, reader.rows)
     seconds = time.perf_counter() - started
@@ -146,6 +156,50 @@ def score_file(
         runtime=served.runtime,
         model=served.label,
     )
+
+
+# -- the prediction log ----------------------------------------------------------------------
+
+
+def _both(hooks: list[OnChunk]) -> OnChunk:
+    def call(checked: Checked, outputs: Outputs, ids: pa.Array) -> None:
+        for hook in hooks:
+            hook(checked, outputs, ids)
+
+    return call
+
+
+class _LogSampler:
+    """Logs a random ``rate`` of the scored rows, like the online server's log."""
+
+    def __init__(
+        self, served: ServedModel, rate: float, client: Client | None, ref: str | ServedModel
+    ) -> None:
+        import numpy as np
+
+        from loopml.serving.logbook import PredictionLog
+        from loopml.tracking.client import given_or_default
+
+        self.log = PredictionLog(given_or_default(client), sample_rate=rate)
+        self.rate = rate
+        self.served = served
+        self.variant = f"batch:{ref if isinstance(ref, str) else served.label}"
+        self.rng = np.random.default_rng()
+
+    def __call__(self, checked: Checked, outputs: Outputs, ids: pa.Array) -> None:
+        import numpy as np
+
+        rows = np.flatnonzero(self.rng.random(checked.n) < self.rate)
+        if rows.size:
+            version = self.served.version
+            self.log.submit(
+                version.name,
+                version.number,
+                self.variant,
+                ids.take(rows).to_pylist(),
+                checked.take(rows),
+                outputs.take(rows),
+            )
 
 
 # -- paths and the model ---------------------------------------------------------------------
@@ -277,13 +331,13 @@ class _Job:
         if not parts:
             return
         outputs = [self.served.predict(checked) for _, checked in parts]
-        from loopml.serving.ids import new_ids
+        from loopml.serving.ids import new_id_array
 
-        ids = new_ids(sum(checked.n for _, checked in parts))
+        ids = new_id_array(sum(checked.n for _, checked in parts))
         if self.on_chunk is not None:
             start = 0
             for (_, checked), out in zip(parts, outputs, strict=True):
-                self.on_chunk(checked, out, ids[start : start + checked.n])
+                self.on_chunk(checked, out, ids.slice(start, checked.n))
                 start += checked.n
         good = np.concatenate([idx for idx, _ in parts])
         rows = chunk if len(good) == chunk.num_rows else chunk.take(good)
@@ -352,7 +406,7 @@ class _Job:
         self.rejects.write(table.append_column("error", pa.array(reasons, pa.string())))
         self.rejected += len(rows)
 
-    def _scored_table(self, rows: pa.Table, outputs: list[Outputs], ids: list[str]) -> pa.Table:
+    def _scored_table(self, rows: pa.Table, outputs: list[Outputs], ids: pa.Array) -> pa.Table:
         import numpy as np
         import pyarrow as pa
 
@@ -374,7 +428,7 @@ class _Job:
                 table = table.append_column(
                     f"proba_{label}", pa.array(stacked[:, i].astype("float64"), from_pandas=True)
                 )
-        return table.append_column("prediction_id", pa.array(ids, pa.string()))
+        return table.append_column("prediction_id", ids)
 
     def _empty_schema(self) -> pa.Schema:
         import pyarrow as pa

@@ -42,6 +42,11 @@ class Outputs:
     probabilities: np.ndarray[Any, Any] | None = None
     classes: list[Any] | None = None
 
+    def take(self, rows: np.ndarray[Any, Any]) -> Outputs:
+        """The answers for the rows at positions ``rows``."""
+        proba = self.probabilities[rows] if self.probabilities is not None else None
+        return Outputs(self.predictions[rows], proba, self.classes)
+
 
 class Checked:
     """A batch that passed the input check: the schema's columns, in order, ready for either
@@ -61,6 +66,15 @@ class Checked:
         self.n = n
         self._columns = columns
         self._frame = frame
+
+    def take(self, rows: np.ndarray[Any, Any]) -> Checked:
+        """The rows at positions ``rows`` (a sample to log, say)."""
+        if self._columns is not None:
+            return Checked(
+                self._schema, len(rows), columns={k: v[rows] for k, v in self._columns.items()}
+            )
+        assert self._frame is not None
+        return Checked(self._schema, len(rows), frame=self._frame.iloc[rows])
 
     def columns(self) -> dict[str, np.ndarray[Any, Any]]:
         """The columns as 1-D numpy arrays: numbers float64/int64 (a nullable integer column

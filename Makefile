@@ -62,11 +62,12 @@ lint: install-dev
 soak: install-dev system-deps
 	LOOPML_SOAK=1 R06_BLOB_MB=200 $(VENV)/bin/pytest -p no:xdist -s -q tests/reliability
 
-## bench: print the core, data and evaluation figures (DESIGN.md §6 budgets).
+## bench: print the core, data, evaluation and serving figures (DESIGN.md §6 budgets).
 bench: install-dev
 	$(PY) bench/core.py
 	$(PY) bench/data.py
 	$(PY) bench/eval.py
+	$(PY) bench/serving.py
 
 clean:
 	rm -rf build .pytest_cache

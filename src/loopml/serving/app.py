@@ -41,7 +41,15 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from loopml.errors import InvalidParameterError, LoopmlError
-from loopml.serving.bodies import Limits, Parsed, RequestError, media_type, parse, short
+from loopml.serving.bodies import (
+    Limits,
+    Parsed,
+    RequestError,
+    media_type,
+    parse,
+    short,
+    too_many_rows,
+)
 from loopml.serving.ids import new_ids
 
 if TYPE_CHECKING:
@@ -475,16 +483,10 @@ def _array(values: Any) -> Any:
 def _feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]:
     import json
 
-    import orjson
-
+    from loopml.serving.bodies import decode_json
     from loopml.store.predictions import PREDICTION_ID
 
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError.one(
-            400, ["body"], f"The body is not valid JSON: {short(str(exc), 160)}.", "json_invalid"
-        ) from None
+    doc = decode_json(body)
     if isinstance(doc, dict) and set(doc) == {"feedback"}:
         doc, loc = doc["feedback"], ["body", "feedback"]
     else:
@@ -493,12 +495,7 @@ def _feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]
     if isinstance(doc, list):
         loc = [*loc]
     if len(items) > limits.max_rows:
-        raise RequestError.one(
-            413,
-            loc,
-            f"{len(items):,} items is over the limit of {limits.max_rows:,}.",
-            "too_many_rows",
-        )
+        raise too_many_rows(loc, len(items), limits)
     now = time.time()
     out = []
     for i, item in enumerate(items):

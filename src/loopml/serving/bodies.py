@@ -116,25 +116,12 @@ def parse(kind: str, body: bytes, limits: Limits) -> Parsed:
     else:
         parsed = _parse_file(body, "parquet", limits)
     if parsed.n > limits.max_rows:
-        raise RequestError.one(
-            413,
-            ["body"],
-            f"{parsed.n:,} rows is over this server's limit of {limits.max_rows:,} per request; "
-            "split the batch, or score files with `loopml predict`.",
-            "too_many_rows",
-        )
+        raise too_many_rows(["body"], parsed.n, limits)
     return parsed
 
 
 def _parse_json(body: bytes, limits: Limits) -> Parsed:
-    import orjson
-
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError.one(
-            400, ["body"], f"The body is not valid JSON: {short(str(exc), 160)}.", "json_invalid"
-        ) from None
+    doc = decode_json(body)
     if isinstance(doc, dict):
         doc = _unwrap(doc)
     if isinstance(doc, list):
@@ -169,13 +156,7 @@ def _unwrap(doc: dict[str, Any]) -> Any:
 
 def _records(doc: list[Any], loc: list[Any], limits: Limits) -> Parsed:
     if len(doc) > limits.max_rows:
-        raise RequestError.one(
-            413,
-            loc,
-            f"{len(doc):,} rows is over this server's limit of {limits.max_rows:,} per request; "
-            "split the batch, or score files with `loopml predict`.",
-            "too_many_rows",
-        )
+        raise too_many_rows(loc, len(doc), limits)
     for i, record in enumerate(doc):
         if type(record) is not dict:
             raise RequestError.one(
@@ -230,20 +211,10 @@ def _columns(doc: _Columns, limits: Limits) -> Parsed:
             )
         n = lengths.pop() if lengths else 0
         if n > limits.max_rows:
-            raise RequestError.one(
-                413,
-                list(doc.loc),
-                f"{n:,} rows is over the limit of {limits.max_rows:,}.",
-                "too_many_rows",
-            )
+            raise too_many_rows(list(doc.loc), n, limits)
         return Parsed(n, columns=dict(zip(names, data, strict=True)))
     if len(data) > limits.max_rows:
-        raise RequestError.one(
-            413,
-            [*doc.loc, "data"],
-            f"{len(data):,} rows is over this server's limit of {limits.max_rows:,} per request.",
-            "too_many_rows",
-        )
+        raise too_many_rows([*doc.loc, "data"], len(data), limits)
     width = len(names)
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != width:
@@ -311,13 +282,7 @@ def _check_parquet(path: Any, limits: Limits) -> None:
             "parquet_invalid",
         ) from None
     if meta.num_rows > limits.max_rows:
-        raise RequestError.one(
-            413,
-            ["body"],
-            f"{meta.num_rows:,} rows is over this server's limit of {limits.max_rows:,} per "
-            "request; score big files with `loopml predict`.",
-            "too_many_rows",
-        )
+        raise too_many_rows(["body"], meta.num_rows, limits)
     if meta.num_columns > limits.max_columns:
         raise _too_many_columns(["body"], meta.num_columns, limits)
     unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
@@ -329,6 +294,28 @@ def _check_parquet(path: Any, limits: Limits) -> None:
             f"{limits.max_body_bytes:,}; send fewer rows per request.",
             "too_large",
         )
+
+
+def too_many_rows(loc: list[Any], n: int, limits: Limits) -> RequestError:
+    return RequestError.one(
+        413,
+        loc,
+        f"{n:,} rows is over this server's limit of {limits.max_rows:,} per request; split "
+        "the batch, or score files with `loopml predict`.",
+        "too_many_rows",
+    )
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON document of a body; a 400 saying where it breaks otherwise."""
+    import orjson
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError.one(
+            400, ["body"], f"The body is not valid JSON: {short(str(exc), 160)}.", "json_invalid"
+        ) from None
 
 
 def _too_many_columns(loc: list[Any], n: int, limits: Limits) -> RequestError:

@@ -12,7 +12,7 @@ $(VENV)/bin/python:
 	$(PIP) -U pip
 
 $(VENV)/.ml-installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) -e ".[ml]"
+	$(PIP) -e ".[ml,serve,onnx]"
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
@@ -25,7 +25,7 @@ install-dev: $(VENV)/.dev-installed
 system-deps:
 	bash scripts/install-system-deps.sh
 
-## demo: install, create a project, run the `train` pipeline (the second run cached), list runs, rank the models.
+## demo: install, create a project, run the `train` pipeline (the second run cached), list runs, rank the models, score a file.
 demo: install
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	cd $(DEMO_DIR) && ../../$(VENV)/bin/loopml init churn
@@ -34,6 +34,8 @@ demo: install
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml run train -p alpha=0.05
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml runs --sort metrics.rmse
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml leaderboard diabetes
+	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml data get diabetes@1 -o patients.parquet
+	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml predict diabetes@1 patients.parquet -o scored.parquet
 	@echo
 	@echo "Done. Put loopml on your PATH, then look at the project in $(DEMO_DIR)/churn:"
 	@echo "  source $(VENV)/bin/activate && cd $(DEMO_DIR)/churn"
@@ -43,6 +45,7 @@ demo: install
 	@echo "  loopml eval diabetes --run train#3 --output train --report eval.html"
 	@echo "  loopml models show diabetes     # each new model registered as a version"
 	@echo "  loopml promote diabetes 1 --to production"
+	@echo "  loopml serve diabetes@production   # then: curl localhost:8000/docs"
 
 ## test: install Python and Debian dependencies (PostgreSQL), lint, then the whole suite.
 test: install-dev system-deps

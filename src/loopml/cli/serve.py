@@ -107,6 +107,16 @@ def serve(
       loopml serve churn@production --shadow churn@staging
       LOOPML_SERVE_TOKEN=… loopml serve churn@production --host 0.0.0.0
     """
+    try:
+        import fastapi  # noqa: F401
+        import orjson  # noqa: F401
+        import prometheus_client  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise click.ClickException(
+            f"loopml serve needs the serve extra ({exc.name} is not installed): "
+            "pip install 'loopml[serve]' (and 'loopml[onnx]' for ONNX Runtime)."
+        ) from None
     from loopml.serving.app import create_app, parse_split
     from loopml.serving.bodies import Limits
     from loopml.serving.server import bind, check_bind, run

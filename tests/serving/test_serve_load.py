@@ -185,8 +185,9 @@ def test_a_row_the_log_cannot_encode_does_not_stop_the_log() -> None:
     assert load.failures == [] and [a.status for a in load.all] == [200] * 100
     written, dropped, failed = log_counts(final_metrics(app))
     assert (written + failed, dropped) == (101, 0)
-    logged = predictions("dummy")
-    assert set(load.ids()) <= set(logged["prediction_id"])
+    logged = predictions("dummy").set_index("prediction_id")
+    assert set(load.ids()) <= set(logged.index)
+    assert logged.loc[odd.json()["prediction_ids"][0], "income"] == float("inf")
 
 
 class _SlowStore:
@@ -405,14 +406,14 @@ def test_a_failing_shadow_never_touches_the_answers() -> None:
 
 
 def fill(path: Any) -> None:
-    """Append to ``path`` until its file system is full."""
-    with open(path, "ab") as f:
-        try:
-            while True:
-                f.write(b"\0" * (1 << 16))
-                f.flush()
-        except OSError:
-            pass
+    """Append to ``path`` until its file system has not one byte free."""
+    with open(path, "ab", buffering=0) as f:
+        for size in (1 << 16, 4096, 1):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError:
+                pass
 
 
 def test_a_full_disk_under_the_log_fails_no_request(project: Any) -> None:

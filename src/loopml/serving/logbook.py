@@ -68,6 +68,8 @@ class PredictionLog:
         self.last_error: str | None = None
         self._queue: deque[tuple[Any, ...]] = deque()
         self._queued = 0
+        self._accepted = 0  # rows submit took, and rows the writer settled (written or
+        self._settled = 0  # failed): flush waits for the second to reach the first
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._idle = threading.Condition()
@@ -98,7 +100,12 @@ class PredictionLog:
                 self.dropped += n
                 return False
             self._queued += n
-        self._queue.append((model, version, variant, ids, batch, outputs, shadow_of, time.time()))
+            self._accepted += n
+            # Appended under the lock, so close() never sees an empty queue while a batch
+            # it did not refuse is still on its way in.
+            self._queue.append(
+                (model, version, variant, ids, batch, outputs, shadow_of, time.time())
+            )
         if self._queued >= self.batch_rows:
             self._wake.set()
         return True
@@ -106,15 +113,18 @@ class PredictionLog:
     def flush(self, timeout: float = 30.0) -> None:
         """Block until everything queued so far is written (or ``timeout`` passes)."""
         deadline = time.monotonic() + timeout
+        target = self._accepted
         with self._idle:
             self._wake.set()
-            while self._queue and time.monotonic() < deadline:
+            # Not ``while self._queue``: the writer empties the queue before its write ends.
+            while self._settled < target and time.monotonic() < deadline:
                 self._idle.wait(0.05)
                 self._wake.set()
 
     def close(self, timeout: float = 60.0) -> None:
         """Write everything queued, then stop the writer."""
-        self._closing = True
+        with self._lock:
+            self._closing = True
         self._wake.set()
         self._thread.join(timeout)
 
@@ -125,8 +135,9 @@ class PredictionLog:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
             self._drain()
-            if self._closing and not self._queue:
-                self._drain()  # a submit racing the close flag
+            with self._lock:
+                done = self._closing and not self._queue
+            if done:
                 return
 
     def _drain(self) -> None:
@@ -138,7 +149,11 @@ class PredictionLog:
             while self._queue and len(rows) < self.batch_rows * 2:
                 item = self._queue.popleft()
                 taken += len(item[3])
-                rows += _rows(item)
+                try:
+                    rows += _rows(item)
+                except Exception as exc:  # a batch that cannot be encoded must not stop the log
+                    self.failed_writes += len(item[3])
+                    self.last_error = f"{type(exc).__name__}: {exc}"
             try:
                 self.client.open().metadata.predictions.add(rows)
                 self.written += len(rows)
@@ -147,6 +162,7 @@ class PredictionLog:
                 self.last_error = f"{type(exc).__name__}: {exc}"
             with self._lock:
                 self._queued -= taken
+                self._settled += taken
         with self._idle:
             self._idle.notify_all()
 
@@ -156,7 +172,9 @@ def _rows(item: tuple[Any, ...]) -> list[Any]:
     from loopml.store.predictions import PredictionRow
 
     model, version, variant, ids, batch, outputs, shadow_of, at = item
-    inputs = [json.dumps(r, separators=(",", ":"), allow_nan=False) for r in batch.records()]
+    # allow_nan: an input of inf passes the schema (a CSV "inf"); it is kept as Infinity,
+    # which predictions() reads back, rather than losing the row.
+    inputs = [json.dumps(r, separators=(",", ":")) for r in batch.records()]
     predictions = column_values(outputs.predictions)
     probabilities = outputs.probabilities.tolist() if outputs.probabilities is not None else None
     out = []

@@ -9,7 +9,9 @@ SIGTERM stop accepting, finish the requests in flight, then drain the prediction
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -75,7 +77,22 @@ def run(
         server_header=False,
     )
     server = _Server(config, on_started, f"http://{shown}:{port}")
-    server.run(sockets=[sock])
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # After its graceful shutdown uvicorn raises the SIGTERM again under the handler that
+        # was there before it started; with the default one the process dies of the signal
+        # (exit -15/143) although every request was answered and the log drained. A drained
+        # SIGTERM is the orderly stop (systemd, Docker, Kubernetes): exit 0.
+        previous = signal.signal(signal.SIGTERM, _drained)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _drained(signum: int, frame: Any) -> None:
+    """The SIGTERM uvicorn raises again once it has drained: nothing is left to do."""
 
 
 class _Server(uvicorn.Server):

@@ -119,7 +119,12 @@ def coerce(s: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[SchemaProble
             if kind == "float":
                 values = s if s.dtype == "float64" else _floats(s)
                 return values, problems
-            return _ints(s, spec, has_missing), problems
+            try:
+                return _ints(s, spec, has_missing), problems
+            except OverflowError:  # Python ints beyond int64 in an object column (JSON)
+                bad = s.map(lambda v: isinstance(v, int) and not -(2**63) <= v < 2**63)
+                problems.append(_dtype_problem(s, spec, bad, "whole numbers beyond int64"))
+                return s, problems
         numbers = s.to_numpy(dtype="float64", na_value=np.nan)
         with np.errstate(invalid="ignore"):
             bad = ~np.isnan(numbers) & (
@@ -537,7 +542,10 @@ def short(value: Any, limit: int = 80, *, plain: bool = False) -> str:
     """``repr(value)`` cut to ``limit`` characters; numpy scalars shown as Python's."""
     if hasattr(value, "item") and type(value).__module__ == "numpy":
         value = value.item()
-    text = value if plain and isinstance(value, str) else repr(value)
+    try:
+        text = value if plain and isinstance(value, str) else repr(value)
+    except RecursionError:  # a value nested deeper than repr can go (a JSON request can)
+        text = f"<{type(value).__name__} nested too deeply to show>"
     text = text.replace("\n", "\\n") if plain else text
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -164,6 +164,7 @@ class ServedModel:
         from loopml.registry.schema import check_input
 
         frame = check_input(X, self.schema)
+        _refuse_infinity(frame, self.schema)
         return Checked(self.schema, len(frame), frame=frame)
 
     def check_columns(self, columns: Mapping[str, Sequence[Any]], n: int) -> Checked:
@@ -266,6 +267,34 @@ class ServedModel:
     def predict_frame(self, X: Any) -> Outputs:
         """Check ``X`` and predict: the Python-side shortcut for batch scoring and tests."""
         return self.predict(self.check(X))
+
+
+def _refuse_infinity(frame: pd.DataFrame, schema: ModelSchema) -> None:
+    """Infinity fits a float column's dtype, but no model can score it (the fast path sends
+    it here): name the columns and rows rather than let the model fail."""
+    import numpy as np
+
+    from loopml.registry.schema_checks import SchemaError, SchemaProblem
+
+    problems = []
+    for spec in schema.inputs:
+        if spec.kind != "float":
+            continue
+        bad = np.isinf(frame[spec.name].to_numpy(dtype="float64", na_value=np.nan))
+        if bad.any():
+            rows = tuple(int(r) for r in np.flatnonzero(bad)[:5])
+            problems.append(
+                SchemaProblem(
+                    spec.name,
+                    "dtype",
+                    "finite numbers",
+                    f"infinity in {int(bad.sum()):,} of {len(bad):,} rows, at rows {list(rows)}",
+                    "Replace infinite values (e.g. with the column's largest finite value).",
+                    rows,
+                )
+            )
+    if problems:
+        raise SchemaError(problems)
 
 
 def serve_version(

@@ -29,6 +29,7 @@ import functools
 import hmac
 import ipaddress
 import logging
+import math
 import random
 import threading
 import time
@@ -41,7 +42,15 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from loopml.errors import InvalidParameterError, LoopmlError
-from loopml.serving.bodies import Limits, Parsed, RequestError, media_type, parse, short
+from loopml.serving.bodies import (
+    Limits,
+    Parsed,
+    RequestError,
+    loads_json,
+    media_type,
+    parse,
+    short,
+)
 from loopml.serving.ids import new_ids
 
 if TYPE_CHECKING:
@@ -257,9 +266,13 @@ def _routes(app: FastAPI, state: ServeState) -> None:
     option = orjson.OPT_SERIALIZE_NUMPY
 
     def refuse(exc: RequestError) -> Response:
-        return Response(
-            orjson.dumps({"detail": exc.detail}), exc.status, media_type="application/json"
-        )
+        try:
+            body = orjson.dumps({"detail": exc.detail})
+        except TypeError:  # text orjson refuses (a lone surrogate in a column name): escape it
+            import json
+
+            body = json.dumps({"detail": exc.detail}, default=str).encode()
+        return Response(body, exc.status, media_type="application/json")
 
     @app.exception_handler(RequestError)
     async def _refused(_: Request, exc: RequestError) -> Response:
@@ -446,6 +459,14 @@ def _problem(p: Any) -> dict[str, Any]:
 
 
 async def _predict(served: ServedModel, batch: Checked) -> Outputs:
+    if batch.n == 0:  # a valid empty batch; most models refuse zero rows
+        import numpy as np
+
+        from loopml.serving.served import Outputs
+
+        classes = served.classes
+        probabilities = np.empty((0, len(classes))) if classes is not None else None
+        return Outputs(np.empty(0), probabilities, classes)
     try:
         if batch.n > INLINE_ROWS:
             return await asyncio.to_thread(served.predict, batch)
@@ -466,16 +487,9 @@ def _array(values: Any) -> Any:
 def _feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]:
     import json
 
-    import orjson
-
     from loopml.store.predictions import PREDICTION_ID
 
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError.one(
-            400, ["body"], f"The body is not valid JSON: {short(str(exc), 160)}.", "json_invalid"
-        ) from None
+    doc = loads_json(body)
     if isinstance(doc, dict) and set(doc) == {"feedback"}:
         doc, loc = doc["feedback"], ["body", "feedback"]
     else:
@@ -511,12 +525,12 @@ def _feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]
                 "prediction_id",
             )
         if not isinstance(label, str | int | float | bool) or (
-            isinstance(label, float) and label != label
+            isinstance(label, float) and not math.isfinite(label)
         ):
             raise RequestError.one(
                 422,
                 [*where, "label"],
-                f"label {short(label, 80)}: expected a number, text or true/false.",
+                f"label {short(label, 80)}: expected a (finite) number, text or true/false.",
                 "label",
             )
         if isinstance(label, str) and len(label) > 1000:

@@ -473,6 +473,46 @@ async def _predict(served: ServedModel, batch: Checked) -> Outputs:
         return served.predict(batch)
     except LoopmlError as exc:
         raise RequestError.one(422, ["body"], short(str(exc), 400), "input") from None
+    except (
+        ValueError,
+        ArithmeticError,
+        RuntimeWarning,
+    ) as exc:  # refused rows that passed the check
+        log.warning("%s could not score a batch: %s", served.label, short(str(exc), 300))
+        raise RequestError(422, _unscorable(batch, exc)) from None
+
+
+def _unscorable(batch: Checked, exc: Exception) -> list[dict[str, Any]]:
+    """Name the float columns holding numbers beyond float32 (what tree models compute in,
+    and the usual reason a checked, finite batch is refused); else the model's words."""
+    import numpy as np
+
+    limit = float(np.finfo(np.float32).max)
+    out = []
+    for name, values in batch.columns().items():
+        if values.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                rows = np.flatnonzero(np.abs(values) > limit)
+            if len(rows):
+                out.append(
+                    {
+                        "loc": ["body", name],
+                        "msg": f"column {short(name, 80)}: got numbers beyond ±{limit:.3g} at "
+                        f"rows {rows[:5].tolist()}; expected numbers this model can compute in "
+                        "(32-bit floats).",
+                        "type": "out_of_range",
+                        "rows": rows[:5].tolist(),
+                    }
+                )
+    if out:
+        return out
+    return [
+        {
+            "loc": ["body"],
+            "msg": f"The model cannot score these rows: {short(str(exc), 300)}",
+            "type": "model_refused",
+        }
+    ]
 
 
 def _array(values: Any) -> Any:

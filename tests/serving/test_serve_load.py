@@ -25,7 +25,6 @@ import httpx
 import pytest
 from serve_lean import body, register_lean
 
-import loopml
 from loopml.registry.promotion import promote
 from loopml.serving.app import create_app
 from loopml.serving.logbook import predictions
@@ -168,26 +167,34 @@ def test_sampled_log_holds_exactly_the_sampled_requests() -> None:
     assert binomial_ok(sampled, n, 0.1), f"{sampled} of {n} requests sampled at 10 %"
 
 
-def test_a_row_the_log_cannot_encode_does_not_stop_the_log() -> None:
-    """A CSV ``inf`` passes the schema and a model that ignores its inputs answers it; the
-    log must keep that row (or count it as failed) and go on logging the next requests."""
-    from sklearn.dummy import DummyClassifier
+def test_infinity_is_refused_and_a_batch_the_log_cannot_write_does_not_stop_it() -> None:
+    """A CSV ``inf`` is a 422 naming the column and row (no model can score it); a batch the
+    log cannot turn into rows is counted as failed, and the log goes on with the next ones."""
+    import numpy as np
 
-    X, y = churn_frame()
-    loopml.register("dummy", DummyClassifier().fit(X[["age", "income"]], y), X=X[["age", "income"]])
-    app = create_app("dummy@1", runtime="native", follow_seconds=0)
+    from loopml.serving.served import Outputs
+
+    register_lean("churn")
+    app = create_app("churn@1", runtime="native", follow_seconds=0)
     with running(app) as url:
         odd = httpx.post(
             f"{url}/predict", content=b"age,income\n30,inf\n", headers={"content-type": "text/csv"}
         )
-        assert odd.status_code == 200, odd.text
+        assert odd.status_code == 422, odd.text
+        [problem] = odd.json()["detail"]
+        assert problem["loc"] == ["body", "income"] and problem["rows"] == [0]
+        assert "infinity" in problem["msg"]
+        state = app.state.serve
+        served = state.primary.served
+        good = served.check_columns({"age": [30], "income": [1.0]}, 1)
+        # outputs shorter than the ids: the writer cannot build the row
+        state.log.submit("churn", 1, "churn@1", ["broken-1"], good, Outputs(np.empty(0)))
         load = drive(url, 100)
     assert load.failures == [] and [a.status for a in load.all] == [200] * 100
     written, dropped, failed = log_counts(final_metrics(app))
-    assert (written + failed, dropped) == (101, 0)
-    logged = predictions("dummy").set_index("prediction_id")
-    assert set(load.ids()) <= set(logged.index)
-    assert logged.loc[odd.json()["prediction_ids"][0], "income"] == float("inf")
+    assert (written, failed, dropped) == (100, 1, 0)
+    logged = predictions("churn").set_index("prediction_id")
+    assert set(load.ids()) == set(logged.index)
 
 
 class _SlowStore:

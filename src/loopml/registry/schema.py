@@ -32,6 +32,8 @@ The rules of the check:
   Nothing is parsed from text into numbers or booleans (``"3"``, ``"yes"``), booleans are
   not numbers and numbers are not booleans: each of those is a guess that can silently
   change a prediction, so it is an error that shows the rows and the values.
+- A float column takes no infinite values: they fit its dtype, but no model scores them
+  (scikit-learn and XGBoost refuse them; a tree would silently send them down one side).
 - A column that had no missing values in training must have none now (NaN, None, pd.NA
   and NaT all count): most models cannot take them, and those that can (XGBoost,
   LightGBM) never learned what they mean for this column. The error gives the count and

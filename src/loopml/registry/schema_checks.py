@@ -118,8 +118,16 @@ def coerce(s: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, list[SchemaProble
                 return s, problems
             if kind == "float":
                 values = s if s.dtype == "float64" else _floats(s)
+                infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+                if infinite.any():  # fits the dtype, but no model can score it
+                    problems.append(_infinite_problem(spec.name, infinite))
                 return values, problems
-            return _ints(s, spec, has_missing), problems
+            try:
+                return _ints(s, spec, has_missing), problems
+            except OverflowError:  # Python ints beyond int64 in an object column (JSON)
+                bad = s.map(lambda v: isinstance(v, int) and not -(2**63) <= v < 2**63)
+                problems.append(_dtype_problem(s, spec, bad, "whole numbers beyond int64"))
+                return s, problems
         numbers = s.to_numpy(dtype="float64", na_value=np.nan)
         with np.errstate(invalid="ignore"):
             bad = ~np.isnan(numbers) & (
@@ -323,6 +331,21 @@ def _dtype_problem(s: pd.Series, spec: ColumnSpec, bad: Any, what: str | None) -
 
 def _cats_hint(spec: ColumnSpec) -> str:
     return f" ({short(list(spec.categories), 80)})" if spec.categories is not None else ""
+
+
+def _infinite_problem(name: str, infinite: Any) -> SchemaProblem:
+    rows, count = _rows(infinite)
+    n = len(infinite)
+    return SchemaProblem(
+        name,
+        "dtype",
+        "finite numbers",
+        f"infinity in {count:,} of {n:,} row{'s' if n != 1 else ''}, at "
+        f"row{'s' if len(rows) != 1 else ''} {', '.join(str(r) for r in rows)}"
+        + (", …" if count > len(rows) else ""),
+        "Replace infinite values (e.g. with the column's largest finite value).",
+        tuple(int(r) for r in rows),
+    )
 
 
 def _missing_problem(name: str, missing: pd.Series) -> SchemaProblem:
@@ -537,7 +560,10 @@ def short(value: Any, limit: int = 80, *, plain: bool = False) -> str:
     """``repr(value)`` cut to ``limit`` characters; numpy scalars shown as Python's."""
     if hasattr(value, "item") and type(value).__module__ == "numpy":
         value = value.item()
-    text = value if plain and isinstance(value, str) else repr(value)
+    try:
+        text = value if plain and isinstance(value, str) else repr(value)
+    except RecursionError:  # a value nested deeper than repr can go (a JSON request can)
+        text = f"<{type(value).__name__} nested too deeply to show>"
     text = text.replace("\n", "\\n") if plain else text
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -29,6 +29,7 @@ import functools
 import hmac
 import ipaddress
 import logging
+import math
 import random
 import threading
 import time
@@ -45,6 +46,7 @@ from loopml.serving.bodies import (
     Limits,
     Parsed,
     RequestError,
+    loads_json,
     media_type,
     parse,
     short,
@@ -265,9 +267,13 @@ def _routes(app: FastAPI, state: ServeState) -> None:
     option = orjson.OPT_SERIALIZE_NUMPY
 
     def refuse(exc: RequestError) -> Response:
-        return Response(
-            orjson.dumps({"detail": exc.detail}), exc.status, media_type="application/json"
-        )
+        try:
+            body = orjson.dumps({"detail": exc.detail})
+        except TypeError:  # text orjson refuses (a lone surrogate in a column name): escape it
+            import json
+
+            body = json.dumps({"detail": exc.detail}, default=str).encode()
+        return Response(body, exc.status, media_type="application/json")
 
     @app.exception_handler(RequestError)
     async def _refused(_: Request, exc: RequestError) -> Response:
@@ -454,12 +460,27 @@ def _problem(p: Any) -> dict[str, Any]:
 
 
 async def _predict(served: ServedModel, batch: Checked) -> Outputs:
+    if batch.n == 0:  # a valid empty batch; most models refuse zero rows
+        import numpy as np
+
+        from loopml.serving.served import Outputs
+
+        classes = served.classes
+        probabilities = np.empty((0, len(classes))) if classes is not None else None
+        return Outputs(np.empty(0), probabilities, classes)
     try:
         if batch.n > INLINE_ROWS:
             return await asyncio.to_thread(served.predict, batch)
         return served.predict(batch)
     except LoopmlError as exc:
         raise RequestError.one(422, ["body"], short(str(exc), 400), "input") from None
+    except (
+        ValueError,
+        ArithmeticError,
+        RuntimeWarning,
+    ) as exc:  # refused rows that passed the check
+        log.warning("%s could not score a batch: %s", served.label, short(str(exc), 300))
+        raise RequestError(422, _unscorable(batch, exc)) from None
     except Exception as exc:  # the model itself failed on checked input: a server fault
         log.exception("%s failed on a checked batch of %d rows", served.label, batch.n)
         raise RequestError.one(
@@ -469,6 +490,39 @@ async def _predict(served: ServedModel, batch: Checked) -> Outputs:
             "the details.",
             "model_error",
         ) from None
+
+
+def _unscorable(batch: Checked, exc: Exception) -> list[dict[str, Any]]:
+    """Name the float columns holding numbers beyond float32 (what tree models compute in,
+    and the usual reason a checked, finite batch is refused); else the model's words."""
+    import numpy as np
+
+    limit = float(np.finfo(np.float32).max)
+    out = []
+    for name, values in batch.columns().items():
+        if values.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                rows = np.flatnonzero(np.abs(values) > limit)
+            if len(rows):
+                out.append(
+                    {
+                        "loc": ["body", name],
+                        "msg": f"column {short(name, 80)}: got numbers beyond ±{limit:.3g} at "
+                        f"rows {rows[:5].tolist()}; expected numbers this model can compute in "
+                        "(32-bit floats).",
+                        "type": "out_of_range",
+                        "rows": rows[:5].tolist(),
+                    }
+                )
+    if out:
+        return out
+    return [
+        {
+            "loc": ["body"],
+            "msg": f"The model cannot score these rows: {short(str(exc), 300)}",
+            "type": "model_refused",
+        }
+    ]
 
 
 def _array(values: Any) -> Any:
@@ -483,10 +537,9 @@ def _array(values: Any) -> Any:
 def _feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]:
     import json
 
-    from loopml.serving.bodies import decode_json
     from loopml.store.predictions import PREDICTION_ID
 
-    doc = decode_json(body)
+    doc = loads_json(body)
     if isinstance(doc, dict) and set(doc) == {"feedback"}:
         doc, loc = doc["feedback"], ["body", "feedback"]
     else:
@@ -517,12 +570,12 @@ def _feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]
                 "prediction_id",
             )
         if not isinstance(label, str | int | float | bool) or (
-            isinstance(label, float) and label != label
+            isinstance(label, float) and not math.isfinite(label)
         ):
             raise RequestError.one(
                 422,
                 [*where, "label"],
-                f"label {short(label, 80)}: expected a number, text or true/false.",
+                f"label {short(label, 80)}: expected a (finite) number, text or true/false.",
                 "label",
             )
         if isinstance(label, str) and len(label) > 1000:

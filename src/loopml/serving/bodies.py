@@ -120,8 +120,37 @@ def parse(kind: str, body: bytes, limits: Limits) -> Parsed:
     return parsed
 
 
+def loads_json(body: bytes) -> Any:
+    """The JSON document in ``body``; 400 when it is not JSON.
+
+    orjson refuses the ``NaN``/``Infinity`` literals and numbers beyond a double (``1e309``),
+    which Python's own ``json.dumps`` writes; those are read again with the standard
+    library so the schema check can name the column that holds them (a missing value, or
+    a number that is not finite) instead of answering "not JSON".
+    """
+    import orjson
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        first = exc
+    import json
+
+    try:
+        return json.loads(body, parse_int=_int)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise RequestError.one(
+            400, ["body"], f"The body is not valid JSON: {short(str(first), 160)}.", "json_invalid"
+        ) from None
+
+
+def _int(text: str) -> int | float:
+    # As orjson does: an integer beyond 64 bits becomes a float (and never a 4,300-digit int).
+    return int(text) if len(text) <= 20 else float(text)
+
+
 def _parse_json(body: bytes, limits: Limits) -> Parsed:
-    doc = decode_json(body)
+    doc = loads_json(body)
     if isinstance(doc, dict):
         doc = _unwrap(doc)
     if isinstance(doc, list):
@@ -304,18 +333,6 @@ def too_many_rows(loc: list[Any], n: int, limits: Limits) -> RequestError:
         "the batch, or score files with `loopml predict`.",
         "too_many_rows",
     )
-
-
-def decode_json(body: bytes) -> Any:
-    """The JSON document of a body; a 400 saying where it breaks otherwise."""
-    import orjson
-
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError.one(
-            400, ["body"], f"The body is not valid JSON: {short(str(exc), 160)}.", "json_invalid"
-        ) from None
 
 
 def _too_many_columns(loc: list[Any], n: int, limits: Limits) -> RequestError:

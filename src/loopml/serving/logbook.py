@@ -172,8 +172,8 @@ def _rows(item: tuple[Any, ...]) -> list[Any]:
     from loopml.store.predictions import PredictionRow
 
     model, version, variant, ids, batch, outputs, shadow_of, at = item
-    # allow_nan: an input of inf passes the schema (a CSV "inf"); it is kept as Infinity,
-    # which predictions() reads back, rather than losing the row.
+    # json.dumps writes NaN/Infinity (which predictions() reads back) rather than lose a row;
+    # the schema check refuses infinite inputs, but a model's output is not checked.
     inputs = [json.dumps(r, separators=(",", ":")) for r in batch.records()]
     predictions = column_values(outputs.predictions)
     probabilities = outputs.probabilities.tolist() if outputs.probabilities is not None else None

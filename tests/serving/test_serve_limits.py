@@ -301,15 +301,16 @@ def test_a_token_guards_every_route_but_the_probes(http: httpx.Client) -> None:
                 headers = {} if auth is None else {"authorization": auth}
                 r = http.request(method, f"{url}{path}", headers=headers, **valid.get(path, {}))
                 results.append((path, auth, r.status_code))
-            good = {"authorization": f"Bearer {token}"}
-            r = http.request(method, f"{url}{path}", headers=good, **valid.get(path, {}))
-            results.append((path, "good", r.status_code))
+            for good in (f"Bearer {token}", f"bearer {token}"):  # the scheme's case is free
+                headers = {"authorization": good}
+                r = http.request(method, f"{url}{path}", headers=headers, **valid.get(path, {}))
+                results.append((path, "good", r.status_code))
     for path, auth, status in results:
         if auth == "good" or path in ("/health", "/ready"):
             assert status == 200, (path, auth, status)
         else:
             assert status == 401, (path, auth, status)
-    assert len({p for p, _ in routes}) == len(results) // 5
+    assert len({p for p, _ in routes}) == len(results) // 6
 
 
 def test_the_token_is_compared_in_constant_time() -> None:

@@ -81,6 +81,7 @@ class Variant:
     moving: bool  # an alias or "latest": follow it
     switches: int = 0
     follow_error: str | None = None
+    failed_number: int | None = None  # a version that would not load: not retried each poll
 
     @property
     def label(self) -> str:
@@ -636,11 +637,14 @@ async def _follow(state: ServeState) -> None:
         for variant in _all(state):
             if not variant.moving:
                 continue
+            version = None
             try:
                 version = await asyncio.to_thread(state.client.model_version, variant.ref)
                 if version.number == variant.served.version.number:
                     variant.follow_error = None
                     continue
+                if version.number == variant.failed_number:
+                    continue  # tried and failed; wait for the alias to move again
                 model = await asyncio.to_thread(state.client.load_artifact, version.digest)
                 served = await asyncio.to_thread(
                     serve_version, version, model, runtime=state.runtime, client=state.client
@@ -648,6 +652,8 @@ async def _follow(state: ServeState) -> None:
                 if served.schema is None:
                     raise InvalidParameterError(f"{version.label} has no input schema")
             except Exception as exc:  # keep answering with the loaded version
+                if version is not None:
+                    variant.failed_number = version.number
                 variant.follow_error = f"{type(exc).__name__}: {short(str(exc), 300)}"
                 log.warning("following %s: %s", variant.ref, variant.follow_error)
                 continue
@@ -667,7 +673,7 @@ class _TokenGuard:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(
         self,
@@ -679,9 +685,11 @@ class _TokenGuard:
             given = b""
             for key, value in scope.get("headers", ()):
                 if key == b"authorization":
-                    given = value
+                    scheme, _, given = value.partition(b" ")
+                    if scheme.lower() != b"bearer":  # the scheme is case-insensitive (RFC 7235)
+                        given = b""
                     break
-            if not hmac.compare_digest(given, self.expected):
+            if not hmac.compare_digest(given.strip(), self.expected):
                 body = (
                     b'{"detail":[{"loc":["header","authorization"],"msg":"This server needs '
                     b"Authorization: Bearer <token> (the token given to loopml serve --token or "

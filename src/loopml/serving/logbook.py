@@ -209,7 +209,8 @@ def predictions(
 ) -> pd.DataFrame:
     """The logged predictions of ``model`` as a DataFrame, feedback joined.
 
-    Columns: ``prediction_id``, ``at`` (UTC), ``version``, ``variant``, one column per input
+    Columns: ``prediction_id``, ``at`` (UTC), ``version``, ``variant``, ``shadow_of`` (for a
+    shadow model's row, the id of the prediction that answered), one column per input
     column, ``prediction``, ``proba_<class>`` for classifiers, ``label`` and ``feedback_at``
     (empty until ``/feedback`` sends the ground truth). ``since``/``until`` take a datetime
     (naive means UTC), Unix seconds or ISO 8601 text.
@@ -244,6 +245,7 @@ def predictions(
             "at": r.at,
             "version": r.version,
             "variant": r.variant,
+            "shadow_of": r.shadow_of,
         }
         record.update(json.loads(r.inputs))
         output = json.loads(r.output)
@@ -255,7 +257,15 @@ def predictions(
     frame = pd.DataFrame.from_records(records)
     if frame.empty:
         return pd.DataFrame(
-            columns=["prediction_id", "at", "version", "variant", "prediction", "label"]
+            columns=[
+                "prediction_id",
+                "at",
+                "version",
+                "variant",
+                "shadow_of",
+                "prediction",
+                "label",
+            ]
         )
     probabilities = frame.pop("_probabilities")
     widths = {len(p) for p in probabilities if isinstance(p, list)}

@@ -256,8 +256,8 @@ def bench_logging(opts: Options) -> None:
         body = records_body(frames["churn"], 1)
         rps: dict[float, list[float]] = {1.0: [], 0.0: []}
         with (
-            serving(loopml_serve_command("churn", runtime="native", log_sample=1.0), cwd=root, cpus=server_cpus) as on,
-            serving(loopml_serve_command("churn", runtime="native", log_sample=0.0), cwd=root, cpus=server_cpus) as off,
+            serving(loopml_serve_command("churn", runtime="onnx", log_sample=1.0), cwd=root, cpus=server_cpus) as on,
+            serving(loopml_serve_command("churn", runtime="onnx", log_sample=0.0), cwd=root, cpus=server_cpus) as off,
         ):  # fmt: skip
             for _ in range(rounds):  # alternated, so a busy moment hits both alike
                 for sample, server in ((1.0, on), (0.0, off)):
@@ -281,7 +281,7 @@ def bench_logging(opts: Options) -> None:
     cost = 1 - with_log / without
     report(
         opts,
-        "prediction logging, churn (native), 1 row at 8 connections",
+        "prediction logging, churn (onnx), 1 row at 8 connections",
         f"{with_log:,.0f} req/s logging every prediction vs {without:,.0f} req/s with "
         f"--log-sample 0: {cost:.1%} cost (median of {rounds})",
         f"< {LOG_COST_GOAL:.0%}",

@@ -230,7 +230,15 @@ def create_app(
             if state.log is not None:
                 await asyncio.to_thread(state.log.close)
 
+    import inspect
+
+    quiet: dict[str, Any] = {}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        # FastAPI's OpenTelemetry hook asks its providers on every request, which costs a
+        # tenth of a one-row prediction; /metrics is this server's telemetry.
+        quiet["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(
+        **quiet,
         title=f"loopml serve {ref}",
         version=str(variants[0].served.version.number),
         description=f"Predictions of {ref}. POST rows to /predict; see /schema for the columns.",
@@ -267,14 +275,16 @@ def _routes(app: FastAPI, state: ServeState) -> None:
     metrics = state.metrics
     option = orjson.OPT_SERIALIZE_NUMPY
 
-    def refuse(exc: RequestError) -> Response:
+    def refusal(exc: RequestError) -> bytes:
         try:
-            body = orjson.dumps({"detail": exc.detail})
+            return orjson.dumps({"detail": exc.detail})
         except TypeError:  # text orjson refuses (a lone surrogate in a column name): escape it
             import json
 
-            body = json.dumps({"detail": exc.detail}, default=str).encode()
-        return Response(body, exc.status, media_type="application/json")
+            return json.dumps({"detail": exc.detail}, default=str).encode()
+
+    def refuse(exc: RequestError) -> Response:
+        return Response(refusal(exc), exc.status, media_type="application/json")
 
     @app.exception_handler(RequestError)
     async def _refused(_: Request, exc: RequestError) -> Response:
@@ -293,18 +303,28 @@ def _routes(app: FastAPI, state: ServeState) -> None:
         },
     )
     async def predict(request: Request) -> Response:
+        # Reached only when the fast path below is bypassed (the app mounted inside another).
+        status, content = await answer(
+            request.headers.get("content-type"),
+            lambda: read_body(request, state.limits.max_body_bytes),
+        )
+        return Response(content, status, media_type="application/json")
+
+    async def answer(
+        content_type: str | None, read: Callable[[], Awaitable[bytes]]
+    ) -> tuple[int, bytes]:
+        """``POST /predict``: the status and the JSON body of the answer."""
         started = time.perf_counter()
         try:
-            kind = media_type(request.headers.get("content-type"))
-            body = await read_body(request, state.limits.max_body_bytes)
-            parsed = parse(kind, body, state.limits)
+            kind = media_type(content_type)
+            parsed = parse(kind, await read(), state.limits)
             variant = state.pick()
             served = variant.served
             batch = check(served, parsed)
             outputs = await _predict(served, batch)
         except RequestError as exc:
             metrics.done("predict", exc.status, started)
-            return refuse(exc)
+            return exc.status, refusal(exc)
         ids = new_ids(batch.n)
         version = served.version
         payload: dict[str, Any] = {
@@ -317,14 +337,16 @@ def _routes(app: FastAPI, state: ServeState) -> None:
         if outputs.probabilities is not None:
             payload["classes"] = outputs.classes
             payload["probabilities"] = outputs.probabilities
-        response = Response(orjson.dumps(payload, option=option), media_type="application/json")
+        content = orjson.dumps(payload, option=option)
         if state.log is not None and state.log.sampled():
             state.log.submit(version.name, version.number, variant.label, ids, batch, outputs)
         if state.shadow is not None:
             _shadow(state, parsed, ids)
         metrics.predicted(variant, outputs, batch.n)
         metrics.done("predict", 200, started)
-        return response
+        return 200, content
+
+    app.add_middleware(_PredictFastPath, answer=answer, cap=state.limits.max_body_bytes)
 
     @app.post("/feedback", summary="Attach the ground truth to prediction ids")
     async def feedback(request: Request) -> Response:
@@ -668,6 +690,77 @@ async def _follow(state: ServeState) -> None:
 # -- auth ----------------------------------------------------------------------------------
 
 
+class _PredictFastPath:
+    """``POST /predict`` answered straight from the ASGI scope, ahead of FastAPI's routing,
+    dependency solving and request objects (which cost more than the prediction of one row;
+    the route stays declared for ``/docs`` and for apps that mount this one)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        answer: Callable[
+            [str | None, Callable[[], Awaitable[bytes]]], Awaitable[tuple[int, bytes]]
+        ],
+        cap: int,
+    ) -> None:
+        self.app = app
+        self.answer = answer
+        self.cap = cap
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        content_type: str | None = None
+        declared = -1
+        for key, value in scope["headers"]:
+            if key == b"content-type":
+                content_type = value.decode("latin-1")
+            elif key == b"content-length" and value.isdigit():
+                declared = int(value)
+
+        async def read() -> bytes:
+            return await _receive_body(receive, declared, self.cap)
+
+        status, content = await self.answer(content_type, read)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(content)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+async def _receive_body(receive: Callable[[], Awaitable[Any]], declared: int, cap: int) -> bytes:
+    """The body from ASGI messages, counted as it streams in (413 past ``cap``)."""
+    if declared > cap:
+        raise _too_large(declared, cap)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(size, cap)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 class _TokenGuard:
     """Every route but the probes needs ``Authorization: Bearer TOKEN`` (constant-time)."""
 
@@ -800,7 +893,7 @@ class _Metrics:
             ):
                 g = Gauge(f"loopml_prediction_log_{name}_rows", what, registry=r)
                 g.set_function(functools.partial(_counter_of, prediction_log, attr))
-        self._lock = threading.Lock()
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._ok = {"predict": self.requests.labels("predict", "200")}
         self._timers = {route: self.latency.labels(route) for route in ("predict", "feedback")}
         self._variants = [*state.variants, *([state.shadow] if state.shadow else [])]
@@ -816,19 +909,26 @@ class _Metrics:
         (counter or self.requests.labels(route, str(code))).inc()
         self._timers[route].observe(time.perf_counter() - started)
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def predicted(self, variant: Variant, outputs: Outputs, n: int) -> None:
-        self.rows.labels(variant.label).inc(n)
+        self._child(self.rows, variant.label).inc(n)
         if outputs.probabilities is not None or outputs.classes is not None:
             if n == 1:
-                self.classes.labels(variant.label, str(outputs.predictions[0])).inc()
+                self._child(self.classes, variant.label, str(outputs.predictions[0])).inc()
             else:
                 import numpy as np
 
                 labels, counts = np.unique(outputs.predictions.astype(str), return_counts=True)
                 for label, count in zip(labels, counts, strict=True):
-                    self.classes.labels(variant.label, str(label)).inc(int(count))
+                    self._child(self.classes, variant.label, str(label)).inc(int(count))
         elif outputs.predictions.dtype.kind in "fiu":
-            hist = self.values.labels(variant.label)
+            hist = self._child(self.values, variant.label)
             for value in outputs.predictions[:1000].tolist():
                 hist.observe(value)
 

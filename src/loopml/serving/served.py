@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidParameterError
@@ -137,9 +138,11 @@ class ServedModel:
     _onnx: Any = field(default=None, repr=False)
     _plan: tuple[tuple[str, str, bool, frozenset[Any] | None], ...] = field(default=(), repr=False)
     _wants_numpy: bool = field(default=False, repr=False)
+    _floats: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if self.schema is not None:
+            self._floats = tuple(s.name for s in self.schema.inputs if s.kind == "float")
             self._plan = tuple(
                 (
                     spec.name,
@@ -199,19 +202,33 @@ class ServedModel:
         if self.schema is None or n == 0:
             return None
         out: dict[str, np.ndarray[Any, Any]] = {}
+        if self._floats:  # all float columns at once: one type test, one array, one NaN test
+            try:
+                lists = [columns[name] for name in self._floats]
+            except KeyError:
+                return None
+            flat = list(chain.from_iterable(lists))
+            types = set(map(type, flat))
+            if not types <= {float, int}:
+                return None
+            try:
+                matrix = np.array(lists, dtype=np.float64)
+            except (OverflowError, ValueError, TypeError):
+                return None
+            if matrix.shape != (len(lists), n):
+                return None
+            if float in types and not np.isfinite(matrix).all():
+                return None  # NaN is a missing value, inf no number: the full check says so
+            out = dict(zip(self._floats, matrix, strict=True))
         for name, kind, _nullable, categories in self._plan:
+            if kind == "float":
+                continue
             values = columns.get(name)
             if values is None:
                 return None
             types = set(map(type, values))
             try:
-                if kind == "float":
-                    if not types <= {float, int}:
-                        return None
-                    out[name] = np.array(values, dtype=np.float64)
-                    if float in types and not np.isfinite(out[name]).all():
-                        return None  # NaN is a missing value: the full check judges it
-                elif kind == "integer":
+                if kind == "integer":
                     if types != {int}:
                         return None
                     out[name] = np.array(values, dtype=np.int64)
@@ -230,7 +247,7 @@ class ServedModel:
             except (OverflowError, ValueError, TypeError):
                 return None
         assert self.schema is not None
-        return Checked(self.schema, n, columns=out)
+        return Checked(self.schema, n, columns={name: out[name] for name in self.schema.names})
 
     # -- predicting ---------------------------------------------------------------------
 

@@ -172,7 +172,7 @@ def _rows(item: tuple[Any, ...]) -> list[Any]:
 
     model, version, variant, ids, batch, outputs, shadow_of, at = item
     try:
-        inputs, outs = _encoded(batch, outputs, len(ids))
+        inputs, outs = _encoded(batch, outputs)
     except (TypeError, ValueError):  # a value orjson has no form for (pd.NA, a huge int)
         inputs, outs = _encoded_carefully(batch, outputs)
     version = int(version)
@@ -191,25 +191,18 @@ def _rows(item: tuple[Any, ...]) -> list[Any]:
     ]
 
 
-def _encoded(batch: Checked, outputs: Outputs, n: int) -> tuple[list[str], list[str]]:
-    """Each row's input and output as JSON, with orjson straight from the numpy columns
+def _encoded(batch: Checked, outputs: Outputs) -> tuple[list[str], list[str]]:
+    """Each row's input and output as JSON, with orjson from the columns as Python lists
     (the log's writer would otherwise spend more on JSON than the server on predicting).
-    Missing values, NaN and infinity are written as null."""
+    NaN and infinity are written as null."""
     import orjson
 
-    opt = orjson.OPT_SERIALIZE_NUMPY
     cols = batch.columns()
     p, proba = outputs.predictions, outputs.probabilities
-    if n == 1:
-        inputs = [orjson.dumps({k: v[0] for k, v in cols.items()}, option=opt).decode()]
-        out: dict[str, Any] = {"prediction": p[0]}
-        if proba is not None:
-            out["probabilities"] = proba[0]
-        return inputs, [orjson.dumps(out, option=opt).decode()]
     names = list(cols)
     lists = [v.tolist() for v in cols.values()]
     inputs = [
-        orjson.dumps(dict(zip(names, row, strict=True)), option=opt).decode()
+        orjson.dumps(dict(zip(names, row, strict=True))).decode()
         for row in zip(*lists, strict=True)
     ]
     values = p.tolist()

@@ -247,7 +247,9 @@ class ServedModel:
             except (OverflowError, ValueError, TypeError):
                 return None
         assert self.schema is not None
-        return Checked(self.schema, n, columns={name: out[name] for name in self.schema.names})
+        if len(self._floats) != len(self._plan):  # floats went first: back to schema order
+            out = {name: out[name] for name in self.schema.names}
+        return Checked(self.schema, n, columns=out)
 
     # -- predicting ---------------------------------------------------------------------
 

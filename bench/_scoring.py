@@ -45,7 +45,7 @@ import json, resource, sys
 from loopml.serving.batch import score_file
 r = score_file(sys.argv[1], sys.argv[2], sys.argv[3], runtime="native")
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"rows": r.rows, "rows_per_s": r.rows_per_s, "peak_kib": peak}))
+print(json.dumps({"rows": r.scored, "rows_per_s": r.rows_per_second, "peak_kib": peak}))
 """
 
 
@@ -82,11 +82,11 @@ def _score_speed(opts: Options, root: Path, path: Path, rows: int) -> None:
         bare_s.append(time.perf_counter() - started)
     result = sorted(scored, key=lambda r: r.seconds)[len(scored) // 2]
     bare = rows / median(bare_s)
-    ratio = result.rows_per_s / bare
+    ratio = result.rows_per_second / bare
     report(
         opts,
         f"batch scoring of a {rows:,}-row Parquet file, score_file (native)",
-        f"{result.rows_per_s:,.0f} rows/s ({result.seconds:.2f} s: read, check, predict, write); "
+        f"{result.rows_per_second:,.0f} rows/s ({result.seconds:.2f} s: read, check, predict, write); "
         f"bare model.predict on the frame in memory {bare:,.0f} rows/s; {ratio:.0%} of it "
         f"(medians of {RUNS})",
         f"≥ {SCORE_GOAL:.0%} at 10,000,000 rows",
@@ -99,7 +99,7 @@ def _score_speed(opts: Options, root: Path, path: Path, rows: int) -> None:
     report(
         opts,
         f"batch scoring of a {rows:,}-row Parquet file, score_file (onnx)",
-        f"{onnx.rows_per_s:,.0f} rows/s; {onnx.rows_per_s / bare:.0%} of bare model.predict",
+        f"{onnx.rows_per_second:,.0f} rows/s; {onnx.rows_per_second / bare:.0%} of bare model.predict",
     )
 
 

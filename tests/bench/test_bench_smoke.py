@@ -1,4 +1,4 @@
-"""Smoke test for ``bench/core.py``, ``bench/data.py`` and ``bench/eval.py``: each runs and prints every figure.
+"""Smoke test for ``bench/core.py``, ``data.py``, ``eval.py`` and ``serving.py``: each runs and prints every figure.
 
 Figures are never asserted (budgets are judged by people reading the output), but the
 script must not rot: ``--quick`` has to exit 0 and print one well-formed line per figure.
@@ -152,3 +152,21 @@ def test_quick_benchmark_prints_every_figure(tmp_path: Path, script: str, benchm
     assert len(figure_lines) == len(figures), done.stdout
     assert "POINTS LOST" not in done.stdout
     assert "WRONG RESULT" not in done.stdout
+
+
+SERVING_SECTIONS = ["online", "batches", "scoring", "onnx", "logging"]
+
+
+@pytest.mark.parametrize("section", SERVING_SECTIONS)
+def test_quick_serving_benchmark_prints_every_figure(tmp_path: Path, section: str) -> None:
+    """``bench/serving.py`` guards each figure so one failure does not hide the rest; here a
+    guarded failure ("failed: ...") fails the smoke as a crash would."""
+    done = _bench(tmp_path, "serving.py", "--quick", "--only", section)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "failed:" not in done.stdout and "Traceback" not in done.stdout + done.stderr, (
+        done.stdout + done.stderr
+    )
+    figure_lines = [line for line in done.stdout.splitlines() if not line.startswith("#")]
+    assert len(figure_lines) >= 2, done.stdout
+    for line in figure_lines:
+        assert re.match(rf"^[^:]+: .+ {VERDICT}$", line), line

@@ -25,7 +25,7 @@ import httpx
 import psutil
 import pytest
 
-from loopml.serving import app as app_module
+from loopml.serving import asgi as asgi_module
 from loopml.serving.app import create_app
 from loopml.serving.bodies import Limits
 from serve_server import churn_frame, register_classifier, running
@@ -314,6 +314,6 @@ def test_a_token_guards_every_route_but_the_probes(http: httpx.Client) -> None:
 
 
 def test_the_token_is_compared_in_constant_time() -> None:
-    source = inspect.getsource(app_module._TokenGuard)
+    source = inspect.getsource(asgi_module.TokenGuard)
     assert "hmac.compare_digest(" in source
     assert "== self.expected" not in source and "!= self.expected" not in source

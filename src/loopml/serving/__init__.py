@@ -7,9 +7,13 @@
   int8 quantization.
 - ``bodies`` — request bodies (JSON records or columns, CSV, Parquet) to columns, with limits.
 - ``app`` — the ASGI app: ``/predict``, ``/feedback``, ``/health``, ``/ready``, ``/metrics``,
-  ``/schema``, following an alias, splitting and shadowing traffic.
-- ``logbook`` — predictions logged in batches off the request path, feedback joined to them.
-- ``batch`` — scoring a CSV or Parquet file in chunks, memory flat in the input size.
+  ``/schema``, following an alias, splitting and shadowing traffic; ``asgi`` (the token
+  guard and the ``/predict`` fast path), ``metrics`` (Prometheus), ``openapi`` (the request
+  schema from the model's columns), ``server`` (uvicorn, safe binding, ``serve_background``).
+- ``logbook`` — predictions logged in batches off the request path, feedback joined to them;
+  ``ids`` the prediction ids, ``jsonable`` numpy values as JSON.
+- ``batch`` — scoring a CSV or Parquet file in chunks, memory flat in the input size
+  (``chunks`` reads, ``sinks`` writes).
 - ``export`` — ONNX files and Docker build contexts.
 """
 

@@ -25,15 +25,11 @@ background thread with a bounded backlog so the answered path never waits for it
 from __future__ import annotations
 
 import asyncio
-import functools
-import hmac
-import ipaddress
 import logging
-import math
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,17 +38,19 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from loopml.errors import InvalidParameterError, LoopmlError
+from loopml.serving.asgi import PredictFastPath, TokenGuard
 from loopml.serving.bodies import (
     Limits,
     Parsed,
     RequestError,
-    loads_json,
+    feedback_items,
     media_type,
     parse,
     short,
-    too_many_rows,
+    too_large,
 )
 from loopml.serving.ids import new_ids
+from loopml.serving.metrics import ServeMetrics
 
 if TYPE_CHECKING:
     from loopml.serving.logbook import PredictionLog
@@ -61,14 +59,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("loopml.serve")
 
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
-]
 
 INLINE_ROWS = 2_000  # bigger batches are scored on a worker thread, so /health stays quick
 SHADOW_BACKLOG = 64  # shadow batches waiting past this are skipped (and counted)
-OPEN_PATHS = frozenset({"/health", "/ready"})  # probes answer without a token
 
 
 @dataclass
@@ -208,7 +201,7 @@ def create_app(
         follow_seconds=follow_seconds,
         metrics=None,
     )
-    state.metrics = _Metrics(state)
+    state.metrics = ServeMetrics(state)
     if shadow_variant is not None:
         state.shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="loopml-shadow")
 
@@ -250,7 +243,7 @@ def create_app(
     app.state.serve = state
     _routes(app, state)
     if token:
-        app.add_middleware(_TokenGuard, token=token)
+        app.add_middleware(TokenGuard, token=token)
     return app
 
 
@@ -346,7 +339,7 @@ def _routes(app: FastAPI, state: ServeState) -> None:
         metrics.done("predict", 200, started)
         return 200, content
 
-    app.add_middleware(_PredictFastPath, answer=answer, cap=state.limits.max_body_bytes)
+    app.add_middleware(PredictFastPath, answer=answer, cap=state.limits.max_body_bytes)
 
     @app.post("/feedback", summary="Attach the ground truth to prediction ids")
     async def feedback(request: Request) -> Response:
@@ -360,7 +353,7 @@ def _routes(app: FastAPI, state: ServeState) -> None:
                     "unsupported_media_type",
                 )
             body = await read_body(request, state.limits.max_body_bytes)
-            items = _feedback_items(body, state.limits)
+            items = feedback_items(body, state.limits)
             await asyncio.to_thread(state.client.open().metadata.predictions.add_feedback, items)
         except RequestError as exc:
             metrics.done("feedback", exc.status, started)
@@ -421,25 +414,15 @@ async def read_body(request: Request, cap: int) -> bytes:
     """The body, counted as it streams in: over ``cap`` bytes is a 413 before it is kept."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise _too_large(int(declared), cap)
+        raise too_large(int(declared), cap)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > cap:
-            raise _too_large(size, cap)
+            raise too_large(size, cap)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _too_large(size: int, cap: int) -> RequestError:
-    return RequestError.one(
-        413,
-        ["body"],
-        f"The body is over this server's limit of {cap:,} bytes (at least {size:,} came); send "
-        "fewer rows per request (`loopml serve --max-body-mb` sets the limit).",
-        "too_large",
-    )
 
 
 def check(served: ServedModel, parsed: Parsed) -> Checked:
@@ -557,58 +540,6 @@ def _array(values: Any) -> Any:
     return values
 
 
-def _feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]:
-    import json
-
-    from loopml.store.predictions import PREDICTION_ID
-
-    doc = loads_json(body)
-    if isinstance(doc, dict) and set(doc) == {"feedback"}:
-        doc, loc = doc["feedback"], ["body", "feedback"]
-    else:
-        loc = ["body"]
-    items = doc if isinstance(doc, list) else [doc]
-    if isinstance(doc, list):
-        loc = [*loc]
-    if len(items) > limits.max_rows:
-        raise too_many_rows(loc, len(items), limits)
-    now = time.time()
-    out = []
-    for i, item in enumerate(items):
-        where = [*loc, i] if isinstance(doc, list) else loc
-        if not isinstance(item, dict) or set(item) != {"prediction_id", "label"}:
-            raise RequestError.one(
-                422,
-                where,
-                'Expected {"prediction_id": "<id from /predict>", "label": <the true value>} '
-                '(or a list of them, or {"feedback": [...]}).',
-                "feedback_shape",
-            )
-        pid, label = item["prediction_id"], item["label"]
-        if not isinstance(pid, str) or not PREDICTION_ID.fullmatch(pid):
-            raise RequestError.one(
-                422,
-                [*where, "prediction_id"],
-                f"prediction_id {short(pid, 80)}: expected an id returned by /predict.",
-                "prediction_id",
-            )
-        if not isinstance(label, str | int | float | bool) or (
-            isinstance(label, float) and not math.isfinite(label)
-        ):
-            raise RequestError.one(
-                422,
-                [*where, "label"],
-                f"label {short(label, 80)}: expected a (finite) number, text or true/false.",
-                "label",
-            )
-        if isinstance(label, str) and len(label) > 1000:
-            raise RequestError.one(
-                422, [*where, "label"], "label: at most 1,000 characters of text.", "label"
-            )
-        out.append((pid, json.dumps(label), now))
-    return out
-
-
 # -- shadow and following ------------------------------------------------------------------
 
 
@@ -685,257 +616,3 @@ async def _follow(state: ServeState) -> None:
             variant.follow_error = None
             state.metrics.switched(variant)
             log.warning("%s moved from version %s to %s", variant.ref, old, version.number)
-
-
-# -- auth ----------------------------------------------------------------------------------
-
-
-class _PredictFastPath:
-    """``POST /predict`` answered straight from the ASGI scope, ahead of FastAPI's routing,
-    dependency solving and request objects (which cost more than the prediction of one row;
-    the route stays declared for ``/docs`` and for apps that mount this one)."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        answer: Callable[
-            [str | None, Callable[[], Awaitable[bytes]]], Awaitable[tuple[int, bytes]]
-        ],
-        cap: int,
-    ) -> None:
-        self.app = app
-        self.answer = answer
-        self.cap = cap
-
-    async def __call__(
-        self,
-        scope: Scope,
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
-        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        content_type: str | None = None
-        declared = -1
-        for key, value in scope["headers"]:
-            if key == b"content-type":
-                content_type = value.decode("latin-1")
-            elif key == b"content-length" and value.isdigit():
-                declared = int(value)
-
-        async def read() -> bytes:
-            return await _receive_body(receive, declared, self.cap)
-
-        status, content = await self.answer(content_type, read)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(content)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
-
-
-async def _receive_body(receive: Callable[[], Awaitable[Any]], declared: int, cap: int) -> bytes:
-    """The body from ASGI messages, counted as it streams in (413 past ``cap``)."""
-    if declared > cap:
-        raise _too_large(declared, cap)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(size, cap)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-class _TokenGuard:
-    """Every route but the probes needs ``Authorization: Bearer TOKEN`` (constant-time)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = token.encode()
-
-    async def __call__(
-        self,
-        scope: Scope,
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
-        if scope["type"] == "http" and scope.get("path") not in OPEN_PATHS:
-            given = b""
-            for key, value in scope.get("headers", ()):
-                if key == b"authorization":
-                    scheme, _, given = value.partition(b" ")
-                    if scheme.lower() != b"bearer":  # the scheme is case-insensitive (RFC 7235)
-                        given = b""
-                    break
-            if not hmac.compare_digest(given.strip(), self.expected):
-                body = (
-                    b'{"detail":[{"loc":["header","authorization"],"msg":"This server needs '
-                    b"Authorization: Bearer <token> (the token given to loopml serve --token or "
-                    b'LOOPML_SERVE_TOKEN).","type":"unauthorized"}]}'
-                )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b"Bearer"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine (``127.0.0.1``, ``::1``, ``localhost``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-# -- metrics -------------------------------------------------------------------------------
-
-_LATENCY_BUCKETS = (
-    0.0005,
-    0.001,
-    0.002,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    10.0,
-)
-
-
-class _Metrics:
-    """The Prometheus series of one app, on its own registry (two apps never share)."""
-
-    def __init__(self, state: ServeState) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = r = CollectorRegistry()
-        self.requests = Counter(
-            "loopml_requests", "Requests by route and status code.", ["route", "code"], registry=r
-        )
-        self.latency = Histogram(
-            "loopml_request_seconds",
-            "Time to answer a request, by route.",
-            ["route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.rows = Counter(
-            "loopml_rows_predicted", "Rows predicted, by variant.", ["variant"], registry=r
-        )
-        self.classes = Counter(
-            "loopml_predicted_class",
-            "Predicted classes, by variant (classifiers).",
-            ["variant", "cls"],
-            registry=r,
-        )
-        self.values = Histogram(
-            "loopml_prediction_value",
-            "Predicted values, by variant (regressors).",
-            ["variant"],
-            buckets=(-1e3, -1e2, -10, -1, 0, 1, 10, 50, 100, 250, 500, 1e3, 1e4, 1e5),
-            registry=r,
-        )
-        self.switches = Counter(
-            "loopml_model_switches",
-            "Times a followed alias moved and the new version took over.",
-            ["variant"],
-            registry=r,
-        )
-        self.info = Gauge(
-            "loopml_model_info",
-            "The version answering for each variant (value 1).",
-            ["variant", "version", "runtime"],
-            registry=r,
-        )
-        self.shadow_skipped = Counter(
-            "loopml_shadow_skipped_rows", "Shadow rows not scored (backlog full).", registry=r
-        )
-        self.shadow_failed = Counter(
-            "loopml_shadow_failed_rows", "Shadow rows whose scoring failed.", registry=r
-        )
-        prediction_log = state.log
-        if prediction_log is not None:
-            for name, what, attr in (
-                ("written", "Logged prediction rows written to the store.", "written"),
-                ("dropped", "Prediction rows not logged because the queue was full.", "dropped"),
-                ("failed", "Prediction rows whose write to the store failed.", "failed_writes"),
-            ):
-                g = Gauge(f"loopml_prediction_log_{name}_rows", what, registry=r)
-                g.set_function(functools.partial(_counter_of, prediction_log, attr))
-        self._children: dict[tuple[Any, ...], Any] = {}
-        self._ok = {"predict": self.requests.labels("predict", "200")}
-        self._timers = {route: self.latency.labels(route) for route in ("predict", "feedback")}
-        self._variants = [*state.variants, *([state.shadow] if state.shadow else [])]
-        self._show_versions()
-
-    def _show_versions(self) -> None:
-        self.info.clear()
-        for v in self._variants:
-            self.info.labels(v.label, str(v.served.version.number), v.served.runtime).set(1)
-
-    def done(self, route: str, code: int, started: float) -> None:
-        counter = self._ok.get(route) if code == 200 else None
-        (counter or self.requests.labels(route, str(code))).inc()
-        self._timers[route].observe(time.perf_counter() - started)
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
-
-    def predicted(self, variant: Variant, outputs: Outputs, n: int) -> None:
-        self._child(self.rows, variant.label).inc(n)
-        if outputs.probabilities is not None or outputs.classes is not None:
-            if n == 1:
-                self._child(self.classes, variant.label, str(outputs.predictions[0])).inc()
-            else:
-                import numpy as np
-
-                labels, counts = np.unique(outputs.predictions.astype(str), return_counts=True)
-                for label, count in zip(labels, counts, strict=True):
-                    self._child(self.classes, variant.label, str(label)).inc(int(count))
-        elif outputs.predictions.dtype.kind in "fiu":
-            hist = self._child(self.values, variant.label)
-            for value in outputs.predictions[:1000].tolist():
-                hist.observe(value)
-
-    def switched(self, variant: Variant) -> None:
-        self.switches.labels(variant.label).inc()
-        self._show_versions()
-
-
-def _counter_of(owner: object, attr: str) -> float:
-    return float(getattr(owner, attr))

@@ -18,8 +18,10 @@ status and details in FastAPI's shape (``loc``, ``msg``, ``type``), never a stac
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -358,3 +360,67 @@ def short(value: Any, limit: int = 80) -> str:
     text = value if isinstance(value, str) else repr(value)
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def too_large(size: int, cap: int) -> RequestError:
+    return RequestError.one(
+        413,
+        ["body"],
+        f"The body is over this server's limit of {cap:,} bytes (at least {size:,} came); send "
+        "fewer rows per request (`loopml serve --max-body-mb` sets the limit).",
+        "too_large",
+    )
+
+
+def feedback_items(body: bytes, limits: Limits) -> list[tuple[str, str, float]]:
+    """A ``/feedback`` body as ``(prediction_id, label_json, at)`` items; 4xx naming the
+    item and the field otherwise."""
+    import json
+
+    from loopml.store.predictions import PREDICTION_ID
+
+    doc = loads_json(body)
+    if isinstance(doc, dict) and set(doc) == {"feedback"}:
+        doc, loc = doc["feedback"], ["body", "feedback"]
+    else:
+        loc = ["body"]
+    items = doc if isinstance(doc, list) else [doc]
+    if isinstance(doc, list):
+        loc = [*loc]
+    if len(items) > limits.max_rows:
+        raise too_many_rows(loc, len(items), limits)
+    now = time.time()
+    out = []
+    for i, item in enumerate(items):
+        where = [*loc, i] if isinstance(doc, list) else loc
+        if not isinstance(item, dict) or set(item) != {"prediction_id", "label"}:
+            raise RequestError.one(
+                422,
+                where,
+                'Expected {"prediction_id": "<id from /predict>", "label": <the true value>} '
+                '(or a list of them, or {"feedback": [...]}).',
+                "feedback_shape",
+            )
+        pid, label = item["prediction_id"], item["label"]
+        if not isinstance(pid, str) or not PREDICTION_ID.fullmatch(pid):
+            raise RequestError.one(
+                422,
+                [*where, "prediction_id"],
+                f"prediction_id {short(pid, 80)}: expected an id returned by /predict.",
+                "prediction_id",
+            )
+        if not isinstance(label, str | int | float | bool) or (
+            isinstance(label, float) and not math.isfinite(label)
+        ):
+            raise RequestError.one(
+                422,
+                [*where, "label"],
+                f"label {short(label, 80)}: expected a (finite) number, text or true/false.",
+                "label",
+            )
+        if isinstance(label, str) and len(label) > 1000:
+            raise RequestError.one(
+                422, [*where, "label"], "label: at most 1,000 characters of text.", "label"
+            )
+        out.append((pid, json.dumps(label), now))
+    return out

@@ -22,7 +22,7 @@ from loopml.errors import InvalidParameterError
 
 def check_bind(host: str, token: str | None) -> None:
     """Refuse a non-loopback address without a token (anyone on the network could call it)."""
-    from loopml.serving.app import is_loopback
+    from loopml.serving.asgi import is_loopback
 
     if not is_loopback(host) and not token:
         raise InvalidParameterError(

@@ -281,3 +281,23 @@ def test_cli_export_onnx_docker_and_errors(project: Path) -> None:
     missing = run_cli("export", "nope@1", "--format", "onnx", "-o", "x.onnx", cwd=project, env=ENV)
     assert missing.returncode == 1 and "Error: No model named 'nope'" in missing.stderr
     assert "Traceback" not in missing.stderr and not (project / "x.onnx").exists()
+
+
+def test_served_numeric_model_answers_from_one_matrix_like_the_native_model() -> None:
+    """An all-float schema takes the fast path to ONNX Runtime's one numeric input (the
+    columns stacked once); its answers equal the native model's, row for row."""
+    from loopml.serving.served import load_served
+    from serve_server import register_regressor
+
+    version, model = register_regressor("price")
+    served = load_served("price")
+    assert served.runtime == "onnx", served.onnx_error
+    from sklearn.datasets import load_diabetes
+
+    X = load_diabetes(as_frame=True).data.head(50)
+    batch = served.check_columns({c: X[c].tolist() for c in X}, len(X))
+    assert batch.matrix is not None  # the stacked fast path, not the dict of columns
+    answers = served.predict(batch).predictions
+    expected = model.predict(X)
+    assert answers.shape == expected.shape
+    assert abs(answers - expected).max() <= 1e-4 * max(1.0, abs(expected).max())

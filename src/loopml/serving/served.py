@@ -53,7 +53,7 @@ class Checked:
     """A batch that passed the input check: the schema's columns, in order, ready for either
     runtime (numpy columns for ONNX Runtime, a DataFrame for the native model)."""
 
-    __slots__ = ("_columns", "_frame", "_schema", "n")
+    __slots__ = ("_columns", "_frame", "_schema", "matrix", "n")
 
     def __init__(
         self,
@@ -62,9 +62,12 @@ class Checked:
         *,
         columns: dict[str, np.ndarray[Any, Any]] | None = None,
         frame: pd.DataFrame | None = None,
+        matrix: np.ndarray[Any, Any] | None = None,
     ) -> None:
         self._schema = schema
         self.n = n
+        #: All columns stacked (columns × rows, float64) when every column is a float one.
+        self.matrix = matrix
         self._columns = columns
         self._frame = frame
 
@@ -220,6 +223,9 @@ class ServedModel:
             if float in types and not np.isfinite(matrix).all():
                 return None  # NaN is a missing value, inf no number: the full check says so
             out = dict(zip(self._floats, matrix, strict=True))
+            if len(self._floats) == len(self._plan):
+                assert self.schema is not None
+                return Checked(self.schema, n, columns=out, matrix=matrix)
         for name, kind, _nullable, categories in self._plan:
             if kind == "float":
                 continue
@@ -256,6 +262,9 @@ class ServedModel:
     def predict(self, batch: Checked) -> Outputs:
         """The answers for a checked batch, from the chosen runtime."""
         if self._onnx is not None:
+            if batch.matrix is not None and self._onnx.matrix_columns == self._floats:
+                predictions, probabilities = self._onnx.predict_matrix(batch.matrix)
+                return Outputs(predictions, probabilities, self.classes)
             predictions, probabilities = self._onnx.predict(batch.columns())
             return Outputs(predictions, probabilities, self.classes)
         return self.predict_native(batch)

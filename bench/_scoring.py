@@ -41,10 +41,12 @@ def _write_parquet(path: Path, rows: int, chunk: int = 1_000_000) -> None:
 
 
 _SCORE_CHILD = """
-import json, resource, sys
+import json, sys
 from loopml.serving.batch import score_file
 r = score_file(sys.argv[1], sys.argv[2], sys.argv[3], runtime="native")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child forked from a big
+# parent would report the parent's peak.
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(json.dumps({"rows": r.scored, "rows_per_s": r.rows_per_second, "peak_kib": peak}))
 """
 

@@ -38,7 +38,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from loopml.errors import InvalidParameterError, LoopmlError
-from loopml.serving.asgi import PredictFastPath, TokenGuard
+from loopml.serving.asgi import PredictFastPath, TokenGuard, receive_body
 from loopml.serving.bodies import (
     Limits,
     Parsed,
@@ -47,7 +47,6 @@ from loopml.serving.bodies import (
     media_type,
     parse,
     short,
-    too_large,
 )
 from loopml.serving.ids import new_ids
 from loopml.serving.metrics import ServeMetrics
@@ -412,17 +411,8 @@ def _routes(app: FastAPI, state: ServeState) -> None:
 
 async def read_body(request: Request, cap: int) -> bytes:
     """The body, counted as it streams in: over ``cap`` bytes is a 413 before it is kept."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise too_large(int(declared), cap)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise too_large(size, cap)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    declared = request.headers.get("content-length", "")
+    return await receive_body(request.receive, int(declared) if declared.isdigit() else -1, cap)
 
 
 def check(served: ServedModel, parsed: Parsed) -> Checked:

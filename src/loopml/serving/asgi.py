@@ -60,7 +60,7 @@ class PredictFastPath:
                 declared = int(value)
 
         async def read() -> bytes:
-            return await _receive_body(receive, declared, self.cap)
+            return await receive_body(receive, declared, self.cap)
 
         status, content = await self.answer(content_type, read)
         await send(
@@ -76,7 +76,7 @@ class PredictFastPath:
         await send({"type": "http.response.body", "body": content})
 
 
-async def _receive_body(receive: Callable[[], Awaitable[Any]], declared: int, cap: int) -> bytes:
+async def receive_body(receive: Callable[[], Awaitable[Any]], declared: int, cap: int) -> bytes:
     """The body from ASGI messages, counted as it streams in (413 past ``cap``)."""
     if declared > cap:
         raise too_large(declared, cap)

@@ -74,8 +74,14 @@ def run_pipeline(
     client: Client | None = None,
     executor: Executor | None = None,
     progress: Progress | None = None,
+    tags: dict[str, Any] | None = None,
+    on_start: Callable[[Run], None] | None = None,
 ) -> Run:
-    """Execute ``dag`` as a tracked run of ``pipeline`` and return the finished run."""
+    """Execute ``dag`` as a tracked run of ``pipeline`` and return the finished run.
+
+    ``tags`` are set on the run as it starts (a scheduled run carries its schedule's);
+    ``on_start`` is called with the live run before the first step.
+    """
     client = (client or default_client()).open()
     own_executor = executor is None
     executor = executor or make_executor(client, workers)
@@ -85,6 +91,10 @@ def run_pipeline(
     )
     try:
         run.log_params({k: _param_text(v) for k, v in params.items()})
+        for key, value in (tags or {}).items():
+            run.set_tag(key, value)
+        if on_start is not None:
+            on_start(run)
         runner.execute()
     except StepFailedError as exc:
         run.end(RunStatus.FAILED, error=str(exc), **runner.usage())

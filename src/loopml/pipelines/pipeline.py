@@ -95,8 +95,11 @@ class Pipeline:
         client: Any = None,
         executor: Any = None,
         progress: Any = None,
+        tags: dict[str, Any] | None = None,
     ) -> Run:
         """Run the pipeline and return the finished :class:`~loopml.Run`.
+
+        ``tags`` are set on the run as it starts.
 
         Raises:
             InvalidParameterError: a parameter is unknown or missing.
@@ -116,6 +119,7 @@ class Pipeline:
             client=client,
             executor=executor,
             progress=progress,
+            tags=tags,
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Run:

@@ -16,9 +16,11 @@ from loopml.store.models import AliasEvent, Models, ModelVersion
 from loopml.store.predictions import PredictionRow, Predictions
 from loopml.store.records import ArtifactLink, ArtifactRecord, MetricPoint, RunRecord, StepRunRecord
 from loopml.store.runs import Runs
+from loopml.store.schedules import FireRecord, ScheduleRecord, Schedules
 from loopml.store.status import RunStatus, StepStatus
 from loopml.store.steps import Steps, StepWrites
 from loopml.store.suites import Evaluation, Suites, SuiteVersion
+from loopml.store.tokens import Role, TokenRecord, Tokens
 
 __all__ = [
     "HEAD_REVISION",
@@ -28,22 +30,26 @@ __all__ = [
     "DatasetValidation",
     "DatasetVersion",
     "Evaluation",
+    "FireRecord",
     "MetadataStore",
     "MetricPoint",
     "ModelVersion",
     "PredictionRow",
+    "Role",
     "RunRecord",
     "RunStatus",
+    "ScheduleRecord",
     "StepRunRecord",
     "StepStatus",
     "StepWrites",
     "SuiteVersion",
+    "TokenRecord",
 ]
 
 
 class MetadataStore:
     """All metadata of one store, grouped by noun: ``runs``, ``metrics``, ``steps``, ``lineage``,
-    ``datasets``, ``suites``, ``models``, ``predictions``.
+    ``datasets``, ``suites``, ``models``, ``predictions``, ``schedules``, ``tokens``.
 
     Args:
         url: ``sqlite:///project/.loopml/store.db`` or ``postgresql://user@host/db``.
@@ -61,6 +67,8 @@ class MetadataStore:
         self.suites = Suites(self.db)
         self.models = Models(self.db)
         self.predictions = Predictions(self.db)
+        self.schedules = Schedules(self.db)
+        self.tokens = Tokens(self.db)
 
     @property
     def readonly(self) -> bool:

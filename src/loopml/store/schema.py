@@ -26,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from loopml.store.status import RunStatus, StepStatus
+from loopml.store.status import FireStatus, RunStatus, StepStatus
 
 metadata = MetaData()
 
@@ -428,4 +428,82 @@ prediction_feedback = Table(
     Column("prediction_id", String(64), primary_key=True),
     Column("label", Text, nullable=False),  # JSON
     Column("at", Float, nullable=False),
+)
+
+# -- the server: schedules, API tokens, idempotent writes -------------------------------------
+
+_FIRE_STATUSES = f"status IN ({', '.join(repr(str(v)) for v in FireStatus)})"
+
+# A schedule: cron + time zone + pipeline + params; every due time up to `decided_until` has
+# been claimed as a fire or recorded as skipped. `generation` grows on each edit.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("pipeline", String(200), nullable=False),
+    Column("cron", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("params", Text, nullable=False),  # JSON {name: value}
+    Column("timeout_s", Float),
+    Column("retries", Integer, nullable=False),
+    Column("backoff_s", Float, nullable=False),
+    Column("catchup", String(8), nullable=False),
+    Column("paused", Boolean, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("decided_until", Float, nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", Text, nullable=False),
+    CheckConstraint("catchup IN ('skip', 'once', 'all')", name="ck_schedules_catchup"),
+    CheckConstraint("source IN ('cli', 'config')", name="ck_schedules_source"),
+)
+
+# One row per (schedule, due time): the unique constraint makes each fire run exactly once.
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule", String(200), nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("kind", String(16), nullable=False),  # cron | catchup | manual
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("run_id", String(32)),  # the latest attempt's run
+    Column("owner", String(64)),  # the scheduler that runs it
+    Column("lease_until", Float),
+    Column("not_before", Float, nullable=False),  # start no earlier (retry back-off)
+    Column("claimed_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("error", Text),
+    UniqueConstraint("schedule", "due_at", name="uq_schedule_fires_due"),
+    CheckConstraint(_FIRE_STATUSES, name="ck_schedule_fires_status"),
+    CheckConstraint("kind IN ('cron', 'catchup', 'manual')", name="ck_schedule_fires_kind"),
+)
+Index("ix_schedule_fires_status", schedule_fires.c.status, schedule_fires.c.not_before)
+
+# API tokens: only the SHA-256 of each token is stored.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("expires_at", Float),
+    Column("revoked_at", Float),
+    Column("last_used_at", Float),
+    CheckConstraint("role IN ('reader', 'writer', 'admin')", name="ck_api_tokens_role"),
+)
+
+# The answer to a write sent with an Idempotency-Key, so a retry writes nothing twice.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("idem_key", String(200), primary_key=True),
+    Column("scope", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("response", Text, nullable=False),
 )

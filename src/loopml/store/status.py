@@ -34,3 +34,25 @@ class StepStatus(StrEnum):
 
 FINAL_RUN_STATUSES = tuple(s for s in RunStatus if s is not RunStatus.RUNNING)
 UNFINISHED_STEP_STATUSES = (StepStatus.PENDING, StepStatus.RUNNING)
+
+
+class FireStatus(StrEnum):
+    """Where one fire of a schedule (a ``(schedule, due time)`` pair) is.
+
+    ``pending`` waits for its start (or for its next attempt after a retry back-off);
+    ``running`` has a run in a child process; the rest are final. ``skipped`` is a missed
+    fire the schedule's catch-up policy did not run (recorded, never silent); ``crashed``
+    is a fire whose scheduler died while it ran (it is not started again).
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CRASHED = "crashed"
+
+
+FINAL_FIRE_STATUSES = tuple(
+    s for s in FireStatus if s not in (FireStatus.PENDING, FireStatus.RUNNING)
+)

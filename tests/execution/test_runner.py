@@ -278,11 +278,25 @@ def test_a_failed_step_is_not_cached_but_its_upstream_is() -> None:
 def test_ctrl_c_while_steps_run_cancels_the_run() -> None:
     release = threading.Event()
 
+    main = threading.main_thread().ident
+
+    def main_thread_waits_on_steps() -> bool:
+        frame = sys._current_frames().get(main)
+        names = []
+        while frame is not None:
+            names.append((frame.f_code.co_filename, frame.f_code.co_name))
+            frame = frame.f_back
+        return any(f.endswith("_base.py") and n == "wait" for f, n in names)
+
     @step
     def press_ctrl_c(x: int) -> int:
-        time.sleep(0.3)  # let the main thread block in its wait, where a person's Ctrl-C lands
+        # Press Ctrl-C once the main thread blocks in its wait on the steps, where a person's
+        # Ctrl-C lands (watched through its stack, not guessed with a sleep).
+        deadline = time.monotonic() + 60
+        while not main_thread_waits_on_steps() and time.monotonic() < deadline:
+            release.wait(0.005)
         os.kill(os.getpid(), signal.SIGINT)
-        release.wait(10)
+        release.wait(30)
         return x
 
     @step

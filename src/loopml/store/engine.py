@@ -392,7 +392,7 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             if not self._ro:
                 # WAL + NORMAL survives process crashes; blobs are fsynced before their rows.
-                conn.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
             return conn
         except sqlite3.Error as exc:
@@ -775,6 +775,24 @@ def _cannot_open_for_reading(exc: BaseException) -> bool:
     ("unable to open", or "attempt to write a readonly database" when no -wal exists)."""
     text = str(exc).lower()
     return any(needle in text for needle in ("unable to open", "readonly", "read-only"))
+
+
+def _enable_wal(conn: Any) -> None:
+    """Switch to WAL, waiting out other openers: the switch needs an exclusive lock, and
+    SQLite answers "database is locked" at once instead of calling the busy handler when
+    many processes open a new store together (R04)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)  # back-off between attempts on a held lock
+            delay = min(delay * 2, 0.05)
 
 
 def _free_bytes(path: Path | None) -> int:

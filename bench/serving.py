@@ -61,7 +61,7 @@ RUNS = 3  # logging on/off rounds
 CONNECTIONS = 8
 BATCH_ROWS = 1_000
 BATCH_CONNECTIONS = 4
-SETTINGS: dict[str, Any] = {"seconds": 0.0, "loadgen": "auto"}
+SETTINGS: dict[str, Any] = {"seconds": 0.0, "loadgen": "auto", "models": MODELS}
 
 
 def _seconds(opts: Options) -> float:
@@ -100,7 +100,7 @@ def _pair(
 
 def bench_online(opts: Options) -> None:
     with project() as (root, frames):
-        for name in MODELS:
+        for name in SETTINGS["models"]:
             body = records_body(frames[name], 1)
             for runtime in ("native", "onnx"):
                 label = f"online 1 row, {name} ({runtime})"
@@ -147,7 +147,7 @@ def _online(opts: Options, root: Path, name: str, runtime: str, body: bytes, lab
 
 def bench_batches(opts: Options) -> None:
     with project() as (root, frames):
-        for name in MODELS:
+        for name in SETTINGS["models"]:
             body = records_body(frames[name], BATCH_ROWS)
             for runtime in ("native", "onnx"):
                 label = f"{BATCH_ROWS:,}-row requests, {name} ({runtime})"
@@ -197,7 +197,7 @@ def bench_onnx(opts: Options) -> None:
     why = missing("loopml.serving.onnx")
     with project() as (_, frames):
         client = Client()
-        for name in MODELS:
+        for name in SETTINGS["models"]:
             version = client.model_version(name)
             model = client.load_artifact(version.digest)
             frame = frames[name]
@@ -308,8 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--seconds", type=float, default=0.0, help="per measurement (10; 2 quick)")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help=f"which of {', '.join(MODELS)} to measure"
+    )
     known, rest = parser.parse_known_args(argv)
-    SETTINGS.update(seconds=known.seconds, loadgen=known.loadgen)
+    models = tuple(m for m in known.models.split(",") if m)
+    if not models or set(models) - set(MODELS):
+        parser.error(f"--models: choose from {', '.join(MODELS)}")
+    SETTINGS.update(seconds=known.seconds, loadgen=known.loadgen, models=models)
     server_cpus, client_cpus = cpu_split()
     print(f"# command: {Path(sys.executable).name} bench/serving.py {' '.join(argv)}".rstrip())
     print(

@@ -146,12 +146,16 @@ class Lineage:
                 found[row[0]] = _artifact(row)
         return found
 
-    def recent(self, *, limit: int = 100, run_id: str | None = None) -> list[ArtifactRecord]:
+    def recent(
+        self, *, limit: int = 100, offset: int = 0, run_id: str | None = None
+    ) -> list[ArtifactRecord]:
+        """Rows newest first (ties by digest, so pages with ``offset`` never repeat a row)."""
         if run_id is None:
             rows = self.db.read(
                 lambda tx: tx.all(
-                    f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts ORDER BY created_at DESC LIMIT ?",
-                    (limit,),
+                    f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts "
+                    "ORDER BY created_at DESC, digest LIMIT ? OFFSET ?",
+                    (limit, offset),
                 )
             )
         else:
@@ -159,8 +163,8 @@ class Lineage:
                 lambda tx: tx.all(
                     f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts WHERE digest IN "
                     "(SELECT digest FROM artifact_links WHERE run_id = ?) "
-                    "ORDER BY created_at DESC LIMIT ?",
-                    (run_id, limit),
+                    "ORDER BY created_at DESC, digest LIMIT ? OFFSET ?",
+                    (run_id, limit, offset),
                 )
             )
         return [_artifact(r) for r in rows]

@@ -214,6 +214,49 @@ class Metrics:
                 )
         return found
 
+    def page(self, run_id: str, key: str, *, step_from: int, limit: int) -> list[MetricPoint]:
+        """At most ``limit`` points of one series with ``step >= step_from``, by step."""
+        rows = self.db.read(
+            lambda tx: tx.all(
+                "SELECT step, value, timestamp FROM metrics WHERE run_id = ? AND key = ? "
+                "AND step >= ? ORDER BY step LIMIT ?",
+                (run_id, key, step_from, limit),
+            )
+        )
+        return [
+            MetricPoint(int(st), float("nan") if v is None else float(v), float(ts))
+            for st, v, ts in rows
+        ]
+
+    def span(self, run_id: str, key: str) -> tuple[int, int, int]:
+        """(number of points, first step, last step) of one series; (0, 0, 0) if it has none."""
+        row = self.db.read(
+            lambda tx: tx.one(
+                "SELECT COUNT(*), MIN(step), MAX(step) FROM metrics WHERE run_id = ? AND key = ?",
+                (run_id, key),
+            )
+        )
+        if row is None or not row[0]:
+            return 0, 0, 0
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def summaries(
+        self, run_id: str, *, limit: int, offset: int = 0
+    ) -> list[tuple[str, int, float, int]]:
+        """(key, last step, last value, number of points) per series, by key."""
+        rows = self.db.read(
+            lambda tx: tx.all(
+                "SELECT l.key, l.step, l.value, (SELECT COUNT(*) FROM metrics m "
+                "WHERE m.run_id = l.run_id AND m.key = l.key) FROM latest_metrics l "
+                "WHERE l.run_id = ? ORDER BY l.key LIMIT ? OFFSET ?",
+                (run_id, limit, offset),
+            )
+        )
+        return [
+            (str(k), int(st), float("nan") if v is None else float(v), int(n))
+            for k, st, v, n in rows
+        ]
+
     def keys(self, run_id: str) -> list[str]:
         return [
             str(r[0])

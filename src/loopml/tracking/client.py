@@ -201,6 +201,25 @@ class Client:
         """Several series of one run in one query; keys with fewer than ``min_points`` are left out."""
         return self.metadata.metrics.histories(self.resolve_run(ref), keys, min_points=min_points)
 
+    def metric_page(
+        self, ref: str, key: str, *, step_from: int = 0, limit: int = 1000
+    ) -> list[MetricPoint]:
+        """At most ``limit`` points of one series from ``step_from`` on: reads a long series
+        a page at a time (the next page starts after the last step returned)."""
+        return self.metadata.metrics.page(
+            self.resolve_run(ref), key, step_from=step_from, limit=limit
+        )
+
+    def metric_span(self, ref: str, key: str) -> tuple[int, int, int]:
+        """(number of points, first step, last step) of one series; (0, 0, 0) if it has none."""
+        return self.metadata.metrics.span(self.resolve_run(ref), key)
+
+    def metric_summaries(
+        self, ref: str, *, limit: int = 100, offset: int = 0
+    ) -> list[tuple[str, int, float, int]]:
+        """(key, last step, last value, number of points) of a run's series, by key."""
+        return self.metadata.metrics.summaries(self.resolve_run(ref), limit=limit, offset=offset)
+
     def links(self, *, digest: str | None = None, run: str | None = None) -> list[ArtifactLink]:
         """Lineage links: of one artifact (who produced, read or logged it) or of one run."""
         self.open()
@@ -291,11 +310,13 @@ class Client:
         self.open()
         return self.metadata.lineage.get(ref)
 
-    def list_artifacts(self, *, limit: int = 100, run: str | None = None) -> list[ArtifactRecord]:
+    def list_artifacts(
+        self, *, limit: int = 100, offset: int = 0, run: str | None = None
+    ) -> list[ArtifactRecord]:
         """Artifacts, newest first; only those linked to ``run`` when given."""
         self.open()
         run_id = self.metadata.runs.resolve(run) if run is not None else None
-        return self.metadata.lineage.recent(limit=limit, run_id=run_id)
+        return self.metadata.lineage.recent(limit=limit, offset=offset, run_id=run_id)
 
     def store_value(self, value: Any) -> ArtifactRecord:
         """Materialize ``value`` into the artifact store and record its row; returns the record.

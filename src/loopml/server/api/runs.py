@@ -1,16 +1,22 @@
-"""Runs: search with the filter language, one run's record, its steps."""
+"""Runs: search with the filter language, one run's record, its steps, artifacts and evaluations.
+
+The metric routes of a run live in ``metrics.py``."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from loopml.server.api.deps import Client
-from loopml.server.pages import Page, Paging, page
+from loopml.server.api.evaluations import EvaluationOut, evaluation_out
+from loopml.server.api.limits import CappedRoute, RunRef
+from loopml.server.pages import Page, Paging, page, window
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=CappedRoute)
+RUN_DOC = "A run id, a unique id prefix (4+ characters) or `pipeline#N` (send `#` as `%23`)."
 
 
 class RunOut(BaseModel):
@@ -61,7 +67,7 @@ def list_runs(
     ] = None,
     sort: Annotated[
         str | None,
-        Query(max_length=400, description="e.g. `metrics.rmse` or `started_at desc`."),
+        Query(max_length=400, description="e.g. `metrics.rmse` or `started desc`."),
     ] = None,
 ) -> Page[RunOut]:
     records = client.search_runs(filter, sort, limit=paging.fetch, offset=paging.offset)
@@ -69,6 +75,100 @@ def list_runs(
 
 
 @router.get("/runs/{run}", summary="One run")
-def get_run(client: Client, run: str) -> RunDetail:
+def get_run(client: Client, run: RunRef) -> RunDetail:
     """``run`` is an id, a unique id prefix (4+ characters) or ``pipeline#N`` (``%23``)."""
     return run_out(client.run_record(run), RunDetail)  # type: ignore[no-any-return]
+
+
+class StepOut(BaseModel):
+    """One step of a run: what it did, whether it came from the cache, and why."""
+
+    name: str
+    position: int
+    status: str
+    cached: bool
+    why: str
+    reason: dict[str, Any] | None
+    started_at: float | None
+    ended_at: float | None
+    wall_s: float | None
+    cpu_s: float | None
+    peak_mem_bytes: int | None
+    cpus: float | None
+    gpus: float | None
+    error: str | None
+
+
+@router.get("/runs/{run}/steps", summary="The steps of a run, in pipeline order")
+def run_steps(client: Client, run: RunRef, paging: Paging) -> Page[StepOut]:
+    """Status, cache use (and why it ran or was reused), duration and resources per step."""
+    from loopml.store.reasons import describe
+
+    steps = client.steps(run)
+    return window(
+        [
+            StepOut(
+                name=s.name,
+                position=s.position,
+                status=str(s.status),
+                cached=s.cached,
+                why=describe(s.reason),
+                reason=s.reason,
+                started_at=s.started_at,
+                ended_at=s.ended_at,
+                wall_s=s.wall_s,
+                cpu_s=s.cpu_s,
+                peak_mem_bytes=s.peak_mem_bytes,
+                cpus=s.cpus,
+                gpus=s.gpus,
+                error=s.error,
+            )
+            for s in steps
+        ],
+        paging,
+    )
+
+
+class Direction(StrEnum):
+    input = "input"
+    output = "output"
+    logged = "logged"
+
+
+class LinkOut(BaseModel):
+    """A lineage link: a run (and step) read, produced or logged an artifact under a name."""
+
+    run_id: str
+    step: str | None
+    direction: Direction
+    name: str
+    digest: str
+
+
+def link_out(link: Any) -> LinkOut:
+    return LinkOut(
+        run_id=link.run_id,
+        step=link.step,
+        direction=Direction(link.direction),
+        name=link.name,
+        digest=link.digest,
+    )
+
+
+@router.get("/runs/{run}/artifacts", summary="The artifacts a run read, produced or logged")
+def run_artifacts(
+    client: Client,
+    run: RunRef,
+    paging: Paging,
+    direction: Annotated[
+        Direction | None, Query(description="Only inputs, outputs or logged artifacts.")
+    ] = None,
+) -> Page[LinkOut]:
+    links = [link_out(lk) for lk in client.links(run=run)]
+    return window([lk for lk in links if direction is None or lk.direction == direction], paging)
+
+
+@router.get("/runs/{run}/evaluations", summary="The evaluations linked to a run")
+def run_evaluations(client: Client, run: RunRef, paging: Paging) -> Page[EvaluationOut]:
+    """Evaluations of the models the run made, or judged inside it."""
+    return window([evaluation_out(e) for e in client.run_evaluations(run)], paging)

@@ -104,6 +104,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "predict",
         "Score a CSV or Parquet file with a model, in chunks.",
     ),
+    "token": (
+        "loopml.cli.token",
+        "token",
+        "Create, list and revoke the API tokens of `loopml server`.",
+    ),
     "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
     "push": ("loopml.cli.sync", "push", "Copy blobs the remote in loopml.toml lacks to it."),
     "pull": ("loopml.cli.sync", "pull", "Fetch blobs missing here from the remote in loopml.toml."),

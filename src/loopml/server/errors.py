@@ -83,6 +83,23 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (the ``Allow`` of a 405).
+
+    Starlette answers 405 from the first route whose path matches, so ``GET /tokens`` and
+    ``POST /tokens``, two routes, would each advertise only their own method.
+    """
+    from fastapi.routing import iter_route_contexts
+
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(route.methods or ())
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -112,10 +129,13 @@ def install(app: FastAPI) -> None:
         msg = str(exc.detail)
         if exc.status_code == 404 and msg == "Not Found":
             msg = f"No route {request.method} {request.url.path}; GET /api/openapi.json lists them."
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            msg = f"{request.method} is not allowed on {request.url.path}."
+            allowed = allowed_methods(request)
+            msg = f"{request.method} is not allowed on {request.url.path}; use {allowed}."
+            headers["Allow"] = allowed
         response = error(exc.status_code, msg, "http")
-        for key, value in (exc.headers or {}).items():
+        for key, value in headers.items():
             response.headers[key] = value
         return response
 

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from loopml.errors import ConflictError, InvalidParameterError, NotFoundError
+from loopml.errors import ConflictError, InvalidParameterError, LoopmlError, NotFoundError
 from loopml.store.engine import Database, Tx
 
 TOKEN_PREFIX = "lml_"
 TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# What ``secrets.token_urlsafe`` makes behind the prefix; anything else is not ours, and is
+# refused before it is hashed or sent to the database (huge or binary headers included).
+_SECRET_SHAPE = re.compile(r"lml_[A-Za-z0-9_-]{20,100}")
+log = logging.getLogger("loopml.store")
 # Refresh `last_used_at` at most this often per token, so reads do not become writes.
 _USED_EVERY_S = 60.0
 
@@ -111,6 +117,10 @@ class Tokens:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # name -> when this process last wrote its `last_used_at`: under load, one write per
+        # token per minute per process, not one per request that finds the column stale.
+        self._used: dict[str, float] = {}
+        self._used_lock = threading.Lock()
 
     def create(
         self, name: str, role: str, *, by: str, expires_at: float | None = None
@@ -172,7 +182,7 @@ class Tokens:
 
     def verify(self, secret: str, *, now: float | None = None) -> TokenRecord | None:
         """The usable token whose secret this is, or None (unknown, revoked or expired)."""
-        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        if not _SECRET_SHAPE.fullmatch(secret):
             return None
         wanted = token_hash(secret)
         row = self.db.read(
@@ -184,10 +194,29 @@ class Tokens:
         now = time.time() if now is None else now
         if not record.usable(now):
             return None
-        if record.last_used_at is None or now - record.last_used_at > _USED_EVERY_S:
+        self._touch(record, now)
+        return record
+
+    def _touch(self, record: TokenRecord, now: float) -> None:
+        """Record that ``record`` was used, at most once a minute; never fails the request."""
+        if record.last_used_at is not None and now - record.last_used_at <= _USED_EVERY_S:
+            return
+        with self._used_lock:
+            if now - self._used.get(record.name, -_USED_EVERY_S - 1) <= _USED_EVERY_S:
+                return
+            self._used[record.name] = now
+        if self.db.readonly:
+            return
+        try:
+            # The condition makes concurrent servers write the row once between them.
             self.db.write(
                 lambda tx: tx.execute(
-                    "UPDATE api_tokens SET last_used_at = ? WHERE name = ?", (now, record.name)
+                    "UPDATE api_tokens SET last_used_at = ? WHERE name = ? AND "
+                    "(last_used_at IS NULL OR last_used_at < ?)",
+                    (now, record.name, now - _USED_EVERY_S),
                 )
             )
-        return record
+        except LoopmlError as exc:
+            # `last_used_at` is a hint for people; a busy or read-only store must not turn a
+            # valid token into a refused request.
+            log.warning("Could not record the use of token %r: %s", record.name, exc)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import sqlite3
 import threading
 import time
@@ -44,6 +43,7 @@ from loopml.errors import (
     StoreNotFoundError,
     StoreUnavailableError,
 )
+from loopml.store._sqlite import enable_wal, filesystem_type, free_bytes
 
 HEAD_REVISION = "0008"
 BUSY_TIMEOUT_MS = 30_000
@@ -169,24 +169,6 @@ def _mask(url: str) -> str:
         return url.split("@")[-1]
 
 
-def _filesystem_type(path: Path) -> str:
-    """The mount type holding ``path`` (longest matching mount point in /proc/mounts)."""
-    try:
-        lines = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return ""
-    best, kind = "", ""
-    target = str(path.resolve())
-    for line in lines:
-        parts = line.split()
-        inside = len(parts) >= 3 and (
-            target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")
-        )
-        if inside and len(parts[1]) > len(best):
-            best, kind = parts[1], parts[2]
-    return kind
-
-
 def _first_line(error: object) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
@@ -282,7 +264,7 @@ class Database:
                 f"Cannot create the store folder {path.parent}: {exc.strerror}. Pick a "
                 "writable location with LOOPML_STORE_URI or [store] uri in loopml.toml."
             ) from exc
-        kind = _filesystem_type(path.parent)
+        kind = filesystem_type(path.parent)
         if kind in _NETWORK_FS and not os.environ.get("LOOPML_ALLOW_NETWORK_FS"):
             raise InvalidParameterError(
                 f"The store {path} is on a network file system ({kind}); SQLite corrupts there "
@@ -323,7 +305,7 @@ class Database:
 
     def _release_reserve(self) -> bool:
         """Give the reserve back when the disk is (nearly) full; True if there was one."""
-        if not self.is_sqlite or _free_bytes(self.sqlite_path) >= RESERVE_BYTES:
+        if not self.is_sqlite or free_bytes(self.sqlite_path) >= RESERVE_BYTES:
             return False
         try:
             os.unlink(self._reserve_path())
@@ -340,7 +322,7 @@ class Database:
         that would miss commits, so the error stands.
         """
         path = self.sqlite_path
-        if not self.readonly or path is None or self._immutable or _free_bytes(path) != 0:
+        if not self.readonly or path is None or self._immutable or free_bytes(path) != 0:
             return False
         wal = path.with_name(path.name + "-wal")
         try:
@@ -392,7 +374,7 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             if not self._ro:
                 # WAL + NORMAL survives process crashes; blobs are fsynced before their rows.
-                _enable_wal(conn)
+                enable_wal(conn, BUSY_TIMEOUT_MS / 1000)
                 conn.execute("PRAGMA synchronous=NORMAL")
             return conn
         except sqlite3.Error as exc:
@@ -448,7 +430,7 @@ class Database:
         if self._full:
             raise StoreUnavailableError(
                 f"The disk holding the metadata store {self.where} is full "
-                f"({_free_bytes(self.sqlite_path):,} bytes free): this store can be read but "
+                f"({free_bytes(self.sqlite_path):,} bytes free): this store can be read but "
                 "not changed. Free some disk space, then retry; stored data is intact."
             )
         if self._ro:
@@ -574,7 +556,7 @@ class Database:
                 "file and its folder writable by this user, or copy the store elsewhere."
             )
         if "disk is full" in text or "disk i/o error" in text:
-            free = _free_bytes(self.sqlite_path)
+            free = free_bytes(self.sqlite_path)
             if "disk is full" in text or free == 0:
                 return StoreUnavailableError(
                     f"The disk holding the metadata store {where} is full ({free:,} bytes free): "
@@ -775,33 +757,6 @@ def _cannot_open_for_reading(exc: BaseException) -> bool:
     ("unable to open", or "attempt to write a readonly database" when no -wal exists)."""
     text = str(exc).lower()
     return any(needle in text for needle in ("unable to open", "readonly", "read-only"))
-
-
-def _enable_wal(conn: Any) -> None:
-    """Switch to WAL, waiting out other openers: the switch needs an exclusive lock, and
-    SQLite answers "database is locked" at once instead of calling the busy handler when
-    many processes open a new store together (R04)."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    delay = 0.001
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            text = str(exc).lower()
-            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)  # back-off between attempts on a held lock
-            delay = min(delay * 2, 0.05)
-
-
-def _free_bytes(path: Path | None) -> int:
-    if path is None:
-        return -1
-    try:
-        return shutil.disk_usage(path.parent).free
-    except OSError:
-        return -1
 
 
 def _close_all(conns: list[Any]) -> None:

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
 #: Modules of this package that hold a ``router``, in the order the docs list them.
-MODULES = ("runs",)
+MODULES = ("runs", "tracking", "pipelines", "promotions", "feedback")
 
 
 def ROUTERS() -> list[APIRouter]:  # noqa: N802 - reads as the constant it stands for

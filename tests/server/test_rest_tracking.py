@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 
 import httpx
-
 from _apiwrite_helpers import api, token
+
 from loopml.store import RunStatus
 
 

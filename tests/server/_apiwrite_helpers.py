@@ -70,6 +70,7 @@ class CliServer:
         )
         self.url = ""
         self.output: list[str] = []
+        self._drainer: threading.Thread | None = None
 
     def started(self, timeout: float = 60.0) -> CliServer:
         """Read the printed URL, then wait until /health answers."""
@@ -86,7 +87,8 @@ class CliServer:
                 break
         assert self.url, f"loopml server printed no URL: {''.join(seen)}"
         self.output = seen
-        threading.Thread(target=self._drain, daemon=True).start()  # a full pipe blocks it
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()  # a full pipe would block the server
         wait_for(self._healthy, timeout=max(1.0, deadline - time.monotonic()))
         return self
 
@@ -108,6 +110,14 @@ class CliServer:
         except ProcessLookupError:
             pass
         self.proc.wait(30)
+        self._close()
+
+    def _close(self) -> None:
+        if self._drainer is not None:
+            self._drainer.join(10)
+            self._drainer = None
+        if self.proc.stdout is not None and self._drainer is None:
+            self.proc.stdout.close()
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -116,4 +126,5 @@ class CliServer:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._close()
         return self.proc.returncode

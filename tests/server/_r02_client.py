@@ -19,8 +19,7 @@ def main(url: str, token: str, run: str, lease: str, client: int, n: int, size: 
     statuses: dict[int, int] = {}
     latencies: list[float] = []
     points = [
-        {"key": f"k{i % 3}", "value": client + i / 8, "step": client * 10**7 + i}
-        for i in range(n)
+        {"key": f"k{i % 3}", "value": client + i / 8, "step": client * 10**7 + i} for i in range(n)
     ]
     rng = random.Random(client)
     with httpx.Client(

@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from _apiwrite_helpers import CliServer, token
+
 from loopml.tracking.client import Client
 
 CLIENT = Path(__file__).with_name("_r02_client.py")
@@ -100,7 +100,9 @@ def test_r02_concurrent_rest_logging_on_postgres_loses_nothing(
     stored = Counter((r, k, int(s), float(v)) for r, k, s, v in rows)
     client.close()
     assert sum(stored.values()) == sum(expected.values()) == clients * points
-    assert sum(v for _, _, _, v in stored.elements()) == sum(v for _, _, _, v in expected.elements())
+    assert sum(v for _, _, _, v in stored.elements()) == sum(
+        v for _, _, _, v in expected.elements()
+    )
     assert stored == expected
 
     latencies.sort()

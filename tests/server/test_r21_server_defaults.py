@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 
 import httpx
-
 from _apiwrite_helpers import CliServer, token
+
 from cli_runner import run_cli
 from loopml.tracking.client import Client
 
@@ -33,7 +33,8 @@ def test_defaults_bind_loopback_and_writes_still_need_a_token(project: Path) -> 
 
 def test_a_public_host_without_auth_is_refused_with_how_to_enable_it(project: Path) -> None:
     done = run_cli(  # refused before it opens anything
-"server", "--host", "0.0.0.0", "--port", "0", cwd=project, timeout=60)
+        "server", "--host", "0.0.0.0", "--port", "0", cwd=project, timeout=60
+    )
     assert done.returncode == 1
     assert "Refusing to serve the API on 0.0.0.0" in done.stderr
     assert "--auth" in done.stderr and "loopml token create" in done.stderr

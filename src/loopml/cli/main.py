@@ -94,6 +94,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "serve",
         "Serve a registered model over HTTP: validated, logged, following its alias.",
     ),
+    "server": (
+        "loopml.cli.server",
+        "server",
+        "Serve the REST API and run the scheduler over this project's store.",
+    ),
     "export": (
         "loopml.cli.export",
         "export",

@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from loopml.cli.output import console, esc, json_option, print_json
+from loopml.pipelines.discovery import describe
 
 if TYPE_CHECKING:
     from loopml.config import Settings
-    from loopml.pipelines.pipeline import Pipeline
-
-
-def describe(pipeline: Pipeline) -> list[dict[str, Any]]:
-    """Each parameter: name, type (as written) and default (``None`` when required)."""
-    hints = pipeline._hints()
-    found = []
-    for p in pipeline.signature.parameters.values():
-        annotation = hints.get(p.name, p.annotation)
-        kind = (
-            ""
-            if annotation is inspect.Parameter.empty
-            else getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
-        )
-        required = p.default is inspect.Parameter.empty
-        found.append(
-            {
-                "name": p.name,
-                "type": kind,
-                "required": required,
-                "default": None if required else p.default,
-            }
-        )
-    return found
 
 
 def show_pipelines(settings: Settings, *, as_json: bool, hint: bool = False) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidParameterError, NotFoundError, did_you_mean
 from loopml.pipelines.pipeline import Pipeline
@@ -49,3 +50,29 @@ def find_pipeline(settings: Settings, name: str) -> Pipeline:
             f"{did_you_mean(name, pipelines)}"
         )
     return pipelines[name]
+
+
+def describe(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """Each parameter: name, type (as written) and default (``None`` when required).
+
+    What ``loopml pipelines`` prints and ``GET /api/pipelines`` answers.
+    """
+    hints = pipeline._hints()
+    found = []
+    for p in pipeline.signature.parameters.values():
+        annotation = hints.get(p.name, p.annotation)
+        kind = (
+            ""
+            if annotation is inspect.Parameter.empty
+            else getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
+        )
+        required = p.default is inspect.Parameter.empty
+        found.append(
+            {
+                "name": p.name,
+                "type": kind,
+                "required": required,
+                "default": None if required else p.default,
+            }
+        )
+    return found

@@ -147,11 +147,14 @@ def promote(
     dry_run: bool = False,
     force: bool = False,
     reason: str = "",
+    by: str | None = None,
     client: Client | None = None,
 ) -> Promotion:
     """Check the gates of ``to`` for version ``version`` of ``name`` and move the alias.
 
     ``dry_run`` only evaluates the gates (``promotion.passed`` says whether it would move).
+    ``by`` is who the audit history names (default: this user on this host; the REST API
+    passes ``token:NAME``).
 
     Raises:
         PromotionRefusedError: a gate failed and ``force`` is not set (no alias moved).
@@ -186,7 +189,7 @@ def promote(
         to,
         candidate.number,
         expected=previous,
-        by=who(),
+        by=by or who(),
         action="promote",
         at=time.time(),
         forced=promotion.forced,
@@ -197,7 +200,12 @@ def promote(
 
 
 def rollback(
-    name: str, *, alias: str, reason: str = "", client: Client | None = None
+    name: str,
+    *,
+    alias: str,
+    reason: str = "",
+    by: str | None = None,
+    client: Client | None = None,
 ) -> AliasEvent:
     """Give ``alias`` back to the version it held before the promotion that gave it its
     current holder (no gates: going back is always allowed, and recorded).
@@ -225,7 +233,7 @@ def rollback(
         alias,
         previous,
         expected=current,
-        by=who(),
+        by=by or who(),
         action="rollback",
         at=time.time(),
         reason=reason,

@@ -149,8 +149,10 @@ class Metrics:
         for k, st, v, _ in points:
             if k not in latest or st >= latest[k][0]:
                 latest[k] = (st, v)
+        # Sorted: concurrent batches of one run then lock its latest_metrics rows in one
+        # order, so they wait for each other instead of deadlocking (R02).
         latest_rows = [
-            (run_id, k, st, None if math.isnan(v) else v) for k, (st, v) in latest.items()
+            (run_id, k, st, None if math.isnan(v) else v) for k, (st, v) in sorted(latest.items())
         ]
         param_rows = [(run_id, *param_row(k, v)) for k, v in (params or {}).items()]
         tag_rows = [(run_id, *tag_row(k, v)) for k, v in (tags or {}).items()]

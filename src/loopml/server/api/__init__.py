@@ -9,7 +9,19 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
 #: Modules of this package that hold a ``router``, in the order the docs list them.
-MODULES = ("runs", "metrics", "artifacts", "data", "models", "evaluations", "tokens")
+MODULES = (
+    "runs",
+    "tracking",
+    "metrics",
+    "artifacts",
+    "data",
+    "models",
+    "promotions",
+    "evaluations",
+    "pipelines",
+    "feedback",
+    "tokens",
+)
 
 
 def ROUTERS() -> list[APIRouter]:  # noqa: N802 - reads as the constant it stands for

@@ -1,11 +1,16 @@
-"""What bounds a read route's answer: a byte cap on every JSON body, and checked path values.
+"""What bounds one request: the body it may send, the answer it may get, the path values.
 
-Every router of the read side uses :class:`CappedRoute`: a JSON answer larger than
-``MAX_RESPONSE_BYTES`` (8 MiB) is replaced by a 400 that says how large it would have
-been and how to ask for less. Page limits (``MAX_LIMIT`` items) and the metric history's
-downsampling keep ordinary answers far below it; the cap is the guarantee for the rest
-(e.g. a page of runs that each carry a 10 MB param). Artifact downloads stream and are
-not capped: their size is the artifact's, stated in ``Content-Length``.
+Every router uses :class:`CappedRoute` (``capped_router()`` builds one):
+
+- **bodies** of POST/PUT/PATCH/DELETE over ``MAX_BODY_BYTES`` (16 MiB) get a 413 before
+  they are kept: a ``Content-Length`` over the cap is refused before a byte is read, and a
+  chunked body is counted as it streams in and refused as soon as it passes the cap (R19);
+- **answers**: a JSON answer larger than ``MAX_RESPONSE_BYTES`` (8 MiB) is replaced by a
+  400 that says how large it would have been and how to ask for less. Page limits
+  (``MAX_LIMIT`` items) and the metric history's downsampling keep ordinary answers far
+  below it; the cap is the guarantee for the rest (e.g. a page of runs that each carry a
+  10 MB param). Artifact downloads stream and are not capped: their size is the
+  artifact's, stated in ``Content-Length``.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.routing import APIRoute
-from starlette.requests import Request
 
 from loopml.server.errors import error
 
+#: Largest body of a write route (a metric batch, feedback, a trigger), in bytes.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 #: A full SHA-256 digest or a unique prefix of at least 6 characters, lowercase hex only:
 #: the API refuses anything else before it reaches the store (R23).
@@ -43,15 +50,59 @@ Name = Annotated[
         description="Letters, digits, '.', '_' and '-', starting with a letter or digit.",
     ),
 ]
+RunRef = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=300,
+        description="A run id, a unique id prefix (4+ characters) or `pipeline#N` "
+        "(send `#` as `%23`).",
+    ),
+]
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+async def read_capped(request: Request, cap: int = MAX_BODY_BYTES) -> bytes:
+    """The body, counted as it streams in; :class:`_TooLarge` past ``cap``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise _TooLarge(int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise _TooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class CappedRoute(APIRoute):
-    """An APIRoute whose JSON answers never exceed ``MAX_RESPONSE_BYTES``."""
+    """An APIRoute whose body is read under :data:`MAX_BODY_BYTES` before FastAPI parses it,
+    and whose JSON answer never exceeds :data:`MAX_RESPONSE_BYTES`."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def capped(request: Request) -> Response:
+            if request.method in UNSAFE_METHODS:
+                try:
+                    body = await read_capped(request)
+                except _TooLarge as exc:
+                    response = error(
+                        413,
+                        f"The body is over this server's limit of {MAX_BODY_BYTES:,} bytes (at "
+                        f"least {exc.size:,} came); send smaller batches.",
+                        "too_large",
+                        ["body"],
+                    )
+                    response.headers["Connection"] = "close"
+                    return response
+                request._body = body  # what request.body() and FastAPI's parsing read
             response = await handler(request)
             body = getattr(response, "body", None)
             if isinstance(body, bytes | memoryview) and len(body) > MAX_RESPONSE_BYTES:
@@ -68,15 +119,9 @@ class CappedRoute(APIRoute):
         return capped
 
 
-RunRef = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=300,
-        description="A run id, a unique id prefix (4+ characters) or `pipeline#N` "
-        "(send `#` as `%23`).",
-    ),
-]
+def capped_router(**options: Any) -> APIRouter:
+    """An ``APIRouter`` whose routes are :class:`CappedRoute`."""
+    return APIRouter(route_class=CappedRoute, **options)
 
 
 def finite(value: float | None) -> float | None:

@@ -9,7 +9,6 @@ next fire time runs once. Every wait polls the store with a generous deadline.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from cli_runner import run_cli
-
 from loopml.scheduler import schedules as lib
 from loopml.scheduler.loop import Scheduler
 from loopml.store.status import FireStatus, RunStatus

@@ -32,7 +32,8 @@ from loopml.errors import InvalidParameterError
 
 #: A DST jump is at most this long anywhere (historic double summer time was 2 h).
 _MARGIN = timedelta(hours=3)
-_SPAN = 2 * _MARGIN.total_seconds()
+_SPAN = _MARGIN.total_seconds()
+_ONE_S = timedelta(seconds=1)  # get_prev() excludes its start: start just after `until`
 _EXAMPLES = "e.g. '0 6 * * MON' (06:00 every Monday) or '*/30 * * * * *' (every 30 seconds)"
 
 
@@ -88,21 +89,41 @@ class Cron:
     def _wall(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, UTC).astimezone(zone(self.timezone)).replace(tzinfo=None)
 
+    def _fixed(self, after: float, until: float) -> bool:
+        """Whether the zone keeps one UTC offset from ``after`` to ``until`` (and a margin).
+
+        Offsets are sampled every 12 hours: no two DST transitions are closer than that.
+        Then wall times map to instants monotonically and no margin is needed.
+        """
+        tz = zone(self.timezone)
+        lo, hi = after - _SPAN, until + _SPAN
+        first = datetime.fromtimestamp(lo, tz).utcoffset()
+        t = lo
+        while t < hi:
+            t = min(t + 43200.0, hi)
+            if datetime.fromtimestamp(t, tz).utcoffset() != first:
+                return False
+        return True
+
     def between(self, after: float, until: float, *, limit: int | None = None) -> list[float]:
         """Due instants in ``(after, until]``, oldest first, at most ``limit`` of them."""
         if until <= after:
             return []
+        margin = timedelta(0) if self._fixed(after, until) else _MARGIN
+        slack = margin.total_seconds() * 2
         found: set[float] = set()
-        end = self._wall(until) + _MARGIN
+        end = self._wall(until) + margin
         cut: float | None = None  # the limit-th instant found: later walls cannot beat it
-        for wall in self._iter(self._wall(after) - _MARGIN, backward=False):
+        for wall in self._iter(self._wall(after) - margin, backward=False):
             ts = self._utc(wall)
-            if wall > end or (cut is not None and ts > cut + _SPAN):
+            if wall > end or (cut is not None and ts > cut + slack):
                 break
             if after < ts <= until:
                 found.add(ts)
                 if limit is not None and cut is None and len(found) >= limit:
                     cut = sorted(found)[limit - 1]
+                    if not slack:
+                        break
         return sorted(found)[:limit]
 
     def latest(self, after: float, until: float, *, limit: int) -> list[float]:
@@ -113,16 +134,21 @@ class Cron:
         """
         if until <= after or limit <= 0:
             return []
+        near = max(after, until - 86400.0)  # offsets only matter near where the walk stops
+        margin = timedelta(0) if self._fixed(near, until) else _MARGIN
+        slack = margin.total_seconds() * 2
         found: set[float] = set()
         cut: float | None = None
-        for wall in self._iter(self._wall(until) + _MARGIN, backward=True):
+        for wall in self._iter(self._wall(until) + margin + _ONE_S, backward=True):
             ts = self._utc(wall)
-            if ts < after - _SPAN or (cut is not None and ts < cut - _SPAN):
+            if ts < after - slack or (cut is not None and ts < cut - slack):
                 break
             if after < ts <= until:
                 found.add(ts)
                 if cut is None and len(found) >= limit:
                     cut = sorted(found)[-limit]
+                    if not slack:
+                        break
         return sorted(found)[-limit:]
 
     def next_after(self, after: float) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +75,10 @@ def _fires(client: Client, name: str) -> list[Any]:
     )
 
 
+def _hours(fires: list[Any], status: FireStatus) -> list[int]:
+    return [round((f.due_at - T0) / HOUR) for f in fires if f.status == status]
+
+
 def test_downtime_follows_each_catch_up_policy_exactly(client: Client) -> None:
     """R28: hourly schedules, all schedulers down for 3 h 10 min, then one restarts."""
     for policy in ("skip", "once", "all"):
@@ -93,9 +96,8 @@ def test_downtime_follows_each_catch_up_policy_exactly(client: Client) -> None:
         ("all", [1, 2, 3, 4, 5], []),
     ):
         fires = _fires(client, policy)
-        hours = lambda st: [round((f.due_at - T0) / HOUR) for f in fires if f.status == st]  # noqa: E731
-        assert hours(FireStatus.SUCCEEDED) == ran, policy
-        assert hours(FireStatus.SKIPPED) == skipped, policy
+        assert _hours(fires, FireStatus.SUCCEEDED) == ran, policy
+        assert _hours(fires, FireStatus.SKIPPED) == skipped, policy
         assert all("missed while no scheduler ran" in f.error for f in fires if f.error)
     assert len(starts.started) == 2 + 3 + 5  # no burst beyond the policy
     assert [f.kind for f in _fires(client, "once")] == [
@@ -223,27 +225,20 @@ def test_two_schedulers_claiming_the_same_fire_in_every_interleaving(client: Cli
         _add(client, name, "0 * * * *")
         plans: dict[str, Any] = {}
         won: dict[str, int] = {}
-        removed_before_claim = False
-        actions: dict[str, Callable[[str], None]] = {
-            "read": lambda s: plans.__setitem__(s, plan(store.get(name), T0 + HOUR + 1)),
-            "claim": lambda s: won.__setitem__(s, len(store.claim([plans[s]], now=T0 + HOUR + 1))),
-        }
+        removed = removed_before_claim = False
         for session, step in order:
             if step == "remove":
                 lib.remove(client, name, by="C", now=T0)
-                removed_before_claim = not won
-                continue
-            if step == "read" and "C" in [
-                s for s, st in order[: order.index((session, step))] if st == "remove"
-            ]:
+                removed, removed_before_claim = True, not won
+            elif step == "read" and removed:
                 with pytest.raises(NotFoundError):
                     store.get(name)
-                plans[session] = None
-                continue
-            if plans.get(session) is None and step == "claim":
+            elif step == "read":
+                plans[session] = plan(store.get(name), T0 + HOUR + 1)
+            elif session not in plans:
                 won[session] = 0
-                continue
-            actions[step](session)
+            else:
+                won[session] = len(store.claim([plans[session]], now=T0 + HOUR + 1))
         fires = client.metadata.db.read(
             lambda tx: tx.all("SELECT status FROM schedule_fires WHERE schedule = ?", (name,))  # noqa: B023
         )

@@ -141,14 +141,14 @@ def test_two_scheduler_processes_fire_each_due_time_exactly_once(
     t0 = time.time()
     procs = _spawn_all(store_url, t0, log, n)
     try:
-        deadline = time.monotonic() + 8
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             assert all(p.poll() is None for p in procs)
             time.sleep(0.2)
     finally:
         _stop(procs)
     fires = _check(client, log, names, {})
-    assert fires > 300  # 8 s at 20 simulated min/s: ~2.7 simulated hours of fire times
+    assert fires > 150  # 5 s at 20 simulated min/s: ~1.7 simulated hours of fire times
     pids = {line.split()[3] for line in log.read_text().splitlines()}
     assert len(pids) == n  # both schedulers did work
 
@@ -166,7 +166,7 @@ def test_four_schedulers_killed_restarted_edited_and_removed_mid_loop(
     kills = 0
     try:
         step = 0
-        while kills < 16:
+        while kills < 12:
             time.sleep(0.6)
             step += 1
             victim = rng.randrange(len(procs))

@@ -126,6 +126,28 @@ class ModelSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleSection:
+    """A schedule declared in ``loopml.toml`` (``[schedules.NAME]``); see docs/scheduling.md."""
+
+    pipeline: str
+    #: 5 fields, or 6 with seconds first, e.g. ``"0 6 * * MON"``.
+    cron: str
+    #: An IANA time zone the cron expression is read in.
+    timezone: str = "UTC"
+    params: dict[str, Any] = field(default_factory=dict)
+    #: ``"2h"``, ``"30m"``, ``"90s"`` or a number of seconds; none by default.
+    timeout: str | float | None = None
+    retries: int = field(default=0, metadata=_check(">= 0", lambda v: v >= 0))
+    #: Wait before the first retry (doubled for each further one).
+    backoff: str | float = "60s"
+    catchup: str = field(
+        default="once",
+        metadata=_check("one of 'skip', 'once', 'all'", lambda v: v in ("skip", "once", "all")),
+    )
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigFile:
     """The whole ``loopml.toml``; capability issues add their tables here."""
 
@@ -135,6 +157,7 @@ class ConfigFile:
     cost: Prices = field(default_factory=Prices)
     remote: RemoteSection | None = None
     models: dict[str, ModelSection] = field(default_factory=dict)
+    schedules: dict[str, ScheduleSection] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "gc": ("loopml.cli.gc", "gc", "Delete blobs no run, cache entry or dataset references."),
     "push": ("loopml.cli.sync", "push", "Copy blobs the remote in loopml.toml lacks to it."),
     "pull": ("loopml.cli.sync", "pull", "Fetch blobs missing here from the remote in loopml.toml."),
+    "schedules": (
+        "loopml.cli.schedule",
+        "schedules",
+        "List schedules: next fire, last status, duration and cost.",
+    ),
+    "schedule": (
+        "loopml.cli.schedule",
+        "schedule",
+        "Add, pause, resume, remove, run or show a pipeline schedule.",
+    ),
+    "scheduler": (
+        "loopml.cli.schedule",
+        "scheduler",
+        "Run the scheduler in the foreground (fires each due schedule once).",
+    ),
 }
 
 

@@ -477,6 +477,7 @@ schedule_fires = Table(
     Column("started_at", Float),
     Column("ended_at", Float),
     Column("error", Text),
+    Column("requested_by", Text),  # who asked for a manual fire (run-now)
     UniqueConstraint("schedule", "due_at", name="uq_schedule_fires_due"),
     CheckConstraint(_FIRE_STATUSES, name="ck_schedule_fires_status"),
     CheckConstraint("kind IN ('cron', 'catchup', 'manual')", name="ck_schedule_fires_kind"),

@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.Float),
         sa.Column("ended_at", sa.Float),
         sa.Column("error", sa.Text),
+        sa.Column("requested_by", sa.Text),
         sa.UniqueConstraint("schedule", "due_at", name="uq_schedule_fires_due"),
         sa.CheckConstraint(_one_of("status", FIRE_STATUSES), name="ck_schedule_fires_status"),
         sa.CheckConstraint("kind IN ('cron', 'catchup', 'manual')", name="ck_schedule_fires_kind"),

@@ -93,22 +93,22 @@ class CappedRoute(APIRoute):
                 try:
                     body = await read_capped(request)
                 except _TooLarge as exc:
-                    response = error(
+                    refused = error(
                         413,
                         f"The body is over this server's limit of {MAX_BODY_BYTES:,} bytes (at "
                         f"least {exc.size:,} came); send smaller batches.",
                         "too_large",
                         ["body"],
                     )
-                    response.headers["Connection"] = "close"
-                    return response
+                    refused.headers["Connection"] = "close"
+                    return refused
                 request._body = body  # what request.body() and FastAPI's parsing read
             response = await handler(request)
-            body = getattr(response, "body", None)
-            if isinstance(body, bytes | memoryview) and len(body) > MAX_RESPONSE_BYTES:
+            answer = getattr(response, "body", None)
+            if isinstance(answer, bytes | memoryview) and len(answer) > MAX_RESPONSE_BYTES:
                 return error(
                     400,
-                    f"The answer to {request.url.path} would be {len(body):,} bytes, over the "
+                    f"The answer to {request.url.path} would be {len(answer):,} bytes, over the "
                     f"server's cap of {MAX_RESPONSE_BYTES:,}; ask for fewer items (a smaller "
                     "'limit') or fewer points ('max_points').",
                     "response_too_large",

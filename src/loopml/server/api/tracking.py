@@ -57,7 +57,12 @@ class RunIn(BaseModel):
         description="Seconds without a heartbeat (or a log) after which the run is marked "
         "crashed; heartbeat at least every lease_s / 2.5.",
     )
-    host: str | None = Field(None, max_length=255, description="Where the client runs.")
+    host: str | None = Field(
+        None,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="The machine name where the client runs (recorded, never contacted).",
+    )
 
 
 class RunCreated(BaseModel):

@@ -12,7 +12,7 @@ $(VENV)/bin/python:
 	$(PIP) -U pip
 
 $(VENV)/.ml-installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) -e ".[ml,serve,onnx]"
+	$(PIP) -e ".[ml,serve,onnx,server]"
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
@@ -25,7 +25,7 @@ install-dev: $(VENV)/.dev-installed
 system-deps:
 	bash scripts/install-system-deps.sh
 
-## demo: install, create a project, run the `train` pipeline (the second run cached), list runs, rank the models, score a file.
+## demo: install, create a project, run the `train` pipeline (the second run cached), list runs, rank the models, score a file, schedule it.
 demo: install
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	cd $(DEMO_DIR) && ../../$(VENV)/bin/loopml init churn
@@ -36,6 +36,8 @@ demo: install
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml leaderboard diabetes
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml data get diabetes@1 -o patients.parquet
 	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml predict diabetes@1 patients.parquet -o scored.parquet
+	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml schedule add nightly --pipeline train --cron "0 2 * * *" -p alpha=0.5
+	cd $(DEMO_DIR)/churn && ../../../$(VENV)/bin/loopml schedules
 	@echo
 	@echo "Done. Put loopml on your PATH, then look at the project in $(DEMO_DIR)/churn:"
 	@echo "  source $(VENV)/bin/activate && cd $(DEMO_DIR)/churn"
@@ -46,6 +48,7 @@ demo: install
 	@echo "  loopml models show diabetes     # each new model registered as a version"
 	@echo "  loopml promote diabetes 1 --to production"
 	@echo "  loopml serve diabetes@production   # then: curl localhost:8000/docs"
+	@echo "  loopml server                      # REST API + the nightly schedule; docs at localhost:8765/api/docs"
 
 ## test: install Python and Debian dependencies (PostgreSQL), lint, then the whole suite.
 test: install-dev system-deps
@@ -65,12 +68,13 @@ lint: install-dev
 soak: install-dev system-deps
 	LOOPML_SOAK=1 R06_BLOB_MB=200 $(VENV)/bin/pytest -p no:xdist -s -q tests/reliability
 
-## bench: print the core, data, evaluation and serving figures (DESIGN.md §6 budgets).
+## bench: print the core, data, evaluation, serving and server figures (DESIGN.md §6 budgets).
 bench: install-dev
 	$(PY) bench/core.py
 	$(PY) bench/data.py
 	$(PY) bench/eval.py
 	$(PY) bench/serving.py
+	$(PY) bench/server.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -8,6 +8,7 @@ artifacts and models run on SQLite and PostgreSQL; data and evaluations on SQLit
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -15,6 +16,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 from api_read_world import SERIES_POINTS, World, build_world, detail, every_page, serving
+
+from loopml.server.api.runs import run_out
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -58,6 +61,32 @@ def test_runs_filter_gives_the_same_runs_as_the_library(
     expected = world.client.search_runs(filter, sort, limit=1000)
     assert [r["id"] for r in got] == [r.id for r in expected]
     assert len({r["id"] for r in got}) == len(got)
+    # The list is written without pydantic: it must be what the documented model writes.
+    assert got == [json.loads(run_out(r).model_dump_json()) for r in expected]
+
+
+def test_a_run_list_item_is_what_the_documented_model_writes_nan_and_inf_as_null() -> None:
+    import dataclasses
+
+    import orjson
+
+    from loopml.server.api.runs import RunOut, run_item
+    from loopml.store.records import RunRecord
+    from loopml.store.status import RunStatus
+
+    fields: dict[str, object] = {f.name: None for f in dataclasses.fields(RunRecord)}
+    fields.update(
+        id="ab" * 16, pipeline="train", number=3, name="train#3", kind="pipeline",
+        status=RunStatus.SUCCEEDED, started_at=1.0, ended_at=math.inf, duration_s=math.nan,
+        heartbeat_at=1.0, host="h", pid=1, executor="local", git_dirty=True, environment={},
+        cpu_s=-math.inf, cost=0.0, params={"a": "1"}, tags={"t": "x"}, lease_s=25.0,
+        metrics={"ok": 0.5, "nan": math.nan, "inf": math.inf, "ninf": -math.inf},
+    )  # fmt: skip
+    record = RunRecord(**fields)  # type: ignore[arg-type]
+    written = orjson.loads(orjson.dumps(run_item(record)))
+    assert written == json.loads(run_out(record).model_dump_json())
+    assert RunOut.model_validate(written).metrics == {"ok": 0.5, "nan": None, "inf": None,
+                                                      "ninf": None}  # fmt: skip
 
 
 def test_a_run_by_label_and_its_steps_say_what_came_from_the_cache(

@@ -9,7 +9,7 @@ is the team backend.
 from __future__ import annotations
 
 from loopml.store.datasets import Datasets, DatasetValidation, DatasetVersion
-from loopml.store.engine import HEAD_REVISION, Database
+from loopml.store.engine import HEAD_REVISION, Database, Tx
 from loopml.store.lineage import Lineage
 from loopml.store.metrics import Metrics
 from loopml.store.models import AliasEvent, Models, ModelVersion
@@ -89,13 +89,22 @@ class MetadataStore:
         offset: int = 0,
     ) -> list[RunRecord]:
         """Runs matching a filter such as ``"metrics.rmse < 3 and params.alpha >= 0.1"``."""
-        from loopml.store.search import build_query
+        from loopml.store.search import build_query, probes, walks
 
-        query = build_query(filter, sort, limit=limit, offset=offset)
+        build_query(filter, sort, limit=limit, offset=offset)  # malformed text fails here
+        counts = probes(filter, sort, limit=limit, offset=offset)
         self.open()
-        return self.db.read(
-            lambda tx: self.runs.load([str(r[0]) for r in tx.all(query.sql, query.params)], tx)
-        )
+
+        def read(tx: Tx) -> list[RunRecord]:
+            walk = (
+                None
+                if counts is None
+                else walks([None if p is None else tx.scalar(p.sql, p.params) for p in counts])
+            )
+            query = build_query(filter, sort, limit=limit, offset=offset, walk=walk)
+            return self.runs.load([str(r[0]) for r in tx.all(query.sql, query.params)], tx)
+
+        return self.db.read(read)
 
     def close(self) -> None:
         self.db.dispose()

@@ -67,6 +67,8 @@ runs = Table(
 )
 Index("ix_runs_status_heartbeat", runs.c.status, runs.c.heartbeat_at)
 Index("ix_runs_started_at", runs.c.started_at)
+# `status = 'failed'` newest first: the runs of one status in start order (the runs list).
+Index("ix_runs_status_started", runs.c.status, runs.c.started_at)
 
 params = Table(
     "params",

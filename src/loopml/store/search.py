@@ -158,10 +158,73 @@ def _order(column: str, descending: bool) -> str:
     return f"{column} {'DESC' if descending else 'ASC'} NULLS LAST"
 
 
+#: A filter term with fewer matching rows than this is "selective": its IN list is small.
+PROBE_ROWS = 2000
+#: Past this many rows (offset + limit), walking the runs in sort order is not worth trying.
+WALK_MAX_ROWS = 1000
+
+
+def probes(
+    filter: str | None, sort: str | None, *, limit: int = 100, offset: int = 0
+) -> list[Query | None] | None:
+    """Per top-level filter term, a query that counts (up to :data:`PROBE_ROWS`) its rows
+    when an index answers it (else None); None in all when walking cannot help.
+
+    Sorted by start time (the default), a page can come two ways: walk ``runs`` newest
+    first through the ``started_at`` index, checking each run's terms, and stop at the
+    limit (fast when matches are common: 100 matches among 30,000 are found after ~300
+    runs), or build each term's full IN list first (fast when matches are rare). Either
+    way costs up to seconds on 100,000 runs when it is the wrong one. A term whose probe
+    stops short of ``PROBE_ROWS`` is selective, so its IN list is small: see
+    :func:`walks`. Call it after ``build_query`` has accepted the same text.
+    """
+    keys = parse_sort(sort) if sort and sort.strip() else None
+    parts = _conjuncts(parse_filter(filter)) if filter and filter.strip() else []
+    if keys is not None and keys[0].field != Field("attr", "started"):
+        return None
+    if not parts or offset + limit > WALK_MAX_ROWS:
+        return None
+    queries: list[Query | None] = []
+    for part in parts:
+        queries.append(None)
+        if not isinstance(part, Compare) or part.op not in ("<", "<=", ">", ">=", "="):
+            continue
+        if part.field.kind not in ("metrics", "params") or not _is_number(part.value):
+            continue  # only (key, value) and (key, num) are indexed
+        b = _Builder()
+        column = "value" if part.field.kind == "metrics" else "num"
+        queries[-1] = Query(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {_TABLES[part.field.kind]} "
+            f"WHERE key = {b.bind(part.field.name)} AND {b.compare(column, part.op, part.value)} "
+            f"LIMIT {b.bind(PROBE_ROWS)}) AS probe",
+            b.params,
+        )
+    return queries
+
+
+def walks(counts: list[int | None]) -> list[bool]:
+    """Per term: check it per run (EXISTS) unless its probe found it selective.
+
+    A selective term becomes a small IN list that drives the query; the others are checked
+    per run of it. With none selective the query walks the runs in sort order. Terms
+    without a probe (text params, tags, ``or``) cost a scan of their key's rows as an IN
+    list, never less than the walk's checks, so they are always checked per run.
+    """
+    return [n is None or n >= PROBE_ROWS for n in counts]
+
+
 def build_query(
-    filter: str | None = None, sort: str | None = None, *, limit: int = 100, offset: int = 0
+    filter: str | None = None,
+    sort: str | None = None,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    walk: list[bool] | None = None,
 ) -> Query:
     """A SELECT of run ids matching ``filter``, ordered by ``sort`` (default: newest first).
+
+    ``walk``: per top-level filter term, check it per run (EXISTS) instead of as an IN
+    list (see :func:`probes`); ignored when a metric sort takes a range term.
 
     Raises:
         FilterSyntaxError: the filter or sort text is malformed (names the position).
@@ -200,7 +263,11 @@ def build_query(
             order.append(_order(f"{t}.num", key.descending))
         order.append(_order(f"{t}.value", key.descending))
     where = [b.compare("sort0.value", p.op, p.value) for p in pushed]
-    where += [b.condition(p, correlated=bool(pushed)) for p in parts]
+    flags = walk if walk is not None and not pushed and len(walk) == len(parts) else None
+    where += [
+        b.condition(p, correlated=bool(pushed) or (flags is not None and flags[i]))
+        for i, p in enumerate(parts)
+    ]
     order.append("runs.started_at DESC")
     sql = (
         "SELECT runs.id FROM runs "

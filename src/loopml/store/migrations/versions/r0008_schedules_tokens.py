@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.CheckConstraint("kind IN ('cron', 'catchup', 'manual')", name="ck_schedule_fires_kind"),
     )
     op.create_index("ix_schedule_fires_status", "schedule_fires", ["status", "not_before"])
+    op.create_index("ix_runs_status_started", "runs", ["status", "started_at"])
     op.create_table(
         "api_tokens",
         sa.Column("name", sa.String(100), primary_key=True),
@@ -102,5 +103,6 @@ def downgrade() -> None:
     op.drop_table("idempotency_keys")
     op.drop_table("api_tokens")
     op.drop_index("ix_schedule_fires_status", "schedule_fires")
+    op.drop_index("ix_runs_status_started", "runs")
     op.drop_table("schedule_fires")
     op.drop_table("schedules")

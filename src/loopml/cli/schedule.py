@@ -32,28 +32,6 @@ def _who() -> str:
     return who()
 
 
-def _fire_json(view: Any) -> dict[str, Any]:
-    from loopml.scheduler.cron import iso_utc
-
-    f = view.fire
-    return {
-        "id": f.id,
-        "schedule": f.schedule,
-        "due": iso_utc(f.due_at),
-        "kind": f.kind,
-        "status": str(f.status),
-        "attempt": f.attempt,
-        "run_id": f.run_id,
-        "started": iso_utc(f.started_at),
-        "ended": iso_utc(f.ended_at),
-        "error": f.error,
-        "requested_by": f.requested_by,
-        "run_status": None if view.run_status is None else str(view.run_status),
-        "duration_s": view.run_duration_s,
-        "cost": view.run_cost,
-    }
-
-
 @click.command()
 @json_option
 def schedules(as_json: bool) -> None:
@@ -301,7 +279,7 @@ def show(name: str, limit: int, as_json: bool) -> None:
     info = lib.get(c, name)
     views = lib.fires(c, name, limit=limit)
     if as_json:
-        print_json({**info.to_json(), "fires": [_fire_json(v) for v in views]})
+        print_json({**info.to_json(), "fires": [lib.fire_json(v) for v in views]})
         return
     r = info.record
     out = console()

@@ -213,6 +213,27 @@ class ScheduleInfo:
         }
 
 
+def fire_json(view: FireView) -> dict[str, Any]:
+    """One fire as JSON (``loopml schedule show --json`` and the REST API)."""
+    f = view.fire
+    return {
+        "id": f.id,
+        "schedule": f.schedule,
+        "due": iso_utc(f.due_at),
+        "kind": f.kind,
+        "status": str(f.status),
+        "attempt": f.attempt,
+        "run_id": f.run_id,
+        "started": iso_utc(f.started_at),
+        "ended": iso_utc(f.ended_at),
+        "error": f.error,
+        "requested_by": f.requested_by,
+        "run_status": None if view.run_status is None else str(view.run_status),
+        "duration_s": view.run_duration_s,
+        "cost": view.run_cost,
+    }
+
+
 def info(client: Any, record: ScheduleRecord, *, now: float | None = None) -> ScheduleInfo:
     next_fire = None
     if not record.paused:

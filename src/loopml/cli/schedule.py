@@ -137,6 +137,13 @@ def _params(values: tuple[str, ...]) -> dict[str, str]:
     show_default=True,
     help="Fires missed while no scheduler ran: run the latest once, skip all, or run all.",
 )
+@click.option(
+    "--overlap",
+    type=click.Choice(["wait", "skip", "allow"]),
+    default="wait",
+    show_default=True,
+    help="A fire due while the previous one runs: start it when that ends, skip it, or run both.",
+)
 @click.option("--paused", is_flag=True, help="Create it paused.")
 @click.option("--replace", is_flag=True, help="Change the schedule if it exists.")
 @json_option
@@ -150,6 +157,7 @@ def add(
     retries: int,
     backoff: str,
     catchup: str,
+    overlap: str,
     paused: bool,
     replace: bool,
     as_json: bool,
@@ -175,6 +183,7 @@ def add(
         retries=retries,
         backoff=backoff,
         catchup=catchup,
+        overlap=overlap,
         paused=paused,
         by=_who(),
     )
@@ -285,7 +294,7 @@ def show(name: str, limit: int, as_json: bool) -> None:
     out = console()
     out.print(
         f"[bold]{text(r.name).plain}[/]: {text(r.pipeline).plain} on {r.cron} ({r.timezone}), "
-        f"catch-up {r.catchup}, retries {r.retries}, timeout "
+        f"catch-up {r.catchup}, overlap {r.overlap}, retries {r.retries}, timeout "
         f"{fmt_duration(r.timeout_s) if r.timeout_s else 'none'}; "
         + ("paused" if r.paused else f"next fire {fmt_time(info.next_fire)}")
     )

@@ -36,6 +36,9 @@ class ScheduleOut(BaseModel):
     retries: int
     backoff_s: float
     catchup: Literal["once", "skip", "all"]
+    overlap: Literal["wait", "skip", "allow"] = Field(
+        description="A fire due while the previous one runs: `wait` for it, `skip`, `allow`."
+    )
     paused: bool
     source: Literal["cli", "config"] = Field(
         description="`config`: declared in loopml.toml (edit the file to change it)."
@@ -92,6 +95,11 @@ class ScheduleIn(BaseModel):
     retries: int = Field(0, ge=0, le=100)
     backoff: str | float = Field("60s", description="Wait before a retry (doubles each time).")
     catchup: Literal["once", "skip", "all"] = "once"
+    overlap: Literal["wait", "skip", "allow"] = Field(
+        "wait",
+        description="A fire due while the previous one still runs: `wait` (start it when "
+        "that one ends), `skip` (record it skipped), `allow` (run both).",
+    )
     paused: bool = False
     replace: bool = Field(False, description="Change the schedule if it exists.")
 
@@ -183,6 +191,7 @@ def create(body: ScheduleIn, client: Client, caller: Caller) -> ScheduleOut:
         retries=body.retries,
         backoff=body.backoff,
         catchup=body.catchup,
+        overlap=body.overlap,
         paused=body.paused,
         by=caller.audit_name,
     )

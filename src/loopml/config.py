@@ -144,6 +144,11 @@ class ScheduleSection:
         default="once",
         metadata=_check("one of 'skip', 'once', 'all'", lambda v: v in ("skip", "once", "all")),
     )
+    #: A fire due while the previous one still runs: wait for it, skip, or allow both.
+    overlap: str = field(
+        default="wait",
+        metadata=_check("one of 'wait', 'skip', 'allow'", lambda v: v in ("wait", "skip", "allow")),
+    )
     paused: bool = False
 
 

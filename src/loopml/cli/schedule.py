@@ -32,28 +32,6 @@ def _who() -> str:
     return who()
 
 
-def _fire_json(view: Any) -> dict[str, Any]:
-    from loopml.scheduler.cron import iso_utc
-
-    f = view.fire
-    return {
-        "id": f.id,
-        "schedule": f.schedule,
-        "due": iso_utc(f.due_at),
-        "kind": f.kind,
-        "status": str(f.status),
-        "attempt": f.attempt,
-        "run_id": f.run_id,
-        "started": iso_utc(f.started_at),
-        "ended": iso_utc(f.ended_at),
-        "error": f.error,
-        "requested_by": f.requested_by,
-        "run_status": None if view.run_status is None else str(view.run_status),
-        "duration_s": view.run_duration_s,
-        "cost": view.run_cost,
-    }
-
-
 @click.command()
 @json_option
 def schedules(as_json: bool) -> None:
@@ -159,6 +137,13 @@ def _params(values: tuple[str, ...]) -> dict[str, str]:
     show_default=True,
     help="Fires missed while no scheduler ran: run the latest once, skip all, or run all.",
 )
+@click.option(
+    "--overlap",
+    type=click.Choice(["wait", "skip", "allow"]),
+    default="wait",
+    show_default=True,
+    help="A fire due while the previous one runs: start it when that ends, skip it, or run both.",
+)
 @click.option("--paused", is_flag=True, help="Create it paused.")
 @click.option("--replace", is_flag=True, help="Change the schedule if it exists.")
 @json_option
@@ -172,6 +157,7 @@ def add(
     retries: int,
     backoff: str,
     catchup: str,
+    overlap: str,
     paused: bool,
     replace: bool,
     as_json: bool,
@@ -197,6 +183,7 @@ def add(
         retries=retries,
         backoff=backoff,
         catchup=catchup,
+        overlap=overlap,
         paused=paused,
         by=_who(),
     )
@@ -301,13 +288,13 @@ def show(name: str, limit: int, as_json: bool) -> None:
     info = lib.get(c, name)
     views = lib.fires(c, name, limit=limit)
     if as_json:
-        print_json({**info.to_json(), "fires": [_fire_json(v) for v in views]})
+        print_json({**info.to_json(), "fires": [lib.fire_json(v) for v in views]})
         return
     r = info.record
     out = console()
     out.print(
         f"[bold]{text(r.name).plain}[/]: {text(r.pipeline).plain} on {r.cron} ({r.timezone}), "
-        f"catch-up {r.catchup}, retries {r.retries}, timeout "
+        f"catch-up {r.catchup}, overlap {r.overlap}, retries {r.retries}, timeout "
         f"{fmt_duration(r.timeout_s) if r.timeout_s else 'none'}; "
         + ("paused" if r.paused else f"next fire {fmt_time(info.next_fire)}")
     )

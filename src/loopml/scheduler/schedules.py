@@ -23,7 +23,7 @@ from typing import Any
 from loopml.errors import ConflictError, InvalidParameterError, LoopmlError, NotFoundError
 from loopml.scheduler.cron import iso_utc, parse
 from loopml.store.fires import FireRecord, FireView
-from loopml.store.schedules import CATCHUP_POLICIES, ScheduleRecord
+from loopml.store.schedules import CATCHUP_POLICIES, OVERLAP_POLICIES, ScheduleRecord
 
 log = logging.getLogger("loopml.scheduler")
 
@@ -74,6 +74,7 @@ def make_record(
     retries: int = 0,
     backoff: str | float = 60.0,
     catchup: str = "once",
+    overlap: str = "wait",
     paused: bool = False,
     source: str = "cli",
     by: str = "",
@@ -86,6 +87,12 @@ def make_record(
             f"Catch-up policy {catchup!r} of schedule {name!r}: expected one of "
             f"{', '.join(CATCHUP_POLICIES)} ('once', the default, runs the latest missed fire "
             "and records the others as skipped)."
+        )
+    if overlap not in OVERLAP_POLICIES:
+        raise InvalidParameterError(
+            f"Overlap policy {overlap!r} of schedule {name!r}: expected one of "
+            f"{', '.join(OVERLAP_POLICIES)} ('wait', the default, starts a fire due while the "
+            "previous one runs once that one ends; 'skip' records it skipped; 'allow' runs both)."
         )
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
         raise InvalidParameterError(
@@ -105,6 +112,7 @@ def make_record(
         retries=retries,
         backoff_s=backoff_s,
         catchup=catchup,
+        overlap=overlap,
         paused=paused,
         source=source,
         updated_by=by,
@@ -200,6 +208,7 @@ class ScheduleInfo:
             "retries": r.retries,
             "backoff_s": r.backoff_s,
             "catchup": r.catchup,
+            "overlap": r.overlap,
             "paused": r.paused,
             "source": r.source,
             "next_fire": iso_utc(self.next_fire),
@@ -211,6 +220,27 @@ class ScheduleInfo:
             "updated_at": iso_utc(r.updated_at),
             "updated_by": r.updated_by,
         }
+
+
+def fire_json(view: FireView) -> dict[str, Any]:
+    """One fire as JSON (``loopml schedule show --json`` and the REST API)."""
+    f = view.fire
+    return {
+        "id": f.id,
+        "schedule": f.schedule,
+        "due": iso_utc(f.due_at),
+        "kind": f.kind,
+        "status": str(f.status),
+        "attempt": f.attempt,
+        "run_id": f.run_id,
+        "started": iso_utc(f.started_at),
+        "ended": iso_utc(f.ended_at),
+        "error": f.error,
+        "requested_by": f.requested_by,
+        "run_status": None if view.run_status is None else str(view.run_status),
+        "duration_s": view.run_duration_s,
+        "cost": view.run_cost,
+    }
 
 
 def info(client: Any, record: ScheduleRecord, *, now: float | None = None) -> ScheduleInfo:
@@ -285,6 +315,7 @@ def sync_config(client: Any, *, now: float | None = None) -> SyncReport:
                 retries=table.retries,
                 backoff=table.backoff,
                 catchup=table.catchup,
+                overlap=table.overlap,
                 paused=table.paused,
                 source="config",
                 by="loopml.toml",

@@ -23,6 +23,9 @@ from loopml.errors import NotFoundError
 from loopml.store.engine import Database, Tx
 from loopml.store.status import FireStatus, RunStatus
 
+#: Overlap policies (``loopml.store.schedules.OVERLAP_POLICIES``) and the kind of a run-now fire.
+WAIT, SKIP, MANUAL = "wait", "skip", "manual"
+
 FIRE_COLUMNS = (
     "id, schedule, due_at, kind, status, attempt, run_id, owner, lease_until, not_before, "
     "claimed_at, started_at, ended_at, error, requested_by"
@@ -59,6 +62,25 @@ class FireView:
     run_duration_s: float | None
     run_cost: float | None
     run_error: str | None
+
+
+def _skip_overlapping(tx: Tx, fire_id: int, running: tuple[Any, ...], *, now: float) -> None:
+    from datetime import UTC, datetime
+
+    due = (
+        datetime.fromtimestamp(running[1], UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+    tx.execute(
+        "UPDATE schedule_fires SET status = ?, ended_at = ?, error = ? WHERE id = ? AND status = ?",
+        (
+            FireStatus.SKIPPED,
+            now,
+            f"fire {running[0]} (due {due}) was still running; overlap 'skip' "
+            "records a fire due meanwhile as skipped (overlap 'wait' would start it after)",
+            fire_id,
+            FireStatus.PENDING,
+        ),
+    )
 
 
 def fire_record(row: tuple[Any, ...]) -> FireRecord:
@@ -144,19 +166,40 @@ class Fires:
 
         Each update is guarded by ``status = 'pending'``, so of two schedulers taking the
         same fire exactly one changes the row; the other skips it.
+
+        The schedule's overlap policy applies when another fire of it is ``running`` (under
+        any scheduler): ``wait`` leaves the fire pending until that one ends; ``skip``
+        records it ``skipped`` with the reason (a ``manual`` fire waits instead: run-now is
+        an explicit ask); ``allow`` starts it. To decide that race-free, the transaction
+        first locks the rows of those schedules (in name order, as :meth:`Schedules.claim`
+        does), so two schedulers never both see "nothing running" on PostgreSQL either.
         """
 
         def write(tx: Tx) -> list[FireRecord]:
-            ids = [
-                r[0]
-                for r in tx.all(
-                    "SELECT id FROM schedule_fires WHERE status = ? AND not_before <= ? "
-                    "ORDER BY not_before, due_at LIMIT ?",
-                    (FireStatus.PENDING, now, limit),
-                )
-            ]
+            candidates = tx.all(
+                "SELECT f.id, f.schedule, f.kind, s.overlap FROM schedule_fires f "
+                "LEFT JOIN schedules s ON s.name = f.schedule "
+                "WHERE f.status = ? AND f.not_before <= ? AND NOT ("
+                "  s.overlap = ? AND EXISTS (SELECT 1 FROM schedule_fires r "
+                "    WHERE r.schedule = f.schedule AND r.status = ?)) "
+                "ORDER BY f.not_before, f.due_at LIMIT ?",
+                (FireStatus.PENDING, now, WAIT, FireStatus.RUNNING, limit),
+            )
+            guarded = sorted({row[1] for row in candidates if row[3] in (WAIT, SKIP)})
+            for name in guarded:  # a row lock per schedule: one taker at a time decides
+                tx.execute("UPDATE schedules SET generation = generation WHERE name = ?", (name,))
             taken = []
-            for fire_id in ids:
+            for fire_id, schedule, kind, overlap in candidates:
+                if overlap in (WAIT, SKIP):
+                    running = tx.one(
+                        "SELECT id, due_at FROM schedule_fires WHERE schedule = ? AND status = ? "
+                        "ORDER BY due_at LIMIT 1",
+                        (schedule, FireStatus.RUNNING),
+                    )
+                    if running is not None:
+                        if overlap == SKIP and kind != MANUAL:
+                            _skip_overlapping(tx, fire_id, running, now=now)
+                        continue
                 changed = tx.execute(
                     f"UPDATE schedule_fires SET status = ?, owner = ?, lease_until = {tx.now} + ?, "
                     "attempt = attempt + 1, started_at = ?, run_id = NULL, error = NULL "

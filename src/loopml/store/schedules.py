@@ -31,6 +31,8 @@ from loopml.store.status import FireStatus
 __all__ = ["FIRE_COLUMNS", "FireRecord", "FirePlan", "ScheduleRecord", "Schedules", "fire_record"]
 
 CATCHUP_POLICIES = ("skip", "once", "all")
+#: What a fire does when it is due while an earlier fire of its schedule still runs.
+OVERLAP_POLICIES = ("wait", "skip", "allow")
 SOURCES = ("cli", "config")
 
 
@@ -47,6 +49,7 @@ class ScheduleRecord:
     retries: int = 0
     backoff_s: float = 60.0
     catchup: str = "once"
+    overlap: str = "wait"
     paused: bool = False
     source: str = "cli"
     decided_until: float = 0.0
@@ -66,6 +69,7 @@ class ScheduleRecord:
             self.retries,
             self.backoff_s,
             self.catchup,
+            self.overlap,
             self.paused,
             self.source,
         )
@@ -87,15 +91,15 @@ class FirePlan:
 
 
 SCHEDULE_COLUMNS = (
-    "name, pipeline, cron, timezone, params, timeout_s, retries, backoff_s, catchup, paused, "
-    "source, decided_until, generation, created_at, updated_at, updated_by"
+    "name, pipeline, cron, timezone, params, timeout_s, retries, backoff_s, catchup, overlap, "
+    "paused, source, decided_until, generation, created_at, updated_at, updated_by"
 )
 
 
 def schedule_record(row: tuple[Any, ...]) -> ScheduleRecord:
     values = list(row)
     values[4] = json.loads(values[4])
-    values[9] = bool(values[9])
+    values[10] = bool(values[10])
     return ScheduleRecord(*values)
 
 
@@ -142,10 +146,15 @@ class Schedules:
         A changed cron expression or time zone also starts from ``now``, so an edit never
         catches up the due times of the old expression. Returns ``(stored, changed)``.
         """
-        if record.catchup not in CATCHUP_POLICIES or record.source not in SOURCES:
+        if (
+            record.catchup not in CATCHUP_POLICIES
+            or record.overlap not in OVERLAP_POLICIES
+            or record.source not in SOURCES
+        ):
             raise InvalidParameterError(
-                f"Schedule {record.name!r}: catch-up {record.catchup!r} / source "
-                f"{record.source!r}; expected one of {CATCHUP_POLICIES} / {SOURCES}."
+                f"Schedule {record.name!r}: catch-up {record.catchup!r} / overlap "
+                f"{record.overlap!r} / source {record.source!r}; expected one of "
+                f"{CATCHUP_POLICIES} / {OVERLAP_POLICIES} / {SOURCES}."
             )
 
         def write(tx: Tx) -> tuple[ScheduleRecord, bool]:
@@ -154,7 +163,7 @@ class Schedules:
             if row is None:
                 tx.execute(
                     f"INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
                     (
                         record.name,
                         record.pipeline,
@@ -165,6 +174,7 @@ class Schedules:
                         record.retries,
                         record.backoff_s,
                         record.catchup,
+                        record.overlap,
                         record.paused,
                         record.source,
                         now,
@@ -184,7 +194,8 @@ class Schedules:
                 decided = max(decided, now)
             tx.execute(
                 "UPDATE schedules SET pipeline = ?, cron = ?, timezone = ?, params = ?, "
-                "timeout_s = ?, retries = ?, backoff_s = ?, catchup = ?, paused = ?, source = ?, "
+                "timeout_s = ?, retries = ?, backoff_s = ?, catchup = ?, overlap = ?, paused = ?, "
+                "source = ?, "
                 "decided_until = ?, generation = generation + 1, updated_at = ?, updated_by = ? "
                 "WHERE name = ?",
                 (
@@ -196,6 +207,7 @@ class Schedules:
                     record.retries,
                     record.backoff_s,
                     record.catchup,
+                    record.overlap,
                     record.paused,
                     record.source,
                     decided,

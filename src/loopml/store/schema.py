@@ -450,6 +450,7 @@ schedules = Table(
     Column("retries", Integer, nullable=False),
     Column("backoff_s", Float, nullable=False),
     Column("catchup", String(8), nullable=False),
+    Column("overlap", String(8), nullable=False),  # wait | skip | allow (a fire still runs)
     Column("paused", Boolean, nullable=False),
     Column("source", String(16), nullable=False),
     Column("decided_until", Float, nullable=False),
@@ -459,6 +460,7 @@ schedules = Table(
     Column("updated_by", Text, nullable=False),
     CheckConstraint("catchup IN ('skip', 'once', 'all')", name="ck_schedules_catchup"),
     CheckConstraint("source IN ('cli', 'config')", name="ck_schedules_source"),
+    CheckConstraint("overlap IN ('wait', 'skip', 'allow')", name="ck_schedules_overlap"),
 )
 
 # One row per (schedule, due time): the unique constraint makes each fire run exactly once.

@@ -19,6 +19,7 @@ MODULES = (
     "promotions",
     "evaluations",
     "pipelines",
+    "schedules",
     "feedback",
     "tokens",
 )

@@ -1,7 +1,7 @@
 """Schedules and their fires, API tokens, and idempotency keys for the REST API.
 
 - ``schedules`` one row per schedule: the cron expression and its time zone, the pipeline and
-  its parameters, timeout, retries and back-off, the catch-up policy, paused or not, where
+  its parameters, timeout, retries and back-off, the catch-up and overlap policies, paused or not, where
   it was declared (``cli`` or ``config``), and ``decided_until``: every due time up to it has been
   decided (claimed or recorded as skipped). ``generation`` grows on every edit, so a
   scheduler holding an old copy never fires a changed or removed schedule.
@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("retries", sa.Integer, nullable=False),
         sa.Column("backoff_s", sa.Float, nullable=False),
         sa.Column("catchup", sa.String(8), nullable=False),
+        sa.Column("overlap", sa.String(8), nullable=False),
         sa.Column("paused", sa.Boolean, nullable=False),
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("decided_until", sa.Float, nullable=False),
@@ -54,6 +55,7 @@ def upgrade() -> None:
         sa.Column("updated_by", sa.Text, nullable=False),
         sa.CheckConstraint("catchup IN ('skip', 'once', 'all')", name="ck_schedules_catchup"),
         sa.CheckConstraint("source IN ('cli', 'config')", name="ck_schedules_source"),
+        sa.CheckConstraint("overlap IN ('wait', 'skip', 'allow')", name="ck_schedules_overlap"),
     )
     op.create_table(
         "schedule_fires",

@@ -78,7 +78,7 @@ def schedules(as_json: bool) -> None:
             text(r.name),
             text(r.pipeline),
             text(f"{r.cron} ({r.timezone})"),
-            "–" if i.next_fire is None else fmt_time(i.next_fire),
+            "–" if i.next_fire is None else fmt_fire(i.next_fire, r.timezone),
             "–" if last is None else str(last.fire.status),
             fmt_duration(None if last is None else last.run_duration_s),
             fmt_cost(None if last is None else last.run_cost, currency),
@@ -86,6 +86,19 @@ def schedules(as_json: bool) -> None:
             + (" (loopml.toml)" if r.source == "config" else ""),
         )
     console().print(table)
+
+
+def fmt_fire(ts: float | None, timezone: str) -> str:
+    """A fire time in the schedule's own time zone, the one its cron is written in."""
+    if ts is None:
+        return "–"
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        return datetime.fromtimestamp(ts, ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    except (KeyError, ValueError):
+        return fmt_time(ts)
 
 
 @click.group()
@@ -192,7 +205,7 @@ def add(
     if as_json:
         print_json(info.to_json())
         return
-    nxt = "paused" if info.next_fire is None else f"next fire {fmt_time(info.next_fire)}"
+    nxt = "paused" if info.next_fire is None else f"next fire {fmt_fire(info.next_fire, tz)}"
     console().print(f"Schedule {text(name)} runs {text(pipeline)} on {text(cron)} ({tz}); {nxt}.")
 
 
@@ -296,7 +309,7 @@ def show(name: str, limit: int, as_json: bool) -> None:
         f"[bold]{text(r.name).plain}[/]: {text(r.pipeline).plain} on {r.cron} ({r.timezone}), "
         f"catch-up {r.catchup}, overlap {r.overlap}, retries {r.retries}, timeout "
         f"{fmt_duration(r.timeout_s) if r.timeout_s else 'none'}; "
-        + ("paused" if r.paused else f"next fire {fmt_time(info.next_fire)}")
+        + ("paused" if r.paused else f"next fire {fmt_fire(info.next_fire, r.timezone)}")
     )
     if not views:
         out.print("No fires yet.")

@@ -158,6 +158,7 @@ class Schedules:
             )
 
         def write(tx: Tx) -> tuple[ScheduleRecord, bool]:
+            _lock(tx, record.name)
             row = tx.one(f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = ?", (record.name,))
             params = json.dumps(record.params, sort_keys=True)
             if row is None:
@@ -225,6 +226,7 @@ class Schedules:
         schedule fires from its next due time after ``now``."""
 
         def write(tx: Tx) -> ScheduleRecord:
+            _lock(tx, name)
             old = _read(tx, name)
             if old.paused == paused:
                 return old
@@ -330,6 +332,14 @@ class Schedules:
             raise ConflictError(
                 f"Schedule {name!r} already has a fire due at this instant; retry run-now."
             ) from None
+
+
+def _lock(tx: Tx, name: str) -> None:
+    """Hold the schedule's row until commit before reading it to write it back: on
+    PostgreSQL another scheduler's claim could otherwise commit between the read and the
+    write, and the write would move ``decided_until`` back (SQLite's write transactions
+    are exclusive already)."""
+    tx.execute("UPDATE schedules SET generation = generation WHERE name = ?", (name,))
 
 
 def _read(tx: Tx, name: str) -> ScheduleRecord:

@@ -57,6 +57,10 @@ def pipelines(project: Path) -> Iterator[Path]:
     (project / "loopml.toml").write_text(GATES)
     (project / "gate_checks.py").write_text(CHECKS)
     sys.path.insert(0, str(project))  # as `loopml server` does (loopml.server.run)
+    # A module of that name imported by an earlier test in this worker (another project's,
+    # or the tests/pipelines folder as a namespace package) would be found first.
+    for name in ("pipelines", "gate_checks"):
+        sys.modules.pop(name, None)
     yield project
     for name in ("pipelines", "gate_checks"):
         sys.modules.pop(name, None)

@@ -53,6 +53,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _described("A concurrent change won, or the request conflicts with what is stored."),
     413: _described("The body is larger than the server's limit."),
     422: _described("A parameter or the body does not have the expected shape."),
+    503: _described("The store cannot be reached, or a stored blob is damaged; retry later."),
 }
 
 

@@ -47,6 +47,25 @@ _Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 #: A param or tag value: a number, true/false, null, text without NUL, or a list or object
 #: (stored as its text).
 Value = _Text | int | float | bool | None | list[Any] | dict[str, Any]
+
+
+def _keys_by_name(schema: dict[str, Any]) -> None:
+    """State the key rules as ``propertyNames``: pydantic writes them as a
+    ``patternProperties`` key, which in JSON Schema lets any other key through."""
+    (pattern, value), *_ = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+    schema["additionalProperties"] = value
+
+
+def _named_values(description: str) -> Any:
+    return Field(
+        default_factory=dict,
+        max_length=MAX_KEYS,
+        description=description,
+        json_schema_extra=_keys_by_name,
+    )
+
+
 #: The statuses a run can end with (every status but running).
 FinalRunStatus = StrEnum(  # type: ignore[misc]
     "FinalRunStatus", {s.name: s.value for s in FINAL_RUN_STATUSES}
@@ -62,8 +81,8 @@ class RunIn(BaseModel):
         "remote", max_length=200, description="Groups runs (numbered per pipeline)."
     )
     name: str | None = Field(None, max_length=200, description="Default `PIPELINE#N`.")
-    params: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_KEYS)
-    tags: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_KEYS)
+    params: dict[Key, Value] = _named_values("Param name -> value.")
+    tags: dict[Key, Value] = _named_values("Tag name -> value.")
     lease_s: float = Field(
         DEFAULT_LEASE_S,
         ge=5,
@@ -109,8 +128,8 @@ class LogIn(BaseModel):
 
     lease: str = Field(max_length=64, description="The run's lease token from POST /runs.")
     metrics: list[PointIn] = Field(default_factory=list, max_length=MAX_POINTS)
-    params: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_KEYS)
-    tags: dict[Key, Value] = Field(default_factory=dict, max_length=MAX_KEYS)
+    params: dict[Key, Value] = _named_values("Param name -> value.")
+    tags: dict[Key, Value] = _named_values("Tag name -> value.")
 
 
 class Logged(BaseModel):

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 
 from loopml.server.errors import error
 from loopml.store.metrics import INT64_MAX, INT64_MIN
+from loopml.store.validate import MAX_KEY
 
 #: Largest body of a write route (a metric batch, feedback, a trigger), in bytes.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -43,6 +44,8 @@ ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 #: A metric, param or tag key as ``store.validate.check_key`` takes it: 1 to 250
 #: characters, no NUL.
 KEY_PATTERN = r"^[^\x00]+$"
+#: The OpenAPI schema of a key (the store checks it and names the key when it is wrong).
+KEY_SCHEMA = {"minLength": 1, "maxLength": MAX_KEY, "pattern": KEY_PATTERN}
 
 Digest = Annotated[
     str,
@@ -65,7 +68,8 @@ RunRef = Annotated[
     Path(
         min_length=1,
         max_length=300,
-        pattern=RUN_REF_PATTERN,
+        # Documented here, checked by the store (400 naming the reference and the forms).
+        json_schema_extra={"pattern": RUN_REF_PATTERN},
         description="A run id, a unique id prefix (4+ hex characters) or `pipeline#N` "
         "(send `#` as `%23`).",
     ),

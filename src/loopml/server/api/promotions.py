@@ -28,11 +28,11 @@ VERSION_TEXT = r"^@?(?:latest|[0-9]{1,18}|[A-Za-z][A-Za-z0-9_-]{0,63})$"
 
 def _alias_field(description: str) -> Any:
     return Field(
-        pattern=ALIAS_PATTERN,
         max_length=64,
         description=f"{description} A word of letters, digits, '_' and '-' starting with a "
         f"letter; {', '.join(map(repr, RESERVED_ALIASES))} is reserved.",
-        json_schema_extra={"not": {"enum": list(RESERVED_ALIASES)}},
+        # Documented here, checked by check_alias (400 naming the alias and the rule).
+        json_schema_extra={"pattern": ALIAS_PATTERN, "not": {"enum": list(RESERVED_ALIASES)}},
     )
 
 

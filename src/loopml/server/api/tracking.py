@@ -27,10 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from loopml.errors import ConflictError, InvalidParameterError, LeaseLostError, NotFoundError
 from loopml.server.api.deps import Caller, Client
-from loopml.server.api.limits import KEY_PATTERN, RunRef, capped_router
+from loopml.server.api.limits import KEY_SCHEMA, RunRef, capped_router
 from loopml.store.metrics import INT64_MAX, INT64_MIN
 from loopml.store.status import FINAL_RUN_STATUSES, RunStatus
-from loopml.store.validate import MAX_KEY
 
 router = capped_router(tags=["tracking"])
 
@@ -40,8 +39,9 @@ MAX_KEYS = 1_000
 DEFAULT_LEASE_S = 60.0
 _HEX = set("0123456789abcdef")
 
-#: A metric, param or tag name, as the store's ``check_key`` takes it.
-Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY, pattern=KEY_PATTERN)]
+#: A metric, param or tag name: documented as the store's ``check_key`` takes it, and
+#: checked there (422 naming the key).
+Key = Annotated[str, Field(json_schema_extra=KEY_SCHEMA)]
 #: Text the store keeps as given: anything but NUL.
 _Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 #: A param or tag value: a number, true/false, null, text without NUL, or a list or object
@@ -50,11 +50,11 @@ Value = _Text | int | float | bool | None | list[Any] | dict[str, Any]
 
 
 def _keys_by_name(schema: dict[str, Any]) -> None:
-    """State the key rules as ``propertyNames``: pydantic writes them as a
-    ``patternProperties`` key, which in JSON Schema lets any other key through."""
-    (pattern, value), *_ = schema.pop("patternProperties").items()
-    schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
-    schema["additionalProperties"] = value
+    """State the key rules as ``propertyNames`` (pydantic would write a key pattern as
+    ``patternProperties``, which in JSON Schema lets any other key through)."""
+    for value in schema.pop("patternProperties", {}).values():
+        schema["additionalProperties"] = value
+    schema["propertyNames"] = KEY_SCHEMA
 
 
 def _named_values(description: str) -> Any:
@@ -112,8 +112,8 @@ class PointIn(BaseModel):
     value: float | None = Field(description="A number; null stores NaN.")
     step: int = Field(
         0,
-        ge=INT64_MIN,
-        le=INT64_MAX,
+        # Checked by the store's check_point, which names the metric.
+        json_schema_extra={"minimum": INT64_MIN, "maximum": INT64_MAX},
         description="A 64-bit integer.",
     )
     timestamp: float | None = Field(

@@ -1,14 +1,16 @@
-"""R23 over HTTP: artifact routes refuse every path trick, and never serve a damaged blob.
+"""R23 over HTTP: every route refuses every path trick, and never serves a damaged blob.
 
 Each pattern (from the MLflow path-traversal CVEs) is sent *raw* on a socket, so no client
-normalises it first, to every artifact route. Every answer must be a 4xx; a canary file
-outside the store carries a unique marker that must never appear in an answer, and its
-folder, bytes and access time must not change.
+normalises it first, as every path parameter of every route of the app's OpenAPI document
+(reads and writes, with an admin token) and as the artifact list's ``run`` filter. Every
+answer must be a 4xx; a canary file outside the store carries a unique marker that must
+never appear in an answer, and its folder, bytes and access time must not change.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -83,9 +85,36 @@ def _patterns(canary: Path, store: Path) -> list[bytes]:
     return [t.encode() for t in texts] + [b"abc\x00def", b"abc\x00/../../etc/passwd"]
 
 
-def _raw_get(port: int, target: bytes) -> tuple[int, bytes]:
+#: Values for the other path parameters of a route: they match its pattern, name nothing.
+NOTHING = {"run": "0123456789abcdef0123456789abcdef", "digest": "0" * 64, "id": "1"}
+
+
+def _targets(document: dict[str, Any], pattern: bytes) -> list[tuple[bytes, bytes]]:
+    """(method, target) for ``pattern`` as each path parameter of each operation in turn."""
+    found = [(b"GET", b"/api/artifacts?run=" + pattern)]
+    for path, item in document["paths"].items():
+        names = re.findall(r"\{(\w+)\}", path)
+        for method in (m for m in item if m in ("get", "post", "put", "patch", "delete")):
+            for name in names:
+                target = path.replace("{" + name + "}", "\0")
+                target = re.sub(r"\{(\w+)\}", lambda m: NOTHING.get(m.group(1), "zz"), target)
+                before, _, after = target.partition("\0")
+                found.append((method.upper().encode(), before.encode() + pattern + after.encode()))
+    return found
+
+
+def _raw_get(
+    port: int, target: bytes, method: bytes = b"GET", token: str = ""
+) -> tuple[int, bytes]:
+    head = b"Authorization: Bearer " + token.encode() + b"\r\n" if token else b""
+    if method != b"GET":
+        head += b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    else:
+        head += b"\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        s.sendall(
+            method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + head
+        )
         data = b""
         while chunk := s.recv(65536):
             data += chunk
@@ -105,7 +134,7 @@ def store(project: Path) -> Iterator[Any]:
     c.close()
 
 
-def test_every_traversal_pattern_on_every_artifact_route_is_a_4xx(
+def test_every_traversal_pattern_on_every_path_parameter_is_a_4xx(
     store: Any, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside"
@@ -118,22 +147,25 @@ def test_every_traversal_pattern_on_every_artifact_route_is_a_4xx(
     os.utime(canary, (1_000_000, 2_000_000))
     patterns = _patterns(canary, store.artifacts.local_folder)
     assert len(patterns) >= 40
+    _, admin = store.metadata.tokens.create("r23-admin", "admin", by="test")
     statuses: dict[tuple[bytes, bytes], int] = {}
     with serving(store) as http:
         port = int(str(http.base_url).rsplit(":", 1)[1].rstrip("/"))
+        document = http.get("/api/openapi.json").json()
         for p in patterns:
-            for target in (
-                b"/api/artifacts/" + p,
-                b"/api/artifacts/" + p + b"/content",
-                b"/api/artifacts/" + p + b"/lineage",
-                b"/api/artifacts?run=" + p,
-                b"/api/runs/" + p + b"/artifacts",
-            ):
-                status, data = _raw_get(port, target)
-                statuses[(p, target)] = status
+            for method, target in _targets(document, p):
+                status, data = _raw_get(port, target, method, admin)
+                statuses[(method, target)] = status
                 assert marker.encode() not in data, target
                 assert b"root:" not in data, target
-    wrong = {t.decode(errors="replace"): s for (_, t), s in statuses.items() if not 400 <= s < 500}
+    routes = {(m, re.sub(rb"\{\w+\}", b"", t)) for m, t in _targets(document, b"")}
+    assert (b"POST", b"/api/models//promote") in routes  # writes are among them
+    assert (b"GET", b"/api/artifacts//content") in routes
+    wrong = {
+        f"{m.decode()} {t.decode(errors='replace')}": s
+        for (m, t), s in statuses.items()
+        if not 400 <= s < 500
+    }
     assert wrong == {}
     assert canary.stat().st_atime_ns == 1_000_000 * 10**9  # never opened for reading
     assert (sorted(os.listdir(outside)), canary.read_bytes()) == (before[0], before[2])

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from loopml.server import errors
 from loopml.server.api import ROUTERS
+from loopml.server.api.limits import exact_bounds
 from loopml.server.auth import authorize
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def create_app(client: Client, *, auth: bool = False) -> FastAPI:
 
     @api.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> JSONResponse:
-        return JSONResponse(app.openapi())
+        return JSONResponse(exact_bounds(app.openapi()))
 
     @api.get("/docs", include_in_schema=False)
     def docs(request: Request) -> HTMLResponse:

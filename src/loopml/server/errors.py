@@ -53,6 +53,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _described("A concurrent change won, or the request conflicts with what is stored."),
     413: _described("The body is larger than the server's limit."),
     422: _described("A parameter or the body does not have the expected shape."),
+    503: _described("The store cannot be reached, or a stored blob is damaged; retry later."),
 }
 
 
@@ -115,6 +116,12 @@ def install(app: FastAPI) -> None:
         items = []
         for e in exc.errors():
             loc = [p if isinstance(p, int) else str(p) for p in e.get("loc", ())]
+            if e.get("type") == "json_invalid":  # loc is ("body", character offset)
+                reason = (e.get("ctx") or {}).get("error", "malformed")
+                where = f" at character {loc[-1]}" if isinstance(loc[-1], int) else ""
+                msg = f"The body is not valid JSON: {reason}{where}; send valid JSON."
+                items.append({"loc": loc, "msg": msg, "type": "json_invalid"})
+                continue
             shown = repr(e.get("input"))[:80] if "input" in e else None
             msg = f"{_field(tuple(loc))}: {e.get('msg', 'invalid')}"
             if shown is not None and e.get("type") != "missing":
@@ -127,6 +134,11 @@ def install(app: FastAPI) -> None:
         if isinstance(exc.detail, list):
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
         msg = str(exc.detail)
+        if exc.status_code == 400 and msg == "There was an error parsing the body":
+            msg = (
+                "The body is not JSON this server can read (malformed, cut off, or nested "
+                "deeper than it parses); send valid JSON."
+            )
         if exc.status_code == 404 and msg == "Not Found":
             msg = f"No route {request.method} {request.url.path}; GET /api/openapi.json lists them."
         headers = dict(exc.headers or {})

@@ -13,6 +13,8 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
+from loopml.server.api.limits import MAX_INDEX
+
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 
@@ -34,7 +36,7 @@ def page_params(
         int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (1 to {MAX_LIMIT}).")
     ] = DEFAULT_LIMIT,
     offset: Annotated[
-        int, Query(ge=0, le=2**62, description="Items to skip (from `next_offset`).")
+        int, Query(ge=0, le=MAX_INDEX, description="Items to skip (from `next_offset`).")
     ] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)

@@ -66,6 +66,12 @@ _RESERVED = frozenset(
 )
 
 
+def _served_types() -> list[str]:
+    """Every ``Content-Type`` a download can have (documented on the 200 answer)."""
+    types = {t.split(";")[0] for t in MEDIA_TYPES.values()} | _PASSIVE_TYPES
+    return sorted(types | {"application/octet-stream"})
+
+
 class ArtifactOut(BaseModel):
     digest: str
     type: str
@@ -141,7 +147,12 @@ def get_artifact(client: Client, digest: Digest) -> ArtifactDetail:
     "/artifacts/{digest}/content",
     summary="Download an artifact's bytes",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "description": "The blob; `Content-Type` follows the artifact's materializer.",
+            "content": {t: {} for t in _served_types()},
+        }
+    },
 )
 def download(client: Client, digest: Digest) -> StreamingResponse:
     """The blob as stored (a folder as its tar), verified against its digest before the

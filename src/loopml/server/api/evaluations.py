@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from loopml.server.api.deps import Client
-from loopml.server.api.limits import CappedRoute, Name, finite
+from loopml.server.api.limits import MAX_INDEX, CappedRoute, Name, finite
 from loopml.server.pages import Page, Paging, window
 
 router = APIRouter(tags=["evaluations"], route_class=CappedRoute)
@@ -196,7 +196,7 @@ class EvaluationDetail(EvaluationOut):
 @router.get("/evaluations/{id}", summary="One evaluation: every metric and the slice table")
 def get_evaluation(
     client: Client,
-    id: Annotated[int, Path(ge=1, le=2**62, description="The evaluation's number.")],
+    id: Annotated[int, Path(ge=1, le=MAX_INDEX, description="The evaluation's number.")],
     paging: Paging,
 ) -> EvaluationDetail:
     """Per-metric values with intervals, and per slice value (paginated) every metric; a

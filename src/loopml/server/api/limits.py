@@ -22,6 +22,8 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.routing import APIRoute
 
 from loopml.server.errors import error
+from loopml.store.metrics import INT64_MAX, INT64_MIN
+from loopml.store.validate import MAX_KEY
 
 #: Largest body of a write route (a metric batch, feedback, a trigger), in bytes.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -31,8 +33,19 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: A full SHA-256 digest or a unique prefix of at least 6 characters, lowercase hex only:
 #: the API refuses anything else before it reaches the store (R23).
 DIGEST_PATTERN = r"^[0-9a-f]{6,64}$"
-#: The names of versioned things (datasets, models, suites), as the store spells them.
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+#: The names of versioned things (datasets, models, suites), as the store spells them:
+#: letters, digits, '.', '_' and '-', starting with a letter or digit, never '..'.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.?$"
+#: A run reference as ``RunStore.resolve`` takes it: a run id or an id prefix of 4+ hex
+#: characters, or ``pipeline#N``.
+RUN_REF_PATTERN = r"^(?:[0-9A-Fa-f]{4,32}|[^#]*#[0-9]{1,18})$"
+#: A model alias as ``store.models.check_alias`` takes it ('latest' is reserved).
+ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+#: A metric, param or tag key as ``store.validate.check_key`` takes it: 1 to 250
+#: characters, no NUL.
+KEY_PATTERN = r"^[^\x00]+$"
+#: The OpenAPI schema of a key (the store checks it and names the key when it is wrong).
+KEY_SCHEMA = {"minLength": 1, "maxLength": MAX_KEY, "pattern": KEY_PATTERN}
 
 Digest = Annotated[
     str,
@@ -55,10 +68,37 @@ RunRef = Annotated[
     Path(
         min_length=1,
         max_length=300,
-        description="A run id, a unique id prefix (4+ characters) or `pipeline#N` "
+        # Documented here, checked by the store (400 naming the reference and the forms).
+        json_schema_extra={"pattern": RUN_REF_PATTERN},
+        description="A run id, a unique id prefix (4+ hex characters) or `pipeline#N` "
         "(send `#` as `%23`).",
     ),
 ]
+
+
+#: The largest offset, evaluation number or history step a query may name.
+MAX_INDEX = 2**62
+#: The largest model version number a reference can spell (18 digits).
+MAX_VERSION = 10**18 - 1
+#: Integer bounds past 2**53 that routes declare. FastAPI's OpenAPI model keeps every bound
+#: as a float, so 2**63 - 1 would be published as 9.223372036854776e+18, a different
+#: number; :func:`exact_bounds` writes these back as the integers they are.
+_WIDE_BOUNDS = {float(b): b for b in (INT64_MIN, INT64_MAX, MAX_INDEX, -MAX_INDEX, MAX_VERSION)}
+_BOUND_KEYS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
+
+
+def exact_bounds(document: Any) -> Any:
+    """``document`` (an OpenAPI dict) with every whole-number bound written as an integer."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if key in _BOUND_KEYS and isinstance(value, float) and value.is_integer():
+                document[key] = int(value) if abs(value) < 2**53 else _WIDE_BOUNDS[value]
+            else:
+                exact_bounds(value)
+    elif isinstance(document, list):
+        for item in document:
+            exact_bounds(item)
+    return document
 
 
 class _TooLarge(Exception):

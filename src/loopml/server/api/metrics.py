@@ -21,7 +21,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from loopml.server.api.deps import Client
-from loopml.server.api.limits import CappedRoute, RunRef, finite
+from loopml.server.api.limits import MAX_INDEX, CappedRoute, RunRef, finite
 from loopml.server.pages import DEFAULT_LIMIT, MAX_LIMIT, Page, Paging, page
 from loopml.store.records import MetricPoint
 
@@ -30,7 +30,7 @@ router = APIRouter(tags=["runs"], route_class=CappedRoute)
 DEFAULT_POINTS = 1000
 MAX_POINTS = 5000
 _READ_CHUNK = 20_000
-_STEP = 2**62
+_STEP = MAX_INDEX
 
 
 class MetricSummary(BaseModel):

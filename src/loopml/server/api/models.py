@@ -19,7 +19,7 @@ from loopml.store.validate import versioned_name
 router = APIRouter(tags=["models"], route_class=CappedRoute)
 
 _EXAMPLE = "'churn'"
-VERSION_PATTERN = r"^(latest|[0-9]{1,18}|[A-Za-z][A-Za-z0-9._-]{0,99})$"
+VERSION_PATTERN = r"^(latest|[0-9]{1,18}|[A-Za-z][A-Za-z0-9_-]{0,63})$"  # an alias: check_alias
 
 
 class ModelVersionOut(BaseModel):

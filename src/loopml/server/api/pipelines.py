@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loopml.server.api.deps import Caller, Client
 from loopml.server.api.limits import capped_router
+from loopml.server.errors import ErrorBody
 
 router = capped_router(tags=["pipelines"])
 
@@ -137,7 +138,13 @@ def assignment(name: str, value: Any) -> str:
     "/pipelines/{name}/runs",
     summary="Start a run of a pipeline",
     status_code=202,
-    responses={202: {"description": "The run exists and is running; poll its URL."}},
+    responses={
+        202: {"description": "The run exists and is running; poll its URL."},
+        504: {
+            "model": ErrorBody,
+            "description": "The run's process did not create its run in time and was stopped.",
+        },
+    },
 )
 def trigger(name: PipelineName, body: TriggerIn, client: Client, caller: Caller) -> JSONResponse:
     """Start a run in a child process; answers once the run exists, with its id and URL.

@@ -11,16 +11,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import HTTPException, Path
+from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopml.server.api.deps import Caller, Client
-from loopml.server.api.limits import capped_router
+from loopml.server.api.limits import ALIAS_PATTERN, MAX_VERSION, Name, capped_router
+from loopml.store.models import RESERVED_ALIASES
 from loopml.store.tokens import Role, role_allows
 
 router = capped_router(tags=["models"])
-ModelName = Annotated[str, Path(max_length=200)]
+
+#: A model version as ``promote()`` takes it: a number, ``latest``, or an alias (``@`` optional).
+VERSION_TEXT = r"^@?(?:latest|[0-9]{1,18}|[A-Za-z][A-Za-z0-9_-]{0,63})$"
+
+
+def _alias_field(description: str) -> Any:
+    return Field(
+        max_length=64,
+        description=f"{description} A word of letters, digits, '_' and '-' starting with a "
+        f"letter; {', '.join(map(repr, RESERVED_ALIASES))} is reserved.",
+        # Documented here, checked by check_alias (400 naming the alias and the rule).
+        json_schema_extra={"pattern": ALIAS_PATTERN, "not": {"enum": list(RESERVED_ALIASES)}},
+    )
 
 
 class PromoteIn(BaseModel):
@@ -28,10 +41,11 @@ class PromoteIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int | Annotated[str, Field(max_length=200)] = Field(
-        description="A version number, or an alias of the model (`staging`)."
-    )
-    to: str = Field(max_length=64, description="The alias to move, e.g. `production`.")
+    version: (
+        Annotated[int, Field(ge=0, le=MAX_VERSION)]
+        | Annotated[str, Field(pattern=VERSION_TEXT, max_length=65)]
+    ) = Field(description="A version number, `latest`, or an alias of the model (`staging`).")
+    to: str = _alias_field("The alias to move, e.g. `production`.")
     reason: str = Field("", max_length=2000, description="Recorded in the alias history.")
     force: bool = Field(False, description="Move past failing gates (admin role, needs reason).")
     dry_run: bool = Field(False, description="Only evaluate the gates; move nothing.")
@@ -40,7 +54,7 @@ class PromoteIn(BaseModel):
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    alias: str = Field(max_length=64, description="The alias to give back, e.g. `production`.")
+    alias: str = _alias_field("The alias to give back, e.g. `production`.")
     reason: str = Field("", max_length=2000, description="Recorded in the alias history.")
 
 
@@ -85,7 +99,7 @@ def _refused(detail: str, promotion: dict[str, Any]) -> JSONResponse:
     summary="Move an alias to a version through its gates",
     responses={409: {"description": "A gate failed (the body's `promotion.gates` has the table)"}},
 )
-def promote(name: ModelName, body: PromoteIn, client: Client, caller: Caller) -> Any:
+def promote(name: Name, body: PromoteIn, client: Client, caller: Caller) -> Any:
     """Evaluate the gates of ``to`` for ``version`` and move the alias when they pass."""
     from loopml.registry.promotion import PromotionRefusedError
     from loopml.registry.promotion import promote as promote_version
@@ -115,7 +129,7 @@ def promote(name: ModelName, body: PromoteIn, client: Client, caller: Caller) ->
 
 
 @router.post("/models/{name}/rollback", summary="Give an alias back to its previous version")
-def rollback(name: ModelName, body: RollbackIn, client: Client, caller: Caller) -> AliasEventOut:
+def rollback(name: Name, body: RollbackIn, client: Client, caller: Caller) -> AliasEventOut:
     """No gates: going back is always allowed, and recorded with the caller's name."""
     from loopml.registry.promotion import rollback as rollback_alias
 

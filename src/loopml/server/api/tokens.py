@@ -8,13 +8,14 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import BaseModel, Field
 
 from loopml.server.api.deps import Caller, Client
+from loopml.server.api.limits import capped_router
 from loopml.store.tokens import TokenRecord
 
-router = APIRouter(tags=["tokens"])
+router = capped_router(tags=["tokens"])
 ADMIN = {"x-role": "admin"}
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 

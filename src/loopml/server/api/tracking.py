@@ -18,25 +18,58 @@ import hashlib
 import json
 import math
 import time
+from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Header, HTTPException, Path, Request
+from fastapi import Header, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from loopml.errors import ConflictError, InvalidParameterError, LeaseLostError, NotFoundError
 from loopml.server.api.deps import Caller, Client
-from loopml.server.api.limits import capped_router
+from loopml.server.api.limits import KEY_SCHEMA, RunRef, capped_router
+from loopml.store.metrics import INT64_MAX, INT64_MIN
 from loopml.store.status import FINAL_RUN_STATUSES, RunStatus
 
 router = capped_router(tags=["tracking"])
 
-RunRef = Annotated[str, Path(max_length=200)]
 #: Points per batch: bounds the work of one request (the body cap bounds its bytes).
 MAX_POINTS = 100_000
 MAX_KEYS = 1_000
 DEFAULT_LEASE_S = 60.0
 _HEX = set("0123456789abcdef")
+
+#: A metric, param or tag name: documented as the store's ``check_key`` takes it, and
+#: checked there (422 naming the key).
+Key = Annotated[str, Field(json_schema_extra=KEY_SCHEMA)]
+#: Text the store keeps as given: anything but NUL.
+_Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+#: A param or tag value: a number, true/false, null, text without NUL, or a list or object
+#: (stored as its text).
+Value = _Text | int | float | bool | None | list[Any] | dict[str, Any]
+
+
+def _keys_by_name(schema: dict[str, Any]) -> None:
+    """State the key rules as ``propertyNames`` (pydantic would write a key pattern as
+    ``patternProperties``, which in JSON Schema lets any other key through)."""
+    for value in schema.pop("patternProperties", {}).values():
+        schema["additionalProperties"] = value
+    schema["propertyNames"] = KEY_SCHEMA
+
+
+def _named_values(description: str) -> Any:
+    return Field(
+        default_factory=dict,
+        max_length=MAX_KEYS,
+        description=description,
+        json_schema_extra=_keys_by_name,
+    )
+
+
+#: The statuses a run can end with (every status but running).
+FinalRunStatus = StrEnum(  # type: ignore[misc]
+    "FinalRunStatus", {s.name: s.value for s in FINAL_RUN_STATUSES}
+)
 
 
 class RunIn(BaseModel):
@@ -48,8 +81,8 @@ class RunIn(BaseModel):
         "remote", max_length=200, description="Groups runs (numbered per pipeline)."
     )
     name: str | None = Field(None, max_length=200, description="Default `PIPELINE#N`.")
-    params: dict[str, Any] = Field(default_factory=dict, max_length=MAX_KEYS)
-    tags: dict[str, Any] = Field(default_factory=dict, max_length=MAX_KEYS)
+    params: dict[Key, Value] = _named_values("Param name -> value.")
+    tags: dict[Key, Value] = _named_values("Tag name -> value.")
     lease_s: float = Field(
         DEFAULT_LEASE_S,
         ge=5,
@@ -75,10 +108,17 @@ class RunCreated(BaseModel):
 
 
 class PointIn(BaseModel):
-    key: str = Field(max_length=250)
+    key: Key
     value: float | None = Field(description="A number; null stores NaN.")
-    step: int = 0
-    timestamp: float | None = Field(None, description="Unix seconds; default: when received.")
+    step: int = Field(
+        0,
+        # Checked by the store's check_point, which names the metric.
+        json_schema_extra={"minimum": INT64_MIN, "maximum": INT64_MAX},
+        description="A 64-bit integer.",
+    )
+    timestamp: float | None = Field(
+        None, allow_inf_nan=False, description="Unix seconds; default: when received."
+    )
 
 
 class LogIn(BaseModel):
@@ -88,8 +128,8 @@ class LogIn(BaseModel):
 
     lease: str = Field(max_length=64, description="The run's lease token from POST /runs.")
     metrics: list[PointIn] = Field(default_factory=list, max_length=MAX_POINTS)
-    params: dict[str, Any] = Field(default_factory=dict, max_length=MAX_KEYS)
-    tags: dict[str, Any] = Field(default_factory=dict, max_length=MAX_KEYS)
+    params: dict[Key, Value] = _named_values("Param name -> value.")
+    tags: dict[Key, Value] = _named_values("Tag name -> value.")
 
 
 class Logged(BaseModel):
@@ -109,8 +149,10 @@ class EndIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lease: str = Field(max_length=64)
-    status: RunStatus = Field(RunStatus.SUCCEEDED, description="A final status.")
-    error: str | None = Field(None, max_length=10_000)
+    status: FinalRunStatus = Field(
+        FinalRunStatus(RunStatus.SUCCEEDED.value), description="A final status."
+    )
+    error: _Text | None = Field(None, max_length=10_000)
 
 
 class RunState(BaseModel):
@@ -260,24 +302,13 @@ def heartbeat(run: RunRef, body: LeaseIn, client: Client) -> RunState:
 def end_run(run: RunRef, body: EndIn, client: Client) -> RunState:
     """Move the run to ``status`` (default succeeded). Ending it again with the same status
     answers the same (a retry is safe); another status is a 409."""
-    if body.status not in FINAL_RUN_STATUSES:
-        raise HTTPException(
-            422,
-            [
-                {
-                    "loc": ["body", "status"],
-                    "msg": f"status: got {body.status.value!r}; expected one of "
-                    f"{[s.value for s in FINAL_RUN_STATUSES]}.",
-                    "type": "value_error",
-                }
-            ],
-        )
+    status = RunStatus(body.status.value)
     run_id = _run_id(client, run)
-    if not client.metadata.runs.finish(run_id, body.lease, body.status, error=body.error):
+    if not client.metadata.runs.finish(run_id, body.lease, status, error=body.error):
         record = client.metadata.runs.get(run_id)
-        if record.status != body.status or not _lease_is(client, run_id, body.lease):
-            raise _refused(client, run_id, f"end as {body.status.value}")
-    return RunState(run=run_id, status=body.status)
+        if record.status != status or not _lease_is(client, run_id, body.lease):
+            raise _refused(client, run_id, f"end as {status.value}")
+    return RunState(run=run_id, status=status)
 
 
 def _lease_is(client: Any, run_id: str, lease: str) -> bool:

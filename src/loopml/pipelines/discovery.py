@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidParameterError, NotFoundError, did_you_mean
@@ -14,13 +15,35 @@ if TYPE_CHECKING:
     from loopml.config import Settings
 
 
+def _forget_other_projects(module_name: str, root: Path) -> None:
+    """Drop ``module_name`` from ``sys.modules`` when it was imported from somewhere else than
+    this project, which has a file of that name: one process (a server, a notebook, a test
+    run) may look at several projects, and each has its own ``pipelines`` module."""
+    loaded = sys.modules.get(module_name)
+    if loaded is None:
+        return
+    parts = module_name.split(".")
+    here = [root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")]
+    mine = next((p for p in here if p.is_file()), None)
+    if mine is None:
+        return
+    loaded_file = getattr(loaded, "__file__", None)
+    if loaded_file is None or Path(loaded_file).resolve() != mine.resolve():
+        for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
+
+
 def load_pipelines(settings: Settings) -> dict[str, Pipeline]:
     """Every ``@pipeline`` defined at the top level of the project's pipeline modules."""
     root = str(settings.root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    if not sys.path or sys.path[0] != root:
+        if root in sys.path:
+            sys.path.remove(root)
+        sys.path.insert(0, root)  # the project's modules first, before any of the same name
     found: dict[str, Pipeline] = {}
     for module_name in settings.pipelines:
+        _forget_other_projects(module_name, settings.root)
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

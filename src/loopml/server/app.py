@@ -7,8 +7,9 @@ scheduler. The OpenAPI document is at ``/api/openapi.json`` and the interactive 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -23,6 +24,38 @@ if TYPE_CHECKING:
     from loopml.tracking.client import Client
 
 API_TITLE = "loopml"
+#: The Host names a loopback server without auth answers to; any other is refused (400), so
+#: a web page cannot reach it through DNS rebinding (a name of its own pointed at 127.0.0.1).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class HostGuard:
+    """Refuse requests whose ``Host`` is not an allowed name (plain ASGI, before routing)."""
+
+    def __init__(self, app: Any, hosts: Sequence[str]) -> None:
+        self.app = app
+        self.hosts = frozenset(h.lower() for h in hosts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            host = ""
+            for key, value in scope["headers"]:
+                if key == b"host":
+                    host = value.decode("latin-1").lower()
+                    break
+            name = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
+            if name not in self.hosts:
+                response = errors.error(
+                    400,
+                    f"Host {host[:100]!r} is not one this server answers to (it listens on "
+                    f"loopback without auth; allowed: {', '.join(sorted(self.hosts))}). Use "
+                    "http://127.0.0.1:PORT, or start it with --auth.",
+                    "host",
+                    ["header", "host"],
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 @dataclass
@@ -33,8 +66,14 @@ class ServerState:
     auth: bool
 
 
-def create_app(client: Client, *, auth: bool = False) -> FastAPI:
-    """The REST API over ``client``'s store; ``auth`` makes every route need a token."""
+def create_app(
+    client: Client, *, auth: bool = False, allowed_hosts: Sequence[str] | None = None
+) -> FastAPI:
+    """The REST API over ``client``'s store; ``auth`` makes every route need a token.
+
+    ``allowed_hosts``: the ``Host`` names answered; default: the loopback names when auth
+    is off (DNS rebinding, R22), any name when it is on (the token is the guard).
+    """
     from loopml import __version__
 
     app = FastAPI(
@@ -68,4 +107,7 @@ def create_app(client: Client, *, auth: bool = False) -> FastAPI:
     for router in ROUTERS():
         api.include_router(router)
     app.include_router(api)
+    hosts = allowed_hosts if allowed_hosts is not None else (None if auth else LOOPBACK_HOSTS)
+    if hosts is not None:
+        app.add_middleware(HostGuard, hosts=hosts)
     return app

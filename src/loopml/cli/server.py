@@ -52,7 +52,7 @@ def server(
     except ImportError as exc:
         raise click.ClickException(
             f"loopml server needs the serve extra ({exc.name} is not installed): "
-            "pip install 'loopml[serve]'."
+            "pip install 'loopml[server]'."
         ) from None
     from loopml.server.run import check_server_bind, serve_api
 
@@ -63,6 +63,11 @@ def server(
         workers_text = f", {workers} workers" if workers > 1 else ""
         console().print(
             f"loopml API on {esc(url)}/api  ({mode}{workers_text}; docs at {esc(url)}/api/docs)"
+        )
+        console().print(
+            "scheduler off (--no-scheduler)"
+            if no_scheduler
+            else "scheduler on: `loopml schedules` lists what it fires"
         )
         console().file.flush()
 

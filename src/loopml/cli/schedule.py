@@ -363,7 +363,7 @@ def scheduler(tick: float, lease: float) -> None:
     c = _writer()
     sched = Scheduler(c, tick_s=tick, lease_s=lease)
     click.echo(
-        f"loopml scheduler {sched.owner} on {c.metadata.db.where}; Ctrl-C stops it.", err=True
+        f"loopml scheduler {sched.owner} on {c.store_location}; Ctrl-C stops it.", err=True
     )
     started = time.monotonic()
     sched.run(stop)

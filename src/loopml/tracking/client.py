@@ -110,6 +110,11 @@ class Client:
             )
         return self._artifacts
 
+    @property
+    def store_location(self) -> str:
+        """Where the metadata store is, for people: its path, or its URL without a password."""
+        return self.metadata.db.where
+
     def open(self) -> Client:
         """Open the metadata store, mark dead runs crashed, clear dead writers' temp files."""
         if not self._opened:

@@ -362,9 +362,7 @@ def scheduler(tick: float, lease: float) -> None:
     signal.signal(signal.SIGINT, ask_stop)
     c = _writer()
     sched = Scheduler(c, tick_s=tick, lease_s=lease)
-    click.echo(
-        f"loopml scheduler {sched.owner} on {c.store_location}; Ctrl-C stops it.", err=True
-    )
+    click.echo(f"loopml scheduler {sched.owner} on {c.store_location}; Ctrl-C stops it.", err=True)
     started = time.monotonic()
     sched.run(stop)
     click.echo(f"Scheduler stopped after {time.monotonic() - started:.0f} s.", err=True)

@@ -93,6 +93,9 @@ def run_pipeline(
         run.log_params({k: _param_text(v) for k, v in params.items()})
         for key, value in (tags or {}).items():
             run.set_tag(key, value)
+        # Stored now, not at the next periodic flush: a run killed in its first second
+        # (its scheduler died) still says which schedule and parameters it ran with.
+        run.flush()
         if on_start is not None:
             on_start(run)
         runner.execute()

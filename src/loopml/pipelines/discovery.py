@@ -15,6 +15,17 @@ if TYPE_CHECKING:
     from loopml.config import Settings
 
 
+def project_on_path(root: Path) -> None:
+    """Put the project folder first on ``sys.path``, as ``python`` run in it would: its
+    pipelines, gate ``checks`` and custom metrics (``module:function``) import from there,
+    before any module of the same name elsewhere."""
+    folder = str(root)
+    if not sys.path or sys.path[0] != folder:
+        if folder in sys.path:
+            sys.path.remove(folder)
+        sys.path.insert(0, folder)
+
+
 def _forget_other_projects(module_name: str, root: Path) -> None:
     """Drop ``module_name`` from ``sys.modules`` when it was imported from somewhere else than
     this project, which has a file of that name: one process (a server, a notebook, a test
@@ -37,10 +48,7 @@ def _forget_other_projects(module_name: str, root: Path) -> None:
 def load_pipelines(settings: Settings) -> dict[str, Pipeline]:
     """Every ``@pipeline`` defined at the top level of the project's pipeline modules."""
     root = str(settings.root)
-    if not sys.path or sys.path[0] != root:
-        if root in sys.path:
-            sys.path.remove(root)
-        sys.path.insert(0, root)  # the project's modules first, before any of the same name
+    project_on_path(settings.root)
     found: dict[str, Pipeline] = {}
     for module_name in settings.pipelines:
         _forget_other_projects(module_name, settings.root)

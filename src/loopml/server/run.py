@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidParameterError
+from loopml.pipelines.discovery import project_on_path
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -48,23 +49,13 @@ def check_server_bind(host: str, auth: bool) -> None:
         )
 
 
-def project_on_path(client: Client) -> None:
-    """Put the project folder on ``sys.path``, as ``python`` run in it would: the gates'
-    ``checks`` and custom metrics (``module:function``) are imported from there."""
-    import sys
-
-    root = str(client.settings.root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-
-
 def app_from_environment() -> FastAPI:
     """The app of one worker process (uvicorn's factory when ``--workers`` > 1)."""
     from loopml.server.app import create_app
     from loopml.tracking.client import Client
 
     client = Client()
-    project_on_path(client)
+    project_on_path(client.settings.root)
     return create_app(client, auth=os.environ.get(AUTH_ENV) == "1")
 
 
@@ -102,7 +93,7 @@ def serve_api(
     if workers < 1:
         raise InvalidParameterError(f"--workers: got {workers}; expected 1 or more.")
     client = Client().open()  # fails here, before binding, when the store cannot be opened
-    project_on_path(client)
+    project_on_path(client.settings.root)
     sock = bind(host, port)
     running = start_scheduler(client) if scheduler else None
     try:

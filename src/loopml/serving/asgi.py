@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from loopml.serving.bodies import too_large
+from loopml.serving.bodies import SERVE_BODY_FIX, too_large
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[
@@ -76,10 +76,13 @@ class PredictFastPath:
         await send({"type": "http.response.body", "body": content})
 
 
-async def receive_body(receive: Callable[[], Awaitable[Any]], declared: int, cap: int) -> bytes:
-    """The body from ASGI messages, counted as it streams in (413 past ``cap``)."""
+async def receive_body(
+    receive: Callable[[], Awaitable[Any]], declared: int, cap: int, fix: str = SERVE_BODY_FIX
+) -> bytes:
+    """The body from ASGI messages, counted as it streams in (413 past ``cap``, saying
+    ``fix``)."""
     if declared > cap:
-        raise too_large(declared, cap)
+        raise too_large(declared, cap, fix)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -89,7 +92,7 @@ async def receive_body(receive: Callable[[], Awaitable[Any]], declared: int, cap
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > cap:
-            raise too_large(size, cap)
+            raise too_large(size, cap, fix)
         chunks.append(chunk)
         if not message.get("more_body", False):
             break

@@ -362,12 +362,14 @@ def short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def too_large(size: int, cap: int) -> RequestError:
+SERVE_BODY_FIX = "send fewer rows per request (`loopml serve --max-body-mb` sets the limit)"
+
+
+def too_large(size: int, cap: int, fix: str = SERVE_BODY_FIX) -> RequestError:
     return RequestError.one(
         413,
         ["body"],
-        f"The body is over this server's limit of {cap:,} bytes (at least {size:,} came); send "
-        "fewer rows per request (`loopml serve --max-body-mb` sets the limit).",
+        f"The body is over this server's limit of {cap:,} bytes (at least {size:,} came); {fix}.",
         "too_large",
     )
 

@@ -19,9 +19,12 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from loopml.server.errors import error
+from loopml.serving.asgi import receive_body
+from loopml.serving.bodies import RequestError
 from loopml.store.metrics import INT64_MAX, INT64_MIN
 from loopml.store.validate import MAX_KEY
 
@@ -101,26 +104,6 @@ def exact_bounds(document: Any) -> Any:
     return document
 
 
-class _TooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-
-async def read_capped(request: Request, cap: int = MAX_BODY_BYTES) -> bytes:
-    """The body, counted as it streams in; :class:`_TooLarge` past ``cap``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise _TooLarge(int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise _TooLarge(size)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 class CappedRoute(APIRoute):
     """An APIRoute whose body is read under :data:`MAX_BODY_BYTES` before FastAPI parses it,
     and whose JSON answer never exceeds :data:`MAX_RESPONSE_BYTES`."""
@@ -130,16 +113,16 @@ class CappedRoute(APIRoute):
 
         async def capped(request: Request) -> Response:
             if request.method in UNSAFE_METHODS:
+                declared = request.headers.get("content-length", "")
                 try:
-                    body = await read_capped(request)
-                except _TooLarge as exc:
-                    refused = error(
-                        413,
-                        f"The body is over this server's limit of {MAX_BODY_BYTES:,} bytes (at "
-                        f"least {exc.size:,} came); send smaller batches.",
-                        "too_large",
-                        ["body"],
+                    body = await receive_body(
+                        request.receive,
+                        int(declared) if declared.isdigit() else -1,
+                        MAX_BODY_BYTES,
+                        "send smaller batches",
                     )
+                except RequestError as exc:
+                    refused = JSONResponse({"detail": exc.detail}, exc.status)
                     refused.headers["Connection"] = "close"
                     return refused
                 request._body = body  # what request.body() and FastAPI's parsing read

@@ -1,4 +1,4 @@
-"""The server's FastAPI app: ``/health`` and the ``/api`` routers, over one ``Client``.
+"""The server's FastAPI app: ``/health``, the ``/api`` routers and the web UI, over one ``Client``.
 
 ``create_app(client, auth=...)`` builds it; ``loopml server`` runs it on uvicorn next to the
 scheduler. The OpenAPI document is at ``/api/openapi.json`` and the interactive docs at
@@ -15,10 +15,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from loopml.server import errors
+from loopml.server import errors, ui
 from loopml.server.api import ROUTERS
 from loopml.server.api.limits import exact_bounds
 from loopml.server.auth import authorize
+from loopml.server.security import BrowserGuard
 
 if TYPE_CHECKING:
     from loopml.tracking.client import Client
@@ -88,7 +89,7 @@ def create_app(
         responses=errors.ERROR_RESPONSES,
     )
     app.state.loopml = ServerState(client=client.open(), auth=auth)
-    errors.install(app)
+    errors.install(app, page=ui.error_page)
 
     @app.get("/health", tags=["server"], summary="Liveness probe (no token needed)")
     def health() -> dict[str, str]:
@@ -107,7 +108,9 @@ def create_app(
     for router in ROUTERS():
         api.include_router(router)
     app.include_router(api)
+    ui.install(app)
+    app.add_middleware(BrowserGuard)
     hosts = allowed_hosts if allowed_hosts is not None else (None if auth else LOOPBACK_HOSTS)
     if hosts is not None:
-        app.add_middleware(HostGuard, hosts=hosts)
+        app.add_middleware(HostGuard, hosts=hosts)  # outermost: before anything else runs
     return app

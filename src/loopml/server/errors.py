@@ -8,11 +8,12 @@ map to statuses by kind (not found 404, bad value 400, conflict 409, store down 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -101,18 +102,26 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers on ``app``."""
+#: Makes the HTML error page of a web UI path, or returns None to answer JSON.
+PageMaker = Callable[[Request, int, str], Response | None]
+
+
+def install(app: FastAPI, page: PageMaker | None = None) -> None:
+    """Register the handlers on ``app``; ``page`` answers the web UI's paths with HTML."""
+
+    def answer(request: Request, status: int, msg: str, type: str) -> Response:
+        shown = page(request, status, msg) if page is not None else None
+        return shown if shown is not None else error(status, msg, type)
 
     @app.exception_handler(LoopmlError)
-    async def loopml_error(request: Request, exc: LoopmlError) -> JSONResponse:
+    async def loopml_error(request: Request, exc: LoopmlError) -> Response:
         status = status_of(exc)
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return error(status, str(exc), type(exc).__name__)
+        return answer(request, status, str(exc), type(exc).__name__)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         items = []
         for e in exc.errors():
             loc = [p if isinstance(p, int) else str(p) for p in e.get("loc", ())]
@@ -127,10 +136,11 @@ def install(app: FastAPI) -> None:
             if shown is not None and e.get("type") != "missing":
                 msg += f" (got {shown})"
             items.append({"loc": loc, "msg": msg, "type": str(e.get("type", "invalid"))})
-        return JSONResponse({"detail": items}, 422)
+        shown = page(request, 422, "; ".join(i["msg"] for i in items)) if page else None
+        return shown if shown is not None else JSONResponse({"detail": items}, 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.detail, list):
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
         msg = str(exc.detail)
@@ -146,15 +156,16 @@ def install(app: FastAPI) -> None:
             allowed = allowed_methods(request)
             msg = f"{request.method} is not allowed on {request.url.path}; use {allowed}."
             headers["Allow"] = allowed
-        response = error(exc.status_code, msg, "http")
+        response = answer(request, exc.status_code, msg, "http")
         for key, value in headers.items():
             response.headers[key] = value
         return response
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("%s %s failed", request.method, request.url.path)
-        return error(
+        return answer(
+            request,
             500,
             f"Internal error ({type(exc).__name__}); this is a bug in loopml, please report it "
             "with the server log.",

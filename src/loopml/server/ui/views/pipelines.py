@@ -1,0 +1,7 @@
+"""Placeholder: filled in by the pipelines page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

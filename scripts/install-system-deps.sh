@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite needs (used by `make test`).
 #
-# Today that is PostgreSQL's server binaries (initdb, pg_ctl, postgres): tests start their
-# own throwaway server on a free loopback port (tests/postgres_server.py) and never use a
-# system cluster. Idempotent, and instant when everything is already there.
+# - PostgreSQL's server binaries (initdb, pg_ctl, postgres): tests start their own throwaway
+#   server on a free loopback port (tests/postgres_server.py) and never use a system cluster.
+# - Chromium (/usr/bin/chromium): the web UI tests drive it headless through Playwright
+#   (tests/ui/conftest.py); Playwright's own browser download is never used.
+#
+# Idempotent, and instant when everything is already there.
 #
 # Looks where tests/postgres_server.py looks: $LOOPML_PG_BINDIR, /usr/lib/postgresql/*/bin,
 # `pg_config --bindir`, initdb on PATH. If none has initdb, installs Debian's `postgresql`
@@ -26,7 +29,11 @@ have_pg() {
     return 1
 }
 
-if have_pg; then
+have_chromium() {
+    [[ -x "${LOOPML_CHROMIUM:-/usr/bin/chromium}" ]]
+}
+
+if have_pg && have_chromium; then
     exit 0
 fi
 
@@ -35,8 +42,8 @@ if [[ "$(id -u)" -eq 0 ]]; then
 elif command -v sudo >/dev/null 2>&1; then
     SUDO=(sudo)
 else
-    echo "install-system-deps: PostgreSQL server binaries (initdb, pg_ctl) are missing." >&2
-    echo "  Install them as root, e.g.: apt-get install postgresql   (Debian/Ubuntu)" >&2
+    echo "install-system-deps: PostgreSQL server binaries or Chromium are missing." >&2
+    echo "  Install them as root, e.g.: apt-get install postgresql chromium   (Debian/Ubuntu)" >&2
     echo "  or point LOOPML_PG_BINDIR at a directory holding initdb, pg_ctl and postgres." >&2
     exit 1
 fi
@@ -54,9 +61,18 @@ list_clusters() {  # "<version> <name>" per line; nothing before postgresql-comm
     fi
 }
 
+"${SUDO[@]}" apt-get update -qq
+if ! have_chromium; then
+    echo "install-system-deps: installing Chromium (Debian package 'chromium')..." >&2
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    have_chromium || { echo "install-system-deps: no Chromium at /usr/bin/chromium" >&2; exit 1; }
+fi
+if have_pg; then
+    exit 0
+fi
+
 before="$(list_clusters)"
 echo "install-system-deps: installing PostgreSQL (Debian package 'postgresql')..." >&2
-"${SUDO[@]}" apt-get update -qq
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 
 # The package creates and (where services run) starts a "main" cluster on port 5432. Tests

@@ -22,7 +22,15 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
 #: Routes that answer without a token by design, with the reason.
-PUBLIC = {("GET", "/health"): "liveness probe for load balancers"}
+PUBLIC = {
+    ("GET", "/health"): "liveness probe for load balancers",
+    ("GET", "/static/{rest}"): "the web UI's CSS, script and icon: no data",
+    ("GET", "/login"): "the web UI's sign-in form",
+    ("POST", "/login"): "signing in is how a browser gets its token",
+    ("POST", "/logout"): "signing out needs no role",
+}
+#: The web UI's form token, sent as its cookie and as the ``csrf`` field of every UI write.
+UI_CSRF = "c" * 43
 SAFE = {"GET", "HEAD", "OPTIONS"}
 CALLERS = ("none", "reader", "writer", "admin", "revoked", "expired")
 DUMMY = "zz-no-such"
@@ -37,6 +45,15 @@ class Endpoint:
     needed: str
     url: str
     has_body: bool
+
+    @property
+    def is_ui(self) -> bool:
+        """A web UI page or button: signed in with a cookie, not a bearer token."""
+        return not (self.template == "/api" or self.template.startswith("/api/"))
+
+
+def is_ui_path(path: str) -> bool:
+    return not (path == "/api" or path.startswith("/api/")) and path != "/health"
 
 
 @dataclass(frozen=True)
@@ -82,9 +99,15 @@ def _fill(template: str, known: Mapping[str, str], *, use_known: bool) -> str:
     return _PARAM.sub(value, template)
 
 
-def needed_role(method: str, extra: Mapping[str, Any] | None) -> str:
+def needed_role(method: str, extra: Mapping[str, Any] | None, dependant: Any = None) -> str:
     if extra and "x-role" in extra:
         return str(extra["x-role"])
+    if dependant is not None:  # a web UI write says its role by its dependency
+        from loopml.server.ui import session
+
+        calls = {d.call for d in dependant.dependencies}
+        if session.admin in calls:
+            return "admin"
     return "reader" if method in SAFE else "writer"
 
 
@@ -111,7 +134,7 @@ def endpoints(app: Any, known: Mapping[str, str] = {}) -> list[Endpoint]:
                 Endpoint(
                     method,
                     path,
-                    needed_role(method, extra),
+                    needed_role(method, extra, getattr(ctx, "dependant", None)),
                     _fill(path, known, use_known=safe),
                     not safe,
                 )
@@ -122,6 +145,8 @@ def endpoints(app: Any, known: Mapping[str, str] = {}) -> list[Endpoint]:
 def expected(endpoint: Endpoint, caller: str, *, auth: bool) -> str:
     if (endpoint.method, endpoint.template) in PUBLIC:
         return "through"
+    if endpoint.is_ui and caller in ("revoked", "expired"):
+        caller = "none"  # a browser whose token died is simply signed out
     if caller in ("revoked", "expired"):
         return "401"
     if caller == "none":
@@ -129,7 +154,9 @@ def expected(endpoint: Endpoint, caller: str, *, auth: bool) -> str:
     return "through" if _ORDER.index(caller) >= _ORDER.index(endpoint.needed) else "403"
 
 
-def outcome(status: int) -> str:
+def outcome(status: int, location: str = "") -> str:
+    if status == 303 and location.startswith("/login"):
+        return "401"  # a web UI page sends a browser without a token to the sign-in form
     return str(status) if status in (401, 403) else "through"
 
 
@@ -142,14 +169,29 @@ def check(
     with httpx.Client(base_url=base_url, timeout=30) as http:
         for endpoint in routes:
             for caller in CALLERS:
-                headers = {} if caller == "none" else {"Authorization": f"Bearer {secrets[caller]}"}
+                headers: dict[str, str] = {}
                 kwargs: dict[str, Any] = {"json": {}} if endpoint.has_body else {}
+                if endpoint.is_ui:
+                    cookies = {"loopml_csrf": UI_CSRF}
+                    if caller != "none":
+                        cookies["loopml_session"] = secrets[caller]
+                    headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+                    if endpoint.has_body:
+                        kwargs = {"data": {"csrf": UI_CSRF}}
+                elif caller != "none":
+                    headers["Authorization"] = f"Bearer {secrets[caller]}"
                 response = http.request(endpoint.method, endpoint.url, headers=headers, **kwargs)
                 want = expected(endpoint, caller, auth=auth)
-                if outcome(response.status_code) != want:
+                got = outcome(response.status_code, response.headers.get("location", ""))
+                if got != want:
                     failures.append(
                         Failure(endpoint, caller, auth, want, response.status_code, response.text)
                     )
+                elif want != "through" and endpoint.is_ui:
+                    if response.status_code != 303 and "Sign in" not in response.text:
+                        failures.append(
+                            Failure(endpoint, caller, auth, "an HTML page", 0, response.text)
+                        )
                 elif want != "through":
                     body = response.json()
                     if not (body.get("detail") and body["detail"][0].get("msg")):

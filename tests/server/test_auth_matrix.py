@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import APIRouter
 from fastapi.routing import iter_route_contexts
-from route_matrix import CALLERS, PUBLIC, check, endpoints, make_tokens
+from route_matrix import CALLERS, PUBLIC, check, endpoints, is_ui_path, make_tokens
 
 from loopml.server.app import create_app
 from loopml.server.auth import authorize
@@ -63,13 +63,27 @@ def test_every_route_refuses_callers_without_the_role(client: Any) -> None:
 
 
 def test_every_route_but_health_depends_on_authorize(client: Any) -> None:
+    """API routes depend on ``authorize``; web UI pages on ``can_read``, its buttons on
+    ``writer`` or ``admin`` (the sign-in form and the static files are public)."""
+    from loopml.server.ui import session
+
     app = create_app(client, auth=True)
-    unguarded = [
-        f"{sorted(c.methods or ())} {c.path}"
-        for c in iter_route_contexts(app.routes)
-        if ("GET", c.path) not in PUBLIC
-        and authorize not in [d.call for d in c.dependant.dependencies]
-    ]
+    unguarded = []
+    for c in iter_route_contexts(app.routes):
+        if not hasattr(c, "dependant"):
+            continue  # the static files' mount (in PUBLIC)
+        methods = sorted(c.methods or ())
+        if all((m, c.path) in PUBLIC for m in methods):
+            continue
+        calls = {d.call for d in c.dependant.dependencies}
+        if not is_ui_path(c.path):
+            needed = {authorize}
+        elif set(methods) <= {"GET", "HEAD"}:
+            needed = {session.can_read}
+        else:
+            needed = {session.writer, session.admin}
+        if not calls & needed:
+            unguarded.append(f"{methods} {c.path}")
     assert unguarded == []
 
 
@@ -95,12 +109,13 @@ def test_the_checker_flags_a_route_added_without_the_dependency(client: Any, aut
     with serve_background(app) as server:
         _, failures = check(app, server.url, make_tokens(client), auth=auth, known={})
     flagged = {(f.endpoint.method, f.endpoint.template) for f in failures}
-    # Flagged with auth off too: a revoked token is let through where it must get 401.
+    # Flagged with auth off too: a revoked token is let through where it must get 401. A
+    # page outside /api reads like a web UI page, open on loopback without auth; with auth on
+    # it is flagged (and the static check above flags it in both modes).
     assert flagged == {
         ("POST", "/api/unguarded-write"),
         ("GET", "/api/bare"),
-        ("GET", "/internal/debug"),
-    }
+    } | ({("GET", "/internal/debug")} if auth else set())
 
 
 def test_the_store_holds_only_hashes_of_the_secrets(client: Any) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from loopml.server.auth import ANONYMOUS, Principal
+from loopml.server.auth import ANONYMOUS, SAFE_METHODS, Principal
 from loopml.server.ui.render import TZ_COOKIE, Viewer, render, zone
 from loopml.store.tokens import Role, role_allows
 
@@ -46,9 +46,9 @@ class SignInRequired(Exception):
 
 def principal(request: Request) -> Principal | None:
     """The signed-in token of this browser, checked against the store; None if none."""
-    cached = getattr(request.state, "ui_principal", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request.state, "ui_principal"):
+        cached: Principal | None = request.state.ui_principal
+        return cached
     secret = request.cookies.get(SESSION_COOKIE)
     found = None
     if secret and len(secret) <= MAX_TOKEN_CHARS:
@@ -79,22 +79,29 @@ def viewer(request: Request) -> Viewer:
 
 
 def can_read(request: Request) -> None:
-    """Every page's dependency: with auth on, a signed-in token is needed to read."""
+    """Every page's dependency: with auth on, a signed-in token is needed to read.
+
+    Writes are left to :func:`writer` / :func:`admin`, which answer 401 rather than
+    redirecting to the sign-in page."""
+    if request.method not in SAFE_METHODS:
+        return
     if request.app.state.loopml.auth and principal(request) is None:
-        raise SignInRequired(
-            request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        )
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise SignInRequired(request.url.path + query)
+
+
+def writer(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Principal:
+    """The dependency of every UI write button (POST): see :func:`check_write`."""
+    return check_write(request, csrf, Role.WRITER)
+
+
+def admin(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Principal:
+    """The dependency of the UI's admin-only writes."""
+    return check_write(request, csrf, Role.ADMIN)
 
 
 def check_write(request: Request, csrf: str, needed: Role = Role.WRITER) -> Principal:
-    """A UI write's checks: the form token matches this browser, and the token may write."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not cookie or not hmac.compare_digest(cookie.encode(), csrf.encode()):
-        raise HTTPException(
-            403,
-            "This form is stale or was not sent from this server's pages (its CSRF token "
-            "does not match this browser). Reload the page and try again.",
-        )
+    """A UI write's checks: the token may write, and the form token matches this browser."""
     who = principal(request)
     if who is None:
         raise HTTPException(
@@ -105,6 +112,13 @@ def check_write(request: Request, csrf: str, needed: Role = Role.WRITER) -> Prin
     if not role_allows(who.role, needed):
         raise HTTPException(
             403, f"Token {who.name!r} has the {who.role} role; this needs {needed}."
+        )
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), csrf.encode()):
+        raise HTTPException(
+            403,
+            "This form is stale or was not sent from this server's pages (its CSRF token "
+            "does not match this browser). Reload the page and try again.",
         )
     return who
 
@@ -184,4 +198,13 @@ def set_cookies(request: Request, response: Response) -> None:
         )
 
 
-__all__ = ["ANONYMOUS", "can_read", "check_write", "principal", "router", "viewer"]
+__all__ = [
+    "ANONYMOUS",
+    "admin",
+    "can_read",
+    "check_write",
+    "principal",
+    "router",
+    "viewer",
+    "writer",
+]

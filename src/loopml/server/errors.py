@@ -136,8 +136,9 @@ def install(app: FastAPI, page: PageMaker | None = None) -> None:
             if shown is not None and e.get("type") != "missing":
                 msg += f" (got {shown})"
             items.append({"loc": loc, "msg": msg, "type": str(e.get("type", "invalid"))})
-        shown = page(request, 422, "; ".join(i["msg"] for i in items)) if page else None
-        return shown if shown is not None else JSONResponse({"detail": items}, 422)
+        text = "; ".join(str(i["msg"]) for i in items)
+        html = page(request, 422, text) if page is not None else None
+        return html if html is not None else JSONResponse({"detail": items}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

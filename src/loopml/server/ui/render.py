@@ -177,8 +177,8 @@ def environment() -> Environment:
     return env
 
 
-def _short(text: Any, limit: int = 40) -> str:
-    text = str(text)
+def _short(value: Any, limit: int = 40) -> str:
+    text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -108,6 +108,9 @@ class CappedRoute(APIRoute):
     """An APIRoute whose body is read under :data:`MAX_BODY_BYTES` before FastAPI parses it,
     and whose JSON answer never exceeds :data:`MAX_RESPONSE_BYTES`."""
 
+    #: The largest body this route reads; the web UI's form routes set a smaller one.
+    max_body = MAX_BODY_BYTES
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -118,7 +121,7 @@ class CappedRoute(APIRoute):
                     body = await receive_body(
                         request.receive,
                         int(declared) if declared.isdigit() else -1,
-                        MAX_BODY_BYTES,
+                        self.max_body,
                         "send smaller batches",
                     )
                 except RequestError as exc:

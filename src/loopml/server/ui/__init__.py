@@ -16,12 +16,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI, Request
+    from fastapi import APIRouter, FastAPI, Request
     from starlette.responses import Response
 
-#: The page modules under ``views/``, each with a ``router``.
+#: The page modules under ``views/``, each with a ``router`` made by :func:`page_router`.
 VIEWS = ("home", "runs", "run", "pipelines", "models", "evaluations", "datasets")
 STATIC_PREFIX = "/static"
+#: The largest form a UI button may post (a sign-in token, a reason, a few fields).
+MAX_FORM_BYTES = 64 * 1024
+
+
+def page_router() -> APIRouter:
+    """A router for UI pages: out of the OpenAPI document, bodies capped at ``MAX_FORM_BYTES``."""
+    from fastapi import APIRouter
+
+    from loopml.server.api.limits import CappedRoute
+
+    class FormRoute(CappedRoute):
+        max_body = MAX_FORM_BYTES
+
+    return APIRouter(include_in_schema=False, route_class=FormRoute)
 
 
 def is_ui_path(path: str) -> bool:
@@ -72,9 +86,14 @@ def install(app: FastAPI) -> None:
         StaticFiles(packages=[("loopml.server.ui", "static")]),
         name="static",
     )
+    from loopml.server.api.limits import CappedRoute
+
     app.include_router(session.router)
     for name in VIEWS:
         module = import_module(f"loopml.server.ui.views.{name}")
+        for route in module.router.routes:  # every page's body is capped (R19)
+            if not isinstance(route, CappedRoute) or route.max_body > MAX_FORM_BYTES:
+                raise TypeError(f"UI route {route} must come from ui.page_router()")
         app.include_router(module.router, dependencies=[Depends(session.can_read)])
 
     @app.exception_handler(session.SignInRequired)

@@ -19,10 +19,11 @@ import hmac
 import secrets
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from loopml.server.auth import ANONYMOUS, SAFE_METHODS, Principal
+from loopml.server.ui import page_router
 from loopml.server.ui.render import TZ_COOKIE, Viewer, render, zone
 from loopml.store.tokens import Role, role_allows
 
@@ -34,7 +35,7 @@ CSRF_COOKIE = "loopml_csrf"
 CSRF_FIELD = "csrf"
 MAX_TOKEN_CHARS = 200
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 
 class SignInRequired(Exception):

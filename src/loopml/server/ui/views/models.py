@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from loopml.server.ui import page_router
 
-router = APIRouter(include_in_schema=False)
+router = page_router()

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from starlette.responses import HTMLResponse
 
 from loopml.errors import InvalidParameterError
+from loopml.server.ui import page_router
 from loopml.server.ui.render import render
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 PAGE = 50
 MAX_PAGE = 500

@@ -48,7 +48,8 @@ demo: install
 	@echo "  loopml models show diabetes     # each new model registered as a version"
 	@echo "  loopml promote diabetes 1 --to production"
 	@echo "  loopml serve diabetes@production   # then: curl localhost:8000/docs"
-	@echo "  loopml server                      # REST API + the nightly schedule; docs at localhost:8765/api/docs"
+	@echo "  loopml ui                          # the web UI: runs, DAGs, charts, models, datasets"
+	@echo "  loopml server                      # REST API + web UI + the nightly schedule; docs at localhost:8765/api/docs"
 
 ## test: install Python and Debian dependencies (PostgreSQL), lint, then the whole suite.
 test: install-dev system-deps

@@ -103,7 +103,14 @@ def create_app(
 
     @api.get("/docs", include_in_schema=False)
     def docs(request: Request) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{API_TITLE} API")
+        # Swagger UI is vendored (static/vendor/swagger-ui): the docs open with no internet.
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title=f"{API_TITLE} API",
+            swagger_js_url=f"{ui.STATIC_PREFIX}/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{ui.STATIC_PREFIX}/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{ui.STATIC_PREFIX}/favicon.svg",
+        )
 
     for router in ROUTERS():
         api.include_router(router)

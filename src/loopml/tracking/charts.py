@@ -242,7 +242,7 @@ def svg_lines(
     y0, y1 = nice_range(min(p[1] for p in every), max(p[1] for p in every))
     legend_h = 14 * len(cleaned) + 6
     frame = Frame(
-        left=56, top=26, width=width - 72, height=height - 26 - 40 - legend_h,
+        left=56, top=34, width=width - 72, height=height - 34 - 40 - legend_h,
         x0=x0, x1=x1, y0=y0, y1=y1,
     )  # fmt: skip
     if single:
@@ -263,7 +263,7 @@ def svg_lines(
             cx, cy = frame.x(xs[0]), frame.y(ys[0])
             body += (
                 f'<line x1="{cx:.1f}" y1="{bottom:.1f}" x2="{cx:.1f}" y2="{cy:.1f}" '
-                f'stroke="{colour}" stroke-width="2"/>'
+                f'stroke="{colour}" stroke-dasharray="2 3"/>'
                 f'<text x="{cx:.1f}" y="{cy - 7:.1f}" text-anchor="middle">{escape(last)}</text>'
             )
         if single:

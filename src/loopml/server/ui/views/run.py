@@ -91,7 +91,7 @@ def compare_page(
             if key in r.metrics:
                 points = metric_series(client, r.id, key, CHART_POINTS)
                 series.append((r.label, [p.step for p in points], [p.value for p in points]))
-        charts.append(Markup(svg_lines(key, series)))
+        charts.append(Markup(svg_lines(key, series, width=390)))
     return render(
         request,
         "run/compare.html",
@@ -197,7 +197,7 @@ def run_page(
     request: Request,
     run: RunRef,
 ) -> HTMLResponse:
-    from loopml.tracking.charts import dag_svg, step_edges, svg_line
+    from loopml.tracking.charts import dag_svg, step_edges, svg_lines
 
     client = request.app.state.loopml.client
     record = client.run_record(run)
@@ -216,11 +216,8 @@ def run_page(
     for key, _, _, count in summaries[:MAX_METRICS]:
         if count >= 2 and len(charts) < MAX_CHARTS:
             points = metric_series(client, record.id, key, CHART_POINTS)
-            svg = svg_line(
-                key, [p.step for p in points], [p.value for p in points], width=420, height=110
-            )
-            if svg:
-                charts.append(Markup(svg))
+            series = [(record.label, [p.step for p in points], [p.value for p in points])]
+            charts.append(Markup(svg_lines(key, series, width=390, height=220)))
     artifacts, artifacts_more = _artifacts(client, record.id, links)
     step_names = {s.id: s.name for s in steps}
     datasets: dict[str, tuple[Any, list[str]]] = {}

@@ -299,22 +299,17 @@ def compare(run_refs: tuple[str, ...], show_all: bool, as_json: bool) -> None:
         raise click.UsageError(
             "Give at least two runs to compare, e.g. `loopml runs compare train#1 train#2`."
         )
+    from loopml.tracking.compare import comparison_rows, differs
+
     c = client()
     records = [c.run_record(ref) for ref in run_refs]
-    rows: list[tuple[str, list[Any]]] = [
-        ("status", [str(r.status) for r in records]),
-        ("duration", [fmt_duration(r.duration_s) for r in records]),
-        ("git_commit", [(r.git_commit or "")[:12] for r in records]),
-    ]
-    for kind in ("params", "metrics", "tags"):
-        keys = sorted({k for r in records for k in getattr(r, kind)})
-        rows += [(f"{kind}.{k}", [getattr(r, kind).get(k) for r in records]) for k in keys]
+    rows = comparison_rows(records, duration=fmt_duration)
     if as_json:
         print_json(
             {
                 "runs": [r.label for r in records],
                 "rows": {name: values for name, values in rows},
-                "different": [name for name, values in rows if len({repr(v) for v in values}) > 1],
+                "different": [name for name, values in rows if differs(values)],
             }
         )
         return
@@ -325,12 +320,12 @@ def compare(run_refs: tuple[str, ...], show_all: bool, as_json: bool) -> None:
     for r in records:
         table.add_column(text(f"{r.label} ({r.short_id})"))
     for name, values in rows:
-        differs = len({repr(v) for v in values}) > 1
-        if not differs and not show_all:
+        changed = differs(values)
+        if not changed and not show_all:
             continue
         cells = ["–" if v is None else clip(fmt_num(v), CELL_LIMIT) for v in values]
-        style = "bold yellow" if differs else ""
-        table.add_row(text(name, style), *(text(c, "yellow" if differs else "") for c in cells))
+        style = "bold yellow" if changed else ""
+        table.add_row(text(name, style), *(text(c, "yellow" if changed else "") for c in cells))
     console().print(table)
 
 

@@ -500,6 +500,11 @@ class Client:
         """Every version of model ``name``, oldest first."""
         return self.open().metadata.models.versions(name)
 
+    def run_models(self, run: str) -> list[ModelVersion]:
+        """The model versions registered from a run, by name and number."""
+        self.open()
+        return self.metadata.models.of_run(self.metadata.runs.resolve(run))
+
     def model_aliases(self, name: str) -> dict[str, int]:
         """Alias -> version number, for one model."""
         return self.open().metadata.models.aliases(name)

@@ -433,23 +433,10 @@ class Run:
 
     def _dag_svg(self) -> str:
         """The run's steps as a DAG, coloured by status; edges from lineage (output digest -> input)."""
-        from loopml.tracking.charts import dag_svg
+        from loopml.tracking.charts import dag_svg, step_edges
 
         steps = self.steps
-        by_id = {s.id: s.name for s in steps}
-        produced: dict[str, str] = {}
-        consumed: list[tuple[str, str]] = []
-        for link in self.client.metadata.lineage.links(run_id=self.id):
-            step = by_id.get(link.step_run_id or "")
-            if step is None:
-                continue
-            if link.direction == "output":
-                produced[link.digest] = step
-            elif link.direction == "input":
-                consumed.append((link.digest, step))
-        edges = [
-            (produced[d], step) for d, step in consumed if d in produced and produced[d] != step
-        ]
+        edges = step_edges(steps, self.client.metadata.lineage.links(run_id=self.id))
         return dag_svg([s.name for s in steps], edges, status={s.name: s.status for s in steps})
 
     def _repr_html_(self) -> str:

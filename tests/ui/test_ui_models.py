@@ -197,6 +197,7 @@ def _admin_forces_and_rolls_back(page: Any, world: World, base: str, watch: Any)
     page.goto(f"{base}/models/{MODEL}/promote?version=1&alias=production")
     assert page.locator("button", has_text="Confirm").count() == 0
     page.fill("form[action$='/force'] input[name=reason]", "hotfix for the outage")
+    shot(page, "promote-force")
     page.locator("button", has_text="Force").click()
     page.wait_for_url(f"{base}/models/{MODEL}?done=forced*")
     assert _aliases(world) == {"production": 1}

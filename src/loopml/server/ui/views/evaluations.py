@@ -86,7 +86,11 @@ def suite_page(
     except EvaluationError as exc:  # a metric this suite does not have
         problem = str(exc)
         board = judged_on.leaderboard()
-    chosen = evaluation if evaluation is not None else (board.entries[0].evaluation if board.entries else None)
+    chosen = (
+        evaluation
+        if evaluation is not None
+        else (board.entries[0].evaluation if board.entries else None)
+    )
     report = None
     picked = None
     if chosen is not None:

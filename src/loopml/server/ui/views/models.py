@@ -281,4 +281,3 @@ def rollback(
         return _model(request, name, problem=str(exc), status_code=409)
     target = url(f"/models/{name}", done="rolledback", alias=alias, version=event.to_number)
     return RedirectResponse(target, status_code=303)
-

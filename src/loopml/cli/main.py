@@ -132,6 +132,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "scheduler",
         "Run the scheduler in the foreground (fires each due schedule once).",
     ),
+    "ui": (
+        "loopml.cli.ui",
+        "ui",
+        "Open the web UI of this project's store in your browser.",
+    ),
 }
 
 

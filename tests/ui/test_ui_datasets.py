@@ -4,8 +4,11 @@ does not exist."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from ui_world import World
 
 from conftest import shot
@@ -96,3 +99,57 @@ def test_unknown_dataset_is_a_404_page(page: Any, server: str, watch: Any) -> No
     assert response is not None and response.status == 404
     assert "no-such-data" in page.locator("main").inner_text()
     assert page.locator("nav a[href='/datasets']").count() == 1
+
+
+def test_validations_folders_and_the_limits_of_a_diff(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store of its own: an empty list, a failed validation with what it found, a folder
+    version (no profile, not comparable), a diff too large for the server, one still
+    being computed."""
+    import pandas as pd
+
+    from loopml.data.datasets import add_dataset, validate_version
+    from loopml.data.validate import infer_schema
+    from loopml.server.app import create_app
+    from loopml.server.ui.views import datasets
+    from loopml.serving.server import serve_background
+    from loopml.tracking.client import Client
+
+    client = Client().open()
+    with (
+        serve_background(create_app(client)) as background,
+        httpx.Client(base_url=background.url) as http,
+    ):
+        assert "loopml data add FILE --name NAME" in http.get("/datasets").text
+
+        first = pd.DataFrame({"x": range(100), "kind": ["a", "b"] * 50})
+        add_dataset(first, name="t", client=client)
+        add_dataset(first.assign(x=first.x * 10), name="t", client=client)
+        schema = infer_schema(first)
+        validate_version("t@2", schema, client=client, raise_on_error=False)
+        (project / "pics").mkdir()
+        (project / "pics" / "a.txt").write_text("<b>not a table</b>")
+        add_dataset(project / "pics", name="t", client=client)
+
+        page = http.get("/datasets/t", params={"version": 2}).text
+        assert "failed" in page and "column &#39;x&#39;: range" in page
+        folder = http.get("/datasets/t").text  # @3, the newest, is a folder
+        assert "No profile is stored for t@3" in folder and "not a table" in folder
+        refused = http.get("/datasets/t", params={"diff": 1, "against": 3})
+        assert refused.status_code == 400 and "t@3 is not one" in refused.text
+
+        monkeypatch.setattr(datasets, "MAX_DIFF_BYTES", 10)
+        large = http.get("/datasets/t", params={"diff": 1, "against": 2})
+        assert large.status_code == 413
+        assert "loopml data diff t@1 t@2 --html drift.html" in large.text
+
+        monkeypatch.setattr(datasets, "MAX_DIFF_BYTES", 10**9)
+        monkeypatch.setattr(datasets, "DIFF_WAIT_S", 0.0)
+        pending = http.get("/datasets/t", params={"diff": 2, "against": 1})
+        assert pending.status_code == 202 and "Computing the drift report" in pending.text
+        assert '<meta http-equiv="refresh"' in pending.text
+        monkeypatch.setattr(datasets, "DIFF_WAIT_S", 60.0)
+        ready = http.get("/datasets/t", params={"diff": 2, "against": 1})
+        assert ready.status_code == 200 and "1 of 2 columns drifted" in ready.text
+    client.close()

@@ -119,7 +119,7 @@ def test_validations_folders_and_the_limits_of_a_diff(
     client = Client().open()
     with (
         serve_background(create_app(client)) as background,
-        httpx.Client(base_url=background.url) as http,
+        httpx.Client(base_url=background.url, timeout=120) as http,
     ):
         assert "loopml data add FILE --name NAME" in http.get("/datasets").text
 

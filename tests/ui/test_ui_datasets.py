@@ -78,7 +78,10 @@ def test_diff_of_two_versions_flags_the_shifted_column(page: Any, server: str) -
     page.select_option("select[name=diff]", "1")
     page.select_option("select[name=against]", "2")
     page.click("form.diff-form button[type=submit]")
-    page.wait_for_url("**/datasets/patients?diff=1&against=2")
+    # The server waits up to 15 s for the report; on a loaded machine the page may say it is
+    # being computed and reload itself until it is ready, as a person would see it.
+    page.wait_for_url("**/datasets/patients?diff=1&against=2", timeout=120_000)
+    page.wait_for_selector(".loopml-drift", timeout=120_000)
 
     drift = page.locator(".loopml-drift")
     summary = drift.locator("p").first.inner_text()

@@ -401,6 +401,15 @@ class Runs:
                 self._environments[digest] = json.loads(data)
         return self._environments
 
+    def counts_by_pipeline(self) -> dict[str, int]:
+        """How many runs each pipeline has, by pipeline name (pipelines without runs are
+        absent). One pass over the (pipeline, number) index, no run is loaded: fast with
+        100,000 runs."""
+        rows = self.db.read(
+            lambda tx: tx.all("SELECT pipeline, COUNT(*) FROM runs GROUP BY pipeline")
+        )
+        return {str(name): int(count) for name, count in rows}
+
     # -- lifecycle ------------------------------------------------------------------------
 
     def delete(self, run_ids: Sequence[str]) -> dict[str, int]:

@@ -252,6 +252,11 @@ class Client:
         self.open()
         return {r.id: r for r in self.metadata.runs.load(run_ids)}
 
+    def run_counts(self) -> dict[str, int]:
+        """The number of runs of each pipeline that has any, by name (no run is loaded)."""
+        self.open()
+        return self.metadata.runs.counts_by_pipeline()
+
     # -- runs: writing --------------------------------------------------------------------
 
     def start_run(

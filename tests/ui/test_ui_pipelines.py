@@ -129,6 +129,7 @@ def test_a_writer_pauses_and_resumes_a_schedule(
     assert "none while paused" in section.inner_text()
     paused = _schedule(world, "nightly")
     assert paused.record.paused and paused.record.updated_by == "token:ui-writer"
+    page.evaluate("window.scrollTo(0, 0)")  # the redirect scrolled to #schedules
     shot(page, "pipeline-paused")
 
     section.locator("button", has_text="Resume").click()
@@ -159,3 +160,44 @@ def test_run_now_records_a_pending_manual_fire(page: Any, auth_server: str, worl
     finally:
         lib.remove(client, "ui-run-now", by="tests")  # its pending fire is recorded skipped
         client.close()
+
+
+def test_a_pipeline_with_a_schedule_but_no_runs_has_its_page(
+    page: Any, server: str, world: World
+) -> None:
+    from loopml.scheduler import schedules as lib
+
+    client = world.client()
+    record = lib.make_record("ui-ghost", pipeline="ghost", cron="*/5 * * * *", by="tests")
+    lib.add(client, record, check=False)  # a pipeline the project does not define (yet)
+    try:
+        response = page.goto(f"{server}/pipelines/ghost")
+        assert response.status == 200
+        assert page.locator("section.schedule[data-schedule='ui-ghost']").count() == 1
+        assert "loopml run ghost" in page.locator(".empty").last.inner_text()
+        assert page.locator(".charts").count() == 0
+        page.goto(f"{server}/pipelines")
+        row = page.locator("table.pipelines tbody tr", has_text="ghost")
+        assert "no runs yet" in row.inner_text()
+    finally:
+        lib.remove(client, "ui-ghost", by="tests")
+        client.close()
+
+
+def test_the_timeline_chart_escapes_labels_and_draws_one_point() -> None:
+    from zoneinfo import ZoneInfo
+
+    from loopml.tracking.timeline import Point, time_ticks, timeline_svg
+
+    svg = timeline_svg(
+        "<b>Duration</b>",
+        [Point(1_700_000_000.0, 2.5, "<script>x</script>#1", "failed", "/runs/abc")],
+        tz=ZoneInfo("Europe/Berlin"),
+        ylabel="seconds",
+    )
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "<b>" not in svg
+    assert svg.count('class="point"') == 1 and 'href="/runs/abc"' in svg
+    assert "Europe/Berlin" in svg
+    assert "no data" in timeline_svg("Cost", [], tz=ZoneInfo("UTC"))
+    at, step = time_ticks(0.0, 7 * 86400.0, ZoneInfo("UTC"))
+    assert step == 86400 * 2 and all(t % 86400 == 0 for t in at)

@@ -87,7 +87,7 @@ def timeline_svg(
     pad = (x1 - x0) * 0.04 or 60.0
     x0, x1 = x0 - pad, x1 + pad
     top = max(p.value for p in shown) / scale
-    y1 = nice_range(0.0, top)[1] if top > 0 else 1.0
+    y1 = nice_range(0.0, top * 1.08)[1] if top > 0 else 1.0
     frame = Frame(LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM, x0, x1, 0.0, y1)
     parts = [chart_open(WIDTH, HEIGHT, title), _axes(frame, tz, ylabel)]
     xs = [p.at for p in shown]

@@ -27,10 +27,15 @@ from loopml._svg import (
     tick_step,
     ticks,
 )
+from loopml.store.status import RunStatus
 
 WIDTH, HEIGHT = 600, 230
 LEFT, RIGHT, TOP, BOTTOM = 64, 30, 26, 40
-STATUS_COLOURS = {"succeeded": PALETTE[0], "failed": PALETTE[3], "crashed": PALETTE[3]}
+STATUS_COLOURS: dict[str, str] = {
+    RunStatus.SUCCEEDED: PALETTE[0],
+    RunStatus.FAILED: PALETTE[3],
+    RunStatus.CRASHED: PALETTE[3],
+}
 # Round time steps, seconds: the first that gives at most ``count`` ticks is used.
 _STEPS: tuple[int, ...] = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
 _STEPS += (10800, 21600, 43200, 86400, 172800, 604800, 1209600, 2592000, 7776000, 31536000)
@@ -43,7 +48,7 @@ class Point:
     at: float  # Unix seconds
     value: float
     label: str  # e.g. "train#3"
-    status: str = "succeeded"
+    status: str = RunStatus.SUCCEEDED
     link: str = ""  # the run's page
 
 

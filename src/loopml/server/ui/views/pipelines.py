@@ -30,6 +30,7 @@ from loopml.errors import LoopmlError, NotFoundError
 from loopml.server.auth import Principal
 from loopml.server.ui import page_router, session
 from loopml.server.ui.render import render, url
+from loopml.store.status import FINAL_RUN_STATUSES, RunStatus
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -50,7 +51,6 @@ PAGE = 20
 MAX_PAGE = 200
 MAX_PIPELINES = 200
 FIRES = 10
-FINISHED = ("succeeded", "failed", "crashed", "cancelled")
 DONE = {
     "paused": "paused: it will not fire until it is resumed.",
     "resumed": "resumed: it fires again from its next due time.",
@@ -116,11 +116,11 @@ class Summary:
 
     @property
     def finished(self) -> list[RunRecord]:
-        return [r for r in self.recent if r.status in FINISHED]
+        return [r for r in self.recent if r.status in FINAL_RUN_STATUSES]
 
     @property
     def succeeded(self) -> int:
-        return sum(1 for r in self.finished if r.status == "succeeded")
+        return sum(1 for r in self.finished if r.status == RunStatus.SUCCEEDED)
 
     @property
     def success_rate(self) -> float | None:

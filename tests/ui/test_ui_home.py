@@ -42,6 +42,9 @@ def test_home_shows_the_last_run_next_fire_models_and_failures(
     assert link.get_attribute("href") == f"/runs/{world.runs['train#4']}"
     assert "alpha" in failure.inner_text()  # the first line of the run's error
     shot(page, "home")
+    link.click()
+    page.wait_for_url(f"{server}/runs/{world.runs['train#4']}")
+    assert "train#4" in page.locator("h1").inner_text()
 
 
 def test_an_empty_store_says_what_to_run(page: Any, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -71,10 +71,11 @@ class Viewer:
 
 
 def zone(name: str | None) -> ZoneInfo:
-    """The IANA zone ``name``, or UTC for a missing or unknown one (a cookie is user input)."""
+    """The IANA zone ``name`` (URL-encoded, as ``ui.js`` writes the cookie), or UTC for a
+    missing or unknown one (a cookie is user input)."""
     if name:
         try:
-            return ZoneInfo(name[:64])
+            return ZoneInfo(unquote(name)[:64])
         except (ValueError, KeyError, OSError):
             pass
     return ZoneInfo("UTC")

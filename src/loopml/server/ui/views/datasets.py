@@ -155,7 +155,7 @@ def _diff(
     against: int | None,
 ) -> dict[str, Any]:
     """The drift report of @diff (reference) → @against (current), or why not (yet)."""
-    out: dict[str, Any] = {"report": None, "problem": None, "pending": False, "status": 200}
+    out: dict[str, Any] = {"report": None, "problem": None, "computing": False, "status": 200}
     missing = [n for n in (diff, against) if n is None or n not in by_number]
     if missing:
         known = ", ".join(f"@{n}" for n in by_number)
@@ -188,7 +188,7 @@ def _diff(
     try:
         report = future.result(timeout=DIFF_WAIT_S)
     except FutureTimeout:
-        out.update(pending=True, status=202)
+        out.update(computing=True, status=202)
         return out
     except Exception as exc:  # the report failed: say why, and let a reload try again
         _forget(reference, current)

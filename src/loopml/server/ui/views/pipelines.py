@@ -30,11 +30,11 @@ from loopml.errors import LoopmlError, NotFoundError
 from loopml.server.auth import Principal
 from loopml.server.ui import page_router, session
 from loopml.server.ui.render import render, url
+from loopml.server.ui.session import viewer
 from loopml.store.status import FINAL_RUN_STATUSES, RunStatus
 
 if TYPE_CHECKING:
     from datetime import tzinfo
-    from zoneinfo import ZoneInfo
 
     from starlette.responses import HTMLResponse
 
@@ -172,16 +172,6 @@ def _summary(
     )
 
 
-def viewer_zone(request: Request) -> ZoneInfo:
-    """The viewer's zone for the charts. ``ui.js`` writes the cookie URL-encoded
-    (``Europe%2FBerlin``), which ``Viewer.tz`` does not decode yet (it falls back to UTC)."""
-    from urllib.parse import unquote
-
-    from loopml.server.ui.render import TZ_COOKIE, zone
-
-    return zone(unquote(request.cookies.get(TZ_COOKIE, "")))
-
-
 def percent(share: float | None) -> str:
     return "–" if share is None else f"{share:.0%}"
 
@@ -227,7 +217,7 @@ def pipeline_page(
     if pipeline is not None:
         summary.description = inspect.getdoc(pipeline.fn) or ""
     page = recent_runs(client, name, limit + 1, offset) if name in counts else []
-    tz = viewer_zone(request)
+    tz = viewer(request).tz
     charts = history_charts(history, tz, client.settings.prices.currency)
     from loopml.scheduler import schedules as lib
 

@@ -30,8 +30,23 @@ from loopml.cli.output import console, esc
 )
 @click.option("--no-scheduler", is_flag=True, help="Serve the API only; fire no schedules.")
 @click.option("--access-log", is_flag=True, help="Log every request (costs throughput).")
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A Host name the server answers to (repeatable), e.g. the name a proxy forwards; "
+    "others get 400. Loopback names are always answered. Default: any name with --auth, "
+    "loopback names only without.",
+)
 def server(
-    host: str, port: int, auth: bool, workers: int, no_scheduler: bool, access_log: bool
+    host: str,
+    port: int,
+    auth: bool,
+    workers: int,
+    no_scheduler: bool,
+    access_log: bool,
+    allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve the REST API (/api) and run the scheduler, over this project's store.
 
@@ -45,6 +60,7 @@ def server(
       loopml server
       loopml server --port 0 --no-scheduler
       loopml server --host 0.0.0.0 --auth --workers 4
+      loopml server --host 0.0.0.0 --auth --allowed-host loopml.team.example
     """
     try:
         import fastapi  # noqa: F401
@@ -79,4 +95,5 @@ def server(
         scheduler=not no_scheduler,
         access_log=access_log,
         on_started=started,
+        allowed_hosts=allowed_hosts or None,
     )

@@ -48,9 +48,10 @@ class HostGuard:
             if name not in self.hosts:
                 response = errors.error(
                     400,
-                    f"Host {host[:100]!r} is not one this server answers to (it listens on "
-                    f"loopback without auth; allowed: {', '.join(sorted(self.hosts))}). Use "
-                    "http://127.0.0.1:PORT, or start it with --auth.",
+                    f"Host {host[:100]!r} is not one this server answers to (allowed: "
+                    f"{', '.join(sorted(self.hosts))}). Use http://127.0.0.1:PORT; to answer "
+                    "to another name, start the server with --allowed-host NAME (or with "
+                    "--auth, which answers to any name).",
                     "host",
                     ["header", "host"],
                 )

@@ -19,7 +19,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidParameterError
@@ -32,7 +33,11 @@ if TYPE_CHECKING:
 
 #: Set by the parent for its worker processes: "1" when every route needs a token.
 AUTH_ENV = "LOOPML_SERVER_AUTH"
+#: Set by the parent for its worker processes: the ``--allowed-host`` names, comma-separated.
+HOSTS_ENV = "LOOPML_SERVER_ALLOWED_HOSTS"
 SCHEDULER_MODULE = "loopml.scheduler.loop"
+#: A DNS name or IPv4 address, or an IPv6 address without brackets (what ``Host`` names).
+HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,252})|[0-9a-f:]{2,39}")
 log = logging.getLogger("loopml.server")
 
 
@@ -56,7 +61,33 @@ def app_from_environment() -> FastAPI:
 
     client = Client()
     project_on_path(client.settings.root)
-    return create_app(client, auth=os.environ.get(AUTH_ENV) == "1")
+    hosts = [h for h in os.environ.get(HOSTS_ENV, "").split(",") if h]
+    return create_app(
+        client, auth=os.environ.get(AUTH_ENV) == "1", allowed_hosts=allowed(hosts or None)
+    )
+
+
+def allowed(hosts: Sequence[str] | None) -> list[str] | None:
+    """The ``Host`` allow-list of ``--allowed-host`` names: those, plus the loopback names
+    (local probes and the CLI keep working); None (the app's default) when none is given.
+
+    Raises:
+        InvalidParameterError: a name that is not a plain host name (no port, scheme, path).
+    """
+    if not hosts:
+        return None
+    from loopml.server.app import LOOPBACK_HOSTS
+
+    names = []
+    for host in hosts:
+        name = host.strip().lower()
+        if not HOST_NAME.fullmatch(name):
+            raise InvalidParameterError(
+                f"--allowed-host {host[:100]!r}: expected a host name such as "
+                "loopml.team.example or 10.0.0.5 (no scheme, port or path)."
+            )
+        names.append(name)
+    return [*names, *(h for h in LOOPBACK_HOSTS if h not in names)]
 
 
 def start_scheduler(client: Client) -> Any:
@@ -79,12 +110,16 @@ def serve_api(
     scheduler: bool = True,
     access_log: bool = False,
     on_started: Callable[[str], None] | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> None:
     """Serve the REST API on ``host:port`` until SIGINT/SIGTERM (``loopml server``).
 
+    ``allowed_hosts``: the ``Host`` names answered besides the loopback names (others get
+    400); default: any name with ``auth``, the loopback names only without.
+
     Raises:
         InvalidParameterError: a non-loopback ``host`` without ``auth``; a taken port;
-            ``workers`` below 1.
+            ``workers`` below 1; a bad name in ``allowed_hosts``.
     """
     from loopml.serving.server import bind, run
     from loopml.tracking.client import Client
@@ -92,6 +127,7 @@ def serve_api(
     check_server_bind(host, auth)
     if workers < 1:
         raise InvalidParameterError(f"--workers: got {workers}; expected 1 or more.")
+    hosts = allowed(allowed_hosts)
     client = Client().open()  # fails here, before binding, when the store cannot be opened
     project_on_path(client.settings.root)
     sock = bind(host, port)
@@ -100,8 +136,10 @@ def serve_api(
         if workers == 1:
             from loopml.server.app import create_app
 
-            run(create_app(client, auth=auth), sock, access_log=access_log, on_started=on_started)
+            app = create_app(client, auth=auth, allowed_hosts=hosts)
+            run(app, sock, access_log=access_log, on_started=on_started)
         else:
+            os.environ[HOSTS_ENV] = ",".join(hosts or ())
             _run_workers(sock, workers, auth=auth, access_log=access_log, on_started=on_started)
     finally:
         if running is not None:

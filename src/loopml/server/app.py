@@ -60,6 +60,20 @@ class HostGuard:
         await self.app(scope, receive, send)
 
 
+class GuardedApp(FastAPI):
+    """FastAPI with the browser guard (``security.py``) and the Host check as its OUTERMOST
+    layers, outside Starlette's own error middleware: every answer, an unexpected 500 and
+    the Host check's 400 included, carries the security headers (R22)."""
+
+    allowed_hosts: Sequence[str] | None = None
+
+    def build_middleware_stack(self) -> Any:
+        inner = super().build_middleware_stack()
+        if self.allowed_hosts is not None:
+            inner = HostGuard(inner, hosts=self.allowed_hosts)
+        return BrowserGuard(inner)
+
+
 @dataclass
 class ServerState:
     """What every route reaches through ``request.app.state.loopml``."""
@@ -78,7 +92,7 @@ def create_app(
     """
     from loopml import __version__
 
-    app = FastAPI(
+    app = GuardedApp(
         title=API_TITLE,
         version=__version__,
         description="The loopml REST API: runs, artifacts, data, models, evaluations and "
@@ -117,8 +131,8 @@ def create_app(
         api.include_router(router)
     app.include_router(api)
     ui.install(app)
-    app.add_middleware(BrowserGuard)
-    hosts = allowed_hosts if allowed_hosts is not None else (None if auth else LOOPBACK_HOSTS)
-    if hosts is not None:
-        app.add_middleware(HostGuard, hosts=hosts)  # outermost: before anything else runs
+    # The browser guard, then the Host check, before anything else runs (GuardedApp).
+    app.allowed_hosts = (
+        allowed_hosts if allowed_hosts is not None else (None if auth else LOOPBACK_HOSTS)
+    )
     return app

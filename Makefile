@@ -69,13 +69,14 @@ lint: install-dev
 soak: install-dev system-deps
 	LOOPML_SOAK=1 R06_BLOB_MB=200 $(VENV)/bin/pytest -p no:xdist -s -q tests/reliability
 
-## bench: print the core, data, evaluation, serving and server figures (DESIGN.md §6 budgets).
+## bench: print the core, data, evaluation, serving, server and web UI figures (DESIGN.md §6 budgets).
 bench: install-dev
 	$(PY) bench/core.py
 	$(PY) bench/data.py
 	$(PY) bench/eval.py
 	$(PY) bench/serving.py
 	$(PY) bench/server.py
+	$(PY) bench/ui.py
 
 clean:
 	rm -rf build .pytest_cache

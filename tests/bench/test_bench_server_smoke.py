@@ -1,4 +1,5 @@
-"""Smoke test for ``bench/server.py``: ``--quick`` exits 0 and prints each figure once.
+"""Smoke test for ``bench/server.py`` and ``bench/ui.py``: ``--quick`` exits 0 and prints each
+figure once.
 
 Figures are never asserted (see ``test_bench_smoke.py``); only that the script still runs
 and its lines are well formed, with a verdict at the end of each.
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "server.py"
+UI_BENCH = BENCH.with_name("ui.py")
 FIGURES = [
     "GET /api/runs over 2,000 runs (filtered, sorted, first page)",
     "8 readers of GET /api/runs while 4 processes log metrics",
@@ -25,11 +27,13 @@ SCHEDULER_FIGURES = [
 VERDICT = r"(MET|MISSED|n/a \(--quick\)|\(info\))"
 
 
-def _quick(tmp_path: Path, only: str, timeout: float) -> subprocess.CompletedProcess[str]:
+def _quick(
+    tmp_path: Path, only: str, timeout: float, script: Path = BENCH
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     env["TMPDIR"] = str(tmp_path)
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--only", only],
+        [sys.executable, str(script), "--quick", "--only", only],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -57,3 +61,16 @@ def test_server_bench_scheduler_section_runs_quick(tmp_path: Path) -> None:
     done = _quick(tmp_path, "scheduler", 60)
     _printed_once(done.stdout, SCHEDULER_FIGURES)
     assert "/ started 200 /" in done.stdout, done.stdout
+
+
+def test_ui_bench_runs_quick(tmp_path: Path) -> None:
+    done = _quick(tmp_path, "pages", 240, UI_BENCH)
+    _printed_once(
+        done.stdout,
+        [
+            "UI /runs over 1,000 runs, first contentful paint",
+            "UI /runs?filter=…&sort=metrics.rmse over 1,000 runs, first contentful paint",
+            "UI pages not built yet",
+        ],
+    )
+    assert "HTML " in done.stdout and "status 200" in done.stdout, done.stdout

@@ -271,14 +271,18 @@ def test_ui_forms_refuse_a_missing_or_wrong_csrf_field(
         for endpoint in ui:
             cookie = f"loopml_session={fresh.tokens['admin']}; loopml_csrf={CSRF}"
             same = {"Cookie": cookie, "Origin": url}  # the guard lets it through: the field decides
-            form: dict[str, str] = {"token": fresh.tokens["admin"]} if "login" in endpoint.url else {}
+            form: dict[str, str] = (
+                {"token": fresh.tokens["admin"]} if "login" in endpoint.url else {}
+            )
             for field in (None, "", "x" * 43, CSRF[:-1], CSRF + "k"):
                 data = dict(form) if field is None else {**form, "csrf": field}
                 answer = http.request(endpoint.method, endpoint.url, headers=same, data=data)
                 if answer.status_code != 403 or "loopml_session" in answer.headers.get(
                     "set-cookie", ""
                 ):
-                    failures.append(f"{endpoint.method} {endpoint.template} csrf={field!r}: {answer}")
+                    failures.append(
+                        f"{endpoint.method} {endpoint.template} csrf={field!r}: {answer}"
+                    )
             # No CSRF cookie at all (a fresh browser), the field guessed.
             answer = http.request(
                 endpoint.method,
@@ -483,11 +487,12 @@ def test_a_page_on_another_origin_cannot_pause_or_delete_a_schedule(
 @pytest.fixture(scope="module")
 def browser_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """A small store of this module's own (tokens revoked, a schedule attacked)."""
+    from ui_world import cli
+
     from loopml.config import load_settings
     from loopml.pipelines.discovery import find_pipeline, project_on_path
     from loopml.scheduler import schedules
     from loopml.tracking.client import Client
-    from ui_world import cli
 
     parent = tmp_path_factory.mktemp("r22-browser")
     cli(parent, "init", "shop")

@@ -60,6 +60,7 @@ def stored(payload: str) -> str:
     """The text the store keeps for a value (a lone surrogate becomes its escaped bytes)."""
     return payload.encode("utf-8", "surrogatepass").decode("utf-8", "backslashreplace")
 
+
 PIPELINES = '''"""R22 payloads, logged by a real pipeline run."""
 import loopml
 from loopml import pipeline, step
@@ -139,14 +140,15 @@ class XssWorld(World):
 
 @pytest.fixture(scope="module")
 def xss_world(tmp_path_factory: pytest.TempPathFactory) -> XssWorld:
-    import loopml
     import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    import loopml
     from loopml.config import load_settings
     from loopml.errors import InvalidParameterError
     from loopml.pipelines.discovery import find_pipeline, project_on_path
     from loopml.scheduler import schedules
     from loopml.tracking.client import Client
-    from sklearn.linear_model import LinearRegression
 
     parent = tmp_path_factory.mktemp("r22-xss")
     cli(parent, "init", "xss")
@@ -251,8 +253,9 @@ def test_every_other_page_of_the_app_too(
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-    from loopml.server.app import create_app
     from route_matrix import endpoints
+
+    from loopml.server.app import create_app
 
     client = xss_world.client()
     app = create_app(client)

@@ -132,7 +132,9 @@ def bench_pages(opts: Options) -> None:
         ] + [(p.replace("{run}", "ID"), p.replace("{run}", facts[-1][2])) for p in OTHER_PAGES]
         playwright, path = _browser()
         with _server(root) as base, playwright as p:
-            browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+            # Chromium's singleton socket lives in TMPDIR: a long one (pytest's) is too long.
+            short = {**os.environ, "TMPDIR": "/tmp"} if Path("/tmp").is_dir() else None
+            browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, env=short)
             context = browser.new_context(viewport={"width": 1360, "height": 900})
             tab = context.new_page()
             missing = []

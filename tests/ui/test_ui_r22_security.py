@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -34,6 +35,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
+from r22_helpers import drop_status_errors, forget_project
 from ui_world import World
 
 from conftest import serve, shot, sign_in
@@ -424,6 +426,10 @@ setTimeout(() => { document.title = "done: " + done.join(", "); }, 1500);
 """
 
 
+#: Path parameters of the UI's pause route besides the schedule's name.
+PARAMS = {"pipeline": "train"}
+
+
 def _ui_pause_route(app: Any) -> str | None:
     """The web UI's pause button's route (``POST .../{name}/pause``), once a page has one."""
     for e in endpoints(app):
@@ -442,8 +448,11 @@ def test_a_page_on_another_origin_cannot_pause_or_delete_a_schedule(
     with serve(browser_world) as background:
         base = background.url
         sign_in(page, base, browser_world.tokens["admin"], "/runs")  # the victim is signed in
+        # The UI's pause button once the pipelines page has one; until then the API's route.
         ui_pause = (
-            template.replace("{name}", "nightly") if template else "/api/schedules/nightly/pause"
+            re.sub(r"\{([^}:]+)[^}]*\}", lambda m: PARAMS.get(m[1], "nightly"), template)
+            if template
+            else "/api/schedules/nightly/pause"
         )
         _Attacker.page = f"""<!doctype html><title>win a prize</title>
 <body data-api="{base}/api/schedules/nightly">
@@ -492,7 +501,7 @@ def test_a_page_on_another_origin_cannot_pause_or_delete_a_schedule(
 
 
 @pytest.fixture(scope="module")
-def browser_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+def browser_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A small store of this module's own (tokens revoked, a schedule attacked)."""
     from ui_world import cli
 
@@ -519,7 +528,8 @@ def browser_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     for role in ("reader", "writer", "admin"):
         world.tokens[role] = client.metadata.tokens.create(f"b-{role}", role, by="test")[1]
     client.close()
-    return world
+    yield world
+    forget_project(root)
 
 
 @pytest.fixture(scope="module")
@@ -542,13 +552,6 @@ def test_a_wrong_token_is_explained_with_401(
     assert "unknown, revoked or expired" in problem and "loopml token create" in problem
     shot(page, "r22-login-wrong-token")
     drop_status_errors(watch)  # Chromium logs the page's own 401 status
-
-
-def drop_status_errors(watch: Any) -> None:
-    """Forget the console lines Chromium writes for a page's own 4xx status (on purpose)."""
-    watch.console_errors[:] = [
-        e for e in watch.console_errors if "the server responded with a status of 4" not in e
-    ]
 
 
 @pytest.mark.parametrize(

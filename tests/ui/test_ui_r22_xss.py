@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from r22_helpers import drop_status_errors, forget_project
 from ui_world import World, cli
 
 from conftest import serve, shot
@@ -134,19 +135,12 @@ AUDIT = """() => {
 }"""
 
 
-def drop_status_errors(watch: Any) -> None:
-    """Forget the console lines Chromium writes for a page's own 4xx status (on purpose)."""
-    watch.console_errors[:] = [
-        e for e in watch.console_errors if "the server responded with a status of 4" not in e
-    ]
-
-
 class XssWorld(World):
     run_ids: list[str]
 
 
 @pytest.fixture(scope="module")
-def xss_world(tmp_path_factory: pytest.TempPathFactory) -> XssWorld:
+def xss_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XssWorld]:
     import pandas as pd
     from sklearn.linear_model import LinearRegression
 
@@ -205,7 +199,8 @@ def xss_world(tmp_path_factory: pytest.TempPathFactory) -> XssWorld:
     for role in ("reader", "writer", "admin"):
         world.tokens[role] = client.metadata.tokens.create(f"x-{role}", role, by="test")[1]
     client.close()
-    return world
+    yield world
+    forget_project(root)
 
 
 @pytest.fixture(scope="module")

@@ -214,7 +214,9 @@ def render(
             **context,
         )
     )
-    response = HTMLResponse(html, status_code=status_code)
+    # A stored lone surrogate (not valid Unicode, e.g. in a schedule's params) shows as its
+    # escape instead of failing the whole page with a 500 (R22).
+    response = HTMLResponse(html.encode("utf-8", "backslashreplace"), status_code=status_code)
     response.headers["cache-control"] = "no-store"
     set_cookies(request, response)
     return response

@@ -204,6 +204,12 @@ def xss_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XssWorld]:
     )
     suite.evaluate(model, resamples=20)
     for i, payload in enumerate(PAYLOADS):
+        if payload == LONE_SURROGATE:  # the schedule would hold it: refused
+            with pytest.raises(InvalidParameterError, match="lone surrogate"):
+                schedules.make_record(
+                    "bad", pipeline="xss", cron="0 2 * * *", params={"n": payload}
+                )
+            continue
         record = schedules.make_record(
             f"xss-{i}", pipeline="xss", cron="0 2 * * *", params={"note": payload}, by="test"
         )

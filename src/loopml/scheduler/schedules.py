@@ -100,6 +100,7 @@ def make_record(
         )
     if not isinstance(pipeline, str) or not pipeline:
         raise InvalidParameterError(f"Schedule {name!r}: name the pipeline to run.")
+    _check_text(name, params or {})
     backoff_s = parse_duration(backoff, what=f"Back-off of schedule {name!r}")
     assert backoff_s is not None
     return ScheduleRecord(
@@ -117,6 +118,27 @@ def make_record(
         source=source,
         updated_by=by,
     )
+
+
+def _check_text(name: str, value: Any) -> None:
+    """Parameters are stored as JSON and passed on the command line: text that is not valid
+    Unicode (a lone surrogate, from bytes that were not UTF-8) is refused here, not later by
+    every reader of the schedule."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(name, key)
+            _check_text(name, item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(name, item)
+    elif isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidParameterError(
+                f"Schedule {name!r}: parameter text {value[:40]!r} has a lone surrogate at "
+                f"character {exc.start} (bytes that were not UTF-8); expected valid Unicode."
+            ) from None
 
 
 def _now(now: float | None) -> float:

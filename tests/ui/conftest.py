@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_world import World, artifacts_dir, build_world
+from ui_world import World, artifacts_dir, build_world, forget_project
 
 CHROMIUM = os.environ.get("LOOPML_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,24 +38,30 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return build_world(tmp_path_factory.mktemp("ui-world"))
 
 
-def serve(world: World, *, auth: bool = False) -> Any:
-    """A started server (``.url``) over the world's store, with its pipelines importable."""
+@contextmanager
+def serve(world: World, *, auth: bool = False) -> Iterator[Any]:
+    """A started server (``.url``) over the world's store, with its pipelines importable
+    while it runs (and forgotten after: later tests in this process must not find them)."""
     from loopml.pipelines.discovery import project_on_path
     from loopml.server.app import create_app
     from loopml.serving.server import serve_background
 
     project_on_path(world.root)
-    return serve_background(create_app(world.client(), auth=auth))
+    try:
+        with serve_background(create_app(world.client(), auth=auth)) as background:
+            yield background
+    finally:
+        forget_project(world.root)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(world: World) -> Iterator[str]:
     """The UI on loopback without auth (reads open, writes need a signed-in writer)."""
     with serve(world) as background:
         yield background.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def auth_server(world: World) -> Iterator[str]:
     """The same store with auth on: every page needs a signed-in token."""
     with serve(world, auth=True) as background:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
+
+from ui_world import forget_project
+
+__all__ = ["drop_status_errors", "forget_project"]
 
 
 def drop_status_errors(watch: Any) -> None:
@@ -12,14 +14,3 @@ def drop_status_errors(watch: Any) -> None:
     watch.console_errors[:] = [
         e for e in watch.console_errors if "the server responded with a status of 4" not in e
     ]
-
-
-def forget_project(root: Path) -> None:
-    """Take a test's own project off ``sys.path`` and out of ``sys.modules``: later tests in
-    this process must not find its ``pipelines`` module."""
-    while str(root) in sys.path:
-        sys.path.remove(str(root))
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if file and Path(file).resolve().is_relative_to(root.resolve()):
-            del sys.modules[name]

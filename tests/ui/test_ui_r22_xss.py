@@ -8,8 +8,6 @@ enumerated from its routes): no dialog fires (the ``page`` fixture fails on one,
 console error a blocked inline script would log), no element, attribute or link from a
 payload exists in the DOM, template syntax renders literally, and the payloads read as text.
 
-Pages that are not built yet answer "no page" (404) and are skipped by name; when they land
-they are checked with no change here.
 """
 
 from __future__ import annotations
@@ -83,17 +81,9 @@ def xss(note: str = "x") -> None:
     poison(note)
 '''
 
-#: Found by this test: a page showing a 100 KB unbroken value (a run's tag or param, a
-#: model's description) keeps Chromium busy for 35-70 s (text shaping of the one long word
-#: in the body font with ``word-break: break-word``); the pages should cut long values
-#: short. Strict: when they do, this mark must go.
-SLOW_BIG = pytest.mark.xfail(
-    reason="a 100 KB value freezes the page in Chromium for 35-70 s (not cut short)",
-    raises=Exception,
-    strict=True,
-)
-
-#: The pages of the brief; ``{run}``/``{run2}`` are run ids. A page not built yet is skipped.
+#: A 100 KB unbroken value (``/runs/{big}``, ``/models/xss-big``) once kept Chromium busy for
+#: 35-70 s shaping one long word: the pages now cut long values short.
+#: The pages of the brief; ``{run}``/``{run2}`` are run ids.
 PAGES = [
     "/",
     "/runs",
@@ -101,13 +91,13 @@ PAGES = [
     "/runs?filter=" + quote("params.note = '<script>alert(1)</script>'"),
     "/runs?filter=" + quote("<script>alert(1)</script>"),  # a bad filter, echoed in the problem
     "/runs/{run}",
-    pytest.param("/runs/{big}", marks=SLOW_BIG),
+    "/runs/{big}",
     "/runs/compare?run={run}&run={run2}",
     "/pipelines",
     "/pipelines/xss",
     "/models",
     "/models/xss",
-    pytest.param("/models/xss-big", marks=SLOW_BIG),
+    "/models/xss-big",
     "/datasets",
     "/datasets/xss",
     "/evaluations",
@@ -236,10 +226,6 @@ def _check(page: Any, base: str, path: str, watch: Any) -> set[int]:
     answer = page.goto(base + path)
     status = answer.status
     text = page.locator("body").inner_text()
-    if status == 404 and "There is no page at" in text and not path.startswith("/no-such"):
-        page.wait_for_load_state("load")
-        drop_status_errors(watch)
-        pytest.skip(f"{path.split('?')[0]} is not built yet")
     assert status < 500, (path, status)
     policy = answer.headers.get("content-security-policy", "")
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, policy

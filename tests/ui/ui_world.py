@@ -10,6 +10,7 @@ one (``build_world(tmp)``).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,14 @@ def artifacts_dir() -> Path:
     path = Path(base) / "ui"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def forget_project(root: Path) -> None:
+    """Take a test's own project off ``sys.path`` and out of ``sys.modules``: later tests in
+    this process must not find its ``pipelines`` module."""
+    while str(root) in sys.path:
+        sys.path.remove(str(root))
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve().is_relative_to(root.resolve()):
+            del sys.modules[name]

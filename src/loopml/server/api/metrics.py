@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
@@ -152,9 +152,28 @@ def metric_history(
             total_points=None,
             next_step_from=got[size].step if more else None,
         )
-    count, first, last = client.metric_span(run_id, key)
+    points, count = bounded_series(client, run_id, key, max_points)
     if count == 0:
         _missing(client, run_id, key)
+    return Series(
+        run_id=run_id,
+        key=key,
+        points=_points(points),
+        downsampled=count > max_points,
+        total_points=count,
+        next_step_from=None,
+    )
+
+
+def bounded_series(
+    client: Any, run_id: str, key: str, max_points: int
+) -> tuple[list[MetricPoint], int]:
+    """A series of at most ``max_points`` points (downsampled as the module doc says, read a
+    page at a time) and how many points it has in the store (0: no such series). The API
+    route and the web UI's run page both draw from here."""
+    count, first, last = client.metric_span(run_id, key)
+    if count == 0:
+        return [], 0
 
     def stream() -> Iterator[MetricPoint]:
         start = -_STEP
@@ -166,17 +185,8 @@ def metric_history(
             start = chunk[-1].step + 1
 
     if count <= max_points:
-        points = list(stream())
-    else:
-        points = downsample(stream(), first, last, max_points)
-    return Series(
-        run_id=run_id,
-        key=key,
-        points=_points(points),
-        downsampled=count > max_points,
-        total_points=count,
-        next_step_from=None,
-    )
+        return list(stream()), count
+    return downsample(stream(), first, last, max_points), count
 
 
 def _missing(client: Client, run_id: str, key: str) -> None:

@@ -9,7 +9,6 @@ named ``compare``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +16,7 @@ from fastapi import Query, Request
 from markupsafe import Markup
 from starlette.responses import HTMLResponse, StreamingResponse
 
-from loopml.server.api.limits import MAX_INDEX, Digest, RunRef
+from loopml.server.api.limits import Digest, RunRef
 from loopml.server.ui import page_router
 from loopml.server.ui.render import duration, render
 
@@ -37,7 +36,6 @@ MAX_ARTIFACTS = 100  # distinct artifacts listed on the run page
 MAX_PREVIEWS = 20  # of which previewed
 MAX_ELSEWHERE = 12  # other runs named per artifact
 MAX_LOG = 200_000  # characters of a step's stdout/stderr shown
-_READ_CHUNK = 20_000
 
 
 # -- compare ------------------------------------------------------------------------------
@@ -108,26 +106,10 @@ def compare_page(
 
 
 def metric_series(client: Client, run_id: str, key: str, max_points: int) -> list[MetricPoint]:
-    """One series of a run, at most ``max_points`` points: the API's downsampling (each step
-    bucket keeps its lowest and highest point), read a page at a time."""
-    from loopml.server.api.metrics import downsample
+    """One series of a run, at most ``max_points`` points, downsampled as the API does."""
+    from loopml.server.api.metrics import bounded_series
 
-    count, first, last = client.metric_span(run_id, key)
-    if count == 0:
-        return []
-
-    def stream() -> Iterator[MetricPoint]:
-        start = -MAX_INDEX
-        while True:
-            chunk = client.metric_page(run_id, key, step_from=start, limit=_READ_CHUNK)
-            yield from chunk
-            if len(chunk) < _READ_CHUNK:
-                return
-            start = chunk[-1].step + 1
-
-    if count <= max_points:
-        return list(stream())
-    return downsample(stream(), first, last, max_points)
+    return bounded_series(client, run_id, key, max_points)[0]
 
 
 # -- artifacts ----------------------------------------------------------------------------

@@ -180,14 +180,18 @@ class Frame:
         ylabel: str,
         *,
         xformat: Callable[[float, float], str] = tick_label,
+        xticks: tuple[Sequence[float], float] | None = None,
         grid: bool = True,
         yticks: bool = True,
     ) -> str:
-        """Grid lines, the two axes, a few labelled ticks on each, and the axis titles."""
+        """Grid lines, the two axes, a few labelled ticks on each, and the axis titles.
+
+        ``xticks`` (positions, step) replaces the evenly spaced x ticks, e.g. with whole hours
+        or days of a time axis; ``xformat(value, step)`` writes each."""
         right, bottom = self.left + self.width, self.top + self.height
         parts = []
-        xstep = tick_step(self.x0, self.x1)
-        for v in ticks(self.x0, self.x1):
+        xat, xstep = xticks or (ticks(self.x0, self.x1), tick_step(self.x0, self.x1))
+        for v in xat:
             px = self.x(v)
             if grid:
                 parts.append(

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from loopml._svg import (
-    GRID,
-    INK,
     MUTED,
     PALETTE,
     Frame,
@@ -23,9 +21,6 @@ from loopml._svg import (
     escape,
     nice_range,
     no_data_svg,
-    tick_label,
-    tick_step,
-    ticks,
 )
 from loopml.store.status import RunStatus
 
@@ -116,37 +111,11 @@ def timeline_svg(
 
 
 def _axes(frame: Frame, tz: tzinfo, ylabel: str) -> str:
-    right, bottom = frame.left + frame.width, frame.top + frame.height
-    parts = []
-    ystep = tick_step(frame.y0, frame.y1)
-    for v in ticks(frame.y0, frame.y1):
-        py = frame.y(v)
-        parts.append(
-            f'<line x1="{frame.left:.1f}" y1="{py:.1f}" x2="{right:.1f}" y2="{py:.1f}" '
-            f'stroke="{GRID}"/><text x="{frame.left - 4:.1f}" y="{py + 4:.1f}" '
-            f'text-anchor="end" fill="{INK}">{escape(tick_label(v, ystep))}</text>'
-        )
-    at, step = time_ticks(frame.x0, frame.x1, tz)
-    for t in at:
-        px = frame.x(t)
-        parts.append(
-            f'<line x1="{px:.1f}" y1="{frame.top:.1f}" x2="{px:.1f}" y2="{bottom:.1f}" '
-            f'stroke="{GRID}"/><text x="{px:.1f}" y="{bottom + 14:.1f}" text-anchor="middle" '
-            f'fill="{INK}">{escape(time_label(t, step, frame.x1 - frame.x0, tz))}</text>'
-        )
-    parts.append(
-        f'<polyline points="{frame.left:.1f},{frame.top:.1f} {frame.left:.1f},{bottom:.1f} '
-        f'{right:.1f},{bottom:.1f}" fill="none" stroke="{INK}"/>'
-    )
-    if ylabel:
-        cy = frame.top + frame.height / 2
-        parts.append(
-            f'<text x="14" y="{cy:.1f}" text-anchor="middle" fill="{INK}" '
-            f'transform="rotate(-90 14 {cy:.1f})">{escape(ylabel)}</text>'
-        )
     zone = getattr(tz, "key", None) or str(tz)
-    parts.append(
-        f'<text x="{right:.1f}" y="{bottom + 32:.1f}" text-anchor="end" fill="{MUTED}">'
-        f"start time ({escape(zone)})</text>"
+    span = frame.x1 - frame.x0
+    return frame.axes(
+        f"start time ({zone})",
+        ylabel,
+        xticks=time_ticks(frame.x0, frame.x1, tz),
+        xformat=lambda at, step: time_label(at, step, span, tz),
     )
-    return "".join(parts)

@@ -132,6 +132,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "scheduler",
         "Run the scheduler in the foreground (fires each due schedule once).",
     ),
+    "monitors": (
+        "loopml.cli.monitor",
+        "monitors",
+        "List monitors: the model they watch, last window, status, alerts.",
+    ),
+    "monitor": (
+        "loopml.cli.monitor",
+        "monitor",
+        "Add, run, show, report or backfill a monitor of a served model.",
+    ),
     "ui": (
         "loopml.cli.ui",
         "ui",

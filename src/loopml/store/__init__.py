@@ -13,6 +13,7 @@ from loopml.store.engine import HEAD_REVISION, Database, Tx
 from loopml.store.lineage import Lineage
 from loopml.store.metrics import Metrics
 from loopml.store.models import AliasEvent, Models, ModelVersion
+from loopml.store.monitors import AlertRecord, MonitorRecord, Monitors, WindowRecord
 from loopml.store.predictions import PredictionRow, Predictions
 from loopml.store.records import ArtifactLink, ArtifactRecord, MetricPoint, RunRecord, StepRunRecord
 from loopml.store.runs import Runs
@@ -24,6 +25,7 @@ from loopml.store.tokens import Role, TokenRecord, Tokens
 
 __all__ = [
     "HEAD_REVISION",
+    "AlertRecord",
     "AliasEvent",
     "ArtifactLink",
     "ArtifactRecord",
@@ -34,6 +36,7 @@ __all__ = [
     "MetadataStore",
     "MetricPoint",
     "ModelVersion",
+    "MonitorRecord",
     "PredictionRow",
     "Role",
     "RunRecord",
@@ -44,12 +47,13 @@ __all__ = [
     "StepWrites",
     "SuiteVersion",
     "TokenRecord",
+    "WindowRecord",
 ]
 
 
 class MetadataStore:
     """All metadata of one store, grouped by noun: ``runs``, ``metrics``, ``steps``, ``lineage``,
-    ``datasets``, ``suites``, ``models``, ``predictions``, ``schedules``, ``tokens``.
+    ``datasets``, ``suites``, ``models``, ``predictions``, ``schedules``, ``tokens``, ``monitors``.
 
     Args:
         url: ``sqlite:///project/.loopml/store.db`` or ``postgresql://user@host/db``.
@@ -69,6 +73,7 @@ class MetadataStore:
         self.predictions = Predictions(self.db)
         self.schedules = Schedules(self.db)
         self.tokens = Tokens(self.db)
+        self.monitors = Monitors(self.db)
 
     @property
     def readonly(self) -> bool:

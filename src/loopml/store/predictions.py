@@ -97,14 +97,24 @@ class Predictions:
         version: int | None = None,
         variant: str | None = None,
         limit: int | None = None,
+        offset: int = 0,
+        answered_only: bool = False,
     ) -> list[PredictionRow]:
-        """The predictions of ``model`` in time order, each with its feedback if any."""
+        """The predictions of ``model`` in time order, each with its feedback if any.
+
+        ``answered_only`` leaves out shadow predictions (the rows a shadow model logged
+        beside the answer), which is what a monitor of the served model reads.
+        """
         if limit is not None and not 0 < limit <= _MAX_PAGE:
             raise InvalidParameterError(
                 f"predictions limit: got {limit!r}; expected 1 to {_MAX_PAGE:,}."
             )
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidParameterError(f"predictions offset: got {offset!r}; expected >= 0.")
         where = ["p.model = ?"]
         params: list[object] = [model]
+        if answered_only:
+            where.append("p.shadow_of IS NULL")
         for clause, value in (
             ("p.at >= ?", since),
             ("p.at < ?", until),
@@ -122,7 +132,23 @@ class Predictions:
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
+        elif offset:
+            sql += f" LIMIT {_MAX_PAGE}"  # SQLite takes OFFSET only after a LIMIT
+        if offset:
+            sql += f" OFFSET {int(offset)}"
         return self.db.read(lambda tx: [PredictionRow(*row) for row in tx.all(sql, params)])
+
+    def window_counts(self, model: str, since: float, until: float) -> tuple[int, int]:
+        """``(predictions, labelled)`` of ``model`` answered in ``[since, until)``."""
+        row = self.db.read(
+            lambda tx: tx.one(
+                "SELECT COUNT(*), COUNT(f.prediction_id) FROM predictions p LEFT JOIN "
+                "prediction_feedback f ON f.prediction_id = p.id WHERE p.model = ? AND "
+                "p.shadow_of IS NULL AND p.at >= ? AND p.at < ?",
+                (model, since, until),
+            )
+        )
+        return (0, 0) if row is None else (int(row[0]), int(row[1] or 0))
 
     def count(self, model: str | None = None) -> int:
         if model is None:

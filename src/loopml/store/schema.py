@@ -512,3 +512,63 @@ idempotency_keys = Table(
     Column("at", Float, nullable=False),
     Column("response", Text, nullable=False),
 )
+
+# -- monitoring: monitors over logged predictions, their windows and alerts ---------------------
+
+# A monitor: the served model it watches, its reference data, windows, rules and actions.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("model", String(300), nullable=False),  # "churn@production"
+    Column("reference", String(300), nullable=False),  # a dataset ref, "training" or "previous"
+    Column("window_s", Float, nullable=False),
+    Column("every_s", Float, nullable=False),  # == window_s: fixed windows; less: sliding
+    Column("origin", Float, nullable=False),  # the start of the first window evaluated
+    Column("rules", Text, nullable=False),  # the rules file's TOML text
+    Column("rules_path", Text, nullable=False),
+    Column("actions", Text, nullable=False),  # JSON: notify URLs, retrain pipeline, auto-promote
+    Column("target", String(300)),  # the label column of the reference data
+    Column("paused", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", Text, nullable=False),
+)
+
+# One evaluated window; evaluated again when its label count grows (late feedback).
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column(
+        "monitor", String(200), ForeignKey("monitors.name", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("start_at", Float, primary_key=True),
+    Column("end_at", Float, nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("label_count", Integer, nullable=False),
+    Column("stats", Text, nullable=False),  # JSON: WindowStats.to_dict()
+    Column("evaluated_at", Float, nullable=False),
+)
+
+# One alert per (monitor, rule, window): the unique constraint makes each fire once.
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor", String(200), ForeignKey("monitors.name", ondelete="CASCADE"), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("fired_at", Float, nullable=False),
+    Column("value", Float),
+    Column("message", Text, nullable=False),
+    Column("owner", String(64)),  # the process doing its actions, under a lease
+    Column("lease_until", Float),
+    Column("notified_at", Float),
+    Column("notify_error", Text),
+    Column("run_id", String(32)),  # the retrain run it started
+    Column("promotion", Text),  # JSON: what auto-promotion did
+    Column("acted_at", Float),  # every action done
+    UniqueConstraint("monitor", "rule", "window_start", name="uq_monitor_alerts_once"),
+)
+Index("ix_monitor_alerts_acted", monitor_alerts.c.acted_at)

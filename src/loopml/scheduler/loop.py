@@ -125,16 +125,6 @@ class _Active:
     run_noted: bool = False
 
 
-@dataclass
-@dataclass(frozen=True)
-class Periodic:
-    """Work a scheduler does besides fires: ``work()`` every ``every_s`` seconds."""
-
-    name: str
-    every_s: float
-    work: Callable[[], object]
-
-
 @dataclass(frozen=True)
 class Periodic:
     """Work a scheduler does besides fires: ``work()`` every ``every_s`` seconds."""

@@ -341,6 +341,20 @@ class _Context:
 
         end = start + self.record.window_s
         current = self.window_frame(start, end)
+        if len(current) == 0:  # no traffic: nothing to compare, and no reference to read
+            empty: dict[str, Any] = {
+                "rows": 0,
+                "drift": None,
+                "quality": {},
+                "prediction": {},
+                "performance": {},
+                "features": [],
+                "flagged": {},
+                "reference": None,
+                "versions": [],
+                "rows_per_hour": 0.0,
+            }
+            return WindowRecord(self.record.name, start, end, 0, 0, empty, time.time())
         # The version that answered most of the window's predictions: its training data and
         # its inputs are what the window is judged against, even after the alias moved on.
         version = self.version()
@@ -362,8 +376,6 @@ class _Context:
                 score = f"proba_{classes[-1]}"
             elif len(columns) == len(classes):
                 probabilities = columns
-        if len(current) == 0:
-            current = current.reindex(columns=[*features, "prediction", "label"])
         stats = window_statistics(
             reference,
             _prepare(current, features, classes),

@@ -20,7 +20,9 @@ A rule is ``QUANTITY OP NUMBER`` or ``QUANTITY outside|inside [LOW, HIGH]``, opt
 followed by ``for N windows`` (the condition must hold in N consecutive windows, this one
 the last) and ``when rows|labels >= N`` (the window must have that many). Quantities:
 
-- ``rows``, ``labels``: predictions in the window, and how many have a label.
+- ``rows``, ``labels``: predictions in the window, and how many have a label;
+  ``latency_p50``, ``latency_p95``, ``latency_p99``: the request latency (ms) its
+  predictions saw in ``loopml serve``.
 - live metrics (labelled rows): ``accuracy``, ``f1``, ``roc_auc``, ``rmse``, ``mae``, ``r2``;
   estimated ones (confidence-based): ``estimated_accuracy``, ``estimated_f1``,
   ``estimated_roc_auc``.
@@ -47,7 +49,7 @@ from typing import Any
 
 from loopml.errors import InvalidParameterError, did_you_mean
 
-SCALARS = ("rows", "labels")
+SCALARS = ("rows", "labels", "latency_p50", "latency_p95", "latency_p99")
 LIVE = ("accuracy", "f1", "roc_auc", "rmse", "mae", "r2")
 ESTIMATED = tuple(f"estimated_{m}" for m in ("accuracy", "f1", "roc_auc"))
 FEATURE = (
@@ -154,6 +156,8 @@ def _value(rule: Rule, stats: Mapping[str, Any], subject: str, rows: int, labels
         return float(rows)
     if q == "labels":
         return float(labels)
+    if q.startswith("latency_"):
+        return _num((stats.get("latency_ms") or {}).get(q[8:]))
     if q in LIVE:
         return _num(((performance.get("live") or {}).get("metrics") or {}).get(q))
     if q in ESTIMATED:
@@ -322,7 +326,7 @@ def parse_rule(
             f"{where}: cannot read {rest!r} after the condition; expected 'for N windows' "
             "and/or 'when rows >= N' / 'when labels >= N'."
         )
-    needs_rows = quantity not in ("rows", "labels")
+    needs_rows = quantity not in ("rows", "labels")  # latency too: few requests say little
     needs_labels = quantity in LIVE
     return Rule(
         name=name,

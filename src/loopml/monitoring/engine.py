@@ -291,12 +291,19 @@ class _Context:
         self._reference: Any = None
         self._reference_key: str | None = None
         self._calibration: Any = None
+        self._version: Any = None
         from loopml.monitoring.rules import parse_rules
 
         rules, _ = parse_rules(record.rules, path=record.rules_path or "default rules")
         self.feature_rules = [r for r in rules if r.feature is not None]
 
     def version(self) -> Any:
+        """The version the watched reference serves now (looked up once per run)."""
+        if self._version is None:
+            self._version = self._lookup()
+        return self._version
+
+    def _lookup(self) -> Any:
         aliases = self.c.model_aliases(self.model)
         if self.alias is not None:
             if self.alias not in aliases:
@@ -329,12 +336,11 @@ class _Context:
         return self._reference, ref
 
     def window_frame(self, start: float, end: float) -> pd.DataFrame:
-        from loopml.serving.logbook import predictions
+        from loopml.monitoring.logread import window_frame
 
-        frame = predictions(self.model, since=start, until=end, client=self.c)
-        if "shadow_of" in frame.columns:
-            frame = frame[frame["shadow_of"].isna()]
-        return frame
+        outputs = self.version().output_schema or {}
+        classes = outputs.get("classes") if outputs.get("kind") == "probabilities" else None
+        return window_frame(self.c, self.model, start, end, classes)
 
     def evaluate(self, start: float) -> WindowRecord:
         from loopml.monitoring.stats import window_statistics
@@ -440,7 +446,7 @@ class _Context:
                 from loopml.monitoring.performance import isotonic_calibration
                 from loopml.serving.served import load_served
 
-                served = load_served(version.label, client=self.c)
+                served = load_served(version.label, runtime="native", client=self.c)
                 outputs = served.predict_frame(reference[features])
                 if outputs.probabilities is not None:
                     y = (_as_text(reference[target]) == str(classes[-1])).to_numpy(float)

@@ -7,8 +7,8 @@ monitors, then two per monitor: its newest window and the alerts fired on it) an
 the newest window of each monitor; Prometheus keeps the history, so a dashboard draws the
 windows one after another as they are evaluated.
 
-Labels stay bounded: per monitor at most ``MAX_FEATURES`` features (the drifted ones
-first, then in the monitor's feature order) and ``MAX_CLASSES`` predicted classes. Numbers
+Labels stay bounded: per monitor at most ``MAX_FEATURES`` features (those the rules flag
+first, then those the drift verdict calls drifted, then the others in the monitor's order) and ``MAX_CLASSES`` predicted classes. Numbers
 the statistics store as ``"inf"`` are exported as ``+Inf``; ``"nan"`` and missing values
 are left out (a gap on a graph, not a fake zero).
 
@@ -20,8 +20,11 @@ reference, e.g. ``churn@production``):
   ``loopml_monitor_every_seconds``;
 - its newest window: ``loopml_monitor_window_rows``, ``…_window_labels``,
   ``…_window_start_timestamp_seconds``, ``…_window_end_timestamp_seconds``,
-  ``…_last_evaluated_timestamp_seconds``, ``…_features``, ``…_drifted_features``;
-- per feature: ``loopml_monitor_feature_psi``, ``…_feature_drifted`` (0/1),
+  ``…_last_evaluated_timestamp_seconds``, ``…_features``, ``…_flagged_features`` (by the
+  monitor's feature rules, what ``loopml monitor show`` lists), ``…_drifted_features`` (by
+  the drift verdict's fixed thresholds);
+- per feature: ``loopml_monitor_feature_psi``, ``…_feature_flagged`` and
+  ``…_feature_drifted`` (0/1),
   ``…_feature_missing_ratio``, ``…_feature_out_of_range_ratio``;
 - predictions: ``loopml_monitor_prediction_share`` and ``…_prediction_reference_share``
   (by ``class``), ``…_prediction_mean``, ``…_prediction_quantile`` (by ``quantile``);
@@ -41,6 +44,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import LoopmlError
+from loopml.monitoring import summary
 
 if TYPE_CHECKING:
     from prometheus_client.core import CollectorRegistry, Metric
@@ -69,13 +73,23 @@ _GAUGES: tuple[tuple[str, str, list[str]], ...] = (
     ("window_end_timestamp_seconds", "End of the newest evaluated window.", _MONITOR),
     ("last_evaluated_timestamp_seconds", "When the newest window was evaluated.", _MONITOR),
     ("features", "Input features the newest window compared with the reference.", _MONITOR),
-    ("drifted_features", "Features the drift verdict flags in the newest window.", _MONITOR),
+    ("flagged_features", "Features the monitor's rules flag in the newest window.", _MONITOR),
+    (
+        "drifted_features",
+        "Features the drift verdict (fixed thresholds) calls drifted in the newest window.",
+        _MONITOR,
+    ),
     (
         "feature_psi",
         "Population stability index of a feature, newest window against the reference.",
         [*_MONITOR, "feature"],
     ),
-    ("feature_drifted", "1 when the drift verdict flags the feature.", [*_MONITOR, "feature"]),
+    ("feature_flagged", "1 when the monitor's rules flag the feature.", [*_MONITOR, "feature"]),
+    (
+        "feature_drifted",
+        "1 when the drift verdict calls the feature drifted.",
+        [*_MONITOR, "feature"],
+    ),
     ("feature_missing_ratio", "Share of rows missing the feature.", [*_MONITOR, "feature"]),
     (
         "feature_out_of_range_ratio",
@@ -186,10 +200,13 @@ def _add_monitor(gauges: dict[str, Any], info: MonitorInfo) -> None:
     quality: dict[str, Any] = stats.get("quality") or {}
     features = [str(f) for f in stats.get("features") or []] or list(columns) or list(quality)
     put("features", len(features), model)
+    flagged = set(summary.flagged(stats))
+    put("flagged_features", len(flagged), model)
     put("drifted_features", sum(1 for c in columns.values() if c.get("drifted")), model)
-    for feature in exported_features(features, columns):
+    for feature in exported_features(features, columns, summary.flagged(stats)):
         column = columns.get(feature, {})
         put("feature_psi", (column.get("statistics") or {}).get("psi"), model, feature)
+        put("feature_flagged", feature in flagged, model, feature)
         if "drifted" in column:
             put("feature_drifted", bool(column["drifted"]), model, feature)
         checks = quality.get(feature) or {}
@@ -215,16 +232,16 @@ def _add_monitor(gauges: dict[str, Any], info: MonitorInfo) -> None:
             put("metric_high", bounds.get("high"), model, metric, "estimated")
 
 
-def exported_features(features: list[str], columns: dict[str, dict[str, Any]]) -> list[str]:
-    """At most ``MAX_FEATURES``: the drifted ones first (worst first), then the others in
-    the monitor's order, so a monitor of up to that many features keeps the same series."""
+def exported_features(
+    features: list[str], columns: dict[str, dict[str, Any]], flagged: list[str]
+) -> list[str]:
+    """At most ``MAX_FEATURES``: past that many, the flagged ones first, then the drifted
+    ones (worst first), then the others in the monitor's order. A monitor of up to that
+    many features keeps the same series from window to window."""
+    if len(features) <= MAX_FEATURES:
+        return features
     drifted = [name for name, c in columns.items() if c.get("drifted")]
-    chosen = dict.fromkeys(drifted[:MAX_FEATURES] if len(features) > MAX_FEATURES else [])
-    for feature in features:
-        if len(chosen) >= MAX_FEATURES:
-            break
-        chosen.setdefault(feature)
-    return list(chosen)
+    return list(dict.fromkeys([*flagged, *drifted, *features]))[:MAX_FEATURES]
 
 
 def _dicts(values: Any) -> list[dict[str, Any]]:

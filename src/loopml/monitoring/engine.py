@@ -353,6 +353,7 @@ class _Context:
                 "reference": None,
                 "versions": [],
                 "rows_per_hour": 0.0,
+                "latency_ms": {},
             }
             return WindowRecord(self.record.name, start, end, 0, 0, empty, time.time())
         # The version that answered most of the window's predictions: its training data and
@@ -403,6 +404,7 @@ class _Context:
         stats["reference"] = reference_label
         stats["versions"] = sorted({int(v) for v in current.get("version", [])})
         stats["rows_per_hour"] = len(current) / (self.record.window_s / 3600)
+        stats["latency_ms"] = _latency(current)
         labels = int(current["label"].notna().sum()) if "label" in current.columns else 0
         return WindowRecord(
             monitor=self.record.name,
@@ -449,6 +451,19 @@ class _Context:
         return self._calibration[1]
 
 
+def _latency(current: pd.DataFrame) -> dict[str, float]:
+    """Percentiles of the request latency the window's predictions saw (``loopml serve``)."""
+    if "latency_ms" not in current.columns:
+        return {}
+    values = current["latency_ms"].dropna().to_numpy(dtype=float)
+    if not len(values):
+        return {}
+    import numpy as np
+
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(values.max())}
+
+
 def _features(version: Any, reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
     """The model's input columns (from its schema), else the columns both tables share."""
     if version.input_schema:
@@ -457,7 +472,7 @@ def _features(version: Any, reference: pd.DataFrame, current: pd.DataFrame) -> l
         names = ModelSchema.from_dict(version.input_schema).names
         return [n for n in names if n in reference.columns]
     skip = {"prediction_id", "at", "version", "variant", "shadow_of", "prediction", "label"}
-    skip |= {"feedback_at"}
+    skip |= {"feedback_at", "latency_ms"}
     return [
         n
         for n in reference.columns

@@ -251,12 +251,13 @@ def _floats(col: pa.ChunkedArray) -> Any:
 
 
 def _shares(col: pa.ChunkedArray, classes: Sequence[Any]) -> dict[str, float]:
-    """Each class's share of the column (classes it has but the model did not declare too)."""
+    """Each class's share of the column's present values (classes it has but the model did
+    not declare too; a missing value is no class)."""
     import pyarrow as pa
 
     counts = col.cast(pa.string()).value_counts().to_pylist() if len(col) else []
-    found = {str(c["values"]): int(c["counts"]) for c in counts}
-    n = max(len(col), 1)
+    found = {str(c["values"]): int(c["counts"]) for c in counts if c["values"] is not None}
+    n = max(len(col) - col.null_count, 1)
     shares = {str(c): found.pop(str(c), 0) / n for c in classes}
     for other, k in sorted(found.items(), key=lambda kv: -kv[1])[:10]:
         shares[other] = k / n

@@ -3,8 +3,9 @@
 ``cancer_world(client)``: scikit-learn's breast cancer data, a logistic regression trained
 in a run on a dataset version, registered and promoted to production; eight hourly windows
 of 300 logged predictions each, the first two with labels, and from the fifth on
-``mean_radius`` shifted by three standard deviations; a monitor ``live`` over them with the
-default rules, evaluated up to the end of the eighth window.
+``mean_radius`` shifted by three standard deviations, each with a request latency of 2.0 to
+11.9 ms; a monitor ``live`` over them with the default rules, evaluated up to the end of
+the eighth window.
 
 ``synthetic_monitors(client, ...)``: monitors written straight to the store with windows of
 a chosen shape (features, classes, non-finite numbers), no model needed.
@@ -74,6 +75,7 @@ def cancer_world(client: Any) -> World:
                     T0 + w * 3600 + i,
                     json.dumps(row.to_dict()),
                     json.dumps(output),
+                    latency_ms=2.0 + (i % 100) / 10,  # 2.0 … 11.9 ms
                 )
             )
             if w < 2:

@@ -103,6 +103,12 @@ def test_scrape_shows_drift_alerts_and_performance_of_the_newest_window(client: 
     assert len(series(samples, "loopml_monitor_prediction_reference_share", **LIVE)) == 2
     assert 0 < one("loopml_monitor_prediction_mean", **LIVE) < 1
     assert len(series(samples, "loopml_monitor_prediction_quantile", **LIVE)) == 5
+    # The request latency `loopml serve` logged with the window's predictions, in seconds.
+    latency = series(samples, "loopml_monitor_latency_seconds", **LIVE)
+    quantiles = {dict(k)["quantile"]: v for k, v in latency.items()}
+    assert set(quantiles) == {"0.5", "0.95", "0.99", "1"}
+    assert quantiles["1"] == pytest.approx(0.0119)
+    assert 0.002 < quantiles["0.5"] < quantiles["0.95"] < quantiles["0.99"] <= quantiles["1"]
     # Performance: estimated from confidence (no labels in this window), inside its bounds.
     estimated = {"metric": "accuracy", "kind": "estimated"}
     value = one("loopml_monitor_metric", **LIVE, **estimated)

@@ -28,6 +28,8 @@ reference, e.g. ``churn@production``):
   ``…_feature_missing_ratio``, ``…_feature_out_of_range_ratio``;
 - predictions: ``loopml_monitor_prediction_share`` and ``…_prediction_reference_share``
   (by ``class``), ``…_prediction_mean``, ``…_prediction_quantile`` (by ``quantile``);
+- latency: ``loopml_monitor_latency_seconds`` (by ``quantile``: 0.5, 0.95, 0.99 and 1, the
+  slowest), the request latency ``loopml serve`` logged with the window's predictions;
 - performance: ``loopml_monitor_metric`` (by ``metric`` and ``kind``: ``live`` from the
   labels joined so far, ``estimated`` from the model's confidence), with
   ``loopml_monitor_metric_low`` / ``…_high`` bounds of the estimated ones;
@@ -61,6 +63,8 @@ MAX_CLASSES = 50
 
 #: Every series of a monitor carries both, so any two of them join on their labels.
 _MONITOR = ["monitor", "model"]
+#: The engine's latency percentiles (milliseconds) as Prometheus quantiles.
+LATENCY_QUANTILES = {"p50": "0.5", "p95": "0.95", "p99": "0.99", "max": "1"}
 #: (name, help, labels) of every gauge; the order is the order of the exposition.
 _GAUGES: tuple[tuple[str, str, list[str]], ...] = (
     ("paused", "1 when the monitor is paused.", _MONITOR),
@@ -104,6 +108,11 @@ _GAUGES: tuple[tuple[str, str, list[str]], ...] = (
     ),
     ("prediction_mean", "Mean prediction (regressors) or positive score.", _MONITOR),
     ("prediction_quantile", "Quantiles of the predictions.", [*_MONITOR, "quantile"]),
+    (
+        "latency_seconds",
+        "Request latency of the window's predictions (quantile 1: the slowest).",
+        [*_MONITOR, "quantile"],
+    ),
     (
         "metric",
         "A performance metric: live (from labels) or estimated (from confidence).",
@@ -222,6 +231,11 @@ def _add_monitor(gauges: dict[str, Any], info: MonitorInfo) -> None:
     put("prediction_mean", prediction.get("mean"), model)
     for q, value in _items(prediction.get("quantiles")):
         put("prediction_quantile", value, model, q)
+    for key, ms in _items(stats.get("latency_ms")):
+        quantile = LATENCY_QUANTILES.get(key)
+        seconds = number(ms)
+        if quantile is not None and seconds is not None:
+            put("latency_seconds", seconds / 1000, model, quantile)
     performance = stats.get("performance") or {}
     for metric, value in _items((performance.get("live") or {}).get("metrics")):
         put("metric", value, model, metric, "live")

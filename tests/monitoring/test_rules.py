@@ -30,6 +30,7 @@ def _column(name: str, drifted: bool, **statistics: Any) -> dict[str, Any]:
 
 #: One window's statistics, shaped as the engine stores them.
 STATS: dict[str, Any] = {
+    "latency_ms": {"p50": 4.0, "p95": 12.5, "p99": 40.0, "max": 55.0},
     "rows": 500,
     "drift": {
         "columns": [
@@ -129,6 +130,9 @@ def test_the_grammar_covers_every_known_quantity() -> None:
     assert set(KNOWN) == {
         "rows",
         "labels",
+        "latency_p50",
+        "latency_p95",
+        "latency_p99",
         *LIVE,
         "estimated_accuracy",
         "estimated_f1",
@@ -159,6 +163,14 @@ def test_the_grammar_covers_every_known_quantity() -> None:
 )
 def test_comparisons_and_ranges(text: str, holds: bool) -> None:
     assert bool(parse_rule("r", text).holds(STATS, FEATURES)) is holds
+
+
+def test_latency_rules_read_the_window_percentiles() -> None:
+    assert parse_rule("slow", "latency_p95 > 10").values(STATS, FEATURES) == {"latency_p95": 12.5}
+    assert parse_rule("slow", "latency_p99 > 50").holds(STATS, FEATURES) == {}
+    assert parse_rule("slow", "latency_p50 inside [1, 5]").holds(STATS, FEATURES)
+    no_latency = {**STATS, "latency_ms": {}}  # batch-scored rows have none
+    assert parse_rule("slow", "latency_p95 > 0").values(no_latency, FEATURES) == {}
 
 
 def test_a_missing_statistic_gives_no_value_rather_than_a_false_alarm() -> None:
@@ -330,7 +342,7 @@ def test_a_file_without_rules_says_how_to_write_one() -> None:
 
 
 def test_an_unknown_quantity_lists_the_known_ones() -> None:
-    with pytest.raises(InvalidParameterError, match="Known: rows, labels, accuracy"):
+    with pytest.raises(InvalidParameterError, match="Known: rows, labels, latency_p50, .*accurac"):
         parse_rule("r", "acuracy < 1")
 
 
@@ -376,3 +388,11 @@ def test_random_rule_text_parses_or_is_an_invalid_parameter_error(text: str) -> 
         assert str(exc).startswith("rule 'fuzz': ")
     else:
         rule.values(STATS, FEATURES)  # a rule that parses can be judged
+
+
+def test_a_share_rule_has_no_value_for_a_regressor_rather_than_zero() -> None:
+    regressor = {"rows": 500, "prediction": {"quantiles": {"0.5": 3.0}, "mean": 3.1}}
+    assert parse_rule("mix", "share(prediction == 1) < 0.01").values(regressor, FEATURES) == {}
+    assert parse_rule("q", "quantile(score, 0.5) > 2").holds(regressor, FEATURES) == {
+        "quantile": 3.0
+    }

@@ -443,12 +443,22 @@ class _Context:
                 served = load_served(version.label, client=self.c)
                 outputs = served.predict_frame(reference[features])
                 if outputs.probabilities is not None:
-                    y = (reference[target].astype(str) == str(classes[-1])).to_numpy(float)
+                    y = (_as_text(reference[target]) == str(classes[-1])).to_numpy(float)
                     fitted = isotonic_calibration(outputs.probabilities[:, -1], y)
                     self._calibration = (key, fitted)
             except (LoopmlError, ValueError, TypeError) as exc:
                 log.warning("monitor %s: no calibration (%s)", self.record.name, exc)
         return self._calibration[1]
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Labels as text, whole floats as integers: a target 1.0 (a column with gaps) is class 1."""
+    import pandas as pd
+
+    present = values.dropna()
+    if pd.api.types.is_float_dtype(values) and (present == present.round()).all():
+        values = values.astype("Int64")
+    return values.astype(str)
 
 
 def _latency(current: pd.DataFrame) -> dict[str, float]:

@@ -168,7 +168,8 @@ def _value(rule: Rule, stats: Mapping[str, Any], subject: str, rows: int, labels
         metric = ((performance.get("estimated") or {}).get("metrics") or {}).get(q[10:]) or {}
         return _num(metric.get("value"))
     if q == "share":
-        return _num((prediction.get("shares") or {}).get(rule.arg, 0.0 if rows else None))
+        shares = prediction.get("shares")  # a regressor has none: no value, no false alarm
+        return _num(shares.get(rule.arg, 0.0)) if shares else None
     if q == "quantile":
         return _num((prediction.get("quantiles") or {}).get(rule.arg))
     if q == "mean":

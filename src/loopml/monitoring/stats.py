@@ -113,7 +113,13 @@ def window_statistics(
     _require(ref, features, "the reference data")
     _require(cur, features, "the logged predictions")
     extra = [c for c in (prediction, score, label) if c is not None]
-    _require(cur, extra + list((probabilities or {}).values()), "the logged predictions")
+    missing = [c for c in [*extra, *(probabilities or {}).values()] if c not in cur.column_names]
+    if missing:
+        raise InvalidParameterError(
+            f"Columns {missing} are not in the window's table (its columns: "
+            f"{cur.column_names[:30]}): pass prediction=, score=, label= and probabilities= "
+            "naming columns it has, or None for what the window lacks."
+        )
     rows = cur.num_rows
     report = None
     if rows and ref.num_rows and features:

@@ -49,11 +49,15 @@ class Endpoint:
     @property
     def is_ui(self) -> bool:
         """A web UI page or button: signed in with a cookie, not a bearer token."""
-        return not (self.template == "/api" or self.template.startswith("/api/"))
+        return is_ui_path(self.template)
+
+
+#: Routes outside /api that take a bearer token as the API does (Prometheus scrapes /metrics).
+BEARER = {"/metrics"}
 
 
 def is_ui_path(path: str) -> bool:
-    return not (path == "/api" or path.startswith("/api/")) and path != "/health"
+    return not (path == "/api" or path.startswith("/api/")) and path not in {"/health", *BEARER}
 
 
 @dataclass(frozen=True)

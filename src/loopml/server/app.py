@@ -1,4 +1,5 @@
-"""The server's FastAPI app: ``/health``, the ``/api`` routers and the web UI, over one ``Client``.
+"""The server's FastAPI app: ``/health``, ``/metrics``, the ``/api`` routers and the web UI,
+over one ``Client``.
 
 ``create_app(client, auth=...)`` builds it; ``loopml server`` runs it on uvicorn next to the
 scheduler. The OpenAPI document is at ``/api/openapi.json`` and the interactive docs at
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from loopml.server import errors, ui
 from loopml.server.api import ROUTERS
@@ -109,6 +110,19 @@ def create_app(
     @app.get("/health", tags=["server"], summary="Liveness probe (no token needed)")
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from loopml.monitoring.prometheus import registry
+
+    metrics = registry(app.state.loopml.client)
+
+    # Not in the OpenAPI document (it is Prometheus text, not the REST API); a reader token
+    # with --auth, as every read: Prometheus sends it (`authorization: credentials_file`).
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(authorize)])
+    def prometheus() -> Response:
+        """The monitors' gauges and this process's own series (docs/grafana.md)."""
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     api = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 

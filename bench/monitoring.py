@@ -21,6 +21,11 @@ Both tables are written to Parquet once and every benchmark reads them from ther
 - ``process``: what a user waits for: a fresh ``python -c`` process that imports loopml,
   reads both Parquet files with pandas, calls ``window_statistics`` and dumps its
   ``to_dict()`` as JSON; the whole process, with its phases as the child timed them.
+- ``command``: ``loopml monitor backfill`` as a user runs it, a fresh process over a project
+  store holding one day of ``--log-rows`` logged predictions (200,000; statsmodels' "fair"
+  survey, a logistic regression registered on its training data): reading the log,
+  calibrating on the reference, the statistics, the rules. Best of 2 (the window's
+  statistics are deleted before each run, so each evaluates it again).
 - ``evidently``: Evidently's ``DataDriftPreset`` report (0.7 API) on the same Parquet files
   and the same 20 features, in a child process of a separate venv,
   ``build/bench-venvs/evidently`` (created on first use: ``pip install evidently==0.7.23
@@ -62,7 +67,45 @@ EVIDENTLY_REQUIREMENTS = [f"evidently=={EVIDENTLY_VERSION}", "pandas<3", "pyarro
 EVIDENTLY_VENV = Path(__file__).resolve().parents[1] / "build" / "bench-venvs" / "evidently"
 CHILD_TIMEOUT_S = 3600
 
-SETTINGS: dict[str, Any] = {"rows": 0, "evidently": True}
+SETTINGS: dict[str, Any] = {"rows": 0, "evidently": True, "log_rows": 0}
+DAY = 1_700_000_000 // 86400 * 86400
+
+COMMAND_SETUP = """
+import json, sys
+import numpy as np
+import statsmodels.api as sm
+from sklearn.linear_model import LogisticRegression
+import loopml
+from loopml.monitoring import add_monitor
+from loopml.registry.promotion import promote
+from loopml.store.predictions import PredictionRow
+n, day = int(sys.argv[1]), float(sys.argv[2])
+frame = sm.datasets.fair.load_pandas().data
+frame["affair"] = (frame.pop("affairs") > 0).astype(int)
+train = frame.sample(n=4000, random_state=0)
+loopml.add_dataset(train, name="fair")
+with loopml.start_run("train"):
+    seen = loopml.dataset("fair@1").frame()
+    model = LogisticRegression(max_iter=5000).fit(seen.drop(columns="affair"), seen["affair"])
+    loopml.register("fair", model)
+promote("fair", 1, to="production")
+X = frame.drop(columns="affair").sample(n, replace=True, random_state=1)
+p = model.predict_proba(X)
+records = X.to_dict(orient="records")
+rows = [
+    PredictionRow(f"p{i}", "fair", 1, "fair@production", day + i * 86000 / n,
+                  json.dumps(records[i]),
+                  json.dumps({"prediction": int(p[i, 1] >= 0.5), "probabilities": list(p[i])}),
+                  latency_ms=2.0)
+    for i in range(n)
+]
+loopml.Client().open().metadata.predictions.add(rows)
+add_monitor("fair-live", model="fair@production", window="1d", start=day)
+"""
+FORGET_WINDOWS = (
+    "import loopml; c = loopml.Client().open(); "
+    "c.metadata.monitors.db.write(lambda tx: tx.execute('DELETE FROM monitor_windows'))"
+)
 _state: dict[str, Any] = {}
 
 LOOPML_CHILD = """
@@ -253,6 +296,36 @@ def bench_process(opts: Options) -> None:
     )
 
 
+def bench_command(opts: Options) -> None:
+    from datetime import UTC, datetime
+
+    n = int(SETTINGS["log_rows"] or opts.pick(200_000, 5_000))
+    root = Path(tempfile.mkdtemp(prefix="loopml-bench-monitor-command-"))
+    atexit.register(shutil.rmtree, root, True)
+    (root / "loopml.toml").write_text('[project]\nname = "bench"\n')
+    env = clean_env()
+    subprocess.run([PYTHON, "-c", COMMAND_SETUP, str(n), str(DAY)], cwd=root, env=env, check=True)
+    loopml = str(Path(PYTHON).parent / "loopml")
+    day = datetime.fromtimestamp(DAY, UTC)
+    cmd = [loopml, "monitor", "backfill", "fair-live", "--from", day.strftime("%Y-%m-%d"),
+           "--to", datetime.fromtimestamp(DAY + 86400, UTC).strftime("%Y-%m-%d"), "--json"]  # fmt: skip
+    times = []
+    for _ in range(opts.pick(2, 1)):
+        subprocess.run([PYTHON, "-c", FORGET_WINDOWS], cwd=root, env=env, check=True)
+        started = time.perf_counter()
+        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=True)
+        times.append(time.perf_counter() - started)
+        evaluated = json.loads(done.stdout)["evaluated"]
+        assert evaluated and evaluated[0]["rows"] == n, done.stdout[:500]
+    best = min(times)
+    report(
+        opts,
+        "`loopml monitor backfill` of one day's window, whole process",
+        f"{fmt_s(best)} for {n:,} logged predictions ({n / best:,.0f} rows/s); "
+        f"best of {len(times)}",
+    )
+
+
 def _evidently_python() -> Path:
     """The Evidently venv's interpreter, creating the venv on first use."""
     python = EVIDENTLY_VENV / "bin" / "python"
@@ -323,6 +396,7 @@ def bench_evidently(opts: Options) -> None:
 BENCHMARKS: dict[str, Callable[[Options], None]] = {
     "window": bench_window,
     "process": bench_process,
+    "command": bench_command,
     "evidently": bench_evidently,
 }
 
@@ -331,8 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--rows", type=int, default=0, help="rows per window (1,000,000)")
     parser.add_argument("--no-evidently", action="store_true", help="skip Evidently")
+    parser.add_argument("--log-rows", type=int, default=0, help="predictions (200,000)")
     known, rest = parser.parse_known_args(argv)
-    SETTINGS.update(rows=known.rows, evidently=not known.no_evidently)
+    SETTINGS.update(rows=known.rows, evidently=not known.no_evidently, log_rows=known.log_rows)
     return run("bench/monitoring.py", __doc__.splitlines()[0], BENCHMARKS, rest)
 
 

@@ -118,6 +118,7 @@ MONITORING_FIGURES = {
     "process": [
         "window_statistics, whole `python -c` process (import, read Parquet, compute, JSON)"
     ],
+    "command": ["`loopml monitor backfill` of one day's window, whole process"],
     "evidently": [],  # skipped: the smoke never creates the Evidently venv
 }
 SCRIPTS = {

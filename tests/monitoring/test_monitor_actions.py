@@ -175,3 +175,11 @@ def test_bad_definitions_are_refused_before_anything_is_stored(watched: Watched)
     with pytest.raises(InvalidParameterError, match="Monitor name"):
         mon.add_monitor("../etc", model="cancer@production")
     assert mon.list_monitors() == []
+
+
+def test_a_run_shows_its_windows_charts_and_alerts_in_a_notebook(watched: Watched) -> None:
+    mon.add_monitor("m", model="cancer@production", window="1h", start=T0)
+    shown = mon.run_monitor("m", until=END)._repr_html_()
+    assert f"{WINDOWS} window(s) evaluated" in shown
+    assert shown.count("<svg") == 4 and "mean_radius" in shown and "feature_drift" in shown
+    assert "<script" not in shown

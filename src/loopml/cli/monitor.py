@@ -286,6 +286,7 @@ def show(name: str, limit: int, as_json: bool) -> None:
     from loopml.monitoring import alerts, get_monitor, windows
     from loopml.monitoring.engine import alert_json
     from loopml.monitoring.monitors import describe
+    from loopml.monitoring.report import actions_text
     from loopml.monitoring.summary import window_rows
 
     c = _writer()
@@ -338,18 +339,8 @@ def show(name: str, limit: int, as_json: bool) -> None:
     if fired:
         out.print("[bold]Alerts[/] (newest first)")
         for a in fired[:20]:
-            extra = []
-            if a.notify_error:
-                extra.append(f"webhook failed: {a.notify_error}")
-            elif a.notified_at:
-                extra.append("webhook sent")
-            if a.run_id:
-                extra.append(f"retrain run {a.run_id}")
-            if a.promotion:
-                extra.append(str(a.promotion.get("summary", "")))
-            out.print(
-                f"  {a.id}: {esc(a.message)}" + (f" ({esc('; '.join(extra))})" if extra else "")
-            )
+            did = actions_text(a)
+            out.print(f"  {a.id}: {esc(a.message)}" + (f" ({esc(did)})" if did else ""))
 
 
 @monitor.command("report")

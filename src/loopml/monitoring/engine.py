@@ -66,6 +66,21 @@ class MonitorRun:
             "actions": self.actions,
         }
 
+    def _repr_html_(self) -> str:
+        """In a notebook: what was evaluated, as charts and tables."""
+        import html
+
+        from loopml.monitoring.report import fragment
+
+        head = (
+            f"<p><b>Monitor {html.escape(self.monitor)}</b>: "
+            + ("paused, nothing evaluated" if self.paused else
+               f"{len(self.evaluated)} window(s) evaluated, {self.up_to_date} up to date, "
+               f"{len(self.alerts)} new alert(s)")
+            + "</p>"
+        )  # fmt: skip
+        return head + fragment(sorted(self.evaluated, key=lambda w: w.start), self.alerts)
+
 
 def alert_json(a: AlertRecord) -> dict[str, Any]:
     return {

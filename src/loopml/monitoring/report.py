@@ -147,44 +147,36 @@ table{border-collapse:collapse}th,td{padding:4px 8px;border-bottom:1px solid #dd
 """.strip()
 
 
-def page(
-    record: MonitorRecord, windows: Sequence[WindowRecord], alerts: Sequence[AlertRecord]
-) -> str:
-    """The whole HTML page of ``monitor report``."""
-    from loopml.data.drift_html import report_html
-    from loopml.data.drift_report import DriftReport
+def actions_text(a: AlertRecord) -> str:
+    """What an alert's actions did, for people: ``webhook sent; retrain run …; …``."""
+    done = []
+    if a.notified_at:
+        done.append("webhook sent")
+    if a.notify_error:
+        done.append(f"webhook failed: {a.notify_error}")
+    if a.run_id:
+        done.append(f"retrain run {a.run_id}")
+    if a.promotion:
+        done.append(str(a.promotion.get("summary", "")))
+    return "; ".join(done)
+
+
+def fragment(windows: Sequence[WindowRecord], alerts: Sequence[AlertRecord]) -> str:
+    """Charts, alerts and the windows table as an HTML fragment (the report's body, and
+    what a notebook shows for a ``MonitorRun``)."""
     from loopml.monitoring.summary import window_rows
 
     e = html.escape
-    parts = [
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Monitor {e(record.name)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Monitor {e(record.name)}</h1>",
-        f"<p>{e(record.model)} against {e(record.reference)}; {len(windows)} window(s)"
-        + (f" from {_day(windows[0].start)} to {_day(windows[-1].end)} UTC" if windows else "")
-        + f"; {len(alerts)} alert(s).</p>",
-        '<div class="charts">',
-        *charts(windows).values(),
-        "</div>",
-    ]
+    parts = ['<div class="charts">', *charts(windows).values(), "</div>"]
     if alerts:
         parts.append(
             "<h2>Alerts</h2><table><tr><th>window (UTC)</th><th>rule</th><th>message</th>"
             "<th>actions</th></tr>"
         )
         for a in alerts:
-            done = []
-            if a.notified_at:
-                done.append("webhook sent")
-            if a.notify_error:
-                done.append(f"webhook failed: {a.notify_error}")
-            if a.run_id:
-                done.append(f"retrain run {a.run_id}")
-            if a.promotion:
-                done.append(str(a.promotion.get("summary", "")))
             parts.append(
                 f'<tr><td>{_day(a.window_start)}</td><td class="alert">{e(a.rule)}</td>'
-                f"<td>{e(a.message)}</td><td>{e('; '.join(done)) or '–'}</td></tr>"
+                f"<td>{e(a.message)}</td><td>{e(actions_text(a)) or '–'}</td></tr>"
             )
         parts.append("</table>")
     if windows:
@@ -196,10 +188,30 @@ def page(
         for row in reversed(window_rows(windows)):
             parts.append("<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>")
         parts.append("</table>")
+    return "".join(parts)
+
+
+def page(
+    record: MonitorRecord, windows: Sequence[WindowRecord], alerts: Sequence[AlertRecord]
+) -> str:
+    """The whole HTML page of ``monitor report``."""
+    from loopml.data.drift_html import report_html
+    from loopml.data.drift_report import DriftReport
+
+    e = html.escape
+    parts = [
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Monitor {e(record.name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Monitor {e(record.name)}</h1>",
+        f"<p>{e(record.model)} against {e(record.reference)}; {len(windows)} window(s)"
+        + (f" from {_day(windows[0].start)} to {_day(windows[-1].end)} UTC" if windows else "")
+        + f"; {len(alerts)} alert(s).</p>",
+        fragment(windows, alerts),
+    ]
+    if windows and windows[-1].stats.get("drift"):
         newest = windows[-1]
-        if newest.stats.get("drift"):
-            parts.append(f"<h2>Drift of the newest window ({_day(newest.start)} UTC)</h2>")
-            parts.append(report_html(DriftReport.from_dict(newest.stats["drift"])))
+        parts.append(f"<h2>Drift of the newest window ({_day(newest.start)} UTC)</h2>")
+        parts.append(report_html(DriftReport.from_dict(newest.stats["drift"])))
     parts.append("</body></html>\n")
     return "".join(parts)
 

@@ -16,6 +16,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from api_read_world import detail, every_page
+
+from loopml.server.app import create_app
+from loopml.serving.server import serve_background
 from monitor_world import (
     DRIFTED,
     HOURS,
@@ -26,9 +29,6 @@ from monitor_world import (
     build_monitor_world,
     evaluate,
 )
-
-from loopml.server.app import create_app
-from loopml.serving.server import serve_background
 
 
 @pytest.fixture(scope="module")

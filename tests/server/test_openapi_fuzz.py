@@ -37,7 +37,6 @@ METHODS = {"get", "put", "post", "delete", "patch"}
 
 def fill_store(client: Any) -> None:
     import monitor_world
-
     from loopml.monitoring import run_monitor
 
     for alpha in (0.1, 0.5, 0.9):

@@ -188,7 +188,7 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _info(client: ClientType, record: MonitorRecord) -> MonitorInfo:
+def monitor_info(client: ClientType, record: MonitorRecord) -> MonitorInfo:
     """What ``list_monitors`` says of one monitor, without reading the others."""
     import time
 
@@ -273,7 +273,7 @@ def get_monitor(
     store = client.metadata.monitors
     windows = store.windows(name, limit=limit, newest_first=True)
     return MonitorDetail(
-        **monitor_out(_info(client, record)).model_dump(),
+        **monitor_out(monitor_info(client, record)).model_dump(),
         windows=[window_out(w) for w in windows],
         recent_alerts=[alert_out(a) for a in store.alerts(name, limit=DETAIL_ALERTS)],
     )
@@ -333,7 +333,7 @@ def pause(name: MonitorName, client: Client, caller: Caller) -> MonitorOut:
     from loopml.monitoring import set_paused
 
     set_paused(name, True, by=caller.audit_name, client=client)
-    return monitor_out(_info(client, lib_get(name, client=client)))
+    return monitor_out(monitor_info(client, lib_get(name, client=client)))
 
 
 @router.post("/monitors/{name}/resume", summary="Resume a monitor")
@@ -343,7 +343,7 @@ def resume(name: MonitorName, client: Client, caller: Caller) -> MonitorOut:
     from loopml.monitoring import set_paused
 
     set_paused(name, False, by=caller.audit_name, client=client)
-    return monitor_out(_info(client, lib_get(name, client=client)))
+    return monitor_out(monitor_info(client, lib_get(name, client=client)))
 
 
 def _parsed(text: str | None) -> Any:

@@ -8,7 +8,7 @@ training standard deviations: the drift a monitor must find. The first ``LABELLE
 get their labels back. Monitor ``live`` watches ``cancer@production`` in 1-hour windows from
 the first window on (not evaluated yet: ``evaluate(world)`` does it).
 
-Shared by the REST API tests (``tests/server``) and the web UI tests (``tests/ui``).
+Shared by the REST API tests (``tests/server``), R18 and the web UI tests (``tests/ui``).
 """
 
 from __future__ import annotations

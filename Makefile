@@ -69,11 +69,13 @@ lint: install-dev
 soak: install-dev system-deps
 	LOOPML_SOAK=1 R06_BLOB_MB=200 $(VENV)/bin/pytest -p no:xdist -s -q tests/reliability
 
-## bench: print the core, data, evaluation, serving, server and web UI figures (DESIGN.md §6 budgets).
+## bench: print the core, data, evaluation, monitoring, serving, server and web UI figures (DESIGN.md §6 budgets).
+## bench/monitoring.py creates build/bench-venvs/evidently on first use (Evidently, never a loopml dependency).
 bench: install-dev
 	$(PY) bench/core.py
 	$(PY) bench/data.py
 	$(PY) bench/eval.py
+	$(PY) bench/monitoring.py
 	$(PY) bench/serving.py
 	$(PY) bench/server.py
 	$(PY) bench/ui.py

@@ -1,4 +1,4 @@
-"""Smoke test for ``bench/core.py``, ``data.py``, ``eval.py`` and ``serving.py``: each runs and prints every figure.
+"""Smoke test for ``bench/core.py``, ``data.py``, ``eval.py``, ``monitoring.py`` and ``serving.py``: each runs and prints every figure.
 
 Figures are never asserted (budgets are judged by people reading the output), but the
 script must not rot: ``--quick`` has to exit 0 and print one well-formed line per figure.
@@ -108,7 +108,25 @@ EVAL_FIGURES = {
         "`loopml eval` again, stored result, whole process",
     ],
 }
-SCRIPTS = {"core.py": FIGURES, "data.py": DATA_FIGURES, "eval.py": EVAL_FIGURES}
+MONITORING_FIGURES = {
+    "window": [
+        "window_statistics, best of 3",
+        "window_statistics, first call (its imports included)",
+        "window_statistics CPU time (all threads), median of 3",
+        "window_statistics drifted features",
+    ],
+    "process": [
+        "window_statistics, whole `python -c` process (import, read Parquet, compute, JSON)"
+    ],
+    "evidently": [],  # skipped: the smoke never creates the Evidently venv
+}
+SCRIPTS = {
+    "core.py": FIGURES,
+    "data.py": DATA_FIGURES,
+    "eval.py": EVAL_FIGURES,
+    "monitoring.py": MONITORING_FIGURES,
+}
+EXTRA_ARGS = {"monitoring.py": ["--no-evidently"]}
 VERDICT = r"(MET|MISSED|n/a \(--quick\)|\(info\))"
 
 
@@ -140,7 +158,7 @@ def test_the_smoke_covers_every_benchmark(tmp_path: Path, script: str) -> None:
 )
 def test_quick_benchmark_prints_every_figure(tmp_path: Path, script: str, benchmark: str) -> None:
     figures = SCRIPTS[script][benchmark]
-    done = _bench(tmp_path, script, "--quick", "--only", benchmark)
+    done = _bench(tmp_path, script, "--quick", "--only", benchmark, *EXTRA_ARGS.get(script, []))
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     for name in figures:

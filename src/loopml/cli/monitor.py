@@ -276,8 +276,8 @@ def _evaluate(
 @click.option("--limit", type=int, default=10, show_default=True, help="Windows to show.")
 @json_option
 def show(name: str, limit: int, as_json: bool) -> None:
-    """Show the newest windows: rows, drift per feature, prediction mix, missing values,
-    live and estimated metrics, alerts.
+    """Show the newest windows: rows, labels, the features the rules flag, prediction mix,
+    missing values, live and estimated metrics, alerts.
 
     \b
     Example:
@@ -321,7 +321,7 @@ def show(name: str, limit: int, as_json: bool) -> None:
         "window (UTC)",
         "rows",
         "labels",
-        "drifted features",
+        "flagged features",
         "prediction mix",
         "missing",
         "live",

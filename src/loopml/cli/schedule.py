@@ -339,10 +339,19 @@ def show(name: str, limit: int, as_json: bool) -> None:
 @click.command()
 @click.option("--tick", type=float, default=1.0, show_default=True, help="Seconds between ticks.")
 @click.option("--lease", type=float, default=30.0, show_default=True, help="Fire lease (s).")
-def scheduler(tick: float, lease: float) -> None:
-    """Run the scheduler in the foreground until Ctrl-C or SIGTERM.
+@click.option(
+    "--monitor-every",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds between evaluations of the monitors (loopml monitors).",
+)
+def scheduler(tick: float, lease: float, monitor_every: float) -> None:
+    """Run the scheduler in the foreground until Ctrl-C or SIGTERM: fires the schedules and
+    evaluates the monitors' closed windows.
 
-    Any number of schedulers (and servers) may share one store: each fire runs once.
+    Any number of schedulers (and servers) may share one store: each fire runs once, and
+    each monitor rule fires once per window.
 
     \b
     Example:
@@ -362,6 +371,9 @@ def scheduler(tick: float, lease: float) -> None:
     signal.signal(signal.SIGINT, ask_stop)
     c = _writer()
     sched = Scheduler(c, tick_s=tick, lease_s=lease)
+    from loopml.monitoring.engine import periodic
+
+    sched.periodic.append(periodic(c, owner=sched.owner, every_s=monitor_every))
     click.echo(f"loopml scheduler {sched.owner} on {c.store_location}; Ctrl-C stops it.", err=True)
     started = time.monotonic()
     sched.run(stop)

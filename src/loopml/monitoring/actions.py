@@ -7,8 +7,10 @@ takes over an alert whose owner died does only what is left:
   object with the alert's fields for other receivers) to each ``--notify`` URL; three
   attempts, then the error is recorded (``loopml monitor show`` lists it).
 - **retrain**: a run of the ``--on-alert retrain:PIPELINE`` pipeline in a child process,
-  tagged ``monitor``, ``monitor_rule``, ``monitor_window`` and ``monitor_alert``; the window
-  is passed as the pipeline's ``window`` parameter when it has one
+  once per episode: when the same rule fired on the window before too, the drift is the
+  one a retrain already answers, and no second run starts. The run is tagged ``monitor``,
+  ``monitor_rule``, ``monitor_window`` and ``monitor_alert``; the window is passed as the
+  pipeline's ``window`` parameter when it has one
   (``"2026-01-02T00:00:00+00:00/2026-01-03T00:00:00+00:00"``). Before starting one, the
   runs tagged with the alert are looked up, so an owner that died after starting the run
   does not get a second.
@@ -80,7 +82,13 @@ def act(c: Client, record: MonitorRecord, alert: AlertRecord, *, owner: str) -> 
             + ("sent" if not errors else f"failed: {'; '.join(errors)}")
         )
     pipeline = record.actions.get("retrain")
-    if "retrain" in wanted and pipeline and alert.run_id is None:
+    episode = _episode_start(c, record, alert) if "retrain" in wanted and pipeline else None
+    if episode is not None:
+        done.append(
+            f"alert {alert.id}: no second retrain: rule {alert.rule} held on the window before "
+            f"too, and alert {episode.id} started this episode's retrain"
+        )
+    elif "retrain" in wanted and pipeline and alert.run_id is None:
         run_id, line = _retrain(c, record, alert, pipeline)
         if run_id is not None and not store.update_alert(alert.id, owner, run_id=run_id):
             return done
@@ -89,6 +97,15 @@ def act(c: Client, record: MonitorRecord, alert: AlertRecord, *, owner: str) -> 
     if not (record.actions.get("auto_promote") and alert.run_id and alert.promotion is None):
         store.update_alert(alert.id, owner, acted_at=time.time())
     return done
+
+
+def _episode_start(c: Client, record: MonitorRecord, alert: AlertRecord) -> AlertRecord | None:
+    """The alert of the same rule on the window before, if any: the drift goes on, and the
+    retrain it triggered is still the answer (one retrain per episode, not per window)."""
+    before = c.metadata.monitors.alerts(
+        record.name, window_start=alert.window_start - record.every_s, limit=50
+    )
+    return next((a for a in before if a.rule == alert.rule), None)
 
 
 def payload(record: MonitorRecord, alert: AlertRecord) -> dict[str, Any]:

@@ -111,6 +111,7 @@ def run_monitor(
     owner: str | None = None,
     wait: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    keep_lease: bool = False,
     client: Client | None = None,
 ) -> MonitorRun:
     """Evaluate the windows of ``name`` that need it, judge the rules, act on new alerts.
@@ -121,6 +122,8 @@ def run_monitor(
         owner: who does the actions of the alerts this run records (default: this process).
         wait: wait for the retrain runs started and apply ``--auto-promote`` before returning.
         progress: called with ``(done, total)`` windows.
+        keep_lease: keep the alerts whose follow-up is pending (a scheduler, which runs
+            again); a one-off run hands them back so the next run of anyone takes them.
     """
     from loopml.monitoring.actions import act, follow_up
 
@@ -167,7 +170,32 @@ def run_monitor(
         else:
             store.update_alert(alert.id, owner, lease_until=0.0)  # leave it to its monitor
     report.actions += follow_up(c, record, owner=owner, wait=wait)
+    if not keep_lease:
+        for alert in store.alerts(name, limit=1000):
+            if alert.owner == owner and alert.acted_at is None:
+                store.update_alert(alert.id, owner, lease_until=0.0)
     return report
+
+
+def run_due(client: Client, *, owner: str) -> list[MonitorRun]:
+    """Run every monitor that is not paused (what a scheduler does every minute)."""
+    c = _client(client)
+    done = []
+    for record in c.metadata.monitors.list():
+        if record.paused:
+            continue
+        try:
+            done.append(run_monitor(record.name, owner=owner, keep_lease=True, client=c))
+        except LoopmlError as exc:  # a monitor that cannot run now (no version…): say so
+            log.error("monitor %s: %s", record.name, exc)
+    return done
+
+
+def periodic(client: Client, *, owner: str, every_s: float = 60.0) -> Any:
+    """The scheduler's job that runs the monitors every ``every_s`` seconds."""
+    from loopml.scheduler.loop import Periodic
+
+    return Periodic("monitors", every_s, lambda: run_due(client, owner=owner))
 
 
 def judge(
@@ -263,6 +291,10 @@ class _Context:
         self._reference: Any = None
         self._reference_key: str | None = None
         self._calibration: Any = None
+        from loopml.monitoring.rules import parse_rules
+
+        rules, _ = parse_rules(record.rules, path=record.rules_path or "default rules")
+        self.feature_rules = [r for r in rules if r.feature is not None]
 
     def version(self) -> Any:
         aliases = self.c.model_aliases(self.model)
@@ -275,13 +307,13 @@ class _Context:
             return self.c.model_version(f"{self.model}@{aliases[self.alias]}")
         return self.c.model_versions(self.model)[-1]
 
-    def reference(self, start: float) -> tuple[pd.DataFrame, str]:
+    def reference(self, start: float, version: Any) -> tuple[pd.DataFrame, str]:
+        """The reference of the window starting at ``start``, answered by ``version``."""
         ref = self.record.reference
         if ref == "previous":
             frame = self.window_frame(start - self.record.window_s, start)
             return frame, f"the window before ({len(frame):,} rows)"
         if ref == "training":
-            version = self.version()
             if not version.datasets:
                 raise InvalidParameterError(
                     f"Monitor {self.record.name!r}: reference 'training', but "
@@ -294,7 +326,6 @@ class _Context:
 
             self._reference = Dataset(ref).frame(self.c)
             self._reference_key = ref
-            self._calibration = None
         return self._reference, ref
 
     def window_frame(self, start: float, end: float) -> pd.DataFrame:
@@ -310,8 +341,29 @@ class _Context:
 
         end = start + self.record.window_s
         current = self.window_frame(start, end)
+        if len(current) == 0:  # no traffic: nothing to compare, and no reference to read
+            empty: dict[str, Any] = {
+                "rows": 0,
+                "drift": None,
+                "quality": {},
+                "prediction": {},
+                "performance": {},
+                "features": [],
+                "flagged": {},
+                "reference": None,
+                "versions": [],
+                "rows_per_hour": 0.0,
+                "latency_ms": {},
+            }
+            return WindowRecord(self.record.name, start, end, 0, 0, empty, time.time())
+        # The version that answered most of the window's predictions: its training data and
+        # its inputs are what the window is judged against, even after the alias moved on.
         version = self.version()
-        reference, reference_label = self.reference(start)
+        if len(current) and "version" in current.columns:
+            number = int(current["version"].mode().iloc[0])
+            if number != version.number:
+                version = self.c.model_version(f"{self.model}@{number}")
+        reference, reference_label = self.reference(start, version)
         features = _features(version, reference, current)
         outputs = version.output_schema or {}
         classes = outputs.get("classes") if outputs.get("kind") == "probabilities" else None
@@ -325,8 +377,6 @@ class _Context:
                 score = f"proba_{classes[-1]}"
             elif len(columns) == len(classes):
                 probabilities = columns
-        if len(current) == 0:
-            current = current.reindex(columns=[*features, "prediction", "label"])
         stats = window_statistics(
             reference,
             _prepare(current, features, classes),
@@ -337,14 +387,24 @@ class _Context:
             target=target,
             classes=classes,
             probabilities=probabilities,
-            calibrate=self.calibration(version, reference, features, target, classes)
+            calibrate=self.calibration(
+                version, reference_label, reference, features, target, classes
+            )
             if score
             else None,
         ).to_dict()
         stats["features"] = features
+        # Which features the monitor's own rules flag in this window (before persistence):
+        # the "flagged" column people read, rather than a fixed drift threshold.
+        flagged: dict[str, list[str]] = {}
+        for rule in self.feature_rules:
+            for subject in rule.holds(stats, features):
+                flagged.setdefault(subject, []).append(rule.name)
+        stats["flagged"] = flagged
         stats["reference"] = reference_label
         stats["versions"] = sorted({int(v) for v in current.get("version", [])})
         stats["rows_per_hour"] = len(current) / (self.record.window_s / 3600)
+        stats["latency_ms"] = _latency(current)
         labels = int(current["label"].notna().sum()) if "label" in current.columns else 0
         return WindowRecord(
             monitor=self.record.name,
@@ -359,6 +419,7 @@ class _Context:
     def calibration(
         self,
         version: Any,
+        reference_label: str,
         reference: pd.DataFrame,
         features: list[str],
         target: str | None,
@@ -372,8 +433,9 @@ class _Context:
             or self.record.reference == "previous"
         ):
             return None
-        if self._calibration is None:
-            self._calibration = False
+        key = (version.label, reference_label)
+        if self._calibration is None or self._calibration[0] != key:
+            self._calibration = (key, None)
             try:
                 from loopml.monitoring.performance import isotonic_calibration
                 from loopml.serving.served import load_served
@@ -381,11 +443,35 @@ class _Context:
                 served = load_served(version.label, client=self.c)
                 outputs = served.predict_frame(reference[features])
                 if outputs.probabilities is not None:
-                    y = (reference[target].astype(str) == str(classes[-1])).to_numpy(float)
-                    self._calibration = isotonic_calibration(outputs.probabilities[:, -1], y)
+                    y = (_as_text(reference[target]) == str(classes[-1])).to_numpy(float)
+                    fitted = isotonic_calibration(outputs.probabilities[:, -1], y)
+                    self._calibration = (key, fitted)
             except (LoopmlError, ValueError, TypeError) as exc:
                 log.warning("monitor %s: no calibration (%s)", self.record.name, exc)
-        return self._calibration or None
+        return self._calibration[1]
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Labels as text, whole floats as integers: a target 1.0 (a column with gaps) is class 1."""
+    import pandas as pd
+
+    present = values.dropna()
+    if pd.api.types.is_float_dtype(values) and (present == present.round()).all():
+        values = values.astype("Int64")
+    return values.astype(str)
+
+
+def _latency(current: pd.DataFrame) -> dict[str, float]:
+    """Percentiles of the request latency the window's predictions saw (``loopml serve``)."""
+    if "latency_ms" not in current.columns:
+        return {}
+    values = current["latency_ms"].dropna().to_numpy(dtype=float)
+    if not len(values):
+        return {}
+    import numpy as np
+
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(values.max())}
 
 
 def _features(version: Any, reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
@@ -396,7 +482,7 @@ def _features(version: Any, reference: pd.DataFrame, current: pd.DataFrame) -> l
         names = ModelSchema.from_dict(version.input_schema).names
         return [n for n in names if n in reference.columns]
     skip = {"prediction_id", "at", "version", "variant", "shadow_of", "prediction", "label"}
-    skip |= {"feedback_at"}
+    skip |= {"feedback_at", "latency_ms"}
     return [
         n
         for n in reference.columns

@@ -123,10 +123,13 @@ def add_monitor(
     c = _client(client)
     check_name(name)
     model_name, alias = split_model(model)
-    c.model_versions(model_name)  # NotFoundError names the model
     if not c.model_versions(model_name):
-        raise InvalidParameterError(
-            f"Monitor model {model!r}: the model has no version yet; register one first."
+        from loopml.errors import NotFoundError, did_you_mean
+
+        known = sorted({v.name for v in c.models()})
+        raise NotFoundError(
+            f"Monitor model {model!r}: no model {model_name!r} is registered."
+            f"{did_you_mean(model_name, known)} Models: {known or 'none yet'}."
         )
     window_s = parse_duration(window, what="Monitor window") or 0.0
     every_s = parse_duration(every, what="Monitor --every") if every is not None else window_s
@@ -137,6 +140,23 @@ def add_monitor(
             "gaps. Use --every <= --window (equal: fixed windows; shorter: sliding ones)."
         )
     _check_reference(c, reference)
+    if reference == "training":
+        aliases = c.model_aliases(model_name)
+        if alias is not None and alias not in aliases:
+            raise InvalidParameterError(
+                f"Monitor model {model!r}: alias {alias!r} points at no version of "
+                f"{model_name} (aliases: {sorted(aliases) or 'none'}). Promote one first: "
+                f"loopml promote {model_name} N --to {alias}."
+            )
+        number = aliases[alias] if alias is not None else c.model_versions(model_name)[-1].number
+        version = c.model_version(f"{model_name}@{number}")
+        if not version.datasets:
+            raise InvalidParameterError(
+                f"Monitor reference 'training': {version.label} was registered without its "
+                "training data (register it inside a run that reads a dataset version, "
+                "loopml.dataset('NAME@N')). Give --reference DATASET@N (a table with the "
+                "model's inputs) or --reference previous instead."
+            )
     if rules is None:
         text, rules_path = DEFAULT_RULES, ""
     else:

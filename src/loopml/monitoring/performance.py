@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from loopml.errors import InvalidParameterError
 from loopml.monitoring.stats import enc
 
 DRAWS = 200
@@ -39,7 +40,7 @@ def live_metrics(labels: Any, predictions: Any, scores: Any, classes: Any) -> di
         y = np.asarray(labels, dtype=np.float64)
         keep = ~np.isnan(y)
     else:
-        keep = np.asarray([v is not None for v in labels], dtype=bool)
+        keep = np.asarray([v is not None and v == v for v in labels], dtype=bool)  # NaN: none
     out: dict[str, Any] = {"labels": int(keep.sum()), "metrics": {}}
     if not keep.any():
         return out
@@ -50,7 +51,12 @@ def live_metrics(labels: Any, predictions: Any, scores: Any, classes: Any) -> di
         total = float(np.sum((y - y.mean()) ** 2))
         metrics["r2"] = 1.0 - float(np.sum(err**2)) / total if total > 0 else float("nan")
     else:
-        y_text, p_text = np.asarray(labels)[keep], np.asarray(predictions)[keep]
+        # As text, so that a label "1" and a prediction 1 agree whatever the caller passed.
+        y_text = np.asarray([str(v) for v in np.asarray(labels, dtype=object)[keep]], dtype=object)
+        p_text = np.asarray(
+            [None if v is None else str(v) for v in np.asarray(predictions, dtype=object)[keep]],
+            dtype=object,
+        )
         metrics = {"accuracy": float(np.mean(y_text == p_text))}
         if len(classes) == 2:
             positive = str(classes[-1])
@@ -142,10 +148,11 @@ def estimate_binary(
             continue
         low, high = np.quantile(spread, [0.025, 0.975])
         centre = float(spread.mean())
+        # Accuracy, F1 and ROC AUC live in [0, 1]: so do their bounds.
         out["metrics"][name] = {
             "value": enc(value),
-            "low": enc(value - (centre - low) * scale),
-            "high": enc(value + (high - centre) * scale),
+            "low": enc(max(value - (centre - low) * scale, 0.0)),
+            "high": enc(min(value + (high - centre) * scale, 1.0)),
         }
     return out
 
@@ -196,8 +203,8 @@ def estimate_multiclass(matrix: Any) -> dict[str, Any]:
         "metrics": {
             "accuracy": {
                 "value": enc(value),
-                "low": enc(value - 1.96 * sd),
-                "high": enc(value + 1.96 * sd),
+                "low": enc(max(value - 1.96 * sd, 0.0)),
+                "high": enc(min(value + 1.96 * sd, 1.0)),
             }
         },
     }
@@ -214,24 +221,31 @@ def isotonic_calibration(scores: Any, labels: Any) -> Callable[[Any], Any]:
 
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
-    ok = ~np.isnan(s)
+    ok = ~(np.isnan(s) | np.isnan(y))
     s, y = s[ok], y[ok]
-    order = np.argsort(s, kind="mergesort")
-    s, y = s[order], y[order]
+    if not len(s):
+        raise InvalidParameterError(
+            "Isotonic calibration: got no rows with both a score and a label; expected at "
+            "least one. Calibrate on labelled reference data."
+        )
+    # Tied scores are one point (their mean label), as in scikit-learn: otherwise the
+    # labels' order among the ties would decide the fit.
+    points, group, count = np.unique(s, return_inverse=True, return_counts=True)
+    sums = np.bincount(group, weights=y)
     values: list[float] = []
     weights: list[float] = []
-    ends: list[float] = []
-    for x, t in zip(s, y, strict=True):
-        values.append(float(t))
-        weights.append(1.0)
-        ends.append(float(x))
+    blocks: list[float] = []
+    for x, total, w in zip(points, sums, count, strict=True):
+        values.append(float(total) / float(w))
+        weights.append(float(w))
+        blocks.append(float(x))
         while len(values) > 1 and values[-2] > values[-1]:
-            w = weights[-2] + weights[-1]
-            v = (values[-2] * weights[-2] + values[-1] * weights[-1]) / w
+            w2 = weights[-2] + weights[-1]
+            v = (values[-2] * weights[-2] + values[-1] * weights[-1]) / w2
             values[-2:] = [v]
-            weights[-2:] = [w]
-            ends[-2:] = [ends[-1]]
-    edges = np.asarray(ends)
+            weights[-2:] = [w2]
+            blocks[-2:] = [blocks[-1]]
+    edges = np.asarray(blocks)
     fitted = np.asarray(values)
 
     def apply(raw: Any) -> Any:

@@ -190,7 +190,7 @@ def page(
     if windows:
         parts.append(
             "<h2>Windows</h2><table><tr><th>window (UTC)</th><th>rows</th><th>labels</th>"
-            "<th>drifted features</th><th>prediction mix</th><th>most missing</th>"
+            "<th>flagged features</th><th>prediction mix</th><th>most missing</th>"
             "<th>live</th><th>estimated</th></tr>"
         )
         for row in reversed(window_rows(windows)):

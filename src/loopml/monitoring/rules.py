@@ -20,7 +20,9 @@ A rule is ``QUANTITY OP NUMBER`` or ``QUANTITY outside|inside [LOW, HIGH]``, opt
 followed by ``for N windows`` (the condition must hold in N consecutive windows, this one
 the last) and ``when rows|labels >= N`` (the window must have that many). Quantities:
 
-- ``rows``, ``labels``: predictions in the window, and how many have a label.
+- ``rows``, ``labels``: predictions in the window, and how many have a label;
+  ``latency_p50``, ``latency_p95``, ``latency_p99``: the request latency (ms) its
+  predictions saw in ``loopml serve``.
 - live metrics (labelled rows): ``accuracy``, ``f1``, ``roc_auc``, ``rmse``, ``mae``, ``r2``;
   estimated ones (confidence-based): ``estimated_accuracy``, ``estimated_f1``,
   ``estimated_roc_auc``.
@@ -47,7 +49,7 @@ from typing import Any
 
 from loopml.errors import InvalidParameterError, did_you_mean
 
-SCALARS = ("rows", "labels")
+SCALARS = ("rows", "labels", "latency_p50", "latency_p95", "latency_p99")
 LIVE = ("accuracy", "f1", "roc_auc", "rmse", "mae", "r2")
 ESTIMATED = tuple(f"estimated_{m}" for m in ("accuracy", "f1", "roc_auc"))
 FEATURE = (
@@ -81,13 +83,17 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RULE = re.compile(
     rf"""^\s*(?P<term>[A-Za-z_]\w*\s*(?:\((?P<args>[^()]*)\))?)\s*
-    (?:(?P<op><=|>=|==|!=|<|>)\s*(?P<value>{_NUMBER})
+    (?:(?P<op><=|>=|==|!=|<|>)\s*(?P<value>{_NUMBER})(?!\w)
       |(?P<range>outside|inside)\s*\[\s*(?P<low>{_NUMBER})\s*,\s*(?P<high>{_NUMBER})\s*\])
     (?P<rest>.*)$""",
     re.VERBOSE,
 )
-_FOR = re.compile(r"\bfor\s+(\d+)\s+windows?\b")
-_WHEN = re.compile(r"\bwhen\s+(rows|labels)\s*(>=|>)\s*(\d+)\b")
+_CLAUSE = re.compile(
+    r"""\s*(?:(?P<and>and)\s+)?
+    (?:for\s+(?P<windows>\d+)\s+windows?
+      |when\s+(?P<guard>rows|labels)\s*(?P<op>>=|>)\s*(?P<at_least>\d+))\b""",
+    re.VERBOSE,
+)
 
 DEFAULT_RULES = """\
 # The rules a monitor uses when none are given (loopml monitor add … without --rules).
@@ -154,13 +160,16 @@ def _value(rule: Rule, stats: Mapping[str, Any], subject: str, rows: int, labels
         return float(rows)
     if q == "labels":
         return float(labels)
+    if q.startswith("latency_"):
+        return _num((stats.get("latency_ms") or {}).get(q[8:]))
     if q in LIVE:
         return _num(((performance.get("live") or {}).get("metrics") or {}).get(q))
     if q in ESTIMATED:
         metric = ((performance.get("estimated") or {}).get("metrics") or {}).get(q[10:]) or {}
         return _num(metric.get("value"))
     if q == "share":
-        return _num((prediction.get("shares") or {}).get(rule.arg, 0.0 if rows else None))
+        shares = prediction.get("shares")  # a regressor has none: no value, no false alarm
+        return _num(shares.get(rule.arg, 0.0)) if shares else None
     if q == "quantile":
         return _num((prediction.get("quantiles") or {}).get(rule.arg))
     if q == "mean":
@@ -198,25 +207,43 @@ def parse_rules(text: str, *, path: str = "rules") -> tuple[list[Rule], dict[str
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidParameterError(f"{path}: not valid TOML: {exc}.") from None
-    unknown = set(data) - {"settings", "rules"}
-    if unknown:
-        name = sorted(unknown)[0]
+        found = re.search(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)", str(exc))
+        if found is None:
+            raise InvalidParameterError(f"{path}: not valid TOML: {exc}.") from None
+        problem = str(exc)[: found.start()]
+        if found[1] is None:
+            line, where = len(text.splitlines()) or 1, "at the end of the file"
+        else:
+            line, where = int(found[1]), f"column {found[2]}"
         raise InvalidParameterError(
-            f"{path} line {_line_of(text, name, table=True)}: unknown section [{name}]; "
-            "expected [settings] and [rules]."
+            f"{path} line {line}: not valid TOML: {problem} ({where})."
+        ) from None
+    unknown = sorted(set(data) - {"settings", "rules"})
+    if unknown:
+        name = unknown[0]
+        what = f"section [{name}]" if isinstance(data[name], dict) else f"key {name!r}"
+        raise InvalidParameterError(
+            f"{path} line {_line_of(text, (name,))}: unknown {what}; expected the tables "
+            "[settings] and [rules] (each rule goes under [rules])."
         )
+    for section in ("settings", "rules"):
+        if section in data and not isinstance(data[section], dict):
+            raise InvalidParameterError(
+                f"{path} line {_line_of(text, (section,))}: {section} = {data[section]!r}; "
+                f"expected a table: [{section}] on a line of its own, then name = value lines."
+            )
     settings = dict(data.get("settings") or {})
     for key, value in settings.items():
+        line = _line_of(text, ("settings", key))
         if key not in ("min_rows", "min_labels"):
             raise InvalidParameterError(
-                f"{path} line {_line_of(text, key)}: unknown setting {key!r}; expected "
-                "min_rows or min_labels."
+                f"{path} line {line}: unknown setting {key!r}; expected min_rows or "
+                f"min_labels.{did_you_mean(key, ('min_rows', 'min_labels'))}"
             )
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidParameterError(
-                f"{path} line {_line_of(text, key)}: setting {key} = {value!r}; expected a "
-                "whole number >= 0, e.g. 100."
+                f"{path} line {line}: setting {key} = {value!r}; expected a whole number "
+                ">= 0, e.g. 100."
             )
     rules_table = data.get("rules") or {}
     if not rules_table:
@@ -226,7 +253,7 @@ def parse_rules(text: str, *, path: str = "rules") -> tuple[list[Rule], dict[str
         )
     rules = []
     for name, spec in rules_table.items():
-        line = _line_of(text, name) or _line_of(text, f"rules.{name}", table=True)
+        line = _line_of(text, ("rules", name))
         where = f"{path} line {line}: rule {name!r}"
         actions: Sequence[str] = ACTIONS
         if isinstance(spec, dict):
@@ -236,7 +263,7 @@ def parse_rules(text: str, *, path: str = "rules") -> tuple[list[Rule], dict[str
                     f'{where}: a rule table takes rule = "…" and actions = [...]'
                     f"{f', not {sorted(extra)}' if extra else ''}."
                 )
-            actions = spec.get("actions", ACTIONS)
+            actions = spec.get("actions", list(ACTIONS))
             if not isinstance(actions, list) or any(a not in ACTIONS for a in actions):
                 raise InvalidParameterError(
                     f"{where}: actions = {actions!r}; expected a list of {list(ACTIONS)}."
@@ -304,25 +331,8 @@ def parse_rule(
         inside = m["range"] == "inside"
         test = _between(low, high, inside)
         condition = f"{m['range']} [{m['low']}, {m['high']}]"
-    rest = m["rest"]
-    windows = 1
-    found = _FOR.search(rest)
-    if found:
-        windows = int(found[1])
-        rest = rest[: found.start()] + rest[found.end() :]
-        if not 1 <= windows <= 1000:
-            raise InvalidParameterError(f"{where}: 'for {windows} windows': expected 1 to 1000.")
-    guards = {"rows": 0, "labels": 0}
-    for g in list(_WHEN.finditer(rest)):
-        guards[g[1]] = int(g[3]) + (1 if g[2] == ">" else 0)
-    rest = _WHEN.sub("", rest)
-    rest = re.sub(r"\band\b", "", rest).strip()
-    if rest:
-        raise InvalidParameterError(
-            f"{where}: cannot read {rest!r} after the condition; expected 'for N windows' "
-            "and/or 'when rows >= N' / 'when labels >= N'."
-        )
-    needs_rows = quantity not in ("rows", "labels")
+    windows, guards = _clauses(m["rest"], where)
+    needs_rows = quantity not in ("rows", "labels")  # latency too: few requests say little
     needs_labels = quantity in LIVE
     return Rule(
         name=name,
@@ -338,6 +348,41 @@ def parse_rule(
         actions=actions,
         line=line,
     )
+
+
+def _clauses(rest: str, where: str) -> tuple[int, dict[str, int]]:
+    """``for N windows`` and ``when rows|labels >= N`` after the condition, in any order,
+    joined by ``and`` or not; anything else is an error."""
+    windows = 1
+    guards = {"rows": 0, "labels": 0}
+    pos = 0
+    seen: set[str] = set()
+    while True:
+        found = _CLAUSE.match(rest, pos)
+        if found is None or (not seen and found["and"]):
+            break
+        kind = found["guard"] or "for"
+        if kind in seen:
+            raise InvalidParameterError(
+                f"{where}: {found.group().strip()!r} repeats a condition given before; write "
+                "each of 'for N windows', 'when rows >= N', 'when labels >= N' once."
+            )
+        seen.add(kind)
+        pos = found.end()
+        if found["windows"]:
+            windows = int(found["windows"])
+            if not 1 <= windows <= 1000:
+                raise InvalidParameterError(
+                    f"{where}: 'for {windows} windows': expected 1 to 1000."
+                )
+        else:
+            guards[found["guard"]] = int(found["at_least"]) + (1 if found["op"] == ">" else 0)
+    if rest[pos:].strip():
+        raise InvalidParameterError(
+            f"{where}: cannot read {rest[pos:].strip()!r} after the condition; expected "
+            "'for N windows' and/or 'when rows >= N' / 'when labels >= N'."
+        )
+    return windows, guards
 
 
 def _compare(op: Callable[[float, float], bool], number: float) -> Callable[[float], bool]:
@@ -393,16 +438,41 @@ def _arguments(quantity: str, args: str | None, where: str) -> tuple[str | None,
     return None, None
 
 
-def _line_of(text: str, key: str, *, table: bool = False) -> int:
-    """The 1-based line where ``key`` is set (or its table opens); 0 when not found."""
-    bare = key.split(".")[-1]
-    quoted = rf"(?:{re.escape(bare)}|\"{re.escape(bare)}\"|'{re.escape(bare)}')"
-    pattern = (
-        re.compile(rf"^\s*\[\s*(?:rules\s*\.\s*)?{quoted}\s*\]")
-        if table
-        else re.compile(rf"^\s*{quoted}\s*=")
-    )
+def _line_of(text: str, key: tuple[str, ...]) -> int:
+    """The 1-based line where the TOML key path ``key`` is set or its table opens (a dotted
+    key, or an inline table holding it, counts); 0 when not found."""
+    table: tuple[str, ...] = ()
     for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.match(line):
-            return number
+        header = re.match(r"^\s*\[\[?([^\[\]]+)\]\]?", line)
+        if header:
+            table = _key_parts(header[1])
+            if table[: len(key)] == key:
+                return number
+            continue
+        assigned = re.match(r"""^\s*((?:[^=#"']|"[^"]*"|'[^']*')+?)\s*=""", line)
+        if assigned:
+            path = table + _key_parts(assigned[1])
+            if path[: len(key)] == key or key[: len(path)] == path:
+                return number
     return 0
+
+
+def _key_parts(raw: str) -> tuple[str, ...]:
+    """``a."b.c"`` → ``("a", "b.c")``: a TOML key's dotted parts, quotes removed."""
+    parts: list[str] = []
+    part, quote = "", ""
+    for ch in raw.strip():
+        if quote:
+            if ch == quote:
+                quote = ""
+            else:
+                part += ch
+        elif ch in "\"'":
+            quote = ch
+        elif ch == ".":
+            parts.append(part.strip())
+            part = ""
+        else:
+            part += ch
+    parts.append(part.strip())
+    return tuple(parts)

@@ -113,7 +113,13 @@ def window_statistics(
     _require(ref, features, "the reference data")
     _require(cur, features, "the logged predictions")
     extra = [c for c in (prediction, score, label) if c is not None]
-    _require(cur, extra + list((probabilities or {}).values()), "the logged predictions")
+    missing = [c for c in [*extra, *(probabilities or {}).values()] if c not in cur.column_names]
+    if missing:
+        raise InvalidParameterError(
+            f"Columns {missing} are not in the window's table (its columns: "
+            f"{cur.column_names[:30]}): pass prediction=, score=, label= and probabilities= "
+            "naming columns it has, or None for what the window lacks."
+        )
     rows = cur.num_rows
     report = None
     if rows and ref.num_rows and features:
@@ -251,12 +257,13 @@ def _floats(col: pa.ChunkedArray) -> Any:
 
 
 def _shares(col: pa.ChunkedArray, classes: Sequence[Any]) -> dict[str, float]:
-    """Each class's share of the column (classes it has but the model did not declare too)."""
+    """Each class's share of the column's present values (classes it has but the model did
+    not declare too; a missing value is no class)."""
     import pyarrow as pa
 
     counts = col.cast(pa.string()).value_counts().to_pylist() if len(col) else []
-    found = {str(c["values"]): int(c["counts"]) for c in counts}
-    n = max(len(col), 1)
+    found = {str(c["values"]): int(c["counts"]) for c in counts if c["values"] is not None}
+    n = max(len(col) - col.null_count, 1)
     shares = {str(c): found.pop(str(c), 0) / n for c in classes}
     for other, k in sorted(found.items(), key=lambda kv: -kv[1])[:10]:
         shares[other] = k / n

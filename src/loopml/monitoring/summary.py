@@ -18,10 +18,22 @@ def _num(value: Any, digits: int = 3) -> str:
 
 
 def drifted(stats: dict[str, Any]) -> list[str]:
-    """The features the drift verdict flags in a window, worst first."""
+    """The features the drift verdict (``loopml.data.drift``'s thresholds) calls drifted."""
     return [
         c["column"] for c in (stats.get("drift") or {}).get("columns") or [] if c.get("drifted")
     ]
+
+
+def flagged(stats: dict[str, Any]) -> list[str]:
+    """The features the monitor's rules flag in a window (worst first, by PSI)."""
+    found = stats.get("flagged")
+    if found is None:  # a window evaluated without rules
+        return drifted(stats)
+    psi = {
+        c["column"]: float((c.get("statistics") or {}).get("psi") or 0)
+        for c in (stats.get("drift") or {}).get("columns") or []
+    }
+    return sorted(found, key=lambda k: (-psi.get(k, 0.0), k))
 
 
 def mix(stats: dict[str, Any]) -> str:
@@ -73,17 +85,16 @@ def window_label(start: float, end: float) -> str:
 
 
 def window_rows(windows: Sequence[WindowRecord]) -> list[tuple[str, ...]]:
-    """(window, rows, labels, drifted features, prediction mix, missing, live, estimated)."""
+    """(window, rows, labels, flagged features, prediction mix, missing, live, estimated)."""
     out: list[tuple[str, ...]] = []
     for w in windows:
-        flagged = drifted(w.stats)
+        found = flagged(w.stats)
         out.append(
             (
                 window_label(w.start, w.end),
                 f"{w.rows:,}",
                 f"{w.labels:,}",
-                ", ".join(flagged[:5]) + (f" +{len(flagged) - 5}" if len(flagged) > 5 else "")
-                or "–",
+                ", ".join(found[:5]) + (f" +{len(found) - 5}" if len(found) > 5 else "") or "–",
                 mix(w.stats),
                 missing(w.stats),
                 metrics(w.stats, "live"),

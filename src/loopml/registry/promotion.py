@@ -257,6 +257,10 @@ def evaluate_gates(c: Client, version: ModelVersion, gate: GateSection) -> list[
         rows.append(_beats(c, version, gate, judged_on))
     if gate.validated_data:
         rows.append(_validated(c, version))
+    if gate.checks:
+        from loopml.pipelines.discovery import project_on_path
+
+        project_on_path(c.settings.root)  # checks import from the project, as pipelines do
     for path in gate.checks:
         rows.append(_check(path, version))
     return rows

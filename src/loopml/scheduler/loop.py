@@ -16,7 +16,10 @@ Each tick:
 5. starts pending fires (``starter``; by default a child process per run, see
    ``loopml.scheduler.launch``), up to ``max_running`` at once;
 6. watches its children: success, failure (retried with back-off while retries last),
-   timeout (the child stops its run; the scheduler kills it after a grace period).
+   timeout (the child stops its run; the scheduler kills it after a grace period);
+7. starts the ``periodic`` work that is due (``loopml server`` and ``loopml scheduler`` pass
+   the monitors' evaluation), each in its own thread and never twice at once, so a slow
+   monitor never delays a fire.
 
 Times: due times, ``started_at`` and ``ended_at`` come from ``clock`` (injectable, so
 tests run days of fires in seconds); leases come from the database's clock.
@@ -28,7 +31,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -122,6 +125,15 @@ class _Active:
     run_noted: bool = False
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """Work a scheduler does besides fires: ``work()`` every ``every_s`` seconds."""
+
+    name: str
+    every_s: float
+    work: Callable[[], object]
+
+
 @dataclass
 class TickReport:
     """What one tick did (for tests, logs and the bench)."""
@@ -150,6 +162,7 @@ class Scheduler:
         max_running: fires this scheduler runs at once; the rest wait ``pending``.
         sync_config: sync ``[schedules.*]`` from ``loopml.toml`` into the store each tick.
         kill_grace_s: how long past its timeout a child may take before it is killed.
+        periodic: other work to do every so often, each in its own thread (monitors).
     """
 
     def __init__(
@@ -165,6 +178,7 @@ class Scheduler:
         max_running: int = 8,
         sync_config: bool = True,
         kill_grace_s: float | None = None,
+        periodic: Sequence[Periodic] = (),
     ) -> None:
         from loopml.scheduler.launch import TIMEOUT_GRACE_S
 
@@ -182,6 +196,9 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._runs_swept = 0.0
+        self.periodic = list(periodic)
+        self._periodic_last: dict[str, float] = {}
+        self._periodic_threads: dict[str, threading.Thread] = {}
 
     @property
     def store(self) -> Any:
@@ -201,7 +218,31 @@ class Scheduler:
         self._claim(report)
         self._start(report)
         self._watch(report)
+        self._periodic()
         return report
+
+    def _periodic(self) -> None:
+        now = time.monotonic()
+        for job in self.periodic:
+            running = self._periodic_threads.get(job.name)
+            if running is not None and running.is_alive():
+                continue
+            last = self._periodic_last.get(job.name)
+            if last is not None and now - last < job.every_s:
+                continue
+            self._periodic_last[job.name] = now
+            thread = threading.Thread(
+                target=self._run_periodic, args=(job,), name=f"loopml-{job.name}", daemon=True
+            )
+            self._periodic_threads[job.name] = thread
+            thread.start()
+
+    @staticmethod
+    def _run_periodic(job: Periodic) -> None:
+        try:
+            job.work()
+        except Exception:  # one bad monitor must not stop the scheduler: log it, go on
+            log.exception("scheduler: %s failed", job.name)
 
     def _renew(self) -> None:
         if not self.active:
@@ -355,6 +396,8 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        for thread in list(self._periodic_threads.values()):
+            thread.join(timeout)
 
     def _abandon(self) -> None:
         now = self.clock()

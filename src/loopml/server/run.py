@@ -97,6 +97,9 @@ def start_scheduler(client: Client) -> Any:
     from importlib import import_module
 
     scheduler = import_module(SCHEDULER_MODULE).Scheduler(client)
+    from loopml.monitoring.engine import periodic
+
+    scheduler.periodic.append(periodic(client, owner=scheduler.owner))
     scheduler.start()
     return scheduler
 

@@ -331,7 +331,15 @@ def _routes(app: FastAPI, state: ServeState) -> None:
             payload["probabilities"] = outputs.probabilities
         content = orjson.dumps(payload, option=option)
         if state.log is not None and state.log.sampled():
-            state.log.submit(version.name, version.number, variant.label, ids, batch, outputs)
+            state.log.submit(
+                version.name,
+                version.number,
+                variant.label,
+                ids,
+                batch,
+                outputs,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
         if state.shadow is not None:
             _shadow(state, parsed, ids)
         metrics.predicted(variant, outputs, batch.n)

@@ -92,8 +92,11 @@ class PredictionLog:
         outputs: Outputs,
         *,
         shadow_of: list[str] | None = None,
+        latency_ms: float | None = None,
     ) -> bool:
-        """Queue a scored batch; False when it was dropped (the queue is full)."""
+        """Queue a scored batch; False when it was dropped (the queue is full).
+
+        ``latency_ms``: how long the request took so far (each of its rows records it)."""
         n = len(ids)
         with self._lock:
             if self._queued + n > self.max_queued_rows or self._closing:
@@ -104,7 +107,7 @@ class PredictionLog:
             # Appended under the lock, so close() never sees an empty queue while a batch
             # it did not refuse is still on its way in.
             self._queue.append(
-                (model, version, variant, ids, batch, outputs, shadow_of, time.time())
+                (model, version, variant, ids, batch, outputs, shadow_of, time.time(), latency_ms)
             )
         if self._queued >= self.batch_rows:
             self._wake.set()
@@ -170,7 +173,7 @@ class PredictionLog:
 def _rows(item: tuple[Any, ...]) -> list[Any]:
     from loopml.store.predictions import PredictionRow
 
-    model, version, variant, ids, batch, outputs, shadow_of, at = item
+    model, version, variant, ids, batch, outputs, shadow_of, at, latency_ms = item
     try:
         inputs, outs = _encoded(batch, outputs)
     except (TypeError, ValueError):  # a value orjson has no form for (pd.NA, a huge int)
@@ -186,6 +189,7 @@ def _rows(item: tuple[Any, ...]) -> list[Any]:
             inputs[i],
             outs[i],
             shadow_of[i] if shadow_of is not None else None,
+            latency_ms=latency_ms,
         )
         for i, pid in enumerate(ids)
     ]
@@ -247,7 +251,8 @@ def predictions(
     Columns: ``prediction_id``, ``at`` (UTC), ``version``, ``variant``, ``shadow_of`` (for a
     shadow model's row, the id of the prediction that answered), one column per input
     column, ``prediction``, ``proba_<class>`` for classifiers, ``label`` and ``feedback_at``
-    (empty until ``/feedback`` sends the ground truth). ``since``/``until`` take a datetime
+    (empty until ``/feedback`` sends the ground truth), and ``latency_ms`` (the request's time
+    in ``loopml serve``; empty for batch scoring). ``since``/``until`` take a datetime
     (naive means UTC), Unix seconds or ISO 8601 text.
 
     Example:
@@ -288,6 +293,7 @@ def predictions(
         record["_probabilities"] = output.get("probabilities")
         record["label"] = json.loads(r.label) if r.label is not None else None
         record["feedback_at"] = r.feedback_at
+        record["latency_ms"] = r.latency_ms
         records.append(record)
     frame = pd.DataFrame.from_records(records)
     if frame.empty:

@@ -276,6 +276,9 @@ class Monitors:
         """Record that ``rule`` fired on ``window``; None if it fired there already."""
 
         def write(tx: Tx) -> AlertRecord | None:
+            # Checked first: the foreign key's ConflictError would read as "fired already".
+            if tx.one("SELECT 1 FROM monitors WHERE name = ?", (monitor,)) is None:
+                raise NotFoundError(f"Monitor {monitor!r}: not found; no alert recorded.")
             inserted = tx.execute(
                 "INSERT INTO monitor_alerts (monitor, rule, window_start, window_end, fired_at, "
                 "value, message, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -361,8 +364,10 @@ class Monitors:
         """Set ``values`` on an alert this ``owner`` holds; False when it holds it no more."""
         allowed = {"notified_at", "notify_error", "run_id", "promotion", "acted_at", "lease_until"}
         unknown = set(values) - allowed
-        if unknown:
-            raise ValueError(f"not alert action columns: {sorted(unknown)}")
+        if unknown or not values:
+            raise ValueError(
+                f"update_alert: got {sorted(values)}; expected some of {sorted(allowed)}."
+            )
         if "promotion" in values and values["promotion"] is not None:
             values["promotion"] = json.dumps(values["promotion"], sort_keys=True)
         sets = ", ".join(f"{k} = ?" for k in values)

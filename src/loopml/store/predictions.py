@@ -35,6 +35,7 @@ class PredictionRow:
     shadow_of: str | None = None
     label: str | None = None  # JSON text of the feedback, when some arrived
     feedback_at: float | None = None
+    latency_ms: float | None = None  # the request's time in `loopml serve`
 
 
 def check_prediction_id(value: object) -> str:
@@ -58,14 +59,25 @@ class Predictions:
         if not rows:
             return
         values = [
-            (r.id, r.model, r.version, r.variant, r.at, r.inputs, r.output, r.shadow_of)
+            (
+                r.id,
+                r.model,
+                r.version,
+                r.variant,
+                r.at,
+                r.inputs,
+                r.output,
+                r.shadow_of,
+                r.latency_ms,
+            )
             for r in rows
         ]
 
         def write(tx: Tx) -> None:
             tx.executemany(
                 "INSERT INTO predictions (id, model, version, variant, at, inputs, output, "
-                "shadow_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                "shadow_of, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
                 values,
             )
 
@@ -126,7 +138,7 @@ class Predictions:
                 params.append(value)
         sql = (
             "SELECT p.id, p.model, p.version, p.variant, p.at, p.inputs, p.output, p.shadow_of, "
-            "f.label, f.at FROM predictions p LEFT JOIN prediction_feedback f ON "
+            "f.label, f.at, p.latency_ms FROM predictions p LEFT JOIN prediction_feedback f ON "
             "f.prediction_id = COALESCE(p.shadow_of, p.id) "
             f"WHERE {' AND '.join(where)} ORDER BY p.at, p.id"
         )

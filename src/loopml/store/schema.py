@@ -420,6 +420,7 @@ predictions = Table(
     Column("inputs", Text, nullable=False),  # JSON: the input row
     Column("output", Text, nullable=False),  # JSON: prediction (and probabilities)
     Column("shadow_of", String(64)),  # a shadow row: the id of the answered prediction
+    Column("latency_ms", Float),  # the request's time in `loopml serve` (null: batch scoring)
 )
 Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)
 

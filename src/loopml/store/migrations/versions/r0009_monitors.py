@@ -11,6 +11,10 @@
   process that inserted the row owns its actions (webhook, retrain, promotion) under a
   lease; ``acted_at`` says they are done.
 
+``predictions`` gains ``latency_ms``: how long the request that made the prediction took in
+``loopml serve`` (null for batch scoring and rows logged before), so a window reports the
+latency its traffic saw.
+
 Revision ID: 0009
 Revises: 0008
 """
@@ -27,6 +31,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("predictions") as batch:
+        batch.add_column(sa.Column("latency_ms", sa.Float))
     op.create_table(
         "monitors",
         sa.Column("name", sa.String(200), primary_key=True),
@@ -91,3 +97,5 @@ def downgrade() -> None:
     op.drop_table("monitor_alerts")
     op.drop_table("monitor_windows")
     op.drop_table("monitors")
+    with op.batch_alter_table("predictions") as batch:
+        batch.drop_column("latency_ms")

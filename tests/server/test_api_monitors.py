@@ -1,6 +1,6 @@
 """The monitor routes and the prediction log over real HTTP (issue 19).
 
-One store (``monitor_world``): a breast-cancer classifier in production, 8 hourly windows of
+One store (``monitored_store``): a breast-cancer classifier in production, 8 hourly windows of
 logged predictions whose ``mean_radius`` moves from the fifth on, and two monitors over
 them. ``live`` is evaluated through the library; ``fresh`` is left for ``POST .../run``.
 The answers are checked against the library's, pages are followed to the end, and roles,
@@ -19,7 +19,7 @@ from api_read_world import detail, every_page
 
 from loopml.server.app import create_app
 from loopml.serving.server import serve_background
-from monitor_world import (
+from monitored_store import (
     DRIFTED,
     HOURS,
     LABELLED,

@@ -3,7 +3,7 @@ monitor's charts, windows and alerts with what their actions did, one window's d
 report, and the writer's Run now, Pause and Resume (refused to a reader, on the page and
 on the server).
 
-A store of this module's own (``monitor_world``): a classifier in production, 8 hourly
+A store of this module's own (``monitored_store``): a classifier in production, 8 hourly
 windows of logged predictions whose ``mean_radius`` moves from the fifth on. ``live`` is
 evaluated before the tests, its alerts posted to a webhook receiver on loopback that
 answers 200; ``fresh`` is left for Run now, and its receiver answers 404. One alert of
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from conftest import shot, sign_in
-from monitor_world import DRIFTED, HOURS, SHIFT_FROM, MonitorWorld, build_monitor_world, evaluate
+from monitored_store import DRIFTED, HOURS, SHIFT_FROM, MonitorWorld, build_monitor_world, evaluate
 
 PROMOTION = "cancer@2 not promoted to production: gate rmse <= 0.2 failed"
 

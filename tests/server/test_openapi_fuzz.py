@@ -36,11 +36,18 @@ METHODS = {"get", "put", "post", "delete", "patch"}
 
 
 def fill_store(client: Any) -> None:
+    import monitored_store
+    from loopml.monitoring import run_monitor
+
     for alpha in (0.1, 0.5, 0.9):
         with client.start_run("train") as run:
             run.log_params({"alpha": alpha, "model": "ridge"})
             run.log_metrics({"rmse": 3.0 - alpha, "r2": alpha})
             run.log_artifact({"weights": [alpha, 1.0]}, name="model")
+    # A model with logged predictions and an evaluated monitor: the monitor routes answer
+    # real windows and alerts, not only 404s.
+    t0 = monitored_store.fill(client)
+    run_monitor("live", until=t0 + monitored_store.HOURS * 3600, client=client)
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -2,7 +2,8 @@
 
 A store of this module's own holds the payloads in run names, tags (keys and values),
 pipeline params, logged metric keys, a CSV dataset's column headers (and so a suite's and
-a model's input schema), a model's description and tags, and schedule params. Every page
+a model's input schema, and the features a monitor names in its alerts and charts), a
+monitor rule's text, a model's description and tags, and schedule params. Every page
 of the UI that exists is opened (the list below, plus every other GET page the app has,
 enumerated from its routes): no dialog fires (the ``page`` fixture fails on one, and on the
 console error a blocked inline script would log), no element, attribute or link from a
@@ -102,6 +103,9 @@ PAGES = [
     "/datasets/xss",
     "/evaluations",
     "/evaluations/xss",
+    "/monitors",
+    "/monitors/xss",
+    "/monitors/xss/windows/{window}",
     "/login?next=" + quote('"><script>alert(1)</script>'),
     "/no-such-<script>alert(1)</script>",
 ]
@@ -138,6 +142,49 @@ AUDIT = """() => {
 
 class XssWorld(World):
     run_ids: list[str]
+    window: float  # the start of a window of monitor "xss"
+
+
+#: A monitor rule on one feature named by a payload (a rule's text cannot hold parentheses).
+RULE_PAYLOAD = '<base href="http://evil.example/">'
+MONITOR_WINDOWS = 3
+
+
+def monitor(client: Any, root: Path, model: Any, frame: Any, headers: list[str]) -> float:
+    """Monitor ``xss`` over logged predictions whose inputs are the payload columns, moved
+    from the second window on: its alerts name the payload features. Returns the start of
+    the newest window."""
+    import json
+    import time
+
+    from loopml.monitoring import add_monitor, run_monitor
+    from loopml.store.predictions import PredictionRow
+
+    t0 = (time.time() // 3600) * 3600 - MONITOR_WINDOWS * 3600
+    rows = []
+    for w in range(MONITOR_WINDOWS):
+        inputs = frame[headers].sample(120, replace=True, random_state=w) + (10.0 if w else 0.0)
+        predicted = model.predict(inputs)
+        for i, (_, row) in enumerate(inputs.iterrows()):
+            rows.append(
+                PredictionRow(
+                    f"x{w}-{i}", "xss", 1, "xss@latest", t0 + w * 3600 + i,
+                    json.dumps(row.to_dict()), json.dumps({"prediction": float(predicted[i])}),
+                )
+            )  # fmt: skip
+    client.metadata.predictions.add(rows)
+    rules = root / "xss-rules.toml"
+    rules.write_text(
+        '[rules]\nfeature_drift = "psi(*) > 0.25"\n'
+        f"payload = {json.dumps(f'psi({RULE_PAYLOAD!r}) > 0.1')}\n"
+    )
+    add_monitor(
+        "xss", model="xss", reference="xss@1", window="1h", start=t0, rules=rules, client=client
+    )
+    report = run_monitor("xss", until=t0 + MONITOR_WINDOWS * 3600, client=client)
+    fired = {a.rule for a in report.alerts}
+    assert fired == {"feature_drift", "payload"}, fired
+    return report.evaluated[-1].start
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +240,7 @@ def xss_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XssWorld]:
         "xss", data="xss@1", target="y", task="regression", client=client
     )
     suite.evaluate(model, resamples=20)
+    world.window = monitor(client, root, model, frame, headers)
     for i, payload in enumerate(PAYLOADS):
         if payload == LONE_SURROGATE:  # the schedule would hold it: refused
             with pytest.raises(InvalidParameterError, match="lone surrogate"):
@@ -218,7 +266,12 @@ def xss_server(xss_world: XssWorld) -> Iterator[str]:
 
 
 def _fill(path: str, world: XssWorld) -> str:
-    return path.format(run=world.run_ids[0], run2=world.run_ids[1], big=world.run_ids[-1])
+    return path.format(
+        run=world.run_ids[0],
+        run2=world.run_ids[1],
+        big=world.run_ids[-1],
+        window=int(world.window),
+    )
 
 
 def _check(page: Any, base: str, path: str, watch: Any) -> set[int]:
@@ -246,8 +299,10 @@ def test_no_payload_runs_on_the_page(
     name = path.split("?")[0].strip("/").replace("/", "-").replace("{", "").replace("}", "")
     if not path.startswith(("/no-such", "/login")) and "?" not in path:
         shot(page, f"r22-xss-{name or 'home'}")
-    if path in ("/runs", "/runs/{run}", "/models/xss", "/datasets/xss"):
+    if path in ("/runs", "/runs/{run}", "/models/xss", "/datasets/xss", "/monitors/xss"):
         assert shown, f"{path} shows none of the payloads as text"
+    if path == "/monitors/xss":  # the payload feature, in a rule's text and its alerts
+        assert PAYLOADS.index(RULE_PAYLOAD) in shown
     if path == "/runs":
         # The run names (and params) of every stored payload read as plain text.
         assert shown == set(range(len(PAYLOADS))), sorted(set(range(len(PAYLOADS))) - shown)
@@ -280,6 +335,7 @@ def test_every_other_page_of_the_app_too(
         "id": xss_world.run_ids[0],
         "version": "1",
         "number": "1",
+        "start": str(int(xss_world.window)),
     }
     listed = {(p if isinstance(p, str) else p.values[0]).split("?")[0] for p in PAGES}
     checked = 0

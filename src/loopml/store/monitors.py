@@ -225,9 +225,11 @@ class Monitors:
         since: float | None = None,
         until: float | None = None,
         limit: int | None = None,
+        offset: int = 0,
         newest_first: bool = False,
     ) -> builtins.list[WindowRecord]:
-        """Evaluated windows of ``monitor`` whose start lies in ``[since, until)``."""
+        """Evaluated windows of ``monitor`` whose start lies in ``[since, until)``; ``offset``
+        skips that many of them first (the REST API's pages)."""
         where: builtins.list[str] = ["monitor = ?"]
         params: builtins.list[Any] = [monitor]
         if since is not None:
@@ -240,8 +242,11 @@ class Monitors:
             f"SELECT {_WINDOW_COLUMNS} FROM monitor_windows WHERE {' AND '.join(where)} "
             f"ORDER BY start_at {'DESC' if newest_first else 'ASC'}"
         )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if limit is not None or offset:
+            # SQLite takes OFFSET only after a LIMIT; 2**62 windows is "no limit".
+            sql += f" LIMIT {int(limit) if limit is not None else 2**62}"
+        if offset:
+            sql += f" OFFSET {int(offset)}"
         return [_window(r) for r in self.db.read(lambda tx: tx.all(sql, params))]
 
     def window_counts(self, monitor: str) -> dict[float, tuple[int, int]]:

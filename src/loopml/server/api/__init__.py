@@ -20,6 +20,7 @@ MODULES = (
     "evaluations",
     "pipelines",
     "schedules",
+    "monitors",
     "feedback",
     "tokens",
 )

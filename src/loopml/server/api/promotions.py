@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from loopml.server.api.deps import Caller, Client
 from loopml.server.api.limits import ALIAS_PATTERN, MAX_VERSION, Name, capped_router
@@ -47,8 +47,11 @@ class PromoteIn(BaseModel):
     ) = Field(description="A version number, `latest`, or an alias of the model (`staging`).")
     to: str = _alias_field("The alias to move, e.g. `production`.")
     reason: str = Field("", max_length=2000, description="Recorded in the alias history.")
-    force: bool = Field(False, description="Move past failing gates (admin role, needs reason).")
-    dry_run: bool = Field(False, description="Only evaluate the gates; move nothing.")
+    # Strict: a 0 or "no" is not taken for false (R18 negative data).
+    force: StrictBool = Field(
+        False, description="Move past failing gates (admin role, needs reason)."
+    )
+    dry_run: StrictBool = Field(False, description="Only evaluate the gates; move nothing.")
 
 
 class RollbackIn(BaseModel):

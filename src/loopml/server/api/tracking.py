@@ -228,7 +228,16 @@ def log_batch(
     run: RunRef,
     body: LogIn,
     client: Client,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        # What check_idempotency_key takes, published so clients (and R18) know it.
+        Header(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[ -~]+$",
+            description="1 to 200 printable ASCII characters, e.g. a UUID per batch.",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Store the batch in one transaction. With ``Idempotency-Key``, a retry is answered
     from the first request and writes nothing; the same key with another body is a 409."""

@@ -6,9 +6,10 @@ HTML error pages for the UI's paths (the API keeps its JSON errors).
 
 Pages: ``/``, ``/runs`` (+ ``/runs/compare``), ``/runs/<id>``, ``/pipelines``,
 ``/pipelines/<name>``, ``/models``, ``/models/<name>``, ``/evaluations``,
-``/evaluations/<suite>``, ``/datasets``, ``/datasets/<name>``. Nothing is possible here that
-the library (and so the CLI and the API) cannot do: each write calls the library function
-the API route calls.
+``/evaluations/<suite>``, ``/datasets``, ``/datasets/<name>``, ``/monitors``,
+``/monitors/<name>``, ``/monitors/<name>/windows/<start>``. Nothing is possible here
+that the library (and so the CLI and the API) cannot do: each write calls the library
+function the API route calls.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 #: The page modules under ``views/``, each with a ``router`` made by :func:`page_router`.
-VIEWS = ("home", "runs", "run", "pipelines", "models", "evaluations", "datasets")
+VIEWS = ("home", "runs", "run", "pipelines", "models", "evaluations", "datasets", "monitors")
 STATIC_PREFIX = "/static"
 #: The largest form a UI button may post (a sign-in token, a reason, a few fields).
 MAX_FORM_BYTES = 64 * 1024

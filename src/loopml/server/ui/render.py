@@ -45,6 +45,7 @@ NAV = (
     ("/models", "Models"),
     ("/evaluations", "Evaluations"),
     ("/datasets", "Datasets"),
+    ("/monitors", "Monitors"),
 )
 
 

@@ -1,7 +1,7 @@
 """``/``: is the model running, did it run through last time, how long, how much?
 
 Cards with totals, each pipeline's last run and next scheduled fire, who holds each
-model's aliases, and the latest failures. Fast with 100,000 runs: the run total comes from
+model's aliases, the monitors' status, and the latest failures. Fast with 100,000 runs: the run total comes from
 one pass over an index (``Client.run_counts``); the windows (24 h, 7 days, 30 days) are
 ``search_runs`` filters on the start time, read up to ``CAP`` runs (shown as "1,000+"
 beyond); each pipeline reads its latest ``RECENT`` runs.
@@ -30,6 +30,7 @@ router = page_router()
 CAP = 1000  # runs read for a card at most
 FAILURES = 5
 MAX_MODELS = 50
+MAX_MONITORS = 10  # the home page's panel: the full list is /monitors
 DAY = 86400.0
 FAILED = "status in ('failed', 'crashed')"
 
@@ -94,10 +95,15 @@ def home_page(request: Request) -> HTMLResponse:
         ModelRow(v.name, v.number, client.model_aliases(v.name))
         for v in client.models()[:MAX_MODELS]
     ]
+    from loopml.server.ui.views.monitors import href as monitor_href
+    from loopml.server.ui.views.monitors import summaries as monitor_summaries
+
     return render(
         request,
         "home/index.html",
         title="Home",
+        monitors=monitor_summaries(client)[:MAX_MONITORS],
+        monitor_href=monitor_href,
         cards=cards(client, total, now) if total else [],
         pipelines=pipelines,
         models=models,

@@ -210,11 +210,19 @@ def test_python_blocks_run(
 
 
 def test_toml_blocks_are_valid_config(tmp_path: Path) -> None:
+    """Every ```toml block is a valid ``loopml.toml``, or — on the monitoring page, where the
+    blocks are rules files — valid monitor rules."""
     from loopml.config import load_settings
+    from loopml.monitoring.rules import parse_rules
 
     blocks = [b for b in all_blocks() if b.lang == "toml" and b.no_test is None]
     assert blocks, "expected loopml.toml examples in the docs"
-    for i, block in enumerate(blocks):
+    rules = [b for b in blocks if b.page == "monitoring.md"]
+    assert rules, "expected rules files on the monitoring page"
+    for block in rules:
+        parsed, _ = parse_rules(block.code, path=block.where)
+        assert parsed, block.where
+    for i, block in enumerate(b for b in blocks if b not in rules):
         folder = tmp_path / f"toml{i}"
         folder.mkdir()
         (folder / "loopml.toml").write_text(block.code, encoding="utf-8")

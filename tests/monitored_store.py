@@ -53,16 +53,14 @@ def build_monitor_world(root: Path, *, monitors: tuple[str, ...] = ("live",)) ->
     return world
 
 
-def fill(client: Any, *, monitors: tuple[str, ...] = ("live",)) -> float:
-    """Train, register, promote, log the predictions and add ``monitors`` in ``client``'s
-    store; returns the first window's start."""
+def train_cancer(client: Any) -> tuple[Any, Any, Any]:
+    """``(model, train, test)``: a logistic regression trained in a run on dataset
+    ``cancer@1`` (70 % of the breast-cancer rows), registered and promoted to production."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
 
     import loopml
-    from loopml.monitoring import add_monitor
     from loopml.registry.promotion import promote
-    from loopml.store.predictions import PredictionRow
 
     frame = load_breast_cancer(as_frame=True).frame
     frame = frame.rename(columns=lambda c: c.replace(" ", "_"))
@@ -75,17 +73,38 @@ def fill(client: Any, *, monitors: tuple[str, ...] = ("live",)) -> float:
         model = LogisticRegression(max_iter=5000).fit(X, y)
         loopml.register("cancer", model, client=client)
     promote("cancer", 1, to="production", client=client)
+    return model, train, test
 
-    t0 = (time.time() // 3600) * 3600 - HOURS * 3600
-    rows, feedback = [], []
-    for w in range(HOURS):
+
+def log_windows(
+    client: Any,
+    model: Any,
+    train: Any,
+    test: Any,
+    *,
+    t0: float,
+    windows: int = HOURS,
+    shift_from: int = SHIFT_FROM,
+    labelled: int = LABELLED,
+    latency: bool = False,
+) -> dict[int, list[str]]:
+    """Log ``windows`` hourly windows of ``ROWS`` predictions from ``t0``; from window
+    ``shift_from`` on ``mean_radius`` moves by three training standard deviations; the first
+    ``labelled`` windows get their labels; ``latency`` gives each row 2.0 … 11.9 ms.
+    Returns the prediction ids of each window."""
+    from loopml.store.predictions import PredictionRow
+
+    rows, feedback, ids = [], [], {}
+    for w in range(windows):
         sample = test.sample(ROWS, replace=True, random_state=w)
         inputs = sample.drop(columns="target").copy()
-        if w >= SHIFT_FROM:
+        if w >= shift_from:
             inputs[DRIFTED] = inputs[DRIFTED] + 3 * train[DRIFTED].std()
         proba = model.predict_proba(inputs)
-        for i, (_, row) in enumerate(inputs.iterrows()):
+        ids[w] = []
+        for i, record in enumerate(inputs.to_dict(orient="records")):
             pid = f"w{w}-{i}"
+            ids[w].append(pid)
             output = {"prediction": int(proba[i, 1] >= 0.5), "probabilities": list(proba[i])}
             rows.append(
                 PredictionRow(
@@ -94,14 +113,26 @@ def fill(client: Any, *, monitors: tuple[str, ...] = ("live",)) -> float:
                     1,
                     "cancer@production",
                     t0 + w * 3600 + i,
-                    json.dumps(row.to_dict()),
+                    json.dumps(record),
                     json.dumps(output),
+                    latency_ms=2.0 + (i % 100) / 10 if latency else None,
                 )
             )
-            if w < LABELLED:
+            if w < labelled:
                 feedback.append((pid, json.dumps(int(sample["target"].iloc[i])), time.time()))
     client.metadata.predictions.add(rows)
     client.metadata.predictions.add_feedback(feedback)
+    return ids
+
+
+def fill(client: Any, *, monitors: tuple[str, ...] = ("live",)) -> float:
+    """Train, register, promote, log the predictions and add ``monitors`` in ``client``'s
+    store; returns the first window's start."""
+    from loopml.monitoring import add_monitor
+
+    model, train, test = train_cancer(client)
+    t0 = (time.time() // 3600) * 3600 - HOURS * 3600
+    log_windows(client, model, train, test, t0=t0)
     for name in monitors:
         add_monitor(name, model="cancer@production", window="1h", start=t0, client=client)
     return t0

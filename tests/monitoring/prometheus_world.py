@@ -13,7 +13,6 @@ a chosen shape (features, classes, non-finite numbers), no model needed.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,56 +35,17 @@ class World:
 
 
 def cancer_world(client: Any) -> World:
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.linear_model import LogisticRegression
-
-    import loopml
     import loopml.monitoring as mon
-    from loopml.registry.promotion import promote
-    from loopml.store.predictions import PredictionRow
+    from monitored_store import log_windows, train_cancer
 
-    data = load_breast_cancer(as_frame=True)
-    df = data.frame.rename(columns=lambda c: c.replace(" ", "_"))
-    train = df.sample(frac=0.7, random_state=0)
-    test = df.drop(train.index)
-    loopml.add_dataset(train, name="cancer", client=client)
-    with loopml.start_run("train"):  # the fixture's client is the default one
-        ref = loopml.dataset("cancer@1").frame()
-        X, y = ref.drop(columns="target"), ref["target"]
-        model = LogisticRegression(max_iter=5000).fit(X, y)
-        loopml.register("cancer", model, X=X, client=client)
-    promote("cancer", 1, to="production", client=client)
-    rows, feedback = [], []
-    shift = 3 * train["mean_radius"].std()
-    for w in range(WINDOWS):
-        sample = test.sample(ROWS, replace=True, random_state=w)
-        inputs = sample.drop(columns="target").copy()
-        if w >= SHIFTED_FROM:
-            inputs["mean_radius"] = inputs["mean_radius"] + shift
-        p = model.predict_proba(inputs)
-        for i, (_, row) in enumerate(inputs.iterrows()):
-            pid = f"w{w}-{i}"
-            output = {"prediction": int(p[i, 1] >= 0.5), "probabilities": list(p[i])}
-            rows.append(
-                PredictionRow(
-                    pid,
-                    "cancer",
-                    1,
-                    "cancer@production",
-                    T0 + w * 3600 + i,
-                    json.dumps(row.to_dict()),
-                    json.dumps(output),
-                    latency_ms=2.0 + (i % 100) / 10,  # 2.0 … 11.9 ms
-                )
-            )
-            if w < 2:
-                feedback.append((pid, json.dumps(int(sample["target"].iloc[i])), time.time()))
-    client.metadata.predictions.add(rows)
-    client.metadata.predictions.add_feedback(feedback)
+    model, train, test = train_cancer(client)
+    log_windows(
+        client, model, train, test, t0=T0, windows=WINDOWS, shift_from=SHIFTED_FROM, latency=True
+    )
     mon.add_monitor("live", model="cancer@production", window="1h", start=T0, client=client)
     run = mon.run_monitor("live", until=T0 + WINDOWS * 3600, client=client)
     assert len(run.evaluated) == WINDOWS
-    return World(model, list(X.columns), test, run.alerts)
+    return World(model, [c for c in test.columns if c != "target"], test, run.alerts)
 
 
 def stats(

@@ -118,6 +118,7 @@ def test_a_monitor_with_its_newest_windows_and_the_drifted_feature(
     assert starts == sorted(starts, reverse=True) and len(starts) == 3  # newest first
     for w in body["windows"]:
         assert w["drifted"][0] == DRIFTED
+        assert w["flagged"][0] == DRIFTED  # the rules flag it first (worst PSI)
         columns = w["stats"]["drift"]["columns"]
         assert columns[0]["column"] == DRIFTED and columns[0]["statistics"]["psi"] > 1
         assert set(w["stats"]) >= {"quality", "prediction", "performance", "features"}

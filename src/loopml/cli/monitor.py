@@ -34,14 +34,6 @@ def _time(value: str | None, what: str) -> float | None:
     return parsed.timestamp()
 
 
-def _num(value: Any, digits: int = 3) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    return f"{number:.{digits}g}" if number == number else "–"
-
-
 @click.command()
 @json_option
 def monitors(as_json: bool) -> None:

@@ -115,6 +115,7 @@ class WindowOut(BaseModel):
     labels: int
     evaluated_at: float
     drifted: list[str] = Field(description="The features the drift verdict flags, worst first.")
+    flagged: list[str] = Field(description="The features the monitor's rules flag, worst first.")
     stats: dict[str, Any] | None = Field(description="Null when asked with `stats=false`.")
 
 
@@ -223,7 +224,7 @@ def monitor_out(info: MonitorInfo) -> MonitorOut:
 
 
 def window_out(w: WindowRecord, *, stats: bool = True) -> WindowOut:
-    from loopml.monitoring.summary import drifted
+    from loopml.monitoring.summary import drifted, flagged
 
     return WindowOut(
         start=w.start,
@@ -232,6 +233,7 @@ def window_out(w: WindowRecord, *, stats: bool = True) -> WindowOut:
         labels=w.labels,
         evaluated_at=w.evaluated_at,
         drifted=drifted(w.stats),
+        flagged=flagged(w.stats),
         stats=jsonable(w.stats) if stats else None,
     )
 

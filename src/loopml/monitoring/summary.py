@@ -78,7 +78,7 @@ def metrics(stats: dict[str, Any], kind: str) -> str:
 def window_label(start: float, end: float) -> str:
     a = datetime.fromtimestamp(start, UTC)
     b = datetime.fromtimestamp(end, UTC)
-    same_day = a.date() == b.date() or (b - a).total_seconds() <= 86400 and b.hour == 0
+    same_day = a.date() == b.date()
     return (
         f"{a:%Y-%m-%d %H:%M} – {b:%H:%M}" if same_day else f"{a:%Y-%m-%d %H:%M} – {b:%m-%d %H:%M}"
     )

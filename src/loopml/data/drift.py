@@ -135,7 +135,11 @@ def drift(
     # numpy's sorts and searchsorted release the GIL, so threads share the cores.
     workers = max(1, min(len(shared), os.cpu_count() or 1))
     if workers > 1:
-        with ThreadPoolExecutor(workers, thread_name_prefix="loopml-drift") as pool:
+        from loopml._signals import leave_signals_to_main_thread
+
+        with ThreadPoolExecutor(
+            workers, thread_name_prefix="loopml-drift", initializer=leave_signals_to_main_thread
+        ) as pool:
             results = list(pool.map(one, shared))
     else:
         results = [one(n) for n in shared]

@@ -187,7 +187,13 @@ def _retrain(
     launched = launch(c.settings, spec)
     import threading
 
-    threading.Thread(target=launched.wait, name="loopml-retrain-reaper", daemon=True).start()
+    def reap() -> None:  # no zombie once the run ends, whoever asks about it afterwards
+        from loopml._signals import leave_signals_to_main_thread
+
+        leave_signals_to_main_thread()
+        launched.wait()
+
+    threading.Thread(target=reap, name="loopml-retrain-reaper", daemon=True).start()
     run_id = launched.wait_started(120.0)
     if run_id is None:
         return None, f"alert {alert.id}: retrain {pipeline} did not start: {launched.error}"

@@ -239,6 +239,9 @@ class Scheduler:
 
     @staticmethod
     def _run_periodic(job: Periodic) -> None:
+        from loopml._signals import leave_signals_to_main_thread
+
+        leave_signals_to_main_thread()
         try:
             job.work()
         except Exception:  # one bad monitor must not stop the scheduler: log it, go on

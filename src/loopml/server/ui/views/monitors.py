@@ -85,13 +85,13 @@ def actions(alert: AlertRecord) -> list[tuple[str, str, str]]:
     the promotion."""
     done: list[tuple[str, str, str]] = []
     if alert.notify_error:
-        done.append(("failed", f"webhook failed: {alert.notify_error}", ""))
+        done.append(("error", f"webhook failed: {alert.notify_error}", ""))
     elif alert.notified_at:
         done.append(("ok", "webhook sent", ""))
     if alert.run_id:
         done.append(("run", f"retrain run {alert.run_id[:8]}", f"/runs/{alert.run_id}"))
     if alert.promotion:
-        kind = "ok" if alert.promotion.get("promoted") else "failed"
+        kind = "ok" if alert.promotion.get("promoted") else "refused"
         done.append((kind, str(alert.promotion.get("summary", "")), ""))
     return done
 

@@ -276,6 +276,10 @@ def test_a_failed_step_is_not_cached_but_its_upstream_is() -> None:
 
 
 def test_ctrl_c_while_steps_run_cancels_the_run() -> None:
+    # What the test relies on, said plainly if an earlier test in this process broke it:
+    # Python's own Ctrl-C handler, and SIGINT not blocked in the main thread.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     release = threading.Event()
 
     main = threading.main_thread().ident

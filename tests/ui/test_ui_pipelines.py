@@ -74,6 +74,7 @@ def test_pipeline_page_charts_parameters_schedule_and_paged_runs(
     assert _labels(page) == ["train#2", "train#1"]
     assert page.locator("nav.pager a[rel=next]").count() == 0
     page.click("nav.pager a[rel=prev]")
+    page.wait_for_url(lambda url: "offset=2" not in url)  # the new page, not the old one
     assert _labels(page) == ["train#4", "train#3"]
 
 

@@ -50,10 +50,10 @@ def _iso(t: float) -> str:
 
 
 def _rule_actions(record: MonitorRecord, rule: str) -> tuple[str, ...]:
-    from loopml.monitoring.rules import parse_rules
+    from loopml.monitoring.rules import rules_of
 
     try:
-        rules, _ = parse_rules(record.rules, path=record.rules_path or "default rules")
+        rules = rules_of(record)
     except LoopmlError:
         return ()
     for r in rules:

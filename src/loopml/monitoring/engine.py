@@ -151,8 +151,7 @@ def run_monitor(
         report.paused = True
         return report
     now = time.time() if until is None else until
-    start = record.origin if since is None else min(since, record.origin)
-    starts = window_starts(record, start if since is None else since, now)
+    starts = window_starts(record, record.origin if since is None else since, now)
     known = store.window_counts(name)
     model, _ = split_model(record.model)
     todo = []
@@ -217,11 +216,11 @@ def judge(
     c: Client, record: MonitorRecord, evaluated: list[WindowRecord], *, owner: str
 ) -> list[AlertRecord]:
     """Record the alerts of the rules that hold on ``evaluated`` windows (once each)."""
-    from loopml.monitoring.rules import parse_rules
+    from loopml.monitoring.rules import rules_of
 
     if not evaluated:
         return []
-    rules, _ = parse_rules(record.rules, path=record.rules_path or "default rules")
+    rules = rules_of(record)
     store = c.metadata.monitors
     longest = max(r.windows for r in rules)
     first = min(w.start for w in evaluated)
@@ -307,10 +306,9 @@ class _Context:
         self._reference_key: str | None = None
         self._calibration: Any = None
         self._version: Any = None
-        from loopml.monitoring.rules import parse_rules
+        from loopml.monitoring.rules import rules_of
 
-        rules, _ = parse_rules(record.rules, path=record.rules_path or "default rules")
-        self.feature_rules = [r for r in rules if r.feature is not None]
+        self.feature_rules = [r for r in rules_of(record) if r.feature is not None]
 
     def version(self) -> Any:
         """The version the watched reference serves now (looked up once per run)."""
@@ -388,7 +386,7 @@ class _Context:
         features = _features(version, reference, current)
         outputs = version.output_schema or {}
         classes = outputs.get("classes") if outputs.get("kind") == "probabilities" else None
-        target = self.record.target or _target(reference, features, current)
+        target = self.record.target or _target(reference, features)
         has_labels = "label" in current.columns and current["label"].notna().any()
         score = None
         probabilities = None
@@ -464,22 +462,17 @@ class _Context:
                 served = load_served(version.label, runtime="native", client=self.c)
                 outputs = served.predict_frame(reference[features])
                 if outputs.probabilities is not None:
-                    y = (_as_text(reference[target]) == str(classes[-1])).to_numpy(float)
+                    import pyarrow as pa
+
+                    from loopml.monitoring.stats import as_text
+
+                    labels = pa.chunked_array([pa.array(reference[target], from_pandas=True)])
+                    y = (as_text(labels) == str(classes[-1])).astype(float)
                     fitted = isotonic_calibration(outputs.probabilities[:, -1], y)
                     self._calibration = (key, fitted)
             except (LoopmlError, ValueError, TypeError) as exc:
                 log.warning("monitor %s: no calibration (%s)", self.record.name, exc)
         return self._calibration[1]
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    """Labels as text, whole floats as integers: a target 1.0 (a column with gaps) is class 1."""
-    import pandas as pd
-
-    present = values.dropna()
-    if pd.api.types.is_float_dtype(values) and (present == present.round()).all():
-        values = values.astype("Int64")
-    return values.astype(str)
 
 
 def _latency(current: pd.DataFrame) -> dict[str, float]:
@@ -511,7 +504,7 @@ def _features(version: Any, reference: pd.DataFrame, current: pd.DataFrame) -> l
     ]
 
 
-def _target(reference: pd.DataFrame, features: list[str], current: pd.DataFrame) -> str | None:
+def _target(reference: pd.DataFrame, features: list[str]) -> str | None:
     """The reference's one column that is not an input: its label."""
     others = [c for c in reference.columns if c not in features]
     return others[0] if len(others) == 1 else None

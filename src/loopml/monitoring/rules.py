@@ -40,6 +40,7 @@ unknown quantity 'roc_acu'. Did you mean 'roc_auc'?``).
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -198,6 +199,16 @@ def _num(value: Any) -> float | None:
         return float(value)  # "inf" and "nan" as the store writes them
     except (TypeError, ValueError):
         return None
+
+
+def rules_of(record: Any) -> list[Rule]:
+    """The rules of a stored monitor (``MonitorRecord``), parsed once per rules text."""
+    return list(_parsed(record.rules, record.rules_path or "default rules"))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str, path: str) -> tuple[Rule, ...]:
+    return tuple(parse_rules(text, path=path)[0])
 
 
 def parse_rules(text: str, *, path: str = "rules") -> tuple[list[Rule], dict[str, Any]]:

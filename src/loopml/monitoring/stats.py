@@ -134,13 +134,13 @@ def window_statistics(
         if classes is None:
             y, pred = (_floats(cur.column(c)) for c in (label, prediction))
         else:
-            y, pred = _text(cur.column(label)), _text(cur.column(prediction))
+            y, pred = as_text(cur.column(label)), as_text(cur.column(prediction))
         result["live"] = performance.live_metrics(y, pred, s, classes)
     if classes is not None and rows and (score is not None or probabilities):
         if score is not None and len(classes) == 2:
             p = np.asarray(cur.column(score).to_numpy(zero_copy_only=False), dtype=np.float64)
             positive = (
-                None if prediction is None else _text(cur.column(prediction)) == str(classes[-1])
+                None if prediction is None else as_text(cur.column(prediction)) == str(classes[-1])
             )
             result["estimated"] = performance.estimate_binary(p, positive, classes, calibrate)
         elif probabilities:
@@ -234,7 +234,7 @@ def _prediction_mix(
     return mix
 
 
-def _text(col: pa.ChunkedArray) -> Any:
+def as_text(col: pa.ChunkedArray) -> Any:
     """A column's values as numpy text (None for missing), so ``1`` and ``"1"`` compare equal."""
     import numpy as np
     import pyarrow as pa

@@ -121,7 +121,7 @@ def test_loading_an_unknown_name_lists_the_known_ones_with_a_suggestion() -> Non
         plugins.load("executor", "locl")
     message = str(caught.value)
     assert "Unknown executor 'locl'" in message
-    assert "known executors: ['inline', 'local']" in message
+    assert "known executors: ['inline', 'local', 'ray']" in message
     assert "Did you mean 'local'?" in message
     assert "loopml.plugins.register('executor', 'locl', MyClass)" in message
 

@@ -35,7 +35,10 @@ KINDS: dict[str, tuple[str, ...]] = {
 }
 
 BUILTINS: dict[str, dict[str, str]] = {
-    "executor": {"local": "loopml.execution.local:LocalExecutor"},
+    "executor": {
+        "local": "loopml.execution.local:LocalExecutor",
+        "ray": "loopml.execution.ray_executor:RayExecutor",
+    },
     # Blob backends by URL scheme; "fsspec" serves every scheme without its own entry.
     "backend": {
         "file": "loopml.artifacts.backend:LocalBackend",

@@ -33,6 +33,18 @@ def json_option(fn: F) -> F:
     )(fn)
 
 
+def on_option(fn: F) -> F:
+    """``--on``: where the steps run (``loopml run``, ``loopml sweep``)."""
+    return click.option(
+        "--on",
+        "on",
+        default=None,
+        metavar="TARGET",
+        help="Where steps run: local, ray (RAY_ADDRESS or [ray] address), ray://HOST:PORT "
+        "(Ray Client) or ray:HOST:PORT (default: [run] executor).",
+    )(fn)
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)

@@ -18,6 +18,7 @@ from loopml.cli.output import (
     fmt_duration,
     fmt_num,
     json_option,
+    on_option,
     print_json,
     text,
 )
@@ -113,12 +114,14 @@ class _Progress:
     default=None,
     help="Steps that may run at once (default: [run] workers).",
 )
+@on_option
 @json_option
 def run(
     pipeline: str | None,
     params: tuple[str, ...],
     no_cache: bool,
     workers: int | None,
+    on: str | None,
     as_json: bool,
 ) -> None:
     """Run PIPELINE from this project; every step is tracked and cached.
@@ -130,6 +133,7 @@ def run(
     Examples:
       loopml run train -p alpha=0.5
       loopml run train -p alpha=0.5 --no-cache
+      loopml run train --on ray://127.0.0.1:10001
     """
     from loopml.config import load_settings
     from loopml.pipelines.discovery import find_pipeline
@@ -149,7 +153,12 @@ def run(
     progress = _Progress(len(dag), live=sys.stderr.isatty() and not as_json, quiet=as_json)
     try:
         result = target.run(
-            bound, cache=not no_cache, workers=workers, client=client, progress=progress
+            bound,
+            cache=not no_cache,
+            workers=workers,
+            client=client,
+            executor=on,
+            progress=progress,
         )
     except KeyboardInterrupt:
         progress.stop()

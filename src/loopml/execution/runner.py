@@ -27,7 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import LoopmlError, StepFailedError
+from loopml.errors import InvalidParameterError, LoopmlError, StepFailedError
 from loopml.execution.base import Executor, StepResult
 from loopml.execution.task import StepTask
 from loopml.pipelines.dag import Dag, Node
@@ -50,18 +50,49 @@ if TYPE_CHECKING:
 Progress = Callable[..., None]
 
 
-def make_executor(client: Client, workers: int | None) -> Executor:
-    """The executor named by ``[run] executor`` (a plugin), sized by ``workers``."""
+def make_executor(client: Client, workers: int | None, on: str | None = None) -> Executor:
+    """The executor ``on`` names, else ``[run] executor`` (a plugin), sized by ``workers``.
+
+    ``on`` is an executor's name (``"local"``, ``"ray"``) or a Ray address
+    (``"ray://HOST:PORT"`` for Ray Client, ``"ray:HOST:PORT"`` or ``"ray:auto"`` to join the
+    cluster this machine belongs to); an executor that connects somewhere does it here, so an
+    unreachable cluster fails before the run is recorded.
+    """
     from loopml import plugins
 
-    cls = plugins.load("executor", client.settings.executor)
+    name, address = split_target(on or client.settings.executor)
+    cls = plugins.load("executor", name)
     try:  # an executor that does not size itself need not take ``workers``
-        params = inspect.signature(cls).parameters.values()
+        params = {p.name: p for p in inspect.signature(cls).parameters.values()}
     except (TypeError, ValueError):
-        params = None
-    if params is None or any(p.name == "workers" or p.kind is p.VAR_KEYWORD for p in params):
-        return cls(workers=workers or client.settings.workers)  # type: ignore[no-any-return]
-    return cls()  # type: ignore[no-any-return]
+        params = {}
+    kwargs: dict[str, Any] = {}
+    takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if "workers" in params or takes_all:
+        kwargs["workers"] = workers or client.settings.workers
+    if "settings" in params or takes_all:
+        kwargs["settings"] = client.settings
+    if address is not None:
+        if "address" not in params and not takes_all:
+            raise InvalidParameterError(
+                f"Executor {name!r} takes no address, got {on!r}; use --on {name}."
+            )
+        kwargs["address"] = address
+    return cls(**kwargs)  # type: ignore[no-any-return]
+
+
+def split_target(target: str) -> tuple[str, str | None]:
+    """``"ray://h:p"`` → ``("ray", "ray://h:p")``; ``"ray:auto"`` → ``("ray", "auto")``;
+    ``"local"`` → ``("local", None)``."""
+    if not isinstance(target, str) or not target.strip():
+        raise InvalidParameterError(
+            f"Executor {target!r}: expected 'local', 'ray', 'ray://HOST:PORT' or 'ray:HOST:PORT'."
+        )
+    target = target.strip()
+    if "://" in target:
+        return target.partition("://")[0], target
+    name, sep, address = target.partition(":")
+    return name, (address if sep else None)
 
 
 def run_pipeline(
@@ -72,7 +103,7 @@ def run_pipeline(
     cache: bool = True,
     workers: int | None = None,
     client: Client | None = None,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
     progress: Progress | None = None,
     tags: dict[str, Any] | None = None,
     on_start: Callable[[Run], None] | None = None,
@@ -83,8 +114,9 @@ def run_pipeline(
     ``on_start`` is called with the live run before the first step.
     """
     client = (client or default_client()).open()
-    own_executor = executor is None
-    executor = executor or make_executor(client, workers)
+    own_executor = executor is None or isinstance(executor, str)
+    if executor is None or isinstance(executor, str):
+        executor = make_executor(client, workers, on=executor)
     run = Run.start(client, pipeline.name, executor=executor.name)
     runner = _Runner(
         client, run, dag, executor, cache=cache, progress=progress or (lambda *a, **k: None)

@@ -99,7 +99,9 @@ class Pipeline:
     ) -> Run:
         """Run the pipeline and return the finished :class:`~loopml.Run`.
 
-        ``tags`` are set on the run as it starts.
+        ``executor`` is an executor object or where to run: ``"local"``, ``"ray"``,
+        ``"ray://HOST:PORT"`` (default: ``[run] executor``). ``tags`` are set on the run as
+        it starts.
 
         Raises:
             InvalidParameterError: a parameter is unknown or missing.

@@ -200,7 +200,7 @@ def test_an_unknown_executor_in_loopml_toml_stops_loopml_run(project: Path) -> N
     assert result.returncode == 1, (result.stdout, result.stderr)
     err = result.stderr
     assert err.startswith("Error: Unknown executor 'locl'"), err
-    assert "known executors: ['local']" in err and "Did you mean 'local'?" in err, err
+    assert "known executors: ['local', 'ray']" in err and "Did you mean 'local'?" in err, err
     assert "Traceback" not in err and "Internal error" not in err
     if (project / ".loopml" / "store.db").exists():
         assert Client(readonly=True).search_runs() == []  # no run was started
@@ -289,7 +289,7 @@ def test_a_third_party_executor_is_found_through_its_entry_point(project: Path, 
     # Without the package on the path the name is unknown, and the message says what is known.
     missing = run_cli("run", "train", cwd=project, env=ENV)
     assert missing.returncode == 1
-    assert "Unknown executor 'inline'; known executors: ['local']" in missing.stderr
+    assert "Unknown executor 'inline'; known executors: ['local', 'ray']" in missing.stderr
 
 
 @pytest.mark.parametrize(
@@ -324,4 +324,4 @@ def test_entry_points_are_listed_with_builtins_in_a_fresh_process(site: Path) ->
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['broken', 'inline', 'local', 'missing']"
+    assert result.stdout.strip() == "['broken', 'inline', 'local', 'missing', 'ray']"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -81,6 +82,18 @@ class RunSection:
         default=10.0, metadata=_check("> 0 seconds", lambda v: 0 < v < math.inf)
     )
     executor: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class RaySection:
+    """``[ray]``: the cluster ``--on ray`` and ``executor = "ray"`` use (docs/distributed.md)."""
+
+    #: ``ray://HOST:PORT`` (Ray Client), ``HOST:PORT`` of a cluster this machine is a node of,
+    #: or ``auto``; ``RAY_ADDRESS`` is used when this is empty.
+    address: str = ""
+    #: Paths (gitignore syntax) of the project folder not shipped to the cluster, on top of
+    #: the store, ``.git``, virtual environments and what ``.gitignore`` leaves out.
+    excludes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +173,7 @@ class ConfigFile:
     store: StoreSection = field(default_factory=StoreSection)
     run: RunSection = field(default_factory=RunSection)
     cost: Prices = field(default_factory=Prices)
+    ray: RaySection = field(default_factory=RaySection)
     remote: RemoteSection | None = None
     models: dict[str, ModelSection] = field(default_factory=dict)
     schedules: dict[str, ScheduleSection] = field(default_factory=dict)
@@ -447,3 +461,65 @@ def load_settings(start: Path | None = None) -> Settings:
         remote_jobs=config.remote.jobs if config.remote else DEFAULT_REMOTE_JOBS,
         config=config,
     )
+
+
+# --- durations and sizes (schedules, monitors, @step) ------------------------------------
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
+
+
+def parse_duration(value: str | float | None, *, what: str) -> float | None:
+    """``"2h"``, ``"30m"``, ``"90s"``, ``"1d"``, ``"1h30m"`` or seconds as a number."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        parts = _DURATION.findall(text)
+        if not text or "".join(n + u for n, u in parts) != text:
+            raise InvalidParameterError(
+                f"{what} {value!r}: expected a duration such as '90s', '30m', '2h', '1d' or "
+                "'1h30m' (a bare number means seconds)."
+            )
+        seconds = sum(float(n) * _UNITS[u or "s"] for n, u in parts)
+    if not 0 < seconds < 366 * 86400:
+        raise InvalidParameterError(
+            f"{what} {value!r}: expected a duration above 0 and under a year, e.g. '2h'."
+        )
+    return seconds
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+
+
+def parse_size(value: str | int | None, *, what: str) -> int | None:
+    """``"4GB"``, ``"512MiB"``, ``"2.5 GB"`` or a number of bytes."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = _SIZE.fullmatch(str(value).strip().lower()) if isinstance(value, str) else None
+        if match is None or match.group(2) not in _SIZE_UNITS:
+            raise InvalidParameterError(
+                f"{what} {value!r}: expected a size such as '512MB', '4GB', '2GiB' or a "
+                "number of bytes."
+            )
+        size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+    if size <= 0:
+        raise InvalidParameterError(f"{what} {value!r}: expected a size above 0, e.g. '4GB'.")
+    return size

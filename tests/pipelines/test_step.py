@@ -121,7 +121,13 @@ def test_missing_return_annotation_is_a_definition_error() -> None:
         ({"cpus": -1}, "cpus=-1"),
         ({"cpus": "two"}, "cpus='two'"),
         ({"gpus": -0.5}, "gpus=-0.5"),
-        ({"memory": 0}, "memory=0"),
+        ({"memory": 0}, "memory 0: expected a size above 0"),
+        ({"memory": "4 lots"}, "memory '4 lots': expected a size such as '512MB'"),
+        ({"timeout": "soon"}, "timeout 'soon': expected a duration such as '90s'"),
+        ({"retries": -1}, "retries=-1; expected a whole number from 0 to 100"),
+        ({"retries": 1.5}, "retries=1.5"),
+        ({"resources": {"CPU": 2}}, "use cpus=, gpus=, memory= for those"),
+        ({"resources": {"special": 0}}, "resources={'special': 0}"),
         ({"outputs": ("a", "a")}, "outputs=('a', 'a')"),
         ({"outputs": ("not an identifier",)}, "expected distinct Python identifiers"),
     ],
@@ -158,3 +164,20 @@ def test_step_of_a_non_function_is_a_definition_error() -> None:
 def test_step_is_exported_at_top_level() -> None:
     assert loopml.step is step
     assert isinstance(scale, loopml.Step)
+
+
+def test_step_resources_accept_sizes_durations_and_custom_resources() -> None:
+    @step(memory="4GB", timeout="30m", retries=2, resources={"special": 1})
+    def fn(x: int) -> int:
+        return x
+
+    assert fn.spec.memory == 4 * 10**9
+    assert fn.spec.timeout == 1800.0
+    assert fn.spec.retries == 2
+    assert fn.spec.resources == (("special", 1.0),)
+
+    @step(memory="512MiB", timeout=90)
+    def other(x: int) -> int:
+        return x
+
+    assert (other.spec.memory, other.spec.timeout) == (512 * 2**20, 90.0)

@@ -299,17 +299,19 @@ def compare(run_refs: tuple[str, ...], show_all: bool, as_json: bool) -> None:
         raise click.UsageError(
             "Give at least two runs to compare, e.g. `loopml runs compare train#1 train#2`."
         )
-    from loopml.tracking.compare import comparison_rows, differs
+    from loopml.tracking.compare import comparison_rows, differs, outputs_verdict
 
     c = client()
     records = [c.run_record(ref) for ref in run_refs]
-    rows = comparison_rows(records, duration=fmt_duration)
+    rows = comparison_rows(records, duration=fmt_duration, client=c)
+    verdict = outputs_verdict(rows)
     if as_json:
         print_json(
             {
                 "runs": [r.label for r in records],
                 "rows": {name: values for name, values in rows},
                 "different": [name for name, values in rows if differs(values)],
+                "outputs_identical": None if verdict is None else "identical" in verdict,
             }
         )
         return
@@ -327,6 +329,8 @@ def compare(run_refs: tuple[str, ...], show_all: bool, as_json: bool) -> None:
         style = "bold yellow" if changed else ""
         table.add_row(text(name, style), *(text(c, "yellow" if changed else "") for c in cells))
     console().print(table)
+    if verdict is not None:
+        click.secho(verdict, fg="green" if "identical in every run" in verdict else "yellow")
 
 
 @runs.command()

@@ -50,3 +50,5 @@ class StepResult:
     logged: dict[str, Any] = field(
         default_factory=dict
     )  # metrics/params/tags, replayed on a cache hit
+    host: str = ""  # where it ran (out-of-process executors: the node and worker)
+    env: dict[str, Any] | None = None  # the environment measured there (out-of-process only)

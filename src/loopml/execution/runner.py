@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import socket
 import time
 import typing
 import uuid
@@ -40,6 +41,7 @@ from loopml.pipelines.fingerprint import (
 )
 from loopml.store import RunStatus, StepStatus, StepWrites
 from loopml.store.reasons import diff_basis
+from loopml.store.runs import environment_row
 from loopml.tracking.client import Client, default_client
 from loopml.tracking.cost import Usage
 from loopml.tracking.run import Run, status_for
@@ -128,6 +130,9 @@ def run_pipeline(
         # Stored now, not at the next periodic flush: a run killed in its first second
         # (its scheduler died) still says which schedule and parameters it ran with.
         run.flush()
+        record = getattr(executor, "on_run_start", None)
+        if record is not None:  # what the executor shipped and where (a cluster's address)
+            record(run)
         if on_start is not None:
             on_start(run)
         runner.execute()
@@ -183,6 +188,8 @@ class _Runner:
         self.pipeline = run.pipeline
         self.label = f"{run.pipeline}#{run.number}"
         self.exclude = _store_folders(client)
+        self.attempts: dict[str, int] = {}  # step -> attempts started
+        self.failures: dict[str, list[dict[str, Any]]] = {}  # step -> its failed attempts
 
     def usage(self) -> dict[str, Any]:
         """What ``Run.end`` needs for the cost: each step's resources and the process peak."""
@@ -220,7 +227,7 @@ class _Runner:
         )
         parts = {n.name: code_parts(n.step) for n in self.dag}
         pending = list(self.dag)
-        running: dict[Future[StepResult], tuple[Node, str, dict[str, Any]]] = {}
+        running: dict[Future[StepResult], _Running] = {}
         failed: StepResult | None = None
         failed_node: Node | None = None
         while pending or running:
@@ -265,30 +272,124 @@ class _Runner:
                         "why": "cache disabled for this step (cache=False)",
                     }
                 self._mark_running(node, key, reason, basis)
-                task = self._task(node, stored)
-                running[self.executor.submit(task)] = (node, key, reason)
+                self._submit(running, node, key, reason, self._task(node, stored))
             if not running:
                 continue
             # A timeout keeps the main thread responsive to Ctrl-C while steps run.
-            done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: f.result().started_at):
-                node, key, reason = running.pop(future)
-                result = future.result()
+            done, _ = wait(
+                list(running), timeout=self._wait_s(running), return_when=FIRST_COMPLETED
+            )
+            finished = [(f, self._result_of(f, running[f][0])) for f in done]
+            finished += self._expired(running, done)
+            for future, result in sorted(finished, key=lambda fr: fr[1].started_at):
+                node, key, reason, task, _ = running.pop(future)
+                if self._retry(running, node, key, reason, task, result, stopping=failed):
+                    continue
                 inputs = {param: self.digests[ref.ref] for param, ref in node.inputs}
                 self._record(node, key, result, inputs | self.stored[node.name], reason)
                 if isinstance(result.error, SystemExit | KeyboardInterrupt):
                     raise result.error  # the step asked to stop the whole program
-                if result.error is not None and failed is None:
+                if _failed(result) and failed is None:
                     failed, failed_node = result, node
             if failed is not None:  # steps still queued in the executor never start
                 for future in [f for f in running if f.cancel()]:
-                    node, _, _ = running.pop(future)
+                    node, _, _, _, _ = running.pop(future)
                     self._skip(node)
         self.flush_writes()
         if failed is not None and failed_node is not None:
             raise StepFailedError(
                 failed_node.name, self.run.id, failed.error_text or "error", failed.traceback or ""
             ) from failed.error
+
+    # -- attempts: retries, timeouts, lost workers ------------------------------------------
+
+    def _submit(
+        self,
+        running: dict[Future[StepResult], _Running],
+        node: Node,
+        key: str,
+        reason: dict[str, Any],
+        task: StepTask,
+    ) -> None:
+        self.attempts[node.name] = self.attempts.get(node.name, 0) + 1
+        timeout = node.step.spec.timeout
+        deadline = time.monotonic() + timeout if timeout else None
+        running[self.executor.submit(task)] = (node, key, reason, task, deadline)
+
+    @staticmethod
+    def _wait_s(running: dict[Future[StepResult], _Running]) -> float:
+        deadlines = [entry[4] for entry in running.values() if entry[4] is not None]
+        if not deadlines:
+            return 0.5
+        return max(0.0, min(0.5, min(deadlines) - time.monotonic()))
+
+    def _result_of(self, future: Future[StepResult], node: Node) -> StepResult:
+        """The future's result; an executor that lost the step (its worker or node died, the
+        connection broke) becomes a failed result naming where the step was and why."""
+        try:
+            return future.result()
+        except BaseException as exc:  # from the executor, not the step: describe it
+            where = self.store.steps.host_of(self.step_ids[node.name])
+            cause = " ".join(str(exc).split())[:2000] or type(exc).__name__
+            return StepResult(
+                started_at=time.time(),
+                host=where or "",
+                error_text=f"{type(exc).__name__}: step {node.name!r} was lost"
+                f"{f' on {where}' if where else ''}: {cause}",
+            )
+
+    def _expired(
+        self, running: dict[Future[StepResult], _Running], done: set[Future[StepResult]]
+    ) -> list[tuple[Future[StepResult], StepResult]]:
+        """Attempts past their step's ``timeout``: stopped (where the executor can) and failed."""
+        now = time.monotonic()
+        expired = []
+        for future, (node, _, _, _, deadline) in running.items():
+            if future in done or deadline is None or now < deadline:
+                continue
+            cancel = getattr(self.executor, "cancel", None)
+            if cancel is not None:
+                cancel(future)
+            else:
+                future.cancel()
+            where = self.store.steps.host_of(self.step_ids[node.name])
+            expired.append(
+                (
+                    future,
+                    StepResult(
+                        started_at=time.time(),
+                        wall_s=node.step.spec.timeout or 0.0,
+                        host=where or "",
+                        error_text=f"TimeoutError: step {node.name!r} ran past its timeout of "
+                        f"{fmt_seconds(node.step.spec.timeout or 0.0)}"
+                        f"{f' on {where}' if where else ''} and was stopped.",
+                    ),
+                )
+            )
+        return expired
+
+    def _retry(
+        self,
+        running: dict[Future[StepResult], _Running],
+        node: Node,
+        key: str,
+        reason: dict[str, Any],
+        task: StepTask,
+        result: StepResult,
+        *,
+        stopping: StepResult | None,
+    ) -> bool:
+        """Start the step again when it failed and ``@step(retries=N)`` allows another try."""
+        if not _failed(result) or isinstance(result.error, SystemExit | KeyboardInterrupt):
+            return False
+        if stopping is not None or self.attempts[node.name] > node.step.spec.retries:
+            return False
+        self.failures.setdefault(node.name, []).append(
+            {"attempt": self.attempts[node.name], "error": result.error_text, "host": result.host}
+        )
+        self.progress("retrying", node.name, error=result.error_text, reason=reason)
+        self._submit(running, node, key, reason, task)
+        return True
 
     def _reason(
         self, node: Node, basis: dict[str, Any], entry: dict[str, Any] | None
@@ -419,8 +520,18 @@ class _Runner:
         reason: dict[str, Any],
     ) -> None:
         spec = node.step.spec
-        ok = result.error is None
+        ok = not _failed(result)
         status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
+        placement: dict[str, Any] = {
+            "host": result.host or _HOST,
+            "attempts": self.attempts.get(node.name, 1),
+        }
+        if result.env is not None:
+            env = environment_row(result.env)
+            self.writes.environment(env)
+            placement["env_digest"] = env.digest
+        if node.name in self.failures:
+            reason = {**reason, "failed_attempts": self.failures[node.name]}
         outputs = {ref: rec.digest for ref, rec in result.outputs.items()} if ok else {}
         sid = self.step_ids[node.name]
         self.writes.update(
@@ -437,6 +548,8 @@ class _Runner:
             stderr=result.stderr,
             error=result.error_text,
             traceback=result.traceback,
+            reason=reason,
+            **placement,
         )
         self._links(node, inputs, outputs)
         if ok and spec.register is not None:
@@ -479,6 +592,23 @@ class _Runner:
             self.flush_writes()
         except LoopmlError:
             pass
+
+
+#: A submitted attempt: its node, cache key, reason, task and deadline (monotonic seconds).
+_Running = tuple[Node, str, dict[str, Any], StepTask, float | None]
+_HOST = socket.gethostname()
+
+
+def _failed(result: StepResult) -> bool:
+    return result.error is not None or result.error_text is not None
+
+
+def fmt_seconds(seconds: float) -> str:
+    """``1800`` → ``"30m"``, ``90`` → ``"90s"``, ``7200`` → ``"2h"``."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 _HINTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()

@@ -10,6 +10,8 @@ never pickled.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from loopml.errors import LoopmlError, MaterializerError
 from loopml.execution.base import StepResult
 from loopml.execution.resources import Measurement, measure
 from loopml.pipelines.dag import Node
-from loopml.store import ArtifactRecord
+from loopml.store import ArtifactRecord, StepWrites
 from loopml.tracking.client import Client
 from loopml.tracking.context import use_run
 from loopml.tracking.run import Run
@@ -38,6 +40,7 @@ class StepTask:
     run_id: str
     step_run_id: str
     settings: Settings
+    where: str | None = None  # set by a cluster executor on its worker: node and process
     values: dict[str, Any] = field(default_factory=dict, repr=False)  # in-process only
     client: Client | None = field(default=None, repr=False)  # in-process only
     run: Run | None = field(default=None, repr=False)  # in-process only
@@ -65,6 +68,9 @@ def execute_step(task: StepTask) -> StepResult:
     client = task.client or Client(task.settings)
     run = task.run or Run.attach(client, task.run_id)
     values = task.values
+    if remote:  # named in the store now, so a worker that dies has still said where it was
+        result.host = task.where or f"{socket.gethostname()} pid {os.getpid()}"
+        _note_host(client, task, result.host)
     try:
         kwargs = dict(task.params)
         for param, (ref, digest) in sources.items():
@@ -94,7 +100,32 @@ def execute_step(task: StepTask) -> StepResult:
     result.logged = run.take_step_log(step_run_id)
     if remote:  # this process's writes must be stored before the runner records the step
         run.flush()
+        result.env = worker_environment()
     return result
+
+
+def _note_host(client: Client, task: StepTask, host: str) -> None:
+    writes = StepWrites()
+    writes.update(task.step_run_id, host=host)
+    try:
+        client.metadata.steps.apply(task.run_id, writes)
+    except LoopmlError:  # the run ended meanwhile: the step's result is refused later anyway
+        pass
+
+
+def worker_environment() -> dict[str, Any]:
+    """Python, platform, host and the packages this worker process imported."""
+    import platform
+
+    from loopml.tracking.environment import packages
+
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "packages": packages(),
+    }
 
 
 def _split(node: Node, value: Any) -> dict[str, Any]:

@@ -116,9 +116,9 @@ def add_monitor(
         NotFoundError: an unknown model, dataset version or pipeline.
         ConflictError: the name exists and ``replace`` is not set.
     """
+    from loopml.config import parse_duration
     from loopml.monitoring.rules import DEFAULT_RULES, parse_rules
     from loopml.registry.versions import who
-    from loopml.scheduler.schedules import parse_duration
 
     c = _client(client)
     check_name(name)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+from loopml.config import parse_duration, parse_size
 from loopml.errors import InvalidParameterError, PipelineDefinitionError
 from loopml.store.models import check_model_name
 
@@ -38,6 +39,9 @@ class StepSpec:
     file: str = ""
     line: int = 0
     register: str | None = None  # the model its output is registered as, after each run
+    retries: int = 0  # further attempts after a failure (an error, a lost worker, a timeout)
+    timeout: float | None = None  # seconds an attempt may take
+    resources: tuple[tuple[str, float], ...] = ()  # custom cluster resources, e.g. ("special", 1)
 
     @property
     def location(self) -> str:
@@ -187,9 +191,12 @@ def _build(
     outputs: Any,
     cache: bool,
     cpus: float,
-    memory: int | None,
+    memory: int | str | None,
     gpus: float,
     register: str | None = None,
+    retries: int = 0,
+    timeout: float | str | None = None,
+    resources: dict[str, float] | None = None,
 ) -> Step:
     code = getattr(fn, "__code__", None)
     file = code.co_filename if code else "?"
@@ -211,8 +218,32 @@ def _build(
     for label, value in (("cpus", cpus), ("gpus", gpus)):
         if not isinstance(value, int | float) or value < 0:
             problems.append(f"{where}: {label}={value!r}; expected a number >= 0.")
-    if memory is not None and (not isinstance(memory, int) or memory <= 0):
-        problems.append(f"{where}: memory={memory!r}; expected a positive number of bytes.")
+    memory_bytes = timeout_s = None
+    try:
+        memory_bytes = parse_size(memory, what=f"{where}: memory")
+    except InvalidParameterError as exc:
+        problems.append(str(exc))
+    try:
+        timeout_s = parse_duration(timeout, what=f"{where}: timeout")
+    except InvalidParameterError as exc:
+        problems.append(str(exc))
+    if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 100:
+        problems.append(f"{where}: retries={retries!r}; expected a whole number from 0 to 100.")
+    custom = dict(resources or {})
+    for key, amount in custom.items():
+        if (
+            not isinstance(key, str)
+            or not key
+            or key in ("CPU", "GPU", "memory")
+            or not isinstance(amount, int | float)
+            or isinstance(amount, bool)
+            or amount <= 0
+        ):
+            problems.append(
+                f"{where}: resources={{{key!r}: {amount!r}}}; expected names of custom "
+                "resources with amounts > 0 (use cpus=, gpus=, memory= for those), "
+                'e.g. resources={"special": 1}.'
+            )
     names = _outputs_of(fn, outputs, problems, where)
     if register is not None:
         try:
@@ -233,11 +264,14 @@ def _build(
         outputs=names,
         cache=cache,
         cpus=float(cpus),
-        memory=memory,
+        memory=memory_bytes,
         gpus=float(gpus),
         file=file,
         line=line,
         register=register,
+        retries=retries,
+        timeout=timeout_s,
+        resources=tuple(sorted((k, float(v)) for k, v in custom.items())),
     )
     return Step(fn, spec)
 
@@ -251,9 +285,12 @@ def step(
     outputs: tuple[str, ...] | list[str] | None = None,
     cache: bool = True,
     cpus: float = 1.0,
-    memory: int | None = None,
+    memory: int | str | None = None,
     gpus: float = 0.0,
     register: str | None = None,
+    retries: int = 0,
+    timeout: float | str | None = None,
+    resources: dict[str, float] | None = None,
 ) -> Callable[[F], Step]: ...
 
 
@@ -265,9 +302,12 @@ def step(
     outputs: tuple[str, ...] | list[str] | None = None,
     cache: bool = True,
     cpus: float = 1.0,
-    memory: int | None = None,
+    memory: int | str | None = None,
     gpus: float = 0.0,
     register: str | None = None,
+    retries: int = 0,
+    timeout: float | str | None = None,
+    resources: dict[str, float] | None = None,
 ) -> Any:
     """Make a function a pipeline step.
 
@@ -276,7 +316,16 @@ def step(
         outputs: names of several outputs, for a step returning a tuple; a ``NamedTuple``
             return annotation names them too.
         cache: reuse stored outputs when code, parameters and inputs are unchanged.
-        cpus, memory, gpus: resources the step needs (used for scheduling and cost).
+        cpus, memory, gpus: resources the step needs: a cluster executor (Ray) reserves
+            them, and the run's cost is computed from them. ``memory`` in bytes or as
+            ``"4GB"``, ``"512MiB"``.
+        resources: custom cluster resources the step needs, e.g. ``{"special": 1}``: on
+            Ray it runs only on a node that offers them.
+        retries: start the step again up to this many times when an attempt fails (it
+            raised, its worker died, or it ran past ``timeout``).
+        timeout: how long one attempt may run (``"30m"``, ``"2h"`` or seconds); past it the
+            attempt fails (a cluster worker is stopped; on the local executor the thread
+            cannot be stopped, so it is abandoned).
         register: a model name: when a pipeline run of the step succeeds, its output is
             registered as the next version of that model (the same artifact again is the
             same version), with the run's metrics and data (see ``loopml.register``).
@@ -300,6 +349,9 @@ def step(
             memory=memory,
             gpus=gpus,
             register=register,
+            retries=retries,
+            timeout=timeout,
+            resources=resources,
         )
 
     return wrap(fn) if fn is not None else wrap

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from loopml.config import parse_duration
 from loopml.errors import ConflictError, InvalidParameterError, LoopmlError, NotFoundError
 from loopml.scheduler.cron import iso_utc, parse
 from loopml.store.fires import FireRecord, FireView
@@ -28,30 +29,6 @@ from loopml.store.schedules import CATCHUP_POLICIES, OVERLAP_POLICIES, ScheduleR
 log = logging.getLogger("loopml.scheduler")
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
-
-
-def parse_duration(value: str | float | None, *, what: str) -> float | None:
-    """``"2h"``, ``"30m"``, ``"90s"``, ``"1d"``, ``"1h30m"`` or seconds as a number."""
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower().replace(" ", "")
-        parts = _DURATION.findall(text)
-        if not text or "".join(n + u for n, u in parts) != text:
-            raise InvalidParameterError(
-                f"{what} {value!r}: expected a duration such as '90s', '30m', '2h', '1d' or "
-                "'1h30m' (a bare number means seconds)."
-            )
-        seconds = sum(float(n) * _UNITS[u or "s"] for n, u in parts)
-    if not 0 < seconds < 366 * 86400:
-        raise InvalidParameterError(
-            f"{what} {value!r}: expected a duration above 0 and under a year, e.g. '2h'."
-        )
-    return seconds
 
 
 def check_name(name: object) -> str:

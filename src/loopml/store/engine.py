@@ -45,7 +45,7 @@ from loopml.errors import (
 )
 from loopml.store._sqlite import enable_wal, filesystem_type, free_bytes
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 BUSY_TIMEOUT_MS = 30_000
 RESERVE_BYTES = 1 << 20  # freed on a full disk so that runs can still record how they ended
 _MIGRATION_LOCK_ID = 0x100F_0001

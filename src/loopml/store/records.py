@@ -84,6 +84,9 @@ class StepRunRecord:
     error: str | None
     traceback: str | None
     reason: dict[str, Any] | None = None  # why it ran, or where its outputs came from
+    host: str | None = None  # where it ran (host; node and worker pid on a cluster)
+    attempts: int | None = None  # how many times it was started
+    env_digest: str | None = None  # the environment measured where it ran
 
     @property
     def why(self) -> str:

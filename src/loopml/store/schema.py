@@ -130,6 +130,9 @@ step_runs = Table(
     Column("error", Text),
     Column("traceback", Text),
     Column("reason", Text),  # JSON: why it ran, or which run it was reused from
+    Column("host", String(300)),  # where it ran: host, and node/worker on a cluster
+    Column("attempts", Integer),  # starts of the step (@step(retries=N) allows N + 1)
+    Column("env_digest", String(64)),  # the environment measured where it ran
     CheckConstraint(_one_of("status", StepStatus), name="ck_step_runs_status"),
 )
 Index("ix_step_runs_run_id", step_runs.c.run_id)

@@ -15,13 +15,14 @@ from typing import Any
 from loopml.store.engine import Database, Tx
 from loopml.store.lineage import DIRECTIONS
 from loopml.store.records import StepRunRecord
-from loopml.store.runs import require_running
+from loopml.store.runs import EnvRow, insert_environment, require_running
 from loopml.store.status import StepStatus
 from loopml.store.validate import check_name
 
 _STEP_COLUMNS = (
     "id, run_id, name, position, status, cached, cache_key, started_at, ended_at, wall_s, "
-    "cpu_s, peak_mem_bytes, cpus, gpus, stdout, stderr, error, traceback, reason"
+    "cpu_s, peak_mem_bytes, cpus, gpus, stdout, stderr, error, traceback, reason, host, "
+    "attempts, env_digest"
 )
 _UPDATABLE = {
     "status",
@@ -37,6 +38,9 @@ _UPDATABLE = {
     "error",
     "traceback",
     "reason",
+    "host",
+    "attempts",
+    "env_digest",
 }
 
 
@@ -48,6 +52,7 @@ class StepWrites:
     links: list[tuple[str | None, str, str, str]] = field(default_factory=list)
     cache: list[tuple[str, str, dict[str, Any], str]] = field(default_factory=list)
     bases: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    environments: list[EnvRow] = field(default_factory=list)
 
     def update(self, step_run_id: str, **values: Any) -> None:
         unknown = set(values) - _UPDATABLE
@@ -67,13 +72,18 @@ class StepWrites:
         """What cache key ``key`` was computed from (kept once per key)."""
         self.bases.append((key, basis))
 
+    def environment(self, env: EnvRow) -> None:
+        """An environment a step ran in (stored once; the step names it by ``env_digest``)."""
+        self.environments.append(env)
+
     def __bool__(self) -> bool:
-        return bool(self.updates or self.links or self.cache or self.bases)
+        return bool(self.updates or self.links or self.cache or self.bases or self.environments)
 
     def take(self) -> StepWrites:
         """Move everything into a new batch and leave this one empty."""
-        taken = StepWrites(self.updates, self.links, self.cache, self.bases)
+        taken = StepWrites(self.updates, self.links, self.cache, self.bases, self.environments)
         self.updates, self.links, self.cache, self.bases = [], [], [], []
+        self.environments = []
         return taken
 
 
@@ -99,6 +109,14 @@ class Steps:
             )
 
         self.db.write(write)
+
+    def host_of(self, step_run_id: str) -> str | None:
+        """Where a step is running or ran, as its worker recorded it (None: not yet said)."""
+        return self.db.read(
+            lambda tx: (
+                tx.one("SELECT host FROM step_runs WHERE id = ?", (step_run_id,)) or [None]
+            )[0]
+        )
 
     def apply(self, run_id: str, writes: StepWrites) -> None:
         """Write a batch of step updates, links and cache entries while the run is running."""
@@ -200,6 +218,8 @@ class Steps:
 
 def apply_writes(tx: Tx, run_id: str, writes: StepWrites) -> None:
     """Run a :class:`StepWrites` batch inside an open transaction."""
+    for env in writes.environments:
+        insert_environment(tx, env)
     for step_run_id, values in writes.updates:
         names = sorted(values)
         row = [
@@ -255,4 +275,7 @@ def _step(row: tuple[Any, ...]) -> StepRunRecord:
         error=row[16],
         traceback=row[17],
         reason=json.loads(row[18]) if row[18] else None,
+        host=row[19],
+        attempts=row[20],
+        env_digest=row[21],
     )

@@ -587,7 +587,14 @@ def given_or_default(client: Client | None) -> Client:
 
 
 def default_client() -> Client:
-    """The client for the project found from the working directory (cached per location)."""
+    """Inside a step: the client of the run it belongs to (on a cluster worker, the store the
+    run uses, not whatever a copy of the project there would find). Elsewhere: the client for
+    the project found from the working directory (cached per location)."""
+    from loopml.tracking.context import active_run
+
+    run = active_run()
+    if run is not None:
+        return run.client
     settings = load_settings()
     key = (settings.store_uri, settings.artifacts_uri)
     with _clients_lock:

@@ -2,9 +2,11 @@
 ``/runs/compare`` (one implementation, so both show the same rows and flag the same ones).
 
 A comparison is a list of rows ``(name, values)``, one value per run in the order given:
-``status``, ``duration`` and ``git_commit``, then every ``params.*``, ``metrics.*`` and
-``tags.*`` key any of the runs has (a run without the key has ``None``). A row *differs*
-when its values are not all equal; the UI and the CLI show only those unless asked for all.
+``status``, ``duration``, ``executor`` and ``git_commit``, then every ``params.*``,
+``metrics.*`` and ``tags.*`` key any of the runs has (a run without the key has ``None``),
+then with a client ``outputs.*``: the digest of each step output. A row *differs* when its
+values are not all equal; the UI and the CLI show only those unless asked for all.
+Identical output digests are how a run on a cluster is shown to match a local one.
 """
 
 from __future__ import annotations
@@ -32,19 +34,58 @@ def load_runs(client: Client, refs: Sequence[str]) -> list[RunRecord]:
 
 
 def comparison_rows(
-    records: Sequence[RunRecord], *, duration: Callable[[float | None], str]
+    records: Sequence[RunRecord],
+    *,
+    duration: Callable[[float | None], str],
+    client: Client | None = None,
 ) -> list[Row]:
     """Every row of the comparison of ``records`` (see the module doc); ``duration``
-    formats the runs' durations (the CLI and the UI write them their own way)."""
+    formats the runs' durations (the CLI and the UI write them their own way); with
+    ``client``, the step outputs' digests too."""
     rows: list[Row] = [
         ("status", [str(r.status) for r in records]),
         ("duration", [duration(r.duration_s) for r in records]),
+        ("executor", [r.executor for r in records]),
         ("git_commit", [(r.git_commit or "")[:12] for r in records]),
     ]
     for kind in KINDS:
         keys = sorted({k for r in records for k in getattr(r, kind)})
         rows += [(f"{kind}.{k}", [getattr(r, kind).get(k) for r in records]) for k in keys]
+    if client is not None:
+        rows += output_rows(client, records)
     return rows
+
+
+def output_rows(client: Client, records: Sequence[RunRecord]) -> list[Row]:
+    """``outputs.STEP``: each step output's digest (12 characters) in each run."""
+    found = [
+        {
+            link.name: link.digest[:12]
+            for link in client.links(run=r.id)
+            if link.direction == "output"
+        }
+        for r in records
+    ]
+    names = sorted({name for outputs in found for name in outputs})
+    return [(f"outputs.{name}", [outputs.get(name) for outputs in found]) for name in names]
+
+
+def outputs_verdict(rows: Sequence[Row]) -> str | None:
+    """One line on the ``outputs.*`` rows: all identical, or which differ (None: no outputs)."""
+    outputs = [
+        (name.removeprefix("outputs."), values)
+        for name, values in rows
+        if name.startswith("outputs.")
+    ]
+    if not outputs:
+        return None
+    different = [name for name, values in outputs if differs(values)]
+    if not different:
+        return f"Outputs: identical in every run ({len(outputs)} of {len(outputs)} digests equal)."
+    return (
+        f"Outputs: {len(different)} of {len(outputs)} differ ({', '.join(different)}); the "
+        f"other {len(outputs) - len(different)} are identical."
+    )
 
 
 def differs(values: Sequence[Any]) -> bool:

@@ -80,7 +80,7 @@ def compare_page(
         )
     rows = [
         (name, values, differs(values))
-        for name, values in comparison_rows(records, duration=duration)
+        for name, values in comparison_rows(records, duration=duration, client=client)
     ]
     shown = [row for row in rows if all or row[2]]
     charts: list[Markup] = []

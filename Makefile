@@ -57,7 +57,7 @@ test: install-dev system-deps
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -n 2 -q --durations=15
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -q --durations=15
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests bench

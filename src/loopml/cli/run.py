@@ -76,6 +76,12 @@ class _Progress:
         if event == "started":
             self.started[name] = time.perf_counter()
             self.rows[name] = (StepStatus.RUNNING, why)
+        elif event == "retrying":  # an attempt failed and @step(retries=) allows another
+            error = (info.get("error") or "").splitlines()[-1:] or [""]
+            self.started[name] = time.perf_counter()
+            self.rows[name] = (StepStatus.RUNNING, f"retrying after: {error[0][:120]}")
+            if self.live is None and not self.quiet:
+                click.echo(f"   retrying  {name}  after: {error[0][:200]}", err=True)
         else:
             self.done += 1
             if event == "cached":

@@ -65,11 +65,12 @@ def _ports(n: int) -> list[int]:
             s.close()
 
 
-def _worker_ports() -> tuple[int, int]:
-    """A range of 60 ports for worker processes, free now (Ray binds them as workers start)."""
+def _worker_ports(avoid: set[int]) -> tuple[int, int]:
+    """A range of 60 ports for worker processes, free now (Ray binds them as workers start)
+    and clear of the ports in ``avoid`` (given to other components)."""
     for _ in range(50):
         start = free_port()
-        if start > 64000:
+        if start > 64000 or any(start <= port < start + 60 for port in avoid):
             continue
         try:
             for port in range(start, start + 60):
@@ -113,7 +114,8 @@ class RayCluster:
                     found.append(proc)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-        return [p for p in found if p.pid != os.getpid()]
+        ours = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+        return [p for p in found if p.pid not in ours]
 
     def sockets(self) -> list[tuple[str, str, int]]:
         """(process name, local address, pid) of every TCP socket of this cluster's processes."""
@@ -198,7 +200,9 @@ def start_ray_cluster(
     }
     env.pop("RAY_ADDRESS", None)
     common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats"]
-    head_workers = _worker_ports()
+    taken = {gcs, client, *agent_ports}
+    head_workers = _worker_ports(taken)
+    taken |= set(range(head_workers[0], head_workers[1] + 1))
     cluster = RayCluster(temp_dir, gcs, client, worker_cpus, head_cpus, log, env)
     try:
         _ray(
@@ -220,7 +224,7 @@ def start_ray_cluster(
             env,
             log,
         )
-        worker_workers = _worker_ports()
+        worker_workers = _worker_ports(taken)
         _ray(
             [
                 "start",

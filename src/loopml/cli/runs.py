@@ -245,22 +245,29 @@ def show(run_ref: str, as_json: bool) -> None:
             f"{fmt_num(values_[-1])} ({len(values_)} points)"
         )
     table = Table(title="steps", box=None, header_style="bold", title_justify="left")
-    for col in ("step", "status", "wall", "cpu", "peak mem*", "why", "error"):
+    remote = record.executor != "local"  # a cluster: which node and worker ran each step
+    columns = ["step", "status", "wall", "cpu", "peak mem*", "why", "error"]
+    for col in columns[:5] + (["ran on"] if remote else []) + columns[5:]:
         table.add_column(col)
     for s in steps:
-        table.add_row(
+        tries = f" ({s.attempts} attempts)" if (s.attempts or 1) > 1 else ""
+        cells = [
             text(s.name),
-            text(f"{s.status}{' (cached)' if s.cached else ''}", STATUS_STYLE.get(s.status, "")),
+            text(
+                f"{s.status}{' (cached)' if s.cached else ''}{tries}",
+                STATUS_STYLE.get(s.status, ""),
+            ),
             fmt_duration(s.wall_s),
             fmt_duration(s.cpu_s),
             fmt_bytes(s.peak_mem_bytes),
-            text(s.why),
-            text((s.error or "")[:80]),
-        )
+        ]
+        if remote:
+            cells.append(text(s.host or "–"))
+        table.add_row(*cells, text(s.why), text((s.error or "")[:80]))
     out.print(table)
     out.print(
-        "  [dim]* peak mem is the process's peak while the step ran: steps that overlap "
-        "share one process.[/]"
+        "  [dim]* peak mem is the peak of the process that ran the step, measured there: "
+        "steps that overlap in one process share it.[/]"
     )
     if read:
         out.print("[bold]datasets read[/]")

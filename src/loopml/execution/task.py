@@ -65,7 +65,7 @@ def execute_step(task: StepTask) -> StepResult:
     measurement = Measurement()
     node, step_run_id, sources = task.node, task.step_run_id, task.sources
     remote = task.client is None
-    client = task.client or Client(task.settings)
+    client = task.client or _worker_client(task.settings)
     run = task.run or Run.attach(client, task.run_id)
     values = task.values
     if remote:  # named in the store now, so a worker that dies has still said where it was
@@ -104,6 +104,19 @@ def execute_step(task: StepTask) -> StepResult:
     return result
 
 
+_worker_clients: dict[tuple[str, str], Client] = {}
+
+
+def _worker_client(settings: Settings) -> Client:
+    """One open client per store in a worker process, reused by every step it runs (opening
+    a store checks its schema: once, not per step)."""
+    key = (settings.store_uri, settings.artifacts_uri)
+    client = _worker_clients.get(key)
+    if client is None:
+        client = _worker_clients[key] = Client(settings).open()
+    return client
+
+
 def _note_host(client: Client, task: StepTask, host: str) -> None:
     writes = StepWrites()
     writes.update(task.step_run_id, host=host)
@@ -113,19 +126,27 @@ def _note_host(client: Client, task: StepTask, host: str) -> None:
         pass
 
 
+_environment: list[Any] = [-1, None]  # (len(sys.modules) when read, the environment)
+
+
 def worker_environment() -> dict[str, Any]:
-    """Python, platform, host and the packages this worker process imported."""
+    """Python, platform, host and the packages this worker process imported (read again
+    only when it has imported more since)."""
     import platform
+    import sys
 
     from loopml.tracking.environment import packages
 
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "packages": packages(),
-    }
+    if _environment[0] != len(sys.modules):
+        _environment[1] = {
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+            "host": socket.gethostname(),
+            "packages": packages(),
+        }
+        _environment[0] = len(sys.modules)
+    return dict(_environment[1])
 
 
 def _split(node: Node, value: Any) -> dict[str, Any]:

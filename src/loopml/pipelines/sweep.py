@@ -252,7 +252,6 @@ def _loop(
                 number += 1
                 ex = TrialExecutor(shared, stop)
                 running[number] = ex
-                notify("started", Trial(number, params, "running"), sweep)
                 thread = threading.Thread(
                     target=_one,
                     args=(pipeline, number, params, ex, client, tags, cache, sweep, done),
@@ -260,6 +259,7 @@ def _loop(
                     daemon=True,
                 )
                 thread.start()
+                notify("started", Trial(number, params, "running"), sweep)
             if not running:
                 return
             try:

@@ -237,7 +237,7 @@ def run(
 
 
 @sweep.command(name="show")
-@click.argument("sweep_id", metavar="ID")
+@click.argument("sweep_id", metavar="[ID]", required=False)
 @click.option("--metric", default=None, metavar="NAME", help="Rank by this metric instead.")
 @click.option(
     "--maximize/--minimize",
@@ -245,20 +245,21 @@ def run(
     help="Whether higher --metric is better (default: as the sweep ran).",
 )
 @json_option
-def show(sweep_id: str, metric: str | None, maximize: bool | None, as_json: bool) -> None:
-    """Show sweep ID again from the store: its trials and the best one.
+def show(sweep_id: str | None, metric: str | None, maximize: bool | None, as_json: bool) -> None:
+    """Show sweep ID (default: the latest) from the store: its trials and the best one.
 
     \b
     Examples:
       loopml sweep show train-1a2b3c4d
-      loopml sweep show train-1a2b3c4d --metric r2 --maximize --json
+      loopml sweep show --metric r2 --maximize --json
     """
     from loopml.cli.output import client
-    from loopml.pipelines.sweep import open_sweep
+    from loopml.pipelines.sweep import latest_sweep, open_sweep
 
+    reader = client()
     found = open_sweep(
-        sweep_id,
-        client=client(),
+        sweep_id or latest_sweep(reader),
+        client=reader,
         metric=metric,
         goal=None if maximize is None else "max" if maximize else "min",
     )

@@ -38,7 +38,7 @@ Goal = Literal["min", "max"]
 SweepProgress = Callable[..., None]
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,80}$")
 
-__all__ = ["Sweep", "Trial", "open_sweep", "run_sweep"]
+__all__ = ["Sweep", "Trial", "latest_sweep", "open_sweep", "run_sweep"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +412,23 @@ def open_sweep(
         total=len(records),
         trials=trials,
     )
+
+
+def latest_sweep(client: Client | None = None) -> str:
+    """The id of the sweep whose newest run started last.
+
+    Raises:
+        NotFoundError: no sweep has run in this store.
+    """
+    from loopml.errors import NotFoundError
+    from loopml.tracking.client import default_client
+
+    found = (client or default_client()).search_runs("tags.sweep != null", "-started", limit=1)
+    if not found:
+        raise NotFoundError(
+            "No sweep has run in this store yet; start one with loopml sweep PIPELINE -p KEY=VALUES."
+        )
+    return found[0].tags["sweep"]
 
 
 def list_sweeps(client: Client) -> dict[str, int]:

@@ -109,6 +109,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "predict",
         "Score a CSV or Parquet file with a model, in chunks.",
     ),
+    "sweep": (
+        "loopml.cli.sweep",
+        "sweep",
+        "Run a pipeline over a grid or sample of parameters; report the best trial.",
+    ),
     "token": (
         "loopml.cli.token",
         "token",

@@ -138,6 +138,8 @@ class StepOut(BaseModel):
     cpus: float | None
     gpus: float | None
     error: str | None
+    host: str | None  # where it ran: host, and node and worker process on a cluster
+    attempts: int | None  # how many times it was started (@step(retries=N))
 
 
 @router.get("/runs/{run}/steps", summary="The steps of a run, in pipeline order")
@@ -163,6 +165,8 @@ def run_steps(client: Client, run: RunRef, paging: Paging) -> Page[StepOut]:
                 cpus=s.cpus,
                 gpus=s.gpus,
                 error=s.error,
+                host=s.host,
+                attempts=s.attempts,
             )
             for s in steps
         ],

@@ -190,6 +190,7 @@ class _Runner:
         self.exclude = _store_folders(client)
         self.attempts: dict[str, int] = {}  # step -> attempts started
         self.failures: dict[str, list[dict[str, Any]]] = {}  # step -> its failed attempts
+        self.running: dict[Future[StepResult], _Running] = {}  # attempts sent, not finished
 
     def usage(self) -> dict[str, Any]:
         """What ``Run.end`` needs for the cost: each step's resources and the process peak."""
@@ -227,7 +228,7 @@ class _Runner:
         )
         parts = {n.name: code_parts(n.step) for n in self.dag}
         pending = list(self.dag)
-        running: dict[Future[StepResult], _Running] = {}
+        running = self.running
         failed: StepResult | None = None
         failed_node: Node | None = None
         while pending or running:
@@ -585,6 +586,13 @@ class _Runner:
     def abandon(self, status: str) -> None:
         """After an interrupt or exit: unfinished steps become ``cancelled`` (or ``skipped``)."""
         final = StepStatus.CANCELLED if status == RunStatus.CANCELLED else StepStatus.SKIPPED
+        cancel = getattr(self.executor, "cancel", None)
+        for future in list(self.running):  # a cluster stops them too (the local ones can't be)
+            if not future.cancel() and cancel is not None:
+                try:
+                    cancel(future)
+                except Exception:  # the run ends cancelled whether or not the cluster answers
+                    pass
         for node in self.dag:
             if self.status.get(node.name) is None:
                 self.writes.update(self.step_ids[node.name], status=final)

@@ -110,7 +110,7 @@ class RayCluster:
         for proc in psutil.process_iter(["pid", "cmdline"]):
             try:
                 cmdline = " ".join(proc.info["cmdline"] or [])
-                if marker in cmdline or _session_of(proc) == marker:
+                if marker in cmdline or _session_of(proc) == marker or _uses(proc, marker):
                     found.append(proc)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
@@ -156,6 +156,18 @@ def _cmdline(proc: psutil.Process) -> list[str]:
         return proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return []
+
+
+def _uses(proc: psutil.Process, marker: str) -> bool:
+    """Ray's agents (``ray::DashboardAgent``, ``ray::RuntimeEnvAgent``) retitle themselves,
+    which overwrites both their command line and their environment as /proc shows them; they
+    are recognised by the log files they keep open in the cluster's folder."""
+    if not proc.info["cmdline"] or not proc.info["cmdline"][0].startswith("ray::"):
+        return False
+    try:
+        return any(f.path.startswith(marker) for f in proc.open_files())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
+        return False
 
 
 def _session_of(proc: psutil.Process) -> str | None:

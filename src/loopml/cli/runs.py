@@ -312,13 +312,15 @@ def compare(run_refs: tuple[str, ...], show_all: bool, as_json: bool) -> None:
     records = [c.run_record(ref) for ref in run_refs]
     rows = comparison_rows(records, duration=fmt_duration, client=c)
     verdict = outputs_verdict(rows)
+    outputs = [values for name, values in rows if name.startswith("outputs.")]
+    identical = None if not outputs else not any(differs(values) for values in outputs)
     if as_json:
         print_json(
             {
                 "runs": [r.label for r in records],
                 "rows": {name: values for name, values in rows},
                 "different": [name for name, values in rows if differs(values)],
-                "outputs_identical": None if verdict is None else "identical" in verdict,
+                "outputs_identical": identical,
             }
         )
         return
@@ -337,7 +339,7 @@ def compare(run_refs: tuple[str, ...], show_all: bool, as_json: bool) -> None:
         table.add_row(text(name, style), *(text(c, "yellow" if changed else "") for c in cells))
     console().print(table)
     if verdict is not None:
-        click.secho(verdict, fg="green" if "identical in every run" in verdict else "yellow")
+        click.secho(verdict, fg="green" if identical else "yellow")
 
 
 @runs.command()

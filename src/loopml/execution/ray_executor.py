@@ -189,7 +189,13 @@ class RayExecutor:
         if spec.resources:
             options["resources"] = dict(spec.resources)
         ref = _remote.options(**options).remote(task)
-        future: Future[Any] = ref.future()
+        # Ray's own future is completed by its client thread, which dies (and with it this
+        # process's connection) if the future was cancelled meanwhile. The runner's future is
+        # a relay marked running at once: a task on the cluster is not taken back by
+        # Future.cancel() (the runner lets it finish, or stops it through cancel()).
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()
+        ref.future().add_done_callback(lambda done: _relay(done, future))
         self._refs[future] = ref
         future.add_done_callback(lambda f: self._refs.pop(f, None))
         return future
@@ -241,6 +247,13 @@ class RayExecutor:
             "cpus/gpus/memory/resources, or add a node that has them "
             "(ray start --resources='{\"NAME\": 1}')."
         )
+
+
+def _relay(done: Future[Any], future: Future[Any]) -> None:
+    try:
+        future.set_result(done.result())
+    except BaseException as exc:  # the task's exception, or Ray's (lost worker, cancelled)
+        future.set_exception(exc)
 
 
 def _amount(key: str, value: float) -> str:

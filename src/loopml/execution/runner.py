@@ -524,7 +524,9 @@ class _Runner:
         ok = not _failed(result)
         status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
         placement: dict[str, Any] = {
-            "host": result.host or _HOST,
+            # An out-of-process step that never said where it was (stopped or lost before it
+            # started) did not run here: no host rather than this machine's name.
+            "host": result.host or (_HOST if self.executor.shares_memory else None),
             "attempts": self.attempts.get(node.name, 1),
         }
         if result.env is not None:

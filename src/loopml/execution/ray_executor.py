@@ -29,7 +29,9 @@ import hashlib
 import logging
 import os
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -53,6 +55,7 @@ ALWAYS_EXCLUDED = (
     "build",
 )
 CONNECT_TIMEOUT_S = 5.0
+CONNECT_ATTEMPTS = 3
 
 
 class ExecutorUnavailableError(LoopmlError):
@@ -123,20 +126,26 @@ class RayExecutor:
                 runtime_env: dict[str, Any] = {}
                 if working_dir is not None:
                     runtime_env = {"working_dir": str(working_dir), "excludes": self._excludes()}
-                try:
-                    ray.init(
-                        address=self.address,
-                        runtime_env=runtime_env or None,
-                        namespace="loopml",
-                        logging_level=logging.ERROR,
-                        log_to_driver=False,
-                    )
-                except Exception as exc:  # Ray raises ConnectionError, RuntimeError, …
-                    raise ExecutorUnavailableError(
-                        f"Could not connect to the Ray cluster at {self.address!r}: "
-                        f"{type(exc).__name__}: {exc}. Check the address (ray status on the "
-                        "head node prints it) or run with --on local."
-                    ) from None
+                for attempt in range(1, CONNECT_ATTEMPTS + 1):
+                    try:
+                        ray.init(
+                            address=self.address,
+                            runtime_env=runtime_env or None,
+                            namespace="loopml",
+                            logging_level=logging.ERROR,
+                            log_to_driver=False,
+                        )
+                        break
+                    except ConnectionAbortedError:
+                        # Ray Client's proxy could not start this connection's server
+                        # process (a busy head): a new connection usually succeeds.
+                        if ray.is_initialized():
+                            ray.shutdown()
+                        if attempt == CONNECT_ATTEMPTS:
+                            raise self._unavailable(sys.exc_info()[1]) from None
+                        time.sleep(attempt)
+                    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, …
+                        raise self._unavailable(exc) from None
                 _connected = key
                 _remote = ray.remote(_run_remote)
                 _code.clear()
@@ -148,6 +157,13 @@ class RayExecutor:
                 for node in ray.nodes()  # type: ignore[no-untyped-call]
                 if node.get("Alive")
             ]
+
+    def _unavailable(self, exc: BaseException | None) -> ExecutorUnavailableError:
+        return ExecutorUnavailableError(
+            f"Could not connect to the Ray cluster at {self.address!r}: "
+            f"{type(exc).__name__}: {exc}. Check the address (ray status on the head node "
+            "prints it) or run with --on local."
+        )
 
     def _working_dir(self) -> Path | None:
         """The project folder when there is one (a folder with ``loopml.toml``)."""

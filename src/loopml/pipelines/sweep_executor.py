@@ -70,5 +70,21 @@ class TrialExecutor:
         for future in pending:
             future.interrupt()
 
+    def cancel(self, future: Future[Any]) -> None:
+        """Stop a running step (a timeout, Ctrl-C) where the shared executor can."""
+        inner = future.inner if isinstance(future, Linked) else future
+        stop = getattr(self.inner, "cancel", None)
+        if stop is not None:
+            stop(inner)
+        else:
+            inner.cancel()
+
+    def __getattr__(self, name: str) -> Any:
+        # What else the shared executor offers (``on_run_start``: a cluster records its
+        # address and the code it received with each trial's run).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def shutdown(self) -> None:  # the sweep shuts the shared executor down, once
         pass

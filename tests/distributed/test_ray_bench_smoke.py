@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+PIPELINES: dict[str, str] = {}  # the module's project (tests/distributed/conftest.py): none needed
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "distributed.py"
 TIMEOUT_S = 600
 pytestmark = [pytest.mark.timeout(TIMEOUT_S + 60), pytest.mark.xdist_group("ray")]

@@ -232,6 +232,7 @@ class _Runner:
         failed: StepResult | None = None
         failed_node: Node | None = None
         while pending or running:
+            ready: list[tuple[Node, str, dict[str, Any], StepTask]] = []
             for node in list(pending):
                 if any(self.status.get(up) != StepStatus.SUCCEEDED for up in node.upstream):
                     if any(
@@ -273,7 +274,12 @@ class _Runner:
                         "why": "cache disabled for this step (cache=False)",
                     }
                 self._mark_running(node, key, reason, basis)
-                self._submit(running, node, key, reason, self._task(node, stored))
+                ready.append((node, key, reason, self._task(node, stored)))
+            # One store write marks every ready step running; then they are all sent at once.
+            self.flush_writes()
+            for node, key, reason, task in ready:
+                self.progress("started", node.name, reason=reason)
+                self._submit(running, node, key, reason, task)
             if not running:
                 continue
             # A timeout keeps the main thread responsive to Ctrl-C while steps run.
@@ -313,6 +319,7 @@ class _Runner:
         task: StepTask,
     ) -> None:
         self.attempts[node.name] = self.attempts.get(node.name, 0) + 1
+        task.started_at = None  # set again where this attempt begins
         timeout = node.step.spec.timeout
         deadline = time.monotonic() + timeout if timeout else None
         running[self.executor.submit(task)] = (node, key, reason, task, deadline)
@@ -342,32 +349,47 @@ class _Runner:
     def _expired(
         self, running: dict[Future[StepResult], _Running], done: set[Future[StepResult]]
     ) -> list[tuple[Future[StepResult], StepResult]]:
-        """Attempts past their step's ``timeout``: stopped (where the executor can) and failed."""
+        """Attempts past their step's ``timeout``, counted from when the attempt began running
+        (not while it waited for a worker): stopped where the executor can, and failed."""
         now = time.monotonic()
         expired = []
-        for future, (node, _, _, _, deadline) in running.items():
+        for future, (node, key, reason, task, deadline) in list(running.items()):
             if future in done or deadline is None or now < deadline:
+                continue
+            timeout = node.step.spec.timeout or 0.0
+            where, began = self._began(node, task)
+            if began is None:  # still queued: look again in a second
+                running[future] = (node, key, reason, task, now + min(timeout, 1.0))
+                continue
+            left = began + timeout - time.time()
+            if left > 0:
+                running[future] = (node, key, reason, task, now + left)
                 continue
             cancel = getattr(self.executor, "cancel", None)
             if cancel is not None:
                 cancel(future)
             else:
                 future.cancel()
-            where = self.store.steps.host_of(self.step_ids[node.name])
             expired.append(
                 (
                     future,
                     StepResult(
-                        started_at=time.time(),
-                        wall_s=node.step.spec.timeout or 0.0,
+                        started_at=began,
+                        wall_s=timeout,
                         host=where or "",
                         error_text=f"TimeoutError: step {node.name!r} ran past its timeout of "
-                        f"{fmt_seconds(node.step.spec.timeout or 0.0)}"
-                        f"{f' on {where}' if where else ''} and was stopped.",
+                        f"{fmt_seconds(timeout)}{f' on {where}' if where else ''} and was stopped.",
                     ),
                 )
             )
         return expired
+
+    def _began(self, node: Node, task: StepTask) -> tuple[str | None, float | None]:
+        """Where and when the attempt began running (epoch seconds), or None if not yet."""
+        if self.executor.shares_memory:
+            return None, task.started_at
+        where, began = self.store.steps.placement(self.step_ids[node.name])
+        return where, (began if where is not None else None)
 
     def _retry(
         self,
@@ -389,6 +411,8 @@ class _Runner:
             {"attempt": self.attempts[node.name], "error": result.error_text, "host": result.host}
         )
         self.progress("retrying", node.name, error=result.error_text, reason=reason)
+        self.writes.update(self.step_ids[node.name], host=None)  # the next attempt says anew
+        self.flush_writes()
         self._submit(running, node, key, reason, task)
         return True
 
@@ -504,8 +528,6 @@ class _Runner:
             reason=reason,
         )
         self.writes.basis(key, basis)
-        self.flush_writes()
-        self.progress("started", node.name, reason=reason)
 
     def _skip(self, node: Node) -> None:
         self.status[node.name] = StepStatus.SKIPPED

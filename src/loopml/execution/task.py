@@ -41,6 +41,7 @@ class StepTask:
     step_run_id: str
     settings: Settings
     where: str | None = None  # set by a cluster executor on its worker: node and process
+    started_at: float | None = None  # when an in-process executor began running it
     values: dict[str, Any] = field(default_factory=dict, repr=False)  # in-process only
     client: Client | None = field(default=None, repr=False)  # in-process only
     run: Run | None = field(default=None, repr=False)  # in-process only
@@ -62,6 +63,7 @@ def execute_step(task: StepTask) -> StepResult:
     Never raises: a failure is returned in the result so the runner records it.
     """
     result = StepResult(started_at=time.time())
+    task.started_at = result.started_at  # the runner's copy, in process: its timeout starts
     measurement = Measurement()
     node, step_run_id, sources = task.node, task.step_run_id, task.sources
     remote = task.client is None
@@ -75,6 +77,9 @@ def execute_step(task: StepTask) -> StepResult:
         kwargs = dict(task.params)
         for param, (ref, digest) in sources.items():
             kwargs[param] = values[ref] if ref in values else client.load_artifact(digest)
+        # The step's interval is its function's: started_at + wall_s is when it returned,
+        # whatever opening the store or loading inputs took before (on a busy worker, seconds).
+        result.started_at = time.time()
         with use_run(run, step_run_id), measure() as measurement:
             value = node.step.fn(**kwargs)
         outputs = _split(node, value)
@@ -118,8 +123,9 @@ def _worker_client(settings: Settings) -> Client:
 
 
 def _note_host(client: Client, task: StepTask, host: str) -> None:
+    """Where and when the step began on this worker (the runner's timeout counts from then)."""
     writes = StepWrites()
-    writes.update(task.step_run_id, host=host)
+    writes.update(task.step_run_id, host=host, started_at=task.started_at)
     try:
         client.metadata.steps.apply(task.run_id, writes)
     except LoopmlError:  # the run ended meanwhile: the step's result is refused later anyway

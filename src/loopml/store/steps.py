@@ -112,11 +112,14 @@ class Steps:
 
     def host_of(self, step_run_id: str) -> str | None:
         """Where a step is running or ran, as its worker recorded it (None: not yet said)."""
-        return self.db.read(
-            lambda tx: (
-                tx.one("SELECT host FROM step_runs WHERE id = ?", (step_run_id,)) or [None]
-            )[0]
+        return self.placement(step_run_id)[0]
+
+    def placement(self, step_run_id: str) -> tuple[str | None, float | None]:
+        """(where, when) a step began, as its worker recorded it; (None, …) before it said."""
+        row = self.db.read(
+            lambda tx: tx.one("SELECT host, started_at FROM step_runs WHERE id = ?", (step_run_id,))
         )
+        return (row[0], row[1]) if row else (None, None)
 
     def apply(self, run_id: str, writes: StepWrites) -> None:
         """Write a batch of step updates, links and cache entries while the run is running."""

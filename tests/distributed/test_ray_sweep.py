@@ -52,6 +52,7 @@ def test_a_grid_sweep_runs_every_trial_on_ray_and_reports_the_best(
         "loss",
         "--parallel",
         "4",
+        "--no-cache",  # equal losses of two trials would otherwise share their `score` step
         "--on",
         ray_cluster.address,
         "--json",

@@ -19,8 +19,6 @@ machine 20 logical CPUs let 20 sleeping steps run at once; CPU-bound steps would
   then the best of 3 warm runs. Goal (issue 20): ≤ 1.6 s warm for 20 steps. For reference,
   Metaflow took 9.0 s and Prefect with a server 4.1 s for the same shape on this machine
   (as the issue states; not re-measured here).
-- ``fanout-driver``: the same from a driver that is a node of the cluster (``--on
-  ray:HOST:PORT``, the GCS address), without Ray Client's proxy in between.
 - ``sweep``: a grid sweep of ``trials`` trials of a two-step pipeline (a train step of 0.2 s
   and an evaluate step logging a metric), ``--parallel 8`` on Ray, best trial by the metric.
 - ``command``: what a user waits for: ``loopml run fan --on ray://…`` as a fresh process
@@ -200,24 +198,6 @@ def bench_fanout(opts: Options) -> None:
     _fanout(opts, _executor(), "")
 
 
-def bench_fanout_driver(opts: Options) -> None:
-    """The same from a driver on a node of the cluster (its GCS address, no Ray Client)."""
-    if "cluster" not in _state and not SETTINGS["address"]:
-        _address()
-    cluster = _state.get("cluster")
-    if cluster is None:
-        print("# fanout-driver: needs the cluster this script starts (no --address)")
-        return
-    from loopml.execution.runner import make_executor
-
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # this driver's node: 127.0.0.1
-    client, _ = _client_and_pipelines()
-    _state.pop("executor", None)
-    _fanout(
-        opts, make_executor(client, None, on=f"ray:{cluster.gcs_address}"), " (driver on a node)"
-    )
-
-
 def bench_sweep(opts: Options) -> None:
     from loopml.pipelines.sweep import run_sweep
 
@@ -272,7 +252,6 @@ def bench_command(opts: Options) -> None:
 BENCHMARKS: dict[str, Callable[[Options], None]] = {
     "overhead": bench_overhead,
     "fanout": bench_fanout,
-    "fanout-driver": bench_fanout_driver,
     "sweep": bench_sweep,
     "command": bench_command,
 }

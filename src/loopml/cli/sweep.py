@@ -25,6 +25,7 @@ from loopml.cli.output import (
     print_json,
     text,
 )
+from loopml.store.status import RunStatus
 
 
 class _SweepGroup(click.Group):
@@ -226,7 +227,7 @@ def run(
     finally:
         progress.stop()
     _report(result, as_json=as_json)
-    if result.trials and all(t.status != "succeeded" for t in result.trials):
+    if result.trials and all(t.status != RunStatus.SUCCEEDED for t in result.trials):
         click.secho(
             f"Error: every trial of sweep {result.id} failed ({len(result.trials)}); "
             f"see loopml runs show {result.trials[0].run_id[:8] if result.trials[0].run_id else '…'}.",

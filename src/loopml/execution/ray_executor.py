@@ -135,23 +135,26 @@ class RayExecutor:
                             logging_level=logging.ERROR,
                             log_to_driver=False,
                         )
+                        _code.clear()
+                        if working_dir is not None:  # also proves the code reached a node
+                            listing: dict[str, Any] = ray.get(ray.remote(_list_code).remote())
+                            _code.update(listing)
                         break
-                    except ConnectionAbortedError:
-                        # Ray Client's proxy could not start this connection's server
-                        # process (a busy head): a new connection usually succeeds.
+                    except (ConnectionAbortedError, ray.exceptions.RuntimeEnvSetupError):
+                        # A busy head could not start this connection's server process, or a
+                        # node could not fetch the uploaded code: a new connection usually
+                        # succeeds (Ray uploads the package again).
                         if ray.is_initialized():
                             ray.shutdown()
                         if attempt == CONNECT_ATTEMPTS:
                             raise self._unavailable(sys.exc_info()[1]) from None
                         time.sleep(attempt)
                     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, …
+                        if ray.is_initialized():
+                            ray.shutdown()
                         raise self._unavailable(exc) from None
                 _connected = key
                 _remote = ray.remote(_run_remote)
-                _code.clear()
-                if working_dir is not None:
-                    listing: dict[str, Any] = ray.get(ray.remote(_list_code).remote())
-                    _code.update(listing)
             self._nodes = [
                 dict(node.get("Resources", {}))
                 for node in ray.nodes()  # type: ignore[no-untyped-call]

@@ -28,6 +28,7 @@ from loopml.errors import InvalidParameterError, LoopmlError, StepFailedError
 from loopml.pipelines.space import STRATEGIES
 from loopml.pipelines.sweep_executor import TrialExecutor
 from loopml.pipelines.sweep_trials import Trials, make_trials
+from loopml.store.status import RunStatus
 
 if TYPE_CHECKING:
     from loopml.pipelines.pipeline import Pipeline
@@ -89,7 +90,7 @@ class Sweep:
     @property
     def best(self) -> Trial | None:
         """The succeeded trial with the lowest (``goal="min"``) or highest metric value."""
-        scored = [t for t in self.trials if t.status == "succeeded" and t.value is not None]
+        scored = [t for t in self.trials if t.status == RunStatus.SUCCEEDED and t.value is not None]
         if not scored:
             return None
         pick = min if self.goal == "min" else max
@@ -259,7 +260,7 @@ def _loop(
                     daemon=True,
                 )
                 thread.start()
-                notify("started", Trial(number, params, "running"), sweep)
+                notify("started", Trial(number, params, RunStatus.RUNNING), sweep)
             if not running:
                 return
             try:
@@ -303,7 +304,7 @@ def _one(
     leave_signals_to_main_thread()
     run_id: str | None = None
     error: str | None = None
-    status = "failed"
+    status = RunStatus.FAILED
     try:
         run = pipeline.run(
             params,
@@ -316,7 +317,7 @@ def _one(
     except StepFailedError as exc:
         run_id, error = exc.run_id, str(exc)
     except KeyboardInterrupt:
-        status, error = "cancelled", "Cancelled (Ctrl-C): the sweep was stopped."
+        status, error = RunStatus.CANCELLED, "Cancelled (Ctrl-C): the sweep was stopped."
     except BaseException as exc:  # recorded on the trial; the sweep goes on
         error = f"{type(exc).__name__}: {exc}"
     trial = Trial(number, params, status, error=error)

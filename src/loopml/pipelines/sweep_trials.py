@@ -24,6 +24,7 @@ from loopml.pipelines.space import (
     representative,
     sample,
 )
+from loopml.store.status import RunStatus
 
 if TYPE_CHECKING:
     from loopml.pipelines.pipeline import Pipeline
@@ -54,7 +55,7 @@ class Trials:
     def tell(self, trial: Trial) -> None:
         if self.study is None or trial.number not in self.asked:
             return
-        ok = trial.status == "succeeded" and trial.value is not None
+        ok = trial.status == RunStatus.SUCCEEDED and trial.value is not None
         self.study.tell(self.asked.pop(trial.number), trial.value if ok else None)
 
 

@@ -207,6 +207,9 @@ def start_ray_cluster(
         **os.environ,
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         "RAY_USAGE_STATS_ENABLED": "0",
+        # A token file in ~/.ray (left by any earlier Ray session on this machine) would turn
+        # token auth on for the head, and the worker node's `ray start` is then refused.
+        "RAY_AUTH_MODE": "disabled",
         "RAY_LOOPML_TEST_CLUSTER": str(temp_dir),
         "PYTHONUNBUFFERED": "1",
     }

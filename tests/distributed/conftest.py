@@ -16,6 +16,7 @@ this machine.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,6 +48,8 @@ def disconnect_ray() -> None:
 
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    # The cluster has no token auth (tests/ray_cluster.py); neither do this process's clients.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     cluster = start_ray_cluster(tmp_path_factory.mktemp("ray"))
     try:
         yield cluster

@@ -33,7 +33,7 @@ from typing import Any
 
 from _timing import percentile
 
-WARMUP_S = 1.0
+WARMUP_S = 1.0  # before each measured window; --quick runs pass a shorter one
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,12 @@ def measure(
     tool: str = "python",
     cpus: set[int] | None = None,
     server_pid: int | None = None,
+    warmup: float = WARMUP_S,
 ) -> Load:
-    """Load ``url + path`` with POSTs of ``body`` for ``seconds`` after a warm-up second."""
+    """Load ``url + path`` with POSTs of ``body`` for ``seconds`` after ``warmup`` seconds."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     args = (host, int(port), path, body, content_type, seconds, connections, cpus, server_pid)
+    args += (warmup,)
     return _wrk(*args) if tool == "wrk" else _python(*args)
 
 
@@ -153,6 +155,7 @@ def _python(
     connections: int,
     cpus: set[int] | None,
     server_pid: int | None,
+    warmup: float,
 ) -> Load:
     workers = max(1, min(connections // 8, len(cpus) if cpus else 1))
     per = [connections // workers + (i < connections % workers) for i in range(workers)]
@@ -160,7 +163,7 @@ def _python(
     try:
         request = folder / "request"
         request.write_bytes(request_bytes(host, port, path, body, content_type))
-        start = time.time() + WARMUP_S + 0.5  # workers connect and warm up before the window
+        start = time.time() + warmup + 0.5  # workers connect and warm up before the window
         end = start + seconds
         cpu = _children_cpu()
         procs = [
@@ -208,6 +211,7 @@ def _wrk(
     connections: int,
     cpus: set[int] | None,
     server_pid: int | None,
+    warmup: float,
 ) -> Load:
     folder = Path(tempfile.mkdtemp(prefix="loopml-bench-wrk-"))
     try:
@@ -222,7 +226,7 @@ def _wrk(
         )
         base = ["wrk", "-t1", f"-c{connections}", "--latency", "-s", str(script)]
         target = f"http://{host}:{port}{path}"
-        warm = f"-d{max(1, round(WARMUP_S))}s"
+        warm = f"-d{max(1, round(warmup))}s"
         subprocess.run([*base, warm, target], capture_output=True, check=True, timeout=60)
         cpu = _children_cpu()
         started = time.time()

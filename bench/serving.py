@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cli import main as run  # noqa: E402
-from _loadgen import Load, engine, measure  # noqa: E402
+from _loadgen import WARMUP_S, Load, engine, measure  # noqa: E402
 from _scoring import bench_scoring  # noqa: E402
 from _serve_apps import (  # noqa: E402
     MODELS,
@@ -57,6 +57,7 @@ P50_GOAL_S = 0.001
 OF_MINIMAL_GOAL = 0.70
 ROWS_GOAL = 250_000
 LOG_COST_GOAL = 0.10
+QUICK_WARMUP_S = 0.3  # --quick: figures to check the script, not to judge the goals
 RUNS = 3  # logging on/off rounds
 CONNECTIONS = 8
 BATCH_ROWS = 1_000
@@ -91,6 +92,7 @@ def _pair(
                     tool=tool,
                     cpus=client_cpus,
                     server_pid=server.pid,
+                    warmup=opts.pick(WARMUP_S, QUICK_WARMUP_S),
                 )
                 for server in (ours, base)
             ]
@@ -269,6 +271,7 @@ def bench_logging(opts: Options) -> None:
                         tool=tool,
                         cpus=client_cpus,
                         server_pid=server.pid,
+                        warmup=opts.pick(WARMUP_S, QUICK_WARMUP_S),
                     )
                     rps[sample].append(load.rps)
             time.sleep(2.0)  # the log writes in batches: let the last one land

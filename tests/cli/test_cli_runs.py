@@ -151,11 +151,17 @@ def test_runs_compare_lists_what_differs(demo: Path) -> None:
     assert not any(name.startswith(("params.", "metrics.")) for name in same["different"]), same[
         "different"
     ]
+    assert same["outputs_identical"] is True
     other = cli_json(demo, "runs", "compare", "train#1", "train#3")
     assert "params.alpha" in other["different"] and "metrics.rmse" in other["different"]
     assert other["rows"]["params.alpha"] == ["0.5", "0.1"]
+    assert other["outputs_identical"] is False  # another alpha: another model, other scores
+    assert {"outputs.train", "outputs.evaluate"} <= set(other["different"])
     text = run_cli("runs", "compare", "train#1", "train#3", cwd=demo, env=ENV)
     assert text.returncode == 0, text.stderr
+    assert "Outputs: 2 of 4 differ (evaluate, train); the other 2 are identical." in text.stdout
+    same_text = run_cli("runs", "compare", "train#1", "train#2", cwd=demo, env=ENV).stdout
+    assert "Outputs: identical in every run (4 of 4 digests equal)." in same_text
     alpha = next(line for line in text.stdout.splitlines() if "params.alpha" in line)
     assert alpha.split()[1:] == ["0.5", "0.1"]
     assert "params.seed" not in text.stdout  # equal rows are hidden ...

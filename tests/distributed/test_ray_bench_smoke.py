@@ -30,8 +30,8 @@ FIGURES = [
     "4-way fan-out of 0.5 s steps on Ray, first (cold) run",
     "4-way fan-out of 0.5 s steps on Ray, warm, best of 5",
     "grid sweep of 4 trials (2 steps each, 0.2 s of work), --parallel 8 on Ray",
-    "`loopml run fan` (4 x 0.5 s) --on ray, whole process, best of 2",
-    "`loopml run fan` (4 x 0.5 s) --on local, whole process, best of 2",
+    "`loopml run fan` (4 x 0.5 s) --on ray, whole process, best of 1",
+    "`loopml run fan` (4 x 0.5 s) --on local, whole process, best of 1",
 ]
 VERDICT = r"(MET|MISSED|n/a \(--quick\)|\(info\))"
 

@@ -12,9 +12,14 @@ a cached step is never sent.
   is checked with a plain TCP connection first (a few seconds at most), so a cluster that
   cannot be reached is a clear error rather than Ray's minute of retries. One connection per
   process is kept and reused by later runs (a sweep, a notebook).
-- **Code**: the project folder (its pipelines) is Ray's ``working_dir``: packed, uploaded once
-  per content and unpacked on each node; steps defined in a notebook travel by value. What
-  arrived (files, sizes, digests) is listed by a task on the cluster and logged with each run
+- **Code**: the project folder (its pipelines) is Ray's ``working_dir``: packed once per
+  connection (with Ray's own packer: ``.gitignore`` and excludes as for a folder), uploaded
+  under a name of its own and unpacked on each node; steps defined in a notebook travel by
+  value. A folder handed to Ray as such is stored under a name from its content, and when an
+  earlier connection with the same content ended, Ray may delete that package while the new
+  connection is still fetching it (seen in the tests: every retry failed the same way); a
+  package of our own per connection is never shared, so never deleted under us. What arrived
+  (files, sizes, digests) is listed by a task on the cluster and logged with each run
   (``ray.code``), with Ray's and the workers' Python versions.
 - **Resources**: ``@step(cpus=, gpus=, memory=, resources=)`` become the task's options; a
   step that no node of the cluster could ever hold fails at once, naming what it asked for
@@ -30,8 +35,11 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 import threading
 import time
+import uuid
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -54,7 +62,10 @@ ALWAYS_EXCLUDED = (
     ".pytest_cache",
     "build",
 )
+#: Added to each connection's package so that its name is its own (see the module's doc).
+CONNECTION_FILE = ".loopml-ray-connection"
 CONNECT_TIMEOUT_S = 5.0
+log = logging.getLogger(__name__)
 CONNECT_ATTEMPTS = 3
 
 
@@ -123,18 +134,20 @@ class RayExecutor:
             if _connected != key or not ray.is_initialized():
                 if ray.is_initialized():
                     ray.shutdown()
-                runtime_env: dict[str, Any] = {}
-                if working_dir is not None:
-                    runtime_env = {"working_dir": str(working_dir), "excludes": self._excludes()}
                 for attempt in range(1, CONNECT_ATTEMPTS + 1):
                     try:
-                        ray.init(
-                            address=self.address,
-                            runtime_env=runtime_env or None,
-                            namespace="loopml",
-                            logging_level=logging.ERROR,
-                            log_to_driver=False,
-                        )
+                        with tempfile.TemporaryDirectory(prefix="loopml-ray-") as scratch:
+                            runtime_env: dict[str, Any] = {}
+                            if working_dir is not None:
+                                package = self._package(working_dir, Path(scratch))
+                                runtime_env = {"working_dir": str(package)}
+                            ray.init(
+                                address=self.address,
+                                runtime_env=runtime_env or None,
+                                namespace="loopml",
+                                logging_level=logging.ERROR,
+                                log_to_driver=False,
+                            )
                         _code.clear()
                         if working_dir is not None:  # also proves the code reached a node
                             listing: dict[str, Any] = ray.get(ray.remote(_list_code).remote())
@@ -148,6 +161,14 @@ class RayExecutor:
                             ray.shutdown()
                         if attempt == CONNECT_ATTEMPTS:
                             raise self._unavailable(sys.exc_info()[1]) from None
+                        log.warning(
+                            "Ray could not set up the connection to %s (%s); trying again "
+                            "(%d of %d).",
+                            self.address,
+                            _last_line(sys.exc_info()[1]),
+                            attempt + 1,
+                            CONNECT_ATTEMPTS,
+                        )
                         time.sleep(attempt)
                     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, …
                         if ray.is_initialized():
@@ -171,6 +192,23 @@ class RayExecutor:
     def _working_dir(self) -> Path | None:
         """The project folder when there is one (a folder with ``loopml.toml``)."""
         return self.settings.root if self.settings.has_config else None
+
+    def _package(self, working_dir: Path, scratch: Path) -> Path:
+        """The project folder zipped by Ray's packer, plus a file naming this connection."""
+        from ray._private import ray_constants
+        from ray._private.runtime_env.packaging import create_package
+
+        package = scratch / "code.zip"
+        create_package(
+            str(working_dir),
+            package,
+            include_gitignore=True,
+            excludes=list(getattr(ray_constants, "get_runtime_env_default_excludes", list)())
+            + self._excludes(),
+        )
+        with zipfile.ZipFile(package, "a") as archive:
+            archive.writestr(CONNECTION_FILE, uuid.uuid4().hex)
+        return package
 
     def _excludes(self) -> list[str]:
         root = self.settings.root
@@ -275,6 +313,12 @@ def _relay(done: Future[Any], future: Future[Any]) -> None:
         future.set_exception(exc)
 
 
+def _last_line(exc: BaseException | None) -> str:
+    """The gist of Ray's multi-line error: its last line (or the exception's name)."""
+    lines = str(exc).strip().splitlines()
+    return lines[-1][:300] if lines else type(exc).__name__
+
+
 def _amount(key: str, value: float) -> str:
     if key in ("memory", "object_store_memory"):
         return f"{value / 2**30:.1f} GiB"
@@ -334,7 +378,7 @@ def _list_code() -> dict[str, Any]:
     files: dict[str, list[Any]] = {}
     root = Path.cwd()
     for path in sorted(root.rglob("*")):
-        if path.is_file():
+        if path.is_file() and path.name != CONNECTION_FILE:
             data = path.read_bytes()
             files[path.relative_to(root).as_posix()] = [
                 len(data),

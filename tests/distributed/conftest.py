@@ -26,24 +26,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from ray_helpers import run_loopml  # noqa: E402
+from ray_helpers import disconnect_ray, run_loopml  # noqa: E402
 
 from ray_cluster import RayCluster, start_ray_cluster  # noqa: E402
 
 LOOPBACK = ("127.0.0.1", "::ffff:127.0.0.1")
-
-
-def disconnect_ray() -> None:
-    """End this process's Ray Client connection (if any) so the cluster can stop cleanly."""
-    if "ray" not in sys.modules:
-        return
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    from loopml.execution import ray_executor
-
-    ray_executor._connected = None
 
 
 @pytest.fixture(scope="session")

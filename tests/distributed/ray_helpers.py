@@ -1,4 +1,5 @@
-"""Helpers of the Ray tests: the real ``loopml`` command, and waiting on events with a deadline."""
+"""Helpers of the Ray tests: the real ``loopml`` command, ending this process's Ray connection,
+and waiting on events with a deadline."""
 
 from __future__ import annotations
 
@@ -11,6 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+
+def disconnect_ray() -> None:
+    """End this process's Ray Client connection (if any) so the cluster can stop cleanly."""
+    if "ray" not in sys.modules:
+        return
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    from loopml.execution import ray_executor
+
+    ray_executor._connected = None
 
 
 def run_loopml(

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ray_helpers import disconnect_ray
 
+from loopml.execution.ray_executor import CONNECTION_FILE
 from ray_cluster import RayCluster
 
 pytestmark = pytest.mark.xdist_group("ray")
@@ -89,6 +91,12 @@ def test_the_code_and_environment_shipped_are_recorded(
     assert "loopml.toml" in listing
     assert (project / ".loopml").is_dir()  # the store is in the project folder...
     assert not [name for name in listing if name.startswith(".loopml")]  # ...and never shipped
+    home = {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and not {".loopml", "__pycache__"} & set(path.relative_to(project).parts)
+    }
+    assert set(listing) == home  # exactly the project's files, nothing of our own
     assert code["python"] == platform.python_version()
     assert tags["ray.code"].startswith(code["digest"][:12])
 
@@ -99,6 +107,25 @@ def test_the_code_and_environment_shipped_are_recorded(
         env = envs[s.env_digest]
         assert env["python"] == platform.python_version()
         assert "loopml" in json.dumps(env["packages"])
+
+
+def test_the_same_code_ships_again_right_after_a_connection_with_it_ended(
+    ray_cluster: RayCluster, client: Any, pipeline_of: Any
+) -> None:
+    """Ray deletes a package once the last connection using it ends; a connection made right
+    after, with the same files, must not be sent to fetch it (each ships its own)."""
+    listings = []
+    for _ in range(3):
+        disconnect_ray()
+        run = pipeline_of("tracked").run(
+            {"n": 1}, executor=ray_cluster.address, client=client, cache=False
+        )
+        assert run.status == "succeeded"
+        (link,) = [link for link in client.links(run=run.id) if link.name == "ray.code"]
+        code = client.load_artifact(link.digest)
+        assert CONNECTION_FILE not in code["listing"]  # the package's own name tag
+        listings.append((code["digest"], code["listing"]))
+    assert listings[0] == listings[1] == listings[2]  # the same files every time
 
 
 def test_a_step_defined_in_a_function_runs_on_ray(ray_cluster: RayCluster, client: Any) -> None:

@@ -205,6 +205,7 @@ class RayExecutor:
             include_gitignore=True,
             excludes=list(getattr(ray_constants, "get_runtime_env_default_excludes", list)())
             + self._excludes(),
+            logger=log,  # Ray's own logger prints an INFO line for every package
         )
         with zipfile.ZipFile(package, "a") as archive:
             archive.writestr(CONNECTION_FILE, uuid.uuid4().hex)

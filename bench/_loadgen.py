@@ -108,8 +108,7 @@ def measure(
     """Load ``url + path`` with POSTs of ``body`` for ``seconds`` after ``warmup`` seconds."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     args = (host, int(port), path, body, content_type, seconds, connections, cpus, server_pid)
-    args += (warmup,)
-    return _wrk(*args) if tool == "wrk" else _python(*args)
+    return _wrk(*args, warmup) if tool == "wrk" else _python(*args, warmup)
 
 
 def _children_cpu() -> float:

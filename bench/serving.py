@@ -69,6 +69,10 @@ def _seconds(opts: Options) -> float:
     return float(SETTINGS["seconds"] or opts.pick(10.0, 2.0))
 
 
+def _warmup(opts: Options) -> float:
+    return float(opts.pick(WARMUP_S, QUICK_WARMUP_S))
+
+
 def _pair(
     opts: Options, root: Path, name: str, runtime: str, body: bytes, *, connections: list[int]
 ) -> list[tuple[Load, Load]]:
@@ -92,7 +96,7 @@ def _pair(
                     tool=tool,
                     cpus=client_cpus,
                     server_pid=server.pid,
-                    warmup=opts.pick(WARMUP_S, QUICK_WARMUP_S),
+                    warmup=_warmup(opts),
                 )
                 for server in (ours, base)
             ]
@@ -271,7 +275,7 @@ def bench_logging(opts: Options) -> None:
                         tool=tool,
                         cpus=client_cpus,
                         server_pid=server.pid,
-                        warmup=opts.pick(WARMUP_S, QUICK_WARMUP_S),
+                        warmup=_warmup(opts),
                     )
                     rps[sample].append(load.rps)
             time.sleep(2.0)  # the log writes in batches: let the last one land

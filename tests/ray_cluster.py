@@ -141,8 +141,8 @@ class RayCluster:
         for proc in procs:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.send_signal(signal.SIGTERM)
-        # Most are gone within a second; one of Ray's processes (seen: 10 s every time) only
-        # ends on KILL, and nothing of a test cluster needs a graceful end.
+        # The workers go at once; gcs_server, the raylets and the runtime-env agents ignored
+        # SIGTERM for the whole 10 s every time, and a test cluster needs no graceful end.
         _, alive = psutil.wait_procs(procs, timeout=3)
         for proc in alive:
             with contextlib.suppress(psutil.NoSuchProcess):

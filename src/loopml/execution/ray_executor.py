@@ -65,8 +65,9 @@ ALWAYS_EXCLUDED = (
 #: Added to each connection's package so that its name is its own (see the module's doc).
 CONNECTION_FILE = ".loopml-ray-connection"
 CONNECT_TIMEOUT_S = 5.0
-log = logging.getLogger(__name__)
 CONNECT_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 
 class ExecutorUnavailableError(LoopmlError):
@@ -379,9 +380,10 @@ def _list_code() -> dict[str, Any]:
     files: dict[str, list[Any]] = {}
     root = Path.cwd()
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.name != CONNECTION_FILE:
+        name = path.relative_to(root).as_posix()
+        if path.is_file() and name != CONNECTION_FILE:
             data = path.read_bytes()
-            files[path.relative_to(root).as_posix()] = [
+            files[name] = [
                 len(data),
                 hashlib.sha256(data).hexdigest(),
             ]
